@@ -1,0 +1,98 @@
+package dev.kvq.attention;
+
+import java.util.Arrays;
+import java.util.function.DoubleUnaryOperator;
+
+/**
+ * Rotary position embedding given by an inverse-frequency table, so any RoPE scaling (linear, NTK,
+ * Llama-3.1) is a different table rather than different kernels (spec §2.3). The angle of channel
+ * {@code j} at position {@code p} is the fp32 product {@code p·invFreq[i(j)]}, as the reference models
+ * compute it; its sine and cosine are accurate (no fast approximations), so positions up to 10^7 keep
+ * the reference's own rounding and nothing worse.
+ *
+ * @param invFreq [headDim/2] ω_i in fp32
+ */
+public record Rope(RopePairing pairing, float[] invFreq) {
+    public Rope {
+        if (pairing == null || invFreq == null || invFreq.length == 0) {
+            throw new IllegalArgumentException("RoPE needs a pairing and a non-empty inverse-frequency table");
+        }
+        for (int i = 0; i < invFreq.length; i++) {
+            if (!Float.isFinite(invFreq[i]) || invFreq[i] < 0) {
+                throw new IllegalArgumentException("RoPE inverse frequency " + i + " is " + invFreq[i]);
+            }
+        }
+        invFreq = invFreq.clone();
+    }
+
+    /** Standard RoPE: {@code ω_i = θ^(−2i/d)}. */
+    public static Rope of(double theta, RopePairing pairing, int headDim) {
+        return of(theta, pairing, headDim, DoubleUnaryOperator.identity());
+    }
+
+    /** RoPE with a scaling applied to every inverse frequency (e.g. {@code w -> w / 8} for linear factor 8). */
+    public static Rope of(double theta, RopePairing pairing, int headDim, DoubleUnaryOperator invFreqScaling) {
+        if (!(theta > 1) || !Double.isFinite(theta)) {
+            throw new IllegalArgumentException("RoPE theta must be finite and > 1, got " + theta);
+        }
+        if (headDim <= 0 || headDim % 2 != 0) {
+            throw new IllegalArgumentException("RoPE needs an even head dim, got " + headDim);
+        }
+        float[] table = new float[headDim / 2];
+        for (int i = 0; i < table.length; i++) {
+            table[i] = (float) invFreqScaling.applyAsDouble(Math.pow(theta, -2.0 * i / headDim));
+        }
+        return new Rope(pairing, table);
+    }
+
+    public int headDim() {
+        return invFreq.length * 2;
+    }
+
+    /** ω for in-head channel {@code j}. */
+    public float frequency(int j) {
+        return invFreq[pairing.frequencyIndex(j, headDim())];
+    }
+
+    /** The angle {@code φ_j(p)}, computed as the fp32 product the reference uses. */
+    public float angle(long position, int j) {
+        return (float) position * frequency(j);
+    }
+
+    /** Rotates {@code x[offset, offset+d)} to position {@code position} in place (the reference RoPE). */
+    public void apply(float[] x, int offset, long position) {
+        int d = headDim();
+        float[] rotated = new float[d];
+        for (int j = 0; j < d; j++) {
+            double phi = angle(position, j);
+            float cos = (float) Math.cos(phi);
+            float sin = (float) Math.sin(phi);
+            float other = x[offset + pairing.partner(j, d)];
+            rotated[j] = pairing.isFirstOfPair(j, d)
+                    ? x[offset + j] * cos - other * sin
+                    : x[offset + j] * cos + other * sin;
+        }
+        System.arraycopy(rotated, 0, x, offset, d);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Rope r && pairing == r.pairing && Arrays.equals(invFreq, r.invFreq);
+    }
+
+    @Override
+    public int hashCode() {
+        return pairing.hashCode() * 31 + Arrays.hashCode(invFreq);
+    }
+
+    @Override
+    public String toString() {
+        return "Rope(" + pairing + ", d=" + headDim() + ", ω0=" + invFreq[0] + ", ω_last=" + invFreq[invFreq.length - 1] + ")";
+    }
+
+    /** Returns a defensive copy of the table. */
+    @Override
+    public float[] invFreq() {
+        return invFreq.clone();
+    }
+}

@@ -1,0 +1,43 @@
+package dev.kvq.quant;
+
+/**
+ * Calibration activations of one layer and tensor: row-major {@code values[token][channel]} with
+ * optional Fisher weights of the same shape. Tokens are grouped in sequences of
+ * {@code sequenceLength}; the first sink tokens of every sequence are left out of calibration.
+ *
+ * @param values         [tokens][channels] pre-RoPE keys or values
+ * @param fisher         [tokens][channels] squared loss gradients, or null when none were computed
+ * @param sequenceLength tokens per calibration sequence (the last sequence may be shorter)
+ */
+public record Activations(float[] values, float[] fisher, int tokens, int channels, int sequenceLength) {
+    public Activations {
+        Checks.requirePositive("token count", tokens);
+        Checks.requirePositive("channel count", channels);
+        Checks.requirePositive("sequence length", sequenceLength);
+        long expected = (long) tokens * channels;
+        Checks.requireLength("calibration activations", values, expected);
+        Checks.requireFinite("calibration activations", values);
+        if (fisher != null) {
+            Checks.requireLength("Fisher weights", fisher, expected);
+            for (int i = 0; i < fisher.length; i++) {
+                float f = fisher[i];
+                if (!Float.isFinite(f) || f < 0) {
+                    throw new IllegalArgumentException("Fisher weight at index " + i + " is " + f
+                            + " (must be finite and >= 0)");
+                }
+            }
+        }
+    }
+
+    /** Whether token {@code t} is one of the first {@code sinkTokens} of its sequence. */
+    public boolean isSink(int t, int sinkTokens) {
+        return t % sequenceLength < sinkTokens;
+    }
+
+    /** Tokens that remain after dropping {@code sinkTokens} per sequence. */
+    public int calibrationTokens(int sinkTokens) {
+        int full = tokens / sequenceLength;
+        int rest = tokens % sequenceLength;
+        return full * Math.max(0, sequenceLength - sinkTokens) + Math.max(0, rest - sinkTokens);
+    }
+}

@@ -1,0 +1,498 @@
+package dev.kvq.quant;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Rope;
+import dev.kvq.attention.RopePairing;
+import dev.kvq.quant.CalibrationFormatException.Problem;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.zip.CRC32C;
+
+/**
+ * The calibration artifact: per layer the key thresholds and K codebook and the V codebook, plus the
+ * attention shape, the quantization spec and the provenance.
+ *
+ * <p>File format (little-endian), version {@value #FORMAT_VERSION}:
+ * <pre>
+ *   magic "KVQCALIB" · u32 version · u32 sectionCount
+ *   sectionCount × { u32 tag · u32 index · u64 length · payload[length] · u32 crc32c(tag..payload) }
+ *   sections: 'HEAD' (shape, RoPE, spec), 'PROV' (provenance), 'LAYR' × layers (in order)
+ * </pre>
+ * Every section carries its own checksum, so a flipped byte is reported with the section it hit.
+ */
+public final class Calibration {
+    public static final int FORMAT_VERSION = 1;
+    private static final byte[] MAGIC = "KVQCALIB".getBytes(StandardCharsets.US_ASCII);
+    private static final int TAG_HEAD = tag("HEAD");
+    private static final int TAG_PROV = tag("PROV");
+    private static final int TAG_LAYR = tag("LAYR");
+    /** Upper bound on a section payload; real ones are a few KiB (8 bytes per key channel). */
+    private static final long MAX_SECTION = 1L << 28;
+
+    private final AttentionShape shape;
+    private final QuantSpec spec;
+    private final Provenance provenance;
+    private final List<LayerCalibration> layers;
+
+    public Calibration(AttentionShape shape, QuantSpec spec, Provenance provenance, List<LayerCalibration> layers) {
+        if (shape == null || spec == null || layers == null) {
+            throw new IllegalArgumentException("calibration needs a shape, a spec and layers");
+        }
+        if (!spec.quantized()) {
+            throw new IllegalArgumentException("a calibration is for nuq specs, not " + spec.name());
+        }
+        if (layers.size() != shape.layers()) {
+            throw new IllegalArgumentException("calibration has " + layers.size() + " layers, the shape has " + shape.layers());
+        }
+        for (int i = 0; i < layers.size(); i++) {
+            LayerCalibration l = layers.get(i);
+            if (l == null) {
+                throw new IllegalArgumentException("layer " + i + " calibration is null");
+            }
+            if (l.keys().channels() != shape.kvChannels()) {
+                throw new IllegalArgumentException("layer " + i + " has " + l.keys().channels()
+                        + " key channels, the shape has " + shape.kvChannels());
+            }
+            if (l.values().bits() != spec.bits()) {
+                throw new IllegalArgumentException("layer " + i + " codebooks have " + l.values().bits()
+                        + " bits, the spec " + spec.name() + " has " + spec.bits());
+            }
+        }
+        this.shape = shape;
+        this.spec = spec;
+        this.provenance = provenance == null ? Provenance.unknown() : provenance;
+        this.layers = List.copyOf(layers);
+    }
+
+    public AttentionShape shape() { return shape; }
+
+    public QuantSpec spec() { return spec; }
+
+    public Provenance provenance() { return provenance; }
+
+    public List<LayerCalibration> layers() { return layers; }
+
+    public LayerCalibration layer(int index) {
+        if (index < 0 || index >= layers.size()) {
+            throw new IllegalArgumentException("layer " + index + " is out of range [0, " + layers.size() + ")");
+        }
+        return layers.get(index);
+    }
+
+    /**
+     * Checks that this calibration can serve a cache of {@code cacheShape} and {@code cacheSpec}: the
+     * same geometry, bit width and outlier fraction (the key thresholds depend on it).
+     */
+    public void requireCompatible(AttentionShape cacheShape, QuantSpec cacheSpec) {
+        String problem = incompatibility(cacheShape, cacheSpec);
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
+    }
+
+    private String incompatibility(AttentionShape cacheShape, QuantSpec cacheSpec) {
+        if (cacheShape != null && !shape.sameGeometry(cacheShape)) {
+            return "calibration is for " + shape.describe() + ", the cache is " + cacheShape.describe();
+        }
+        if (cacheSpec != null && cacheSpec.quantized()) {
+            if (cacheSpec.bits() != spec.bits()) {
+                return "calibration has " + spec.bits() + "-bit codebooks, the cache asks for " + cacheSpec.name();
+            }
+            if (cacheSpec.outlierFraction() != spec.outlierFraction()) {
+                return "calibration thresholds are for " + spec.outlierFraction() * 100 + "% outliers, the cache asks for "
+                        + cacheSpec.name();
+            }
+        }
+        return null;
+    }
+
+    /** SHA-256 of the serialized form, in hex: the calibration's identity. */
+    public String fingerprint() {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(toBytes()));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    /** The file image. Deterministic: the same calibration always gives the same bytes. */
+    public byte[] toBytes() {
+        try {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            out.write(MAGIC);
+            out.write(le(4).putInt(FORMAT_VERSION).array());
+            out.write(le(4).putInt(2 + layers.size()).array());
+            writeSection(out, TAG_HEAD, 0, headPayload());
+            writeSection(out, TAG_PROV, 0, provenancePayload());
+            for (int i = 0; i < layers.size(); i++) {
+                writeSection(out, TAG_LAYR, i, layerPayload(layers.get(i)));
+            }
+            return out.toByteArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);  // a ByteArrayOutputStream does not fail
+        }
+    }
+
+    /** Writes the file atomically: a temporary file beside it, forced to disk, then renamed over it. */
+    public void save(Path file) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        if (dir != null) {
+            Files.createDirectories(dir);
+        }
+        Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer buf = ByteBuffer.wrap(toBytes());
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void writeSection(ByteArrayOutputStream out, int tag, int index, byte[] payload) throws IOException {
+        ByteBuffer head = le(16).putInt(tag).putInt(index).putLong(payload.length);
+        CRC32C crc = new CRC32C();
+        crc.update(head.array());
+        crc.update(payload);
+        out.write(head.array());
+        out.write(payload);
+        out.write(le(4).putInt((int) crc.getValue()).array());
+    }
+
+    private byte[] headPayload() {
+        float[] invFreq = shape.rope().invFreq();
+        ByteBuffer b = le(16 + 1 + 4 + 4 * invFreq.length + 1 + 1 + 8 + 4 + 1 + 1 + 1);
+        b.putInt(shape.layers()).putInt(shape.queryHeads()).putInt(shape.kvHeads()).putInt(shape.headDim());
+        b.put((byte) shape.rope().pairing().ordinal()).putInt(invFreq.length);
+        for (float f : invFreq) {
+            b.putFloat(f);
+        }
+        b.put((byte) spec.mode().ordinal()).put((byte) spec.bits()).putDouble(spec.outlierFraction())
+                .putInt(spec.sinkTokens()).put((byte) (spec.qNorm() ? 1 : 0))
+                .put((byte) spec.outlierForm().ordinal()).put((byte) spec.weighting().ordinal());
+        return b.array();
+    }
+
+    private byte[] provenancePayload() {
+        byte[][] strings = {utf8(provenance.model()), utf8(provenance.data()), utf8(provenance.createdBy()),
+                utf8(provenance.createdAt())};
+        int size = 8;
+        for (byte[] s : strings) {
+            size += 4 + s.length;
+        }
+        ByteBuffer b = le(size);
+        for (byte[] s : strings) {
+            b.putInt(s.length).put(s);
+        }
+        b.putInt(provenance.sequences()).putInt(provenance.sequenceLength());
+        return b.array();
+    }
+
+    private static byte[] layerPayload(LayerCalibration layer) {
+        KeyQuantizer k = layer.keys();
+        int d = k.channels();
+        ByteBuffer b = le(4 + 8 * d + 2 * codebookSize(k.codebook()));
+        b.putInt(d);
+        for (int c = 0; c < d; c++) {
+            b.putFloat(k.lower(c));
+        }
+        for (int c = 0; c < d; c++) {
+            b.putFloat(k.upper(c));
+        }
+        putCodebook(b, k.codebook());
+        putCodebook(b, layer.values());
+        return b.array();
+    }
+
+    private static int codebookSize(Codebook c) {
+        return 3 + 8 + 4 * c.size();
+    }
+
+    private static void putCodebook(ByteBuffer b, Codebook c) {
+        b.put((byte) c.kind().ordinal()).put((byte) c.bits()).put((byte) (c.hasQNorm() ? 1 : 0));
+        b.putFloat(c.qNormScale()).putFloat(c.qNormOffset());
+        for (float x : c.centroids()) {
+            b.putFloat(x);
+        }
+    }
+
+    // ------------------------------------------------------------------ reading
+
+    /** Reads and verifies a calibration file. */
+    public static Calibration load(Path file) throws IOException {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(file.toString(), null, "calibration file does not exist");
+        }
+        return fromBytes(bytes, file);
+    }
+
+    /** Reads a calibration file and checks it against the cache it is meant for. */
+    public static Calibration load(Path file, AttentionShape expectedShape, QuantSpec expectedSpec) throws IOException {
+        Calibration c = load(file);
+        String problem = c.incompatibility(expectedShape, expectedSpec);
+        if (problem != null) {
+            throw new CalibrationFormatException(file, Problem.SHAPE_MISMATCH, problem);
+        }
+        return c;
+    }
+
+    /** Parses a file image; {@code source} only names the file in errors (may be null). */
+    public static Calibration fromBytes(byte[] bytes, Path source) throws CalibrationFormatException {
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        if (bytes.length < MAGIC.length) {
+            if (startsWithMagicPrefix(bytes)) {
+                throw new CalibrationFormatException(source, Problem.TRUNCATED, "only " + bytes.length + " bytes");
+            }
+            throw new CalibrationFormatException(source, Problem.FOREIGN, "only " + bytes.length + " bytes, no magic");
+        }
+        for (int i = 0; i < MAGIC.length; i++) {
+            if (bytes[i] != MAGIC[i]) {
+                throw new CalibrationFormatException(source, Problem.FOREIGN,
+                        "the first bytes are not \"KVQCALIB\"");
+            }
+        }
+        b.position(MAGIC.length);
+        need(b, 8, source, "the header");
+        int version = b.getInt();
+        if (version != FORMAT_VERSION) {
+            throw new CalibrationFormatException(source, Problem.UNSUPPORTED_VERSION,
+                    "version " + version + ", this build reads version " + FORMAT_VERSION);
+        }
+        int sections = b.getInt();
+        if (sections < 3 || sections > 1_000_000) {
+            throw new CalibrationFormatException(source, Problem.CORRUPTED, "implausible section count " + sections);
+        }
+        Reader r = new Reader(b, source);
+        ByteBuffer head = r.section(TAG_HEAD, 0);
+        ByteBuffer prov = r.section(TAG_PROV, 0);
+        try {
+            AttentionShape shape = readShape(head);
+            QuantSpec spec = readSpec(head);
+            r.requireConsumed(head, "HEAD");
+            Provenance provenance = readProvenance(prov);
+            r.requireConsumed(prov, "PROV");
+            if (sections != 2 + shape.layers()) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, "the header announces "
+                        + shape.layers() + " layers but the file has " + (sections - 2) + " layer sections");
+            }
+            List<LayerCalibration> layers = new ArrayList<>(shape.layers());
+            for (int i = 0; i < shape.layers(); i++) {
+                ByteBuffer l = r.section(TAG_LAYR, i);
+                layers.add(readLayer(l, shape.kvChannels(), i, source));
+                r.requireConsumed(l, "LAYR " + i);
+            }
+            if (b.hasRemaining()) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED,
+                        b.remaining() + " unexpected bytes after the last section");
+            }
+            return new Calibration(shape, spec, provenance, layers);
+        } catch (IllegalArgumentException | java.nio.BufferUnderflowException e) {
+            // the checksums matched, so the writer itself stored values no calibration can have
+            throw new CalibrationFormatException(source, Problem.INVALID, String.valueOf(e.getMessage()));
+        }
+    }
+
+    private static boolean startsWithMagicPrefix(byte[] bytes) {
+        for (int i = 0; i < bytes.length; i++) {
+            if (bytes[i] != MAGIC[i]) {
+                return false;
+            }
+        }
+        return bytes.length > 0;
+    }
+
+    private static void need(ByteBuffer b, long n, Path source, String what) throws CalibrationFormatException {
+        if (b.remaining() < n) {
+            throw new CalibrationFormatException(source, Problem.TRUNCATED, what + " needs " + n + " bytes at offset "
+                    + b.position() + " but only " + b.remaining() + " remain (file size " + b.limit() + ")");
+        }
+    }
+
+    /** Walks the sections in order, checking tag, index, length and checksum. */
+    private record Reader(ByteBuffer b, Path source) {
+        ByteBuffer section(int expectedTag, int expectedIndex) throws CalibrationFormatException {
+            String name = tagName(expectedTag) + (expectedTag == TAG_LAYR ? " " + expectedIndex : "");
+            need(b, 16, source, "section " + name);
+            int start = b.position();
+            int tag = b.getInt();
+            int index = b.getInt();
+            long length = b.getLong();
+            if (tag != expectedTag || index != expectedIndex) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, "expected section " + name
+                        + " at offset " + start + ", found '" + tagName(tag) + "' " + index);
+            }
+            if (length < 0 || length > MAX_SECTION) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, "section " + name
+                        + " declares an implausible length " + length);
+            }
+            need(b, length + 4, source, "section " + name);
+            CRC32C crc = new CRC32C();
+            crc.update(b.array(), start, 16 + (int) length);
+            ByteBuffer payload = b.slice(b.position(), (int) length).order(ByteOrder.LITTLE_ENDIAN);
+            b.position(b.position() + (int) length);
+            int stored = b.getInt();
+            if (stored != (int) crc.getValue()) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, String.format(
+                        "checksum mismatch in section %s (stored %08x, computed %08x)", name, stored, (int) crc.getValue()));
+            }
+            return payload;
+        }
+
+        void requireConsumed(ByteBuffer payload, String name) throws CalibrationFormatException {
+            if (payload.hasRemaining()) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, "section " + name + " has "
+                        + payload.remaining() + " bytes more than its content");
+            }
+        }
+    }
+
+    private static AttentionShape readShape(ByteBuffer h) {
+        int layers = h.getInt();
+        int queryHeads = h.getInt();
+        int kvHeads = h.getInt();
+        int headDim = h.getInt();
+        RopePairing pairing = enumAt(RopePairing.values(), h.get(), "RoPE pairing");
+        int n = h.getInt();
+        if (n < 0 || n > AttentionShape.MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("RoPE table length " + n);
+        }
+        float[] invFreq = new float[n];
+        for (int i = 0; i < n; i++) {
+            invFreq[i] = h.getFloat();
+        }
+        return new AttentionShape(layers, queryHeads, kvHeads, headDim, new Rope(pairing, invFreq));
+    }
+
+    private static QuantSpec readSpec(ByteBuffer h) {
+        QuantSpec.Mode mode = enumAt(QuantSpec.Mode.values(), h.get(), "mode");
+        int bits = h.get();
+        double fraction = h.getDouble();
+        int sinks = h.getInt();
+        boolean qNorm = h.get() != 0;
+        QuantSpec.OutlierForm form = enumAt(QuantSpec.OutlierForm.values(), h.get(), "outlier form");
+        FisherWeighting weighting = enumAt(FisherWeighting.values(), h.get(), "weighting");
+        return new QuantSpec(mode, bits, fraction, sinks, qNorm, form, weighting);
+    }
+
+    private static Provenance readProvenance(ByteBuffer p) {
+        String model = readString(p);
+        String data = readString(p);
+        String createdBy = readString(p);
+        String createdAt = readString(p);
+        return new Provenance(model, data, p.getInt(), p.getInt(), createdBy, createdAt);
+    }
+
+    private static LayerCalibration readLayer(ByteBuffer l, int channels, int index, Path source)
+            throws CalibrationFormatException {
+        int d = l.getInt();
+        if (d != channels) {
+            throw new CalibrationFormatException(source, Problem.CORRUPTED, "layer " + index + " has " + d
+                    + " key channels, the header says " + channels);
+        }
+        float[] lo = new float[d];
+        float[] hi = new float[d];
+        for (int c = 0; c < d; c++) {
+            lo[c] = l.getFloat();
+        }
+        for (int c = 0; c < d; c++) {
+            hi[c] = l.getFloat();
+        }
+        Codebook k = readCodebook(l);
+        Codebook v = readCodebook(l);
+        return new LayerCalibration(new KeyQuantizer(lo, hi, k), v);
+    }
+
+    private static Codebook readCodebook(ByteBuffer b) {
+        Codebook.Kind kind = enumAt(Codebook.Kind.values(), b.get(), "codebook kind");
+        int bits = Checks.requireBits(b.get());
+        boolean qNorm = b.get() != 0;
+        float scale = b.getFloat();
+        float offset = b.getFloat();
+        float[] centroids = new float[1 << bits];
+        for (int i = 0; i < centroids.length; i++) {
+            centroids[i] = b.getFloat();
+        }
+        Codebook c = switch (kind) {
+            case NON_UNIFORM -> Codebook.nonUniform(centroids);
+            case UNIFORM -> requireSame(Codebook.uniform(bits), centroids);
+            case NORMAL_FLOAT -> requireSame(Codebook.normalFloat(bits), centroids);
+        };
+        return qNorm ? c.withQNorm(scale, offset) : c;
+    }
+
+    private static Codebook requireSame(Codebook expected, float[] stored) {
+        if (!java.util.Arrays.equals(expected.centroids(), stored)) {
+            throw new IllegalArgumentException(expected.kind() + " codebook with altered centroids");
+        }
+        return expected;
+    }
+
+    private static <E extends Enum<E>> E enumAt(E[] values, int ordinal, String what) {
+        if (ordinal < 0 || ordinal >= values.length) {
+            throw new IllegalArgumentException(what + " code " + ordinal + " is unknown");
+        }
+        return values[ordinal];
+    }
+
+    private static String readString(ByteBuffer b) {
+        int n = b.getInt();
+        if (n < 0 || n > b.remaining()) {
+            throw new IllegalArgumentException("string length " + n + " exceeds its section");
+        }
+        byte[] s = new byte[n];
+        b.get(s);
+        return new String(s, StandardCharsets.UTF_8);
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static ByteBuffer le(int size) {
+        return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private static int tag(String name) {
+        byte[] b = name.getBytes(StandardCharsets.US_ASCII);
+        return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt();
+    }
+
+    private static String tagName(int tag) {
+        byte[] b = le(4).putInt(tag).array();
+        StringBuilder s = new StringBuilder();
+        for (byte x : b) {
+            s.append(x >= 32 && x < 127 ? (char) x : '?');
+        }
+        return s.toString();
+    }
+}

@@ -1,0 +1,261 @@
+package dev.kvq.quant;
+
+import java.util.Arrays;
+
+/**
+ * Per-channel quantizer for one layer's pre-RoPE keys (spec §2, §5.1–§5.3).
+ *
+ * <p>Each channel {@code c} has offline thresholds {@code lo_c ≤ hi_c} (0.5/99.5 percentiles at 1%
+ * outliers), giving {@code z_c = (hi+lo)/2} and {@code s_c = (hi−lo)/2}. An element is stored as the
+ * nearest code of {@code u = (k − z)/s}; elements strictly outside {@code [lo, hi]} are outliers, of
+ * which at most {@code cap} per side (largest {@code |u|} first) also keep an fp16 residual
+ * {@code k − dequant(code)}; the rest are clamped to the extreme code.
+ */
+public final class KeyQuantizer {
+    private final float[] lo;     // [D]
+    private final float[] hi;     // [D]
+    private final float[] zero;   // [D]
+    private final float[] scale;  // [D], 0 for a channel that was constant during calibration
+    private final Codebook codebook;
+
+    /** Key thresholds and codebook of one layer; {@code lo} and {@code hi} are per channel. */
+    public KeyQuantizer(float[] lo, float[] hi, Codebook codebook) {
+        if (lo == null || hi == null || codebook == null) {
+            throw new IllegalArgumentException("key thresholds and codebook must not be null");
+        }
+        Checks.requireLength("upper key thresholds", hi, lo.length);
+        Checks.requirePositive("key channel count", lo.length);
+        Checks.requireFinite("lower key thresholds", lo);
+        Checks.requireFinite("upper key thresholds", hi);
+        this.lo = lo.clone();
+        this.hi = hi.clone();
+        this.zero = new float[lo.length];
+        this.scale = new float[lo.length];
+        for (int c = 0; c < lo.length; c++) {
+            if (hi[c] < lo[c]) {
+                throw new IllegalArgumentException("key channel " + c + " has upper threshold " + hi[c]
+                        + " below its lower threshold " + lo[c]);
+            }
+            zero[c] = (hi[c] + lo[c]) * 0.5f;
+            scale[c] = (hi[c] - lo[c]) * 0.5f;
+        }
+        this.codebook = codebook;
+    }
+
+    /**
+     * Calibrates one layer (spec §5.1, §3.3): per-channel percentiles {@code 100τ} and {@code 100(1−τ)}
+     * over the non-sink tokens (min/max without outliers), then the codebook by weighted k-means over
+     * the normalized non-outlier elements, Q-Normed when the spec asks for it.
+     */
+    public static KeyQuantizer calibrate(Activations keys, QuantSpec spec, WeightedKMeans.Options options) {
+        requireNuq(spec);
+        requireFisher(keys, spec.weighting());
+        int d = keys.channels();
+        spec.requireCompatible(d);
+        int sinks = spec.sinkTokens();
+        int n = keys.calibrationTokens(sinks);
+        if (n == 0) {
+            throw new IllegalArgumentException("no key calibration tokens remain after excluding " + sinks
+                    + " sink token(s) per sequence of " + keys.sequenceLength());
+        }
+        double tail = spec.tail();
+        float[] lo = new float[d];
+        float[] hi = new float[d];
+        double[] column = new double[n];
+        float[] data = keys.values();
+        for (int c = 0; c < d; c++) {
+            int k = 0;
+            for (int t = 0; t < keys.tokens(); t++) {
+                if (!keys.isSink(t, sinks)) {
+                    column[k++] = data[t * d + c];
+                }
+            }
+            Arrays.sort(column, 0, n);
+            lo[c] = (float) Percentiles.ofSorted(column, n, 100.0 * tail);
+            hi[c] = (float) Percentiles.ofSorted(column, n, 100.0 * (1.0 - tail));
+        }
+        KeyQuantizer thresholds = new KeyQuantizer(lo, hi, Codebook.uniform(spec.bits()));
+
+        // The normalized in-range elements of every non-sink token, with their k-means weights.
+        float[] normalized = new float[n * d];
+        float[] weights = new float[n * d];
+        float[] fisher = keys.fisher();
+        int m = 0;
+        for (int t = 0; t < keys.tokens(); t++) {
+            if (keys.isSink(t, sinks)) {
+                continue;
+            }
+            for (int c = 0; c < d; c++) {
+                float x = data[t * d + c];
+                if (x < lo[c] || x > hi[c]) {
+                    continue;
+                }
+                normalized[m] = thresholds.normalize(c, x);
+                float f = fisher == null ? 1f : fisher[t * d + c];
+                weights[m] = spec.weighting().weight(f, thresholds.scale[c]);
+                m++;
+            }
+        }
+        Codebook codebook = fitCodebook(normalized, weights, m, spec, options);
+        return new KeyQuantizer(lo, hi, codebook);
+    }
+
+    static void requireNuq(QuantSpec spec) {
+        if (!spec.quantized()) {
+            throw new IllegalArgumentException("calibration needs a nuq spec, got " + spec.name());
+        }
+    }
+
+    static void requireFisher(Activations a, FisherWeighting weighting) {
+        if (weighting != FisherWeighting.UNWEIGHTED && a.fisher() == null) {
+            throw new IllegalArgumentException("weighting " + weighting
+                    + " needs Fisher weights; pass them or calibrate with UNWEIGHTED");
+        }
+    }
+
+    static Codebook fitCodebook(float[] normalized, float[] weights, int count, QuantSpec spec,
+                                WeightedKMeans.Options options) {
+        if (count == 0) {
+            throw new IllegalArgumentException("no in-range calibration elements to fit the codebook on");
+        }
+        float[] w = spec.weighting() == FisherWeighting.UNWEIGHTED ? null : weights;
+        WeightedKMeans.Result fit = WeightedKMeans.fit(normalized, w, count, 1 << spec.bits(), options);
+        Codebook codebook = Codebook.nonUniform(fit.centroids());
+        return spec.qNorm() ? codebook.fitQNorm(normalized, count) : codebook;
+    }
+
+    /** {@code (x − z_c)/s_c}, or 0 for a constant channel whose only calibration value was {@code z_c}. */
+    public float normalize(int channel, float x) {
+        float s = scale[channel];
+        float d = x - zero[channel];
+        if (s > 0) {
+            return d / s;
+        }
+        return d == 0 ? 0f : (d > 0 ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY);
+    }
+
+    /** {@code z_c + s_c·c'[code]}. */
+    public float dequantize(int channel, int code) {
+        return zero[channel] + scale[channel] * codebook.dequant(code);
+    }
+
+    /**
+     * Quantizes one token's key vector {@code k[offset, offset+D)} into {@code out}, keeping at most
+     * {@code capPerSide} outlier residuals above and below ({@link Integer#MAX_VALUE} = uncapped).
+     */
+    public void quantize(float[] k, int offset, QuantizedToken out, int capPerSide) {
+        int d = channels();
+        if (out.channels() != d) {
+            throw new IllegalArgumentException("output token has " + out.channels() + " channels, keys have " + d);
+        }
+        if (offset < 0 || offset + d > k.length) {
+            throw new IllegalArgumentException("key vector [" + offset + ", " + (offset + d) + ") is outside an array of "
+                    + k.length);
+        }
+        Checks.requireFp16Range("key vector", k, offset, d);
+        out.clearOutliers();
+        int upper = 0;
+        int lower = 0;
+        for (int c = 0; c < d; c++) {
+            float x = k[offset + c];
+            out.codes[c] = codebook.nearest(normalize(c, x));
+            if (x > hi[c]) {
+                upper++;
+            } else if (x < lo[c]) {
+                lower++;
+            }
+        }
+        if (upper + lower == 0 || capPerSide == 0) {
+            return;
+        }
+        // Rank each side's candidates by normalized distance (ties: lower channel first), keep the cap.
+        long[] up = new long[upper];
+        long[] down = new long[lower];
+        int iu = 0;
+        int id = 0;
+        for (int c = 0; c < d; c++) {
+            float x = k[offset + c];
+            if (x > hi[c]) {
+                up[iu++] = rankKey(normalize(c, x), c);
+            } else if (x < lo[c]) {
+                down[id++] = rankKey(-normalize(c, x), c);
+            }
+        }
+        keep(up, capPerSide, k, offset, out);
+        keep(down, capPerSide, k, offset, out);
+        out.sortOutliers();
+    }
+
+    /** Sort key: larger distance first, then lower channel; distances are positive here. */
+    private static long rankKey(float distance, int channel) {
+        int ordered = WeightedKMeans.orderedBits(distance);
+        return ((long) ~ordered << 32) | channel;
+    }
+
+    private void keep(long[] candidates, int cap, float[] k, int offset, QuantizedToken out) {
+        if (candidates.length > cap) {
+            Arrays.sort(candidates);
+        }
+        int n = Math.min(cap, candidates.length);
+        for (int i = 0; i < n; i++) {
+            int c = (int) candidates[i];
+            out.addOutlier(c, k[offset + c] - dequantize(c, out.codes[c]));
+        }
+    }
+
+    public int channels() {
+        return lo.length;
+    }
+
+    public Codebook codebook() {
+        return codebook;
+    }
+
+    public float[] lowerThresholds() {
+        return lo.clone();
+    }
+
+    public float[] upperThresholds() {
+        return hi.clone();
+    }
+
+    public float[] zeroPoints() {
+        return zero.clone();
+    }
+
+    public float[] scales() {
+        return scale.clone();
+    }
+
+    public float zero(int channel) {
+        return zero[channel];
+    }
+
+    public float scale(int channel) {
+        return scale[channel];
+    }
+
+    public float lower(int channel) {
+        return lo[channel];
+    }
+
+    public float upper(int channel) {
+        return hi[channel];
+    }
+
+    /** The same thresholds with another codebook (for example after Q-Norm or an import). */
+    public KeyQuantizer withCodebook(Codebook other) {
+        return new KeyQuantizer(lo, hi, other);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof KeyQuantizer q && Arrays.equals(lo, q.lo) && Arrays.equals(hi, q.hi)
+                && codebook.equals(q.codebook);
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(lo) * 31 + Arrays.hashCode(hi);
+    }
+}

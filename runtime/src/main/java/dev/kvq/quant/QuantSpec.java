@@ -1,0 +1,193 @@
+package dev.kvq.quant;
+
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What a cache stores: nuq codes at 2–4 bits with optional dense-and-sparse outliers, attention-sink
+ * tokens and Q-Norm, or the unquantized fp16/fp32 baselines.
+ *
+ * <p>{@code outlierFraction} is the paper's {@code 1 − ρ} (0.01 for "-1%"); the one-sided tail is
+ * {@code τ = outlierFraction/2}. Keys keep at most {@code ⌊τD⌋ + 1} outliers per side and token,
+ * values exactly {@code ⌊τD⌋ + 1} per side (top-k rule with {@code n_v = ⌊τD⌋ + 2}); with fraction 0
+ * there are none (min/max ranges).
+ *
+ * @param sinkTokens the first tokens of a sequence kept in fp16 (keys post-RoPE), spec §6
+ */
+public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTokens, boolean qNorm,
+                        OutlierForm outlierForm, FisherWeighting weighting) {
+
+    /** Storage mode. */
+    public enum Mode { NUQ, FP16, FP32 }
+
+    /** How outliers are stored (spec §5.4); both feed the same attention code. */
+    public enum OutlierForm {
+        /** A fixed number of slots per token (keys capped at run time), fp16 residual + channel index. */
+        FIXED_SLOTS,
+        /** Token-major compressed sparse rows: a pointer per token and a variable count (keys uncapped). */
+        TOKEN_MAJOR_SPARSE
+    }
+
+    /** The sink-token count of the paper's main results (Table 1). */
+    public static final int DEFAULT_SINK_TOKENS = 1;
+
+    private static final int MAX_SINK_TOKENS = 1 << 16;
+
+    public QuantSpec {
+        if (mode == null || outlierForm == null || weighting == null) {
+            throw new IllegalArgumentException("mode, outlier form and weighting must not be null");
+        }
+        Checks.requireNonNegative("sink token count", sinkTokens);
+        if (sinkTokens > MAX_SINK_TOKENS) {
+            throw new IllegalArgumentException("sink token count " + sinkTokens + " exceeds " + MAX_SINK_TOKENS);
+        }
+        switch (mode) {
+            case NUQ -> {
+                Checks.requireBits(bits);
+                Checks.requireOutlierFraction(outlierFraction);
+            }
+            case FP16 -> requireBaseline(bits == 16, outlierFraction, qNorm, "fp16");
+            case FP32 -> requireBaseline(bits == 32, outlierFraction, qNorm, "fp32");
+        }
+    }
+
+    private static void requireBaseline(boolean bitsOk, double fraction, boolean qNorm, String name) {
+        if (!bitsOk || fraction != 0 || qNorm) {
+            throw new IllegalArgumentException(name + " stores values unquantized: no bit width, outliers or Q-Norm apply");
+        }
+    }
+
+    /** Dense nuq at {@code bits} (2, 3 or 4) with {@value #DEFAULT_SINK_TOKENS} sink token, no outliers. */
+    public static QuantSpec nuq(int bits) {
+        return new QuantSpec(Mode.NUQ, bits, 0.0, DEFAULT_SINK_TOKENS, false, OutlierForm.FIXED_SLOTS,
+                FisherWeighting.FISHER_SCALED);
+    }
+
+    public static QuantSpec fp16() {
+        return new QuantSpec(Mode.FP16, 16, 0.0, 0, false, OutlierForm.FIXED_SLOTS, FisherWeighting.FISHER_SCALED);
+    }
+
+    public static QuantSpec fp32() {
+        return new QuantSpec(Mode.FP32, 32, 0.0, 0, false, OutlierForm.FIXED_SLOTS, FisherWeighting.FISHER_SCALED);
+    }
+
+    public QuantSpec outliers(double fraction) {
+        requireNuq("outliers");
+        return new QuantSpec(mode, bits, fraction, sinkTokens, qNorm, outlierForm, weighting);
+    }
+
+    public QuantSpec sinkTokens(int count) {
+        return new QuantSpec(mode, bits, outlierFraction, count, qNorm, outlierForm, weighting);
+    }
+
+    public QuantSpec qNorm(boolean on) {
+        if (on) {
+            requireNuq("Q-Norm");
+        }
+        return new QuantSpec(mode, bits, outlierFraction, sinkTokens, on, outlierForm, weighting);
+    }
+
+    public QuantSpec outlierForm(OutlierForm form) {
+        return new QuantSpec(mode, bits, outlierFraction, sinkTokens, qNorm, form, weighting);
+    }
+
+    public QuantSpec weighting(FisherWeighting w) {
+        return new QuantSpec(mode, bits, outlierFraction, sinkTokens, qNorm, outlierForm, w);
+    }
+
+    private void requireNuq(String what) {
+        if (mode != Mode.NUQ) {
+            throw new IllegalArgumentException(what + " only apply to nuq modes, not " + mode);
+        }
+    }
+
+    public boolean quantized() {
+        return mode == Mode.NUQ;
+    }
+
+    public boolean hasOutliers() {
+        return mode == Mode.NUQ && outlierFraction > 0;
+    }
+
+    /** One-sided tail fraction τ. */
+    public double tail() {
+        return outlierFraction / 2;
+    }
+
+    /** Key outliers kept per side and token, {@code ⌊τD⌋ + 1}; 0 without outliers. */
+    public int keyOutlierCap(int channels) {
+        return hasOutliers() ? floorTailCount(channels) + 1 : 0;
+    }
+
+    /** Value top-k size {@code n_v = ⌊τD⌋ + 2}; the outliers are the other {@code n_v − 1} per side. */
+    public int valueTopK(int channels) {
+        return hasOutliers() ? floorTailCount(channels) + 2 : 0;
+    }
+
+    /** Value outliers per token, exactly {@code 2(n_v − 1)}. */
+    public int valueOutliersPerToken(int channels) {
+        return hasOutliers() ? 2 * (valueTopK(channels) - 1) : 0;
+    }
+
+    private int floorTailCount(int channels) {
+        // the epsilon keeps exact products such as 0.01/2·200 = 1 from flooring to 0 after rounding
+        return (int) Math.floor(tail() * channels + 1e-9);
+    }
+
+    /** Checks that this spec can quantize vectors of {@code channels} elements (the outlier sets must not overlap). */
+    public void requireCompatible(int channels) {
+        Checks.requirePositive("channel count", channels);
+        if (hasOutliers() && 2 * valueTopK(channels) > channels) {
+            throw new IllegalArgumentException("outlier fraction " + outlierFraction + " is too large for "
+                    + channels + " channels per token: the value top-k needs 2·" + valueTopK(channels)
+                    + " <= " + channels);
+        }
+    }
+
+    private static final Pattern NAME = Pattern.compile("nuq([234])(?:-(\\d+(?:\\.\\d+)?)%)?");
+
+    /**
+     * Parses the names the CLI and the docs use: {@code fp16}, {@code fp32}, {@code nuq4}, {@code nuq3-1%},
+     * {@code nuq2-0.5%} (nuq modes get {@value #DEFAULT_SINK_TOKENS} sink token).
+     */
+    public static QuantSpec parse(String name) {
+        String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
+        if (n.equals("fp16")) {
+            return fp16();
+        }
+        if (n.equals("fp32")) {
+            return fp32();
+        }
+        Matcher m = NAME.matcher(n);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("unknown KV mode '" + name + "' (expected fp32, fp16, nuq4|3|2 or nuq4|3|2-P%)");
+        }
+        QuantSpec spec = nuq(Integer.parseInt(m.group(1)));
+        if (m.group(2) != null) {
+            spec = spec.outliers(Double.parseDouble(m.group(2)) / 100.0);
+        }
+        return spec;
+    }
+
+    /** The short name: fp16, fp32, nuq3, nuq3-1%. */
+    public String name() {
+        return switch (mode) {
+            case FP16 -> "fp16";
+            case FP32 -> "fp32";
+            case NUQ -> "nuq" + bits + (hasOutliers() ? "-" + trimPercent(outlierFraction * 100) + "%" : "");
+        };
+    }
+
+    private static String trimPercent(double p) {
+        String s = String.format(Locale.ROOT, "%.4f", p);
+        s = s.replaceAll("0+$", "");
+        return s.endsWith(".") ? s.substring(0, s.length() - 1) : s;
+    }
+
+    @Override
+    public String toString() {
+        return name() + " (sinks " + sinkTokens + (qNorm ? ", Q-Norm" : "")
+                + (mode == Mode.NUQ ? ", " + outlierForm + ", " + weighting : "") + ")";
+    }
+}

@@ -1,0 +1,61 @@
+package dev.kvq.quant;
+
+/**
+ * One token's quantized form, reused across calls as scratch: dense codes for every channel plus the
+ * sparse outliers as (channel, fp16 residual) pairs sorted by channel (spec §5.3: residual =
+ * {@code x − dequant(code)}). Values also carry their per-token fp16 zero-point and scale.
+ */
+public final class QuantizedToken {
+    /** [channels] codebook indices. */
+    public final int[] codes;
+    /** [capacity] outlier channels, ascending in [0, outlierCount). */
+    public final int[] outlierChannels;
+    /** [capacity] fp16 bits of {@code x − dequant(code)} for each outlier. */
+    public final short[] outlierResiduals;
+    public int outlierCount;
+    /** Per-token zero-point and scale (values only), already rounded to fp16. */
+    public float zero;
+    public float scale;
+
+    public QuantizedToken(int channels) {
+        Checks.requirePositive("channel count", channels);
+        this.codes = new int[channels];
+        this.outlierChannels = new int[channels];
+        this.outlierResiduals = new short[channels];
+    }
+
+    public int channels() {
+        return codes.length;
+    }
+
+    void clearOutliers() {
+        outlierCount = 0;
+    }
+
+    void addOutlier(int channel, float residual) {
+        outlierChannels[outlierCount] = channel;
+        outlierResiduals[outlierCount] = Fp16.encode(residual);
+        outlierCount++;
+    }
+
+    /** Sorts the outliers by channel (insertion sort: the lists are short and nearly sorted). */
+    void sortOutliers() {
+        for (int i = 1; i < outlierCount; i++) {
+            int c = outlierChannels[i];
+            short r = outlierResiduals[i];
+            int j = i - 1;
+            while (j >= 0 && outlierChannels[j] > c) {
+                outlierChannels[j + 1] = outlierChannels[j];
+                outlierResiduals[j + 1] = outlierResiduals[j];
+                j--;
+            }
+            outlierChannels[j + 1] = c;
+            outlierResiduals[j + 1] = r;
+        }
+    }
+
+    /** The residual of outlier {@code i} as a float. */
+    public float residual(int i) {
+        return Fp16.decode(outlierResiduals[i]);
+    }
+}
