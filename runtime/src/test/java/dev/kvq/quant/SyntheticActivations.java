@@ -1,0 +1,57 @@
+package dev.kvq.quant;
+
+import java.util.SplittableRandom;
+
+/** Deterministic LLaMA-like activations for quantizer tests: per-channel offsets and a few outlier channels. */
+final class SyntheticActivations {
+    private SyntheticActivations() {}
+
+    /** [tokens][channels] keys: channel-wise scale/offset (some channels large), rare spikes. */
+    static float[] keys(long seed, int tokens, int channels) {
+        SplittableRandom random = new SplittableRandom(seed);
+        float[] offset = new float[channels];
+        float[] scale = new float[channels];
+        for (int c = 0; c < channels; c++) {
+            offset[c] = (float) random.nextGaussian() * 0.5f;
+            scale[c] = (float) (0.2 + random.nextDouble() * (c % 7 == 3 ? 4.0 : 1.0));
+        }
+        float[] x = new float[tokens * channels];
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < channels; c++) {
+                double v = offset[c] + scale[c] * random.nextGaussian();
+                if (random.nextInt(200) == 0) {
+                    v *= 6;  // rare spikes: the per-vector outliers
+                }
+                x[t * channels + c] = (float) v;
+            }
+        }
+        return x;
+    }
+
+    /** [tokens][channels] values: per-token magnitude varies a lot (some tokens are outliers). */
+    static float[] values(long seed, int tokens, int channels) {
+        SplittableRandom random = new SplittableRandom(seed);
+        float[] x = new float[tokens * channels];
+        for (int t = 0; t < tokens; t++) {
+            double tokenScale = 0.1 + random.nextDouble() * (t % 13 == 0 ? 8 : 1);
+            for (int c = 0; c < channels; c++) {
+                double v = tokenScale * random.nextGaussian();
+                if (random.nextInt(150) == 0) {
+                    v *= 8;
+                }
+                x[t * channels + c] = (float) v;
+            }
+        }
+        return x;
+    }
+
+    static float[] fisher(long seed, int n) {
+        SplittableRandom random = new SplittableRandom(seed);
+        float[] f = new float[n];
+        for (int i = 0; i < n; i++) {
+            double g = random.nextGaussian() * 1e-3;
+            f[i] = (float) (g * g);
+        }
+        return f;
+    }
+}
