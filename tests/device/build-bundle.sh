@@ -2,7 +2,8 @@
 # Builds, on a build machine, everything the GPU machine needs to run kvq's GPU checks there
 # (it has a GPU and a CUDA driver, but no JDK and no network), into tests/device/bundle/:
 #   jre.tar.xz   a jlinked JDK 25 runtime (java.base, java.logging, java.xml, java.management,
-#                jdk.unsupported, jdk.incubator.vector)
+#                jdk.unsupported, jdk.incubator.vector, and jdk.zipfs: without it the JUnit
+#                launcher cannot scan a test jar — "Provider \"jar\" not found", 0 tests found)
 #   lib/         kvq-bindings, kvq-native (+ its test classes), kvq-kernels-cu, their runtime
 #                dependencies, and the JUnit console launcher
 #   MANIFEST.txt what went in, from which commit
@@ -48,7 +49,7 @@ cp bindings/target/kvq-bindings-*[0-9T].jar native/target/kvq-native-*[0-9T].jar
 # the runtime: no debug info, man pages or headers (the GPU machine only runs tests)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector \
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
   --strip-debug --no-man-pages --no-header-files --output "$tmp/jre"
 tar -C "$tmp" -cJf "$bundle/jre.tar.xz" jre
 

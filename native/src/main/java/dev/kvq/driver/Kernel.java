@@ -1,0 +1,86 @@
+package dev.kvq.driver;
+
+import dev.kvq.bindings.cuda.cuda_h;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+
+/** One entry point of a loaded {@link Module}, launched with typed {@link KernelArgs}. */
+public final class Kernel {
+
+    private final Module module;
+    private final String name;
+    private final MemorySegment handle;
+
+    Kernel(Module module, String name, MemorySegment handle) {
+        this.module = module;
+        this.name = name;
+        this.handle = handle;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public Module module() {
+        return module;
+    }
+
+    /** {@code cuFuncGetAttribute} for one {@code CU_FUNC_ATTRIBUTE_*} value. */
+    public int attribute(int attribute) {
+        module.ensureOpen();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
+            CudaException.check(cuda_h.cuFuncGetAttribute(v, attribute, handle), "cuFuncGetAttribute");
+            return v.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+
+    /** Registers per thread, as compiled for this device. */
+    public int registersPerThread() {
+        return attribute(cuda_h.CU_FUNC_ATTRIBUTE_NUM_REGS());
+    }
+
+    /** The largest block this kernel can be launched with on this device. */
+    public int maxThreadsPerBlock() {
+        return attribute(cuda_h.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK());
+    }
+
+    /**
+     * Queues the kernel on {@code stream}. The arguments are copied into a confined arena that
+     * lives for the duration of the call: {@code cuLaunchKernel} copies the values before it
+     * returns, so nothing needs to outlive it.
+     */
+    public void launch(Dim3 grid, Dim3 block, int sharedMemBytes, Stream stream, KernelArgs args) {
+        Objects.requireNonNull(grid, "grid");
+        Objects.requireNonNull(block, "block");
+        Objects.requireNonNull(stream, "stream");
+        Objects.requireNonNull(args, "args");
+        if (sharedMemBytes < 0) {
+            throw new IllegalArgumentException("dynamic shared memory must be >= 0 bytes, got " + sharedMemBytes);
+        }
+        if (block.threads() > 1024) {
+            throw new IllegalArgumentException("a block holds at most 1024 threads, got " + block);
+        }
+        module.ensureOpen();
+        MemorySegment s = stream.handle();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = args.marshal(arena);
+            int rc = cuda_h.cuLaunchKernel(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                    sharedMemBytes, s, params, MemorySegment.NULL);
+            CudaException.check(rc, "cuLaunchKernel", rc == 0 ? null
+                    : "kernel " + name + " grid " + grid + " block " + block + " shared " + sharedMemBytes + " B");
+        }
+    }
+
+    /** A 1-D launch on the default stream without dynamic shared memory. */
+    public void launch(int gridX, int blockX, KernelArgs args) {
+        launch(Dim3.of(gridX), Dim3.of(blockX), 0, Stream.defaultStream(), args);
+    }
+
+    @Override
+    public String toString() {
+        return "Kernel[" + name + " in " + module.name() + "]";
+    }
+}

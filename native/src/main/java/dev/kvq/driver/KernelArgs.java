@@ -1,0 +1,110 @@
+package dev.kvq.driver;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The arguments of one kernel launch, in the order the kernel declares its parameters:
+ * device pointers (u64), 32-bit ints, 64-bit ints and floats. Built once, reusable.
+ */
+@SuppressWarnings("restricted") // FFM: this class is where kvq talks to native code
+public final class KernelArgs {
+
+    /** One argument: its value and how it is laid out for the driver. */
+    private sealed interface Arg permits Ptr, I32, I64, F32 {
+    }
+
+    private record Ptr(DeviceMemory memory, long offset, long raw) implements Arg {
+    }
+
+    private record I32(int value) implements Arg {
+    }
+
+    private record I64(long value) implements Arg {
+    }
+
+    private record F32(float value) implements Arg {
+    }
+
+    private final List<Arg> args = new ArrayList<>();
+
+    public static KernelArgs of() {
+        return new KernelArgs();
+    }
+
+    /** The start of {@code memory} as a device pointer (checked to be open at launch). */
+    public KernelArgs ptr(DeviceMemory memory) {
+        return ptr(memory, 0);
+    }
+
+    /** {@code memory + offsetBytes} as a device pointer. */
+    public KernelArgs ptr(DeviceMemory memory, long offsetBytes) {
+        Objects.requireNonNull(memory, "memory");
+        Objects.checkIndex(offsetBytes, memory.byteSize());
+        args.add(new Ptr(memory, offsetBytes, 0));
+        return this;
+    }
+
+    /** A raw device address (from memory kvq does not own). */
+    public KernelArgs ptr(long deviceAddress) {
+        args.add(new Ptr(null, 0, deviceAddress));
+        return this;
+    }
+
+    public KernelArgs i32(int value) {
+        args.add(new I32(value));
+        return this;
+    }
+
+    public KernelArgs i64(long value) {
+        args.add(new I64(value));
+        return this;
+    }
+
+    public KernelArgs f32(float value) {
+        args.add(new F32(value));
+        return this;
+    }
+
+    public int size() {
+        return args.size();
+    }
+
+    /**
+     * Lays the arguments out as {@code cuLaunchKernel}'s {@code void** kernelParams}: an array of
+     * pointers, each to a slot holding one argument's value; all allocated in {@code arena}.
+     * Throws {@link IllegalStateException} if a pointer argument's memory was closed.
+     */
+    MemorySegment marshal(Arena arena) {
+        MemorySegment params = arena.allocate(ValueLayout.ADDRESS, Math.max(1, args.size()));
+        for (int i = 0; i < args.size(); i++) {
+            MemorySegment slot = switch (args.get(i)) {
+                case Ptr p -> arena.allocateFrom(ValueLayout.JAVA_LONG,
+                        p.memory() == null ? p.raw() : p.memory().address() + p.offset());
+                case I32 v -> arena.allocateFrom(ValueLayout.JAVA_INT, v.value());
+                case I64 v -> arena.allocateFrom(ValueLayout.JAVA_LONG, v.value());
+                case F32 v -> arena.allocateFrom(ValueLayout.JAVA_FLOAT, v.value());
+            };
+            params.setAtIndex(ValueLayout.ADDRESS, i, slot);
+        }
+        return params;
+    }
+
+    /** PTX-style type names of the arguments (u64, u32, s64, f32), to compare with a kernel's declaration. */
+    public List<String> ptxTypes() {
+        List<String> out = new ArrayList<>(args.size());
+        for (Arg a : args) {
+            out.add(switch (a) {
+                case Ptr p -> "u64";
+                case I32 v -> "u32";
+                case I64 v -> "u64";
+                case F32 v -> "f32";
+            });
+        }
+        return out;
+    }
+}
