@@ -1,5 +1,9 @@
 package dev.kvq.cli;
 
+import dev.kvq.attention.Backend;
+import dev.kvq.driver.CudaDriver;
+import dev.kvq.driver.CudaProbe;
+import dev.kvq.driver.DeviceInfo;
 import java.util.Map;
 
 /** The CUDA and backend lines of {@code kvq info}. */
@@ -7,7 +11,14 @@ final class BackendReport {
     private BackendReport() {}
 
     static void describe(Map<String, String> rows) {
-        rows.put("cuda", "not probed: the CUDA driver layer is not part of this build yet");
-        rows.put("backend", "cpu (the only backend in this build)");
+        CudaProbe probe = CudaDriver.probe();
+        rows.put("cuda", probe.toString());
+        int i = 0;
+        for (DeviceInfo d : probe.devices()) {
+            rows.put("gpu " + i++, d.toString());
+        }
+        Backend b = Backend.auto();
+        String why = b.reason().equals(probe.toString()) ? "no usable CUDA device" : b.reason();
+        rows.put("backend", b.kind().name().toLowerCase(java.util.Locale.ROOT) + " (" + why + ")");
     }
 }

@@ -5,10 +5,13 @@ import java.util.function.DoubleUnaryOperator;
 
 /**
  * Rotary position embedding given by an inverse-frequency table, so any RoPE scaling (linear, NTK,
- * Llama-3.1) is a different table rather than different kernels (spec §2.3). The angle of channel
- * {@code j} at position {@code p} is the fp32 product {@code p·invFreq[i(j)]}, as the reference models
- * compute it; its sine and cosine are accurate (no fast approximations), so positions up to 10^7 keep
- * the reference's own rounding and nothing worse.
+ * Llama-3.1) is a different table rather than different kernels (spec §2.3).
+ *
+ * <p>Angles are exact: {@code φ = p·ω} with {@code ω} the fp32 table entry is formed in double, where the
+ * product of a position below 2^29 and a 24-bit mantissa has no rounding, and its sine and cosine are
+ * taken in double. Reference models that form {@code p·ω} in fp32 (llama2.c, Hugging Face) are off by
+ * up to {@code ulp(p·ω)/2} from this, about 0.3 rad at 10^7 positions for the fastest frequency; every
+ * kvq path (sinks, both CPU paths, the kernels) uses the exact angle.
  *
  * @param invFreq [headDim/2] ω_i in fp32
  */
@@ -54,9 +57,14 @@ public record Rope(RopePairing pairing, float[] invFreq) {
         return invFreq[pairing.frequencyIndex(j, headDim())];
     }
 
-    /** The angle {@code φ_j(p)}, computed as the fp32 product the reference uses. */
-    public float angle(long position, int j) {
-        return (float) position * frequency(j);
+    /** The exact angle {@code φ_j(p) = p·ω_{i(j)}}. */
+    public double angle(long position, int j) {
+        return (double) position * frequency(j);
+    }
+
+    /** The exact angle for frequency index {@code i}. */
+    public double angleOfFrequency(long position, int i) {
+        return (double) position * invFreq[i];
     }
 
     /** Rotates {@code x[offset, offset+d)} to position {@code position} in place (the reference RoPE). */
