@@ -3,18 +3,23 @@ package dev.kvq.quant;
 import java.util.SplittableRandom;
 
 /** Deterministic LLaMA-like activations for quantizer tests: per-channel offsets and a few outlier channels. */
-final class SyntheticActivations {
+public final class SyntheticActivations {
     private SyntheticActivations() {}
 
-    /** [tokens][channels] keys: channel-wise scale/offset (some channels large), rare spikes. */
-    static float[] keys(long seed, int tokens, int channels) {
-        SplittableRandom random = new SplittableRandom(seed);
+    /**
+     * [tokens][channels] keys: channel-wise scale/offset (some channels large), rare spikes. The channel
+     * statistics are those of one fixed "model" (they depend only on the channel count), the draws on
+     * {@code seed}, so a calibration on one seed is representative of another, as for a real model.
+     */
+    public static float[] keys(long seed, int tokens, int channels) {
+        SplittableRandom model = new SplittableRandom(0x5eed + channels);
         float[] offset = new float[channels];
         float[] scale = new float[channels];
         for (int c = 0; c < channels; c++) {
-            offset[c] = (float) random.nextGaussian() * 0.5f;
-            scale[c] = (float) (0.2 + random.nextDouble() * (c % 7 == 3 ? 4.0 : 1.0));
+            offset[c] = (float) model.nextGaussian() * 0.5f;
+            scale[c] = (float) (0.2 + model.nextDouble() * (c % 7 == 3 ? 4.0 : 1.0));
         }
+        SplittableRandom random = new SplittableRandom(seed);
         float[] x = new float[tokens * channels];
         for (int t = 0; t < tokens; t++) {
             for (int c = 0; c < channels; c++) {
@@ -29,7 +34,7 @@ final class SyntheticActivations {
     }
 
     /** [tokens][channels] values: per-token magnitude varies a lot (some tokens are outliers). */
-    static float[] values(long seed, int tokens, int channels) {
+    public static float[] values(long seed, int tokens, int channels) {
         SplittableRandom random = new SplittableRandom(seed);
         float[] x = new float[tokens * channels];
         for (int t = 0; t < tokens; t++) {
@@ -45,7 +50,7 @@ final class SyntheticActivations {
         return x;
     }
 
-    static float[] fisher(long seed, int n) {
+    public static float[] fisher(long seed, int n) {
         SplittableRandom random = new SplittableRandom(seed);
         float[] f = new float[n];
         for (int i = 0; i < n; i++) {

@@ -1,0 +1,466 @@
+package dev.kvq.attention.cpu;
+
+import dev.kvq.quant.BitPacking;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The CPU hot loops over one page of one KV head, in a SIMD and a scalar form that compute the same
+ * quantities (the scalar form is the readable reference; {@code species == null} selects it).
+ *
+ * <p>Packed keys put vector lanes along tokens: one load of a packed word row gives a channel's codes
+ * for a block of tokens; the per-channel table {@code z_c + s_c·c'[code]} is one lane permute; a RoPE
+ * channel pair is rotated and dotted with the query from the page's cos/sin tables. Packed values put
+ * lanes along channels and fold each token's scale into its softmax weight. Query heads of a GQA
+ * group are served four at a time from one decode of the packed words.
+ *
+ * <p>Tables: {@code keyTable[c·16 + x]} holds float bits of {@code z_c + s_c·c'[x mod 2^b]} for
+ * x in [0, 16), so the permute can ignore the bits above the code; {@code valueTable[x]} likewise holds
+ * {@code c'_V[x mod 2^b]}.
+ */
+public final class PageKernels {
+    private PageKernels() {}
+
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** Whether the packed SIMD kernels support {@code species} (the 16-entry lookup needs 8 or 16 lanes). */
+    public static boolean supportsPacked(VectorSpecies<Float> species) {
+        return species != null && (species.length() == 16 || species.length() == 8);
+    }
+
+    // ------------------------------------------------------------------ packed keys
+
+    /**
+     * Scores of {@code tokens} packed slots of one page against query heads {@code [qHead0, qHead0+qCount)}
+     * of one KV head (scaled, post-RoPE queries), written to {@code scores[q·stride + base + r]}; the
+     * SIMD form may write up to a whole block past {@code tokens}.
+     *
+     * @param codes     the page segment; {@code codesOffset} = byte offset of keyCodes int32 [G·b][P]
+     * @param cos       [d/2][P] cos of each slot's angle for this page, index {@code i·P + r}
+     * @param sin       [d/2][P] sin, same indexing
+     * @param queries   [Hq][d] post-RoPE queries, already multiplied by 1/√d
+     * @param keyTable  [D][16] float bits, see the class comment
+     */
+    public static void packedKeyScores(VectorSpecies<Float> species, KeyPlan plan, MemorySegment codes,
+                                       long codesOffset, int pageTokens, int tokens, int[] keyTable,
+                                       float[] cos, float[] sin, float[] queries, int qHead0, int qCount,
+                                       float[] scores, int stride, int base) {
+        if (species == null || !supportsPacked(species)) {
+            packedKeyScoresScalar(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin, queries, qHead0,
+                    qCount, scores, stride, base);
+        } else {
+            for (int g0 = 0; g0 < qCount; g0 += 4) {
+                packedKeyScoresVector(species, plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
+                        queries, qHead0 + g0, Math.min(4, qCount - g0), scores, stride, base);
+            }
+        }
+    }
+
+    private static void packedKeyScoresScalar(KeyPlan plan, MemorySegment codes, long codesOffset, int pageTokens,
+                                              int tokens, int[] keyTable, float[] cos, float[] sin, float[] queries,
+                                              int qHead0, int qCount, float[] scores, int stride, int base) {
+        int d = plan.headDim;
+        int cb = plan.channelBase;
+        for (int r = 0; r < tokens; r++) {
+            for (int g = 0; g < qCount; g++) {
+                int qo = (qHead0 + g) * d;
+                float acc = 0f;
+                for (int k = 0; k < plan.pairs; k++) {
+                    int j = plan.first[k];
+                    int p = plan.second[k];
+                    int codeJ = scalarCode(codes, codesOffset, pageTokens, r, plan.rowFirst[k], plan.shiftFirst[k],
+                            plan.straddleFirst[k]);
+                    int codeP = scalarCode(codes, codesOffset, pageTokens, r, plan.rowSecond[k], plan.shiftSecond[k],
+                            plan.straddleSecond[k]);
+                    float kj = Float.intBitsToFloat(keyTable[(cb + j) * 16 + (codeJ & 15)]);
+                    float kp = Float.intBitsToFloat(keyTable[(cb + p) * 16 + (codeP & 15)]);
+                    float qj = queries[qo + j];
+                    float qp = queries[qo + p];
+                    int t = plan.frequency[k] * pageTokens + r;
+                    float a = Math.fma(kp, qp, kj * qj);
+                    float b = Math.fma(-kp, qj, kj * qp);
+                    acc = Math.fma(cos[t], a, acc);
+                    acc = Math.fma(sin[t], b, acc);
+                }
+                scores[(qHead0 + g) * stride + base + r] = acc;
+            }
+        }
+    }
+
+    private static int scalarCode(MemorySegment codes, long offset, int pageTokens, int r, int row, int shift,
+                                  boolean straddle) {
+        int v = codes.get(INT, offset + ((long) row * pageTokens + r) * 4) >>> shift;
+        if (straddle) {
+            v |= codes.get(INT, offset + ((long) (row + 1) * pageTokens + r) * 4) << (32 - shift);
+        }
+        return v;
+    }
+
+    private static void packedKeyScoresVector(VectorSpecies<Float> fs, KeyPlan plan, MemorySegment codes,
+                                              long codesOffset, int pageTokens, int tokens, int[] keyTable,
+                                              float[] cos, float[] sin, float[] queries, int qh, int qCount,
+                                              float[] scores, int stride, int base) {
+        VectorSpecies<Integer> is = Fp16Vectors.intSpecies(fs);
+        int lanes = fs.length();
+        int d = plan.headDim;
+        int cb = plan.channelBase;
+        int q0 = qh * d;
+        int q1 = (qh + Math.min(1, qCount - 1)) * d;
+        int q2 = (qh + Math.min(2, qCount - 1)) * d;
+        int q3 = (qh + Math.min(3, qCount - 1)) * d;
+        long rowBytes = (long) pageTokens * 4;
+        for (int r0 = 0; r0 < tokens; r0 += lanes) {
+            FloatVector acc0 = FloatVector.zero(fs);
+            FloatVector acc1 = acc0;
+            FloatVector acc2 = acc0;
+            FloatVector acc3 = acc0;
+            long at = codesOffset + (long) r0 * 4;
+            for (int k = 0; k < plan.pairs; k++) {
+                int j = plan.first[k];
+                int p = plan.second[k];
+                IntVector codeJ = IntVector.fromMemorySegment(is, codes, at + plan.rowFirst[k] * rowBytes, LE)
+                        .lanewise(VectorOperators.LSHR, plan.shiftFirst[k]);
+                if (plan.straddleFirst[k]) {
+                    codeJ = codeJ.or(IntVector.fromMemorySegment(is, codes, at + (plan.rowFirst[k] + 1) * rowBytes, LE)
+                            .lanewise(VectorOperators.LSHL, 32 - plan.shiftFirst[k]));
+                }
+                IntVector codeP = IntVector.fromMemorySegment(is, codes, at + plan.rowSecond[k] * rowBytes, LE)
+                        .lanewise(VectorOperators.LSHR, plan.shiftSecond[k]);
+                if (plan.straddleSecond[k]) {
+                    codeP = codeP.or(IntVector.fromMemorySegment(is, codes, at + (plan.rowSecond[k] + 1) * rowBytes, LE)
+                            .lanewise(VectorOperators.LSHL, 32 - plan.shiftSecond[k]));
+                }
+                FloatVector kj = lookup(is, lanes, codeJ, keyTable, (cb + j) * 16);
+                FloatVector kp = lookup(is, lanes, codeP, keyTable, (cb + p) * 16);
+                int t = plan.frequency[k] * pageTokens + r0;
+                FloatVector c = FloatVector.fromArray(fs, cos, t);
+                FloatVector s = FloatVector.fromArray(fs, sin, t);
+                acc0 = pair(kj, kp, c, s, queries[q0 + j], queries[q0 + p], acc0);
+                if (qCount > 1) {
+                    acc1 = pair(kj, kp, c, s, queries[q1 + j], queries[q1 + p], acc1);
+                    if (qCount > 2) {
+                        acc2 = pair(kj, kp, c, s, queries[q2 + j], queries[q2 + p], acc2);
+                        if (qCount > 3) {
+                            acc3 = pair(kj, kp, c, s, queries[q3 + j], queries[q3 + p], acc3);
+                        }
+                    }
+                }
+            }
+            acc0.intoArray(scores, qh * stride + base + r0);
+            if (qCount > 1) {
+                acc1.intoArray(scores, (qh + 1) * stride + base + r0);
+                if (qCount > 2) {
+                    acc2.intoArray(scores, (qh + 2) * stride + base + r0);
+                    if (qCount > 3) {
+                        acc3.intoArray(scores, (qh + 3) * stride + base + r0);
+                    }
+                }
+            }
+        }
+    }
+
+    /** acc + cos·(kj·qj + kp·qp) + sin·(kj·qp − kp·qj): the pair's RoPE-rotated dot product. */
+    private static FloatVector pair(FloatVector kj, FloatVector kp, FloatVector c, FloatVector s, float qj, float qp,
+                                    FloatVector acc) {
+        FloatVector a = kj.mul(qj).add(kp.mul(qp));
+        FloatVector b = kj.mul(qp).sub(kp.mul(qj));
+        return a.fma(c, b.fma(s, acc));
+    }
+
+    /** Lane-wise table[(code & 15)], the table being 16 float bit patterns at {@code table[offset..]}. */
+    private static FloatVector lookup(VectorSpecies<Integer> is, int lanes, IntVector code, int[] table, int offset) {
+        if (lanes == 16) {
+            return code.selectFrom(IntVector.fromArray(is, table, offset)).reinterpretAsFloats();
+        }
+        return code.selectFrom(IntVector.fromArray(is, table, offset), IntVector.fromArray(is, table, offset + 8))
+                .reinterpretAsFloats();
+    }
+
+    // ------------------------------------------------------------------ packed values
+
+    /** Per-element word, shift and straddle of the 32 tokens of a value word group, by bit width. */
+    private static final int[][] WORD = new int[5][32];
+    private static final int[][] SHIFT = new int[5][32];
+
+    static {
+        for (int b = 2; b <= 4; b++) {
+            for (int e = 0; e < 32; e++) {
+                WORD[b][e] = BitPacking.wordOf(b, e);
+                SHIFT[b][e] = BitPacking.shiftOf(b, e);
+            }
+        }
+    }
+
+    /**
+     * {@code out[q][j] += Σ_r alpha[q][r]·c'_V[code(r, j)] + Σ_r beta[q][r]} over {@code tokens} slots of a
+     * page for one KV head, query heads {@code [qHead0, qHead0+qCount)}.
+     *
+     * @param codesOffset byte offset of this head's rows: valueCodes int32 [P/32·b][headDim]
+     * @param alpha       [Hq][P] softmax weight × token scale, index {@code q·P + r}
+     * @param beta        [Hq] Σ_r softmax weight × token zero, already summed
+     * @param out         [Hq][d]
+     */
+    public static void packedValues(VectorSpecies<Float> species, int bits, MemorySegment codes, long codesOffset,
+                                    int headDim, int pageTokens, int tokens, int[] valueTable, float[] alpha,
+                                    float[] beta, int qHead0, int qCount, float[] out) {
+        if (species == null || !supportsPacked(species) || headDim % species.length() != 0) {
+            packedValuesScalar(bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha, beta, qHead0,
+                    qCount, out);
+        } else {
+            for (int g0 = 0; g0 < qCount; g0 += 4) {
+                packedValuesVector(species, bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha,
+                        beta, qHead0 + g0, Math.min(4, qCount - g0), out);
+            }
+        }
+    }
+
+    private static void packedValuesScalar(int bits, MemorySegment codes, long codesOffset, int headDim,
+                                           int pageTokens, int tokens, int[] valueTable, float[] alpha, float[] beta,
+                                           int qHead0, int qCount, float[] out) {
+        int mask = (1 << bits) - 1;
+        for (int g = 0; g < qCount; g++) {
+            int q = qHead0 + g;
+            for (int j = 0; j < headDim; j++) {
+                float acc = 0f;
+                for (int r = 0; r < tokens; r++) {
+                    int row = (r >>> 5) * bits;
+                    int e = r & 31;
+                    long at = codesOffset + ((long) (row + WORD[bits][e]) * headDim + j) * 4;
+                    int shift = SHIFT[bits][e];
+                    int code = codes.get(INT, at) >>> shift;
+                    if (shift + bits > 32) {
+                        code |= codes.get(INT, at + (long) headDim * 4) << (32 - shift);
+                    }
+                    acc = Math.fma(alpha[q * pageTokens + r], Float.intBitsToFloat(valueTable[code & mask]), acc);
+                }
+                out[q * headDim + j] += acc + beta[q];
+            }
+        }
+    }
+
+    private static void packedValuesVector(VectorSpecies<Float> fs, int bits, MemorySegment codes, long codesOffset,
+                                           int headDim, int pageTokens, int tokens, int[] valueTable, float[] alpha,
+                                           float[] beta, int qh, int qCount, float[] out) {
+        VectorSpecies<Integer> is = Fp16Vectors.intSpecies(fs);
+        int lanes = fs.length();
+        IntVector tableLo = IntVector.fromArray(is, valueTable, 0);
+        IntVector tableHi = lanes == 16 ? tableLo : IntVector.fromArray(is, valueTable, 8);
+        int a0 = qh * pageTokens;
+        int a1 = (qh + Math.min(1, qCount - 1)) * pageTokens;
+        int a2 = (qh + Math.min(2, qCount - 1)) * pageTokens;
+        int a3 = (qh + Math.min(3, qCount - 1)) * pageTokens;
+        long rowBytes = (long) headDim * 4;
+        int[] wordOf = WORD[bits];
+        int[] shiftOf = SHIFT[bits];
+        for (int j0 = 0; j0 < headDim; j0 += lanes) {
+            FloatVector acc0 = FloatVector.zero(fs);
+            FloatVector acc1 = acc0;
+            FloatVector acc2 = acc0;
+            FloatVector acc3 = acc0;
+            for (int r0 = 0; r0 < tokens; r0 += 32) {
+                long groupAt = codesOffset + ((long) (r0 >>> 5) * bits * headDim + j0) * 4;
+                IntVector w0 = IntVector.fromMemorySegment(is, codes, groupAt, LE);
+                IntVector w1 = IntVector.fromMemorySegment(is, codes, groupAt + rowBytes, LE);
+                IntVector w2 = bits > 2 ? IntVector.fromMemorySegment(is, codes, groupAt + 2 * rowBytes, LE) : w1;
+                IntVector w3 = bits > 3 ? IntVector.fromMemorySegment(is, codes, groupAt + 3 * rowBytes, LE) : w2;
+                int end = Math.min(32, tokens - r0);
+                for (int e = 0; e < end; e++) {
+                    int w = wordOf[e];
+                    int shift = shiftOf[e];
+                    IntVector word = w == 0 ? w0 : w == 1 ? w1 : w == 2 ? w2 : w3;
+                    IntVector code = word.lanewise(VectorOperators.LSHR, shift);
+                    if (shift + bits > 32) {
+                        IntVector next = w == 0 ? w1 : w2;
+                        code = code.or(next.lanewise(VectorOperators.LSHL, 32 - shift));
+                    }
+                    FloatVector v = (lanes == 16 ? code.selectFrom(tableLo) : code.selectFrom(tableLo, tableHi))
+                            .reinterpretAsFloats();
+                    int r = r0 + e;
+                    acc0 = v.fma(v.broadcast(alpha[a0 + r]), acc0);
+                    if (qCount > 1) {
+                        acc1 = v.fma(v.broadcast(alpha[a1 + r]), acc1);
+                        if (qCount > 2) {
+                            acc2 = v.fma(v.broadcast(alpha[a2 + r]), acc2);
+                            if (qCount > 3) {
+                                acc3 = v.fma(v.broadcast(alpha[a3 + r]), acc3);
+                            }
+                        }
+                    }
+                }
+            }
+            addInto(fs, acc0, beta[qh], out, qh * headDim + j0);
+            if (qCount > 1) {
+                addInto(fs, acc1, beta[qh + 1], out, (qh + 1) * headDim + j0);
+                if (qCount > 2) {
+                    addInto(fs, acc2, beta[qh + 2], out, (qh + 2) * headDim + j0);
+                    if (qCount > 3) {
+                        addInto(fs, acc3, beta[qh + 3], out, (qh + 3) * headDim + j0);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void addInto(VectorSpecies<Float> fs, FloatVector acc, float beta, float[] out, int at) {
+        FloatVector.fromArray(fs, out, at).add(acc.add(beta)).intoArray(out, at);
+    }
+
+    // ------------------------------------------------------------------ fp16 / fp32 baselines
+
+    /**
+     * Baseline scores over unquantized post-RoPE keys {@code [kvHeads][headDim][P]} (fp16 or fp32) for
+     * one KV head: the same lanes-along-tokens loop as the packed kernel, without decoding or RoPE.
+     *
+     * @param keysOffset byte offset of this head's keys: [headDim][P]
+     */
+    public static void plainKeyScores(VectorSpecies<Float> species, boolean half, MemorySegment keys, long keysOffset,
+                                      int headDim, int pageTokens, int tokens, float[] queries, int qHead0, int qCount,
+                                      float[] scores, int stride, int base) {
+        if (species == null) {
+            for (int r = 0; r < tokens; r++) {
+                for (int g = 0; g < qCount; g++) {
+                    int qo = (qHead0 + g) * headDim;
+                    float acc = 0f;
+                    for (int j = 0; j < headDim; j++) {
+                        acc = Math.fma(element(keys, keysOffset, half, (long) j * pageTokens + r), queries[qo + j], acc);
+                    }
+                    scores[(qHead0 + g) * stride + base + r] = acc;
+                }
+            }
+            return;
+        }
+        for (int g0 = 0; g0 < qCount; g0 += 4) {
+            plainKeyScoresVector(species, half, keys, keysOffset, headDim, pageTokens, tokens, queries, qHead0 + g0,
+                    Math.min(4, qCount - g0), scores, stride, base);
+        }
+    }
+
+    private static float element(MemorySegment seg, long offset, boolean half, long index) {
+        return half ? Float.float16ToFloat(seg.get(SHORT, offset + index * 2)) : seg.get(FLOAT, offset + index * 4);
+    }
+
+    private static void plainKeyScoresVector(VectorSpecies<Float> fs, boolean half, MemorySegment keys,
+                                             long keysOffset, int headDim, int pageTokens, int tokens,
+                                             float[] queries, int qh, int qCount, float[] scores, int stride,
+                                             int base) {
+        var ss = Fp16Vectors.shortSpecies(fs);
+        var is = Fp16Vectors.intSpecies(fs);
+        int lanes = fs.length();
+        int q0 = qh * headDim;
+        int q1 = (qh + Math.min(1, qCount - 1)) * headDim;
+        int q2 = (qh + Math.min(2, qCount - 1)) * headDim;
+        int q3 = (qh + Math.min(3, qCount - 1)) * headDim;
+        int elementBytes = half ? 2 : 4;
+        long rowBytes = (long) pageTokens * elementBytes;
+        for (int r0 = 0; r0 < tokens; r0 += lanes) {
+            FloatVector acc0 = FloatVector.zero(fs);
+            FloatVector acc1 = acc0;
+            FloatVector acc2 = acc0;
+            FloatVector acc3 = acc0;
+            long at = keysOffset + (long) r0 * elementBytes;
+            for (int j = 0; j < headDim; j++, at += rowBytes) {
+                FloatVector k = half ? Fp16Vectors.load(fs, ss, is, keys, at)
+                        : FloatVector.fromMemorySegment(fs, keys, at, LE);
+                acc0 = k.fma(k.broadcast(queries[q0 + j]), acc0);
+                if (qCount > 1) {
+                    acc1 = k.fma(k.broadcast(queries[q1 + j]), acc1);
+                    if (qCount > 2) {
+                        acc2 = k.fma(k.broadcast(queries[q2 + j]), acc2);
+                        if (qCount > 3) {
+                            acc3 = k.fma(k.broadcast(queries[q3 + j]), acc3);
+                        }
+                    }
+                }
+            }
+            acc0.intoArray(scores, qh * stride + base + r0);
+            if (qCount > 1) {
+                acc1.intoArray(scores, (qh + 1) * stride + base + r0);
+                if (qCount > 2) {
+                    acc2.intoArray(scores, (qh + 2) * stride + base + r0);
+                    if (qCount > 3) {
+                        acc3.intoArray(scores, (qh + 3) * stride + base + r0);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Baseline value matvec over unquantized values {@code [kvHeads][P][headDim]}: {@code out[q][j] +=
+     * Σ_r p[q][r]·v[r][j]} for one KV head.
+     *
+     * @param valuesOffset byte offset of this head's values: [P][headDim]
+     * @param weights      [Hq][P] softmax weights of this page, index {@code q·P + r}
+     */
+    public static void plainValues(VectorSpecies<Float> species, boolean half, MemorySegment values,
+                                   long valuesOffset, int headDim, int pageTokens, int tokens, float[] weights,
+                                   int qHead0, int qCount, float[] out) {
+        if (species == null || headDim % species.length() != 0) {
+            for (int g = 0; g < qCount; g++) {
+                int q = qHead0 + g;
+                for (int j = 0; j < headDim; j++) {
+                    float acc = 0f;
+                    for (int r = 0; r < tokens; r++) {
+                        acc = Math.fma(weights[q * pageTokens + r],
+                                element(values, valuesOffset, half, (long) r * headDim + j), acc);
+                    }
+                    out[q * headDim + j] += acc;
+                }
+            }
+            return;
+        }
+        var fs = species;
+        var ss = Fp16Vectors.shortSpecies(fs);
+        var is = Fp16Vectors.intSpecies(fs);
+        int lanes = fs.length();
+        int elementBytes = half ? 2 : 4;
+        for (int g0 = 0; g0 < qCount; g0 += 4) {
+            int qh = qHead0 + g0;
+            int n = Math.min(4, qCount - g0);
+            int a0 = qh * pageTokens;
+            int a1 = (qh + Math.min(1, n - 1)) * pageTokens;
+            int a2 = (qh + Math.min(2, n - 1)) * pageTokens;
+            int a3 = (qh + Math.min(3, n - 1)) * pageTokens;
+            for (int j0 = 0; j0 < headDim; j0 += lanes) {
+                FloatVector acc0 = FloatVector.zero(fs);
+                FloatVector acc1 = acc0;
+                FloatVector acc2 = acc0;
+                FloatVector acc3 = acc0;
+                long at = valuesOffset + (long) j0 * elementBytes;
+                long rowBytes = (long) headDim * elementBytes;
+                for (int r = 0; r < tokens; r++, at += rowBytes) {
+                    FloatVector v = half ? Fp16Vectors.load(fs, ss, is, values, at)
+                            : FloatVector.fromMemorySegment(fs, values, at, LE);
+                    acc0 = v.fma(v.broadcast(weights[a0 + r]), acc0);
+                    if (n > 1) {
+                        acc1 = v.fma(v.broadcast(weights[a1 + r]), acc1);
+                        if (n > 2) {
+                            acc2 = v.fma(v.broadcast(weights[a2 + r]), acc2);
+                            if (n > 3) {
+                                acc3 = v.fma(v.broadcast(weights[a3 + r]), acc3);
+                            }
+                        }
+                    }
+                }
+                addInto(fs, acc0, 0f, out, qh * headDim + j0);
+                if (n > 1) {
+                    addInto(fs, acc1, 0f, out, (qh + 1) * headDim + j0);
+                    if (n > 2) {
+                        addInto(fs, acc2, 0f, out, (qh + 2) * headDim + j0);
+                        if (n > 3) {
+                            addInto(fs, acc3, 0f, out, (qh + 3) * headDim + j0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

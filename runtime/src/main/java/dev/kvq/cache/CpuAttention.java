@@ -1,0 +1,316 @@
+package dev.kvq.cache;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.RopePairing;
+import dev.kvq.attention.cpu.KeyPlan;
+import dev.kvq.attention.cpu.PageKernels;
+import dev.kvq.quant.Fp16;
+import dev.kvq.quant.QuantSpec;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * One decode step of attention on the CPU over a {@link LayerStore}: sink scores, fused packed key
+ * scores with the outlier residuals of each page added in the same pass, an fp32 softmax, then the
+ * packed value matvec with its residuals and the sinks. Holds the scratch buffers of one cache, so a
+ * cache attends from one thread at a time.
+ */
+final class CpuAttention {
+    private final AttentionShape shape;
+    private final QuantSpec spec;
+    private final PageLayout layout;
+    private final VectorSpecies<Float> species;   // null = scalar path
+    private final KeyPlan[] plans;                // [kvHeads]
+    private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
+    private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
+    private final float[] cosPage;                // [d/2][P] cos of the current page's angles
+    private final float[] sinPage;
+    private final float[] queries;                // [Hq][d] scaled
+    private final float[] alpha;                  // [Hq][P]
+    private final float[] beta;                   // [Hq]
+    private float[] scores = new float[0];        // [Hq][stride]
+
+    CpuAttention(AttentionShape shape, QuantSpec spec, PageLayout layout, VectorSpecies<Float> species) {
+        this.shape = shape;
+        this.spec = spec;
+        this.layout = layout;
+        this.species = species;
+        int d = shape.headDim();
+        int p = layout.pageTokens();
+        RopePairing pairing = shape.rope().pairing();
+        plans = new KeyPlan[shape.kvHeads()];
+        for (int h = 0; h < plans.length; h++) {
+            plans[h] = new KeyPlan(h, d, Math.max(2, Math.min(4, spec.bits())), pairing);
+        }
+        cosStep = new float[d / 2 * p];
+        sinStep = new float[d / 2 * p];
+        for (int i = 0; i < d / 2; i++) {
+            for (int r = 0; r < p; r++) {
+                double phi = shape.rope().angleOfFrequency(r, i);
+                cosStep[i * p + r] = (float) Math.cos(phi);
+                sinStep[i * p + r] = (float) Math.sin(phi);
+            }
+        }
+        cosPage = new float[d / 2 * p];
+        sinPage = new float[d / 2 * p];
+        queries = new float[shape.queryHeads() * d];
+        alpha = new float[shape.queryHeads() * p];
+        beta = new float[shape.queryHeads()];
+    }
+
+    void attend(LayerStore store, float[] query, float[] out) {
+        int d = shape.headDim();
+        int hq = shape.queryHeads();
+        int group = shape.groupSize();
+        int p = layout.pageTokens();
+        int total = store.tokens;
+        int sinks = store.sinkTokens();
+        int pages = store.pagesFor(store.packedTokens());
+        int stride = sinks + pages * p + 16;
+        if (scores.length < hq * stride) {
+            scores = new float[hq * stride];
+        }
+        float scale = (float) (1.0 / Math.sqrt(d));
+        for (int i = 0; i < hq * d; i++) {
+            queries[i] = query[i] * scale;
+        }
+        boolean nuq = spec.quantized();
+        sinkScores(store, sinks, stride);
+        for (int pg = 0; pg < pages; pg++) {
+            MemorySegment page = store.pages.get(pg);
+            int n = Math.min(p, store.packedTokens() - pg * p);
+            int base = sinks + pg * p;
+            if (nuq) {
+                pageAngles(store.firstPosition + sinks + (long) pg * p);
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    PageKernels.packedKeyScores(species, plans[h], page, store.keyCodesOffset, p, n, store.keyTable,
+                            cosPage, sinPage, queries, h * group, group, scores, stride, base);
+                }
+                keyOutlierScores(store, page, pg, n, stride, base);
+            } else {
+                boolean half = spec.mode() == QuantSpec.Mode.FP16;
+                long headBytes = (long) d * p * (half ? 2 : 4);
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    PageKernels.plainKeyScores(species, half, page, store.keysOffset + h * headBytes, d, p, n,
+                            queries, h * group, group, scores, stride, base);
+                }
+            }
+        }
+        for (int q = 0; q < hq; q++) {
+            softmax(q * stride, total);
+        }
+        java.util.Arrays.fill(out, 0, hq * d, 0f);
+        sinkValues(store, sinks, stride, out);
+        for (int pg = 0; pg < pages; pg++) {
+            MemorySegment page = store.pages.get(pg);
+            int n = Math.min(p, store.packedTokens() - pg * p);
+            int base = sinks + pg * p;
+            if (nuq) {
+                pageValueWeights(page, store, n, stride, base);
+                long headBytes = (long) (p / 32) * spec.bits() * d * 4;
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    PageKernels.packedValues(species, spec.bits(), page, store.valueCodesOffset + h * headBytes, d, p,
+                            n, store.valueTable, alpha, beta, h * group, group, out);
+                }
+                valueOutliers(store, page, pg, n, stride, base, out);
+            } else {
+                for (int q = 0; q < hq; q++) {
+                    System.arraycopy(scores, q * stride + base, alpha, q * p, n);
+                }
+                boolean half = spec.mode() == QuantSpec.Mode.FP16;
+                long headBytes = (long) d * p * (half ? 2 : 4);
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    PageKernels.plainValues(species, half, page, store.valuesOffset + h * headBytes, d, p, n, alpha,
+                            h * group, group, out);
+                }
+            }
+        }
+    }
+
+    /** cos/sin of every (frequency, slot) of a page starting at {@code firstPosition}, by angle addition. */
+    private void pageAngles(long firstPosition) {
+        int p = layout.pageTokens();
+        int half = shape.headDim() / 2;
+        for (int i = 0; i < half; i++) {
+            double phi = shape.rope().angleOfFrequency(firstPosition, i);
+            float c0 = (float) Math.cos(phi);
+            float s0 = (float) Math.sin(phi);
+            int at = i * p;
+            int r = 0;
+            if (species != null) {
+                int lanes = species.length();
+                for (; r + lanes <= p; r += lanes) {
+                    FloatVector cs = FloatVector.fromArray(species, cosStep, at + r);
+                    FloatVector ss = FloatVector.fromArray(species, sinStep, at + r);
+                    cs.mul(c0).sub(ss.mul(s0)).intoArray(cosPage, at + r);
+                    ss.mul(c0).add(cs.mul(s0)).intoArray(sinPage, at + r);
+                }
+            }
+            for (; r < p; r++) {
+                float cs = cosStep[at + r];
+                float ss = sinStep[at + r];
+                cosPage[at + r] = cs * c0 - ss * s0;
+                sinPage[at + r] = ss * c0 + cs * s0;
+            }
+        }
+    }
+
+    private void sinkScores(LayerStore store, int sinks, int stride) {
+        int d = shape.headDim();
+        int channels = shape.kvChannels();
+        int group = shape.groupSize();
+        for (int i = 0; i < sinks; i++) {
+            for (int q = 0; q < shape.queryHeads(); q++) {
+                int h = q / group;
+                long at = ((long) i * channels + (long) h * d) * 2;
+                float acc = 0f;
+                for (int j = 0; j < d; j++) {
+                    acc = Math.fma(Fp16.decode(store.sinks.get(LayerStore.SHORT, at + j * 2L)), queries[q * d + j], acc);
+                }
+                scores[q * stride + i] = acc;
+            }
+        }
+    }
+
+    private void sinkValues(LayerStore store, int sinks, int stride, float[] out) {
+        int d = shape.headDim();
+        int channels = shape.kvChannels();
+        int group = shape.groupSize();
+        long valuesAt = (long) store.sinkCapacity * channels * 2;
+        for (int i = 0; i < sinks; i++) {
+            for (int q = 0; q < shape.queryHeads(); q++) {
+                int h = q / group;
+                float w = scores[q * stride + i];
+                long at = valuesAt + ((long) i * channels + (long) h * d) * 2;
+                for (int j = 0; j < d; j++) {
+                    out[q * d + j] = Math.fma(w, Fp16.decode(store.sinks.get(LayerStore.SHORT, at + j * 2L)),
+                            out[q * d + j]);
+                }
+            }
+        }
+    }
+
+    /** Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. */
+    private void keyOutlierScores(LayerStore store, MemorySegment page, int pg, int n, int stride, int base) {
+        if (!spec.hasOutliers()) {
+            return;
+        }
+        int p = layout.pageTokens();
+        for (int r = 0; r < n; r++) {
+            if (layout.sparseOutliers()) {
+                int from = page.get(LayerStore.INT, store.keyOutStartOffset + r * 4L);
+                int to = page.get(LayerStore.INT, store.keyOutStartOffset + (r + 1) * 4L);
+                for (int e = from; e < to; e++) {
+                    addKeyResidual(r, store.keyEntries.channel(e), Fp16.decode(store.keyEntries.value(e)), p, stride, base);
+                }
+            } else {
+                int slots = layout.keySlots();
+                for (int s = 0; s < slots; s++) {
+                    long at = ((long) r * slots + s) * 2;
+                    float res = Fp16.decode(page.get(LayerStore.SHORT, store.keyOutValueOffset + at));
+                    if (res != 0f) {
+                        addKeyResidual(r, page.get(LayerStore.SHORT, store.keyOutChannelOffset + at), res, p, stride, base);
+                    }
+                }
+            }
+        }
+    }
+
+    private void addKeyResidual(int r, int channel, float residual, int p, int stride, int base) {
+        int d = shape.headDim();
+        int h = channel / d;
+        int j = channel - h * d;
+        RopePairing pairing = shape.rope().pairing();
+        int partner = pairing.partner(j, d);
+        int t = pairing.frequencyIndex(j, d) * p + r;
+        float c = cosPage[t];
+        float s = pairing.isFirstOfPair(j, d) ? sinPage[t] : -sinPage[t];
+        int group = shape.groupSize();
+        for (int q = h * group; q < (h + 1) * group; q++) {
+            float w = Math.fma(s, queries[q * d + partner], c * queries[q * d + j]);
+            scores[q * stride + base + r] = Math.fma(residual, w, scores[q * stride + base + r]);
+        }
+    }
+
+    /** alpha[q][r] = p·s_r and beta[q] = Σ_r p·z_r for the page. */
+    private void pageValueWeights(MemorySegment page, LayerStore store, int n, int stride, int base) {
+        int p = layout.pageTokens();
+        for (int q = 0; q < shape.queryHeads(); q++) {
+            float b = 0f;
+            int row = q * stride + base;
+            for (int r = 0; r < n; r++) {
+                float w = scores[row + r];
+                alpha[q * p + r] = w * Fp16.decode(page.get(LayerStore.SHORT, store.valueScaleOffset + r * 2L));
+                b = Math.fma(w, Fp16.decode(page.get(LayerStore.SHORT, store.valueZeroOffset + r * 2L)), b);
+            }
+            beta[q] = b;
+        }
+    }
+
+    private void valueOutliers(LayerStore store, MemorySegment page, int pg, int n, int stride, int base, float[] out) {
+        if (!spec.hasOutliers()) {
+            return;
+        }
+        for (int r = 0; r < n; r++) {
+            if (layout.sparseOutliers()) {
+                int from = page.get(LayerStore.INT, store.valueOutStartOffset + r * 4L);
+                int to = page.get(LayerStore.INT, store.valueOutStartOffset + (r + 1) * 4L);
+                for (int e = from; e < to; e++) {
+                    addValueResidual(r, store.valueEntries.channel(e), Fp16.decode(store.valueEntries.value(e)),
+                            stride, base, out);
+                }
+            } else {
+                int slots = layout.valueSlots();
+                for (int s = 0; s < slots; s++) {
+                    long at = ((long) r * slots + s) * 2;
+                    float res = Fp16.decode(page.get(LayerStore.SHORT, store.valueOutValueOffset + at));
+                    if (res != 0f) {
+                        addValueResidual(r, page.get(LayerStore.SHORT, store.valueOutChannelOffset + at), res, stride,
+                                base, out);
+                    }
+                }
+            }
+        }
+    }
+
+    private void addValueResidual(int r, int channel, float residual, int stride, int base, float[] out) {
+        int d = shape.headDim();
+        int h = channel / d;
+        int j = channel - h * d;
+        int group = shape.groupSize();
+        for (int q = h * group; q < (h + 1) * group; q++) {
+            out[q * d + j] = Math.fma(scores[q * stride + base + r], residual, out[q * d + j]);
+        }
+    }
+
+    /** Numerically stable fp32 softmax of scores[from, from+n) in place. */
+    private void softmax(int from, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, scores[from + i]);
+        }
+        float sum = 0f;
+        int i = 0;
+        if (species != null) {
+            int lanes = species.length();
+            FloatVector acc = FloatVector.zero(species);
+            for (; i + lanes <= n; i += lanes) {
+                FloatVector e = FloatVector.fromArray(species, scores, from + i).sub(max).lanewise(VectorOperators.EXP);
+                e.intoArray(scores, from + i);
+                acc = acc.add(e);
+            }
+            sum = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) {
+            float e = (float) Math.exp(scores[from + i] - max);
+            scores[from + i] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        for (i = 0; i < n; i++) {
+            scores[from + i] *= inv;
+        }
+    }
+}

@@ -1,0 +1,350 @@
+package dev.kvq.cache;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Backend;
+import dev.kvq.attention.cpu.PageKernels;
+import dev.kvq.attention.cpu.Simd;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Checks;
+import dev.kvq.quant.Fp16;
+import dev.kvq.quant.QuantSpec;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The KV cache of one sequence: keys and values of every layer packed in off-heap pages (allocated on
+ * demand, no maximum length), attention computed from the packed form.
+ *
+ * <pre>{@code
+ * try (KvCache cache = KvCache.open(shape, QuantSpec.nuq(3).outliers(0.01), calibration, Backend.auto())) {
+ *     cache.append(layer, keysPreRope, values);   // [n][kvHeads·headDim] each, n ≥ 1
+ *     cache.attend(layer, query, out);            // [queryHeads·headDim], query post-RoPE
+ * }
+ * }</pre>
+ *
+ * <p>Keys are given <b>before</b> RoPE; the cache rotates them itself at their positions (0, 1, 2, …
+ * in append order, per layer). The query of {@link #attend} is already rotated to its own position.
+ * An append is atomic: a rejected one (bad shape, NaN/Inf, layer out of range, closed cache, budget
+ * or allocation failure) leaves the cache exactly as it was. Not thread-safe: one thread at a time
+ * per cache (a {@link KvCachePool} hands out caches to many threads).
+ */
+public final class KvCache implements AutoCloseable {
+    public static final int DEFAULT_PAGE_TOKENS = 256;
+    /** Largest RoPE position supported: angles stay exact in double below 2^29 (see {@code Rope}). */
+    public static final long MAX_POSITION = (1L << 29) - 1;
+
+    private final AttentionShape shape;
+    private final QuantSpec spec;
+    private final Calibration calibration;
+    private final Backend backend;
+    private final PageLayout layout;
+    private final Arena arena;
+    private final LayerStore[] layers;
+    private final CpuAttention attention;
+    private final KvCachePool pool;       // null when standalone
+    private final long budgetBytes;       // Long.MAX_VALUE when unlimited (standalone)
+    private long reservedBytes;
+    private boolean closed;
+
+    KvCache(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend, int pageTokens,
+            KvCachePool pool, long budgetBytes, long firstPosition) {
+        if (firstPosition < 0 || firstPosition > MAX_POSITION) {
+            throw new IllegalArgumentException("first position must be in [0, " + MAX_POSITION + "], got " + firstPosition);
+        }
+        if (shape == null || spec == null || backend == null) {
+            throw new IllegalArgumentException("shape, spec and backend must not be null");
+        }
+        if (backend.kind() != Backend.Kind.CPU) {
+            throw new IllegalArgumentException("backend " + backend.kind() + " is not available in this build");
+        }
+        if (spec.quantized()) {
+            if (calibration == null) {
+                throw new IllegalArgumentException(spec.name() + " needs a calibration (thresholds and codebooks)");
+            }
+            calibration.requireCompatible(shape, spec);
+        }
+        this.shape = shape;
+        this.spec = spec;
+        this.calibration = calibration;
+        this.backend = backend;
+        this.layout = new PageLayout(shape, spec, pageTokens);
+        this.pool = pool;
+        this.budgetBytes = budgetBytes;
+        this.layers = new LayerStore[shape.layers()];
+        for (int l = 0; l < layers.length; l++) {
+            layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
+                    firstPosition);
+        }
+        int lanes = Simd.lanes();
+        var species = Simd.species(lanes);
+        if (spec.quantized() && species != null && !PageKernels.supportsPacked(species)) {
+            species = null;   // the 16-entry lookup needs 8 or 16 lanes
+        }
+        this.attention = new CpuAttention(shape, spec, layout, species);
+        this.arena = Arena.ofShared();
+    }
+
+    /** A standalone cache with {@value #DEFAULT_PAGE_TOKENS}-token pages. */
+    public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend) {
+        return new KvCache(shape, spec, calibration, backend, DEFAULT_PAGE_TOKENS, null, Long.MAX_VALUE, 0);
+    }
+
+    /** A standalone cache with pages of {@code pageTokens} tokens (a multiple of 32). */
+    public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
+                               int pageTokens) {
+        return new KvCache(shape, spec, calibration, backend, pageTokens, null, Long.MAX_VALUE, 0);
+    }
+
+    /**
+     * A standalone cache whose first token sits at RoPE position {@code firstPosition} (a sequence
+     * continued after earlier context was dropped; also how positions up to 10^7 are tested).
+     */
+    public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
+                               int pageTokens, long firstPosition) {
+        return new KvCache(shape, spec, calibration, backend, pageTokens, null, Long.MAX_VALUE, firstPosition);
+    }
+
+    public AttentionShape shape() { return shape; }
+
+    public QuantSpec spec() { return spec; }
+
+    public Calibration calibration() { return calibration; }
+
+    public Backend backend() { return backend; }
+
+    public int pageTokens() { return layout.pageTokens(); }
+
+    /** Tokens stored in {@code layer}. */
+    public int length(int layer) {
+        requireOpen();
+        return layers[checkLayer(layer)].tokens;
+    }
+
+    /**
+     * Appends {@code n} tokens to {@code layer}: {@code keysPreRope} and {@code values} are
+     * {@code [n][kvHeads·headDim]} (n ≥ 1: a prefill or one decode token).
+     */
+    public void append(int layer, float[] keysPreRope, float[] values) {
+        requireOpen();
+        checkLayer(layer);
+        int d = shape.kvChannels();
+        if (keysPreRope == null || values == null) {
+            throw new IllegalArgumentException("keys and values must not be null");
+        }
+        if (keysPreRope.length == 0 || keysPreRope.length % d != 0) {
+            throw new IllegalArgumentException("keys have " + keysPreRope.length + " elements, expected a positive multiple of "
+                    + d + " (kvHeads × headDim)");
+        }
+        if (values.length != keysPreRope.length) {
+            throw new IllegalArgumentException("values have " + values.length + " elements, keys " + keysPreRope.length);
+        }
+        Checks.requireFp16Range("keys", keysPreRope, 0, keysPreRope.length);
+        Checks.requireFp16Range("values", values, 0, values.length);
+        int n = keysPreRope.length / d;
+        LayerStore store = layers[layer];
+        if ((long) store.tokens + n > Integer.MAX_VALUE - 64 || store.firstPosition + store.tokens + n > MAX_POSITION) {
+            throw new IllegalArgumentException("layer " + layer + " would exceed the longest supported sequence ("
+                    + store.tokens + " + " + n + " tokens from position " + store.firstPosition + ")");
+        }
+        reserveAndAllocate(store, layer, keysPreRope, n);
+        int start = store.tokens;
+        for (int t = 0; t < n; t++) {
+            store.write(keysPreRope, values, t, start + t);
+        }
+        store.tokens = start + n;
+    }
+
+    /** {@link #append(int, float[], float[])} from off-heap fp32 arrays {@code [n][kvHeads·headDim]}. */
+    public void append(int layer, MemorySegment keysPreRope, MemorySegment values, int n) {
+        requireOpen();
+        long elements = (long) n * shape.kvChannels();
+        if (n <= 0 || keysPreRope.byteSize() < elements * 4 || values.byteSize() < elements * 4) {
+            throw new IllegalArgumentException("segments of " + keysPreRope.byteSize() + " and " + values.byteSize()
+                    + " bytes cannot hold " + n + " tokens × " + shape.kvChannels() + " fp32 values");
+        }
+        append(layer, keysPreRope.asSlice(0, elements * 4).toArray(ValueLayout.JAVA_FLOAT),
+                values.asSlice(0, elements * 4).toArray(ValueLayout.JAVA_FLOAT));
+    }
+
+    /** Allocates every page, sink buffer and sparse chunk the append needs, or nothing. */
+    private void reserveAndAllocate(LayerStore store, int layer, float[] keys, int n) {
+        int sinkCap = store.sinkCapacity;
+        int newSinks = Math.max(0, Math.min(n, sinkCap - store.tokens));
+        int packedAfter = Math.max(0, store.tokens + n - sinkCap);
+        int newPages = Math.max(0, store.pagesFor(packedAfter) - store.pages.size());
+        int fromSpare = Math.min(newPages, store.spare.size());
+        long bytes = (long) (newPages - fromSpare) * layout.pageBytes();
+        boolean needSinks = newSinks > 0 && store.sinks == null;
+        long sinkBytes = (long) sinkCap * shape.kvChannels() * 2 * 2;
+        if (needSinks) {
+            bytes += sinkBytes;
+        }
+        int keyChunks = 0;
+        int valueChunks = 0;
+        if (layout.sparseOutliers()) {
+            keyChunks = store.keyEntries.chunksNeeded(store.keyEntriesNeeded(keys, newSinks, n));
+            valueChunks = store.valueEntries.chunksNeeded(store.valueEntriesNeeded(n - newSinks));
+            bytes += (keyChunks + valueChunks) * SparseEntries.CHUNK_BYTES;
+        }
+        if (bytes == 0 && newPages == 0) {
+            return;
+        }
+        reserve(bytes, layer, n);
+        MemorySegment[] fresh = new MemorySegment[newPages - fromSpare];
+        MemorySegment sinkSegment = null;
+        MemorySegment[] chunks = new MemorySegment[keyChunks + valueChunks];
+        try {
+            for (int i = 0; i < fresh.length; i++) {
+                fresh[i] = arena.allocate(layout.pageBytes(), PageLayout.ALIGN);
+            }
+            if (needSinks) {
+                sinkSegment = arena.allocate(sinkBytes, PageLayout.ALIGN);
+            }
+            for (int i = 0; i < chunks.length; i++) {
+                chunks[i] = arena.allocate(SparseEntries.CHUNK_BYTES, PageLayout.ALIGN);
+            }
+        } catch (OutOfMemoryError | IllegalStateException e) {
+            // what did get allocated stays with the arena as spare pages; the cache is unchanged
+            for (MemorySegment s : fresh) {
+                if (s != null) {
+                    store.spare.add(s);
+                }
+            }
+            throw new CacheBudgetExceededException("could not allocate " + bytes + " bytes for " + n
+                    + " tokens of layer " + layer + ": " + e.getMessage());
+        }
+        for (int i = 0; i < fromSpare; i++) {
+            store.pages.add(store.spare.poll());
+        }
+        for (MemorySegment s : fresh) {
+            store.pages.add(s);
+        }
+        if (needSinks) {
+            store.sinks = sinkSegment;
+        }
+        for (int i = 0; i < keyChunks; i++) {
+            store.keyEntries.addChunk(chunks[i]);
+        }
+        for (int i = 0; i < valueChunks; i++) {
+            store.valueEntries.addChunk(chunks[keyChunks + i]);
+        }
+    }
+
+    private void reserve(long bytes, int layer, int n) {
+        if (pool != null) {
+            pool.reserve(bytes, layer, n);
+        } else if (bytes > budgetBytes - reservedBytes) {
+            throw new CacheBudgetExceededException("appending " + n + " tokens to layer " + layer + " needs " + bytes
+                    + " more bytes; the budget has " + (budgetBytes - reservedBytes) + " left");
+        }
+        reservedBytes += bytes;
+    }
+
+    /**
+     * One decode step for {@code layer}: {@code query} is {@code [queryHeads·headDim]} (post-RoPE, at
+     * this step's position), {@code out} receives the attention output of every query head.
+     */
+    public void attend(int layer, float[] query, float[] out) {
+        requireOpen();
+        checkLayer(layer);
+        int n = shape.queryHeads() * shape.headDim();
+        if (query == null || query.length != n) {
+            throw new IllegalArgumentException("query has " + (query == null ? "no" : query.length)
+                    + " elements, expected " + n + " (queryHeads × headDim)");
+        }
+        if (out == null || out.length != n) {
+            throw new IllegalArgumentException("output has " + (out == null ? "no" : out.length)
+                    + " elements, expected " + n + " (queryHeads × headDim)");
+        }
+        Checks.requireFinite("query", query);
+        LayerStore store = layers[layer];
+        if (store.tokens == 0) {
+            throw new IllegalStateException("layer " + layer + " is empty: append keys and values before attending");
+        }
+        attention.attend(store, query, out);
+    }
+
+    /** Bytes by part over all layers, measured from what is allocated. */
+    public MemoryReport memory() {
+        requireOpen();
+        MemoryReport total = MemoryReport.empty(shape.kvChannels());
+        for (LayerStore l : layers) {
+            total = total.plus(l.memory());
+        }
+        return total;
+    }
+
+    /** Bytes reserved from the budget (pages, sink buffers, sparse chunks). */
+    long reservedBytes() {
+        return reservedBytes;
+    }
+
+    /**
+     * The keys of {@code layer} as attention sees them: dequantized (residuals included) and rotated to
+     * their positions, {@code [length][kvHeads·headDim]}. Materializes the whole layer: for verification.
+     */
+    public float[] decodeKeys(int layer) {
+        return decode(layer, true);
+    }
+
+    /** The values of {@code layer} as attention sees them, {@code [length][kvHeads·headDim]}. */
+    public float[] decodeValues(int layer) {
+        return decode(layer, false);
+    }
+
+    private float[] decode(int layer, boolean keys) {
+        requireOpen();
+        LayerStore s = layers[checkLayer(layer)];
+        return LayerDecoder.decode(s, keys);
+    }
+
+    /** The raw bytes of page {@code page} of {@code layer} (read-only), laid out as {@link PageLayout}. */
+    public MemorySegment pageBytes(int layer, int page) {
+        requireOpen();
+        LayerStore s = layers[checkLayer(layer)];
+        if (page < 0 || page >= s.pages.size()) {
+            throw new IllegalArgumentException("layer " + layer + " has " + s.pages.size() + " pages, no page " + page);
+        }
+        return s.pages.get(page).asReadOnly();
+    }
+
+    public PageLayout pageLayout() {
+        return layout;
+    }
+
+    private int checkLayer(int layer) {
+        if (layer < 0 || layer >= layers.length) {
+            throw new IllegalArgumentException("layer " + layer + " is out of range [0, " + layers.length + ")");
+        }
+        return layer;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the KV cache is closed");
+        }
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** Frees every page; idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        arena.close();
+        if (pool != null) {
+            pool.released(this, reservedBytes);
+        }
+    }
+
+    /** fp16 helper for the decoder. */
+    static float half(MemorySegment s, long at) {
+        return Fp16.decode(s.get(LayerStore.SHORT, at));
+    }
+}

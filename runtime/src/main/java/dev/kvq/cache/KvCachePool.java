@@ -1,0 +1,127 @@
+package dev.kvq.cache;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Backend;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.QuantSpec;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Many sequences (batch &gt; 1) of one shape and spec under one memory budget. Sequences are opened
+ * and closed from any thread; each sequence itself is used by one thread at a time. Closing the pool
+ * closes every sequence still open.
+ */
+public final class KvCachePool implements AutoCloseable {
+    private final AttentionShape shape;
+    private final QuantSpec spec;
+    private final Calibration calibration;
+    private final Backend backend;
+    private final int pageTokens;
+    private final long budgetBytes;
+    private final Set<KvCache> open = new LinkedHashSet<>();
+    private long reserved;
+    private boolean closed;
+
+    private KvCachePool(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
+                        int pageTokens, long budgetBytes) {
+        if (budgetBytes <= 0) {
+            throw new IllegalArgumentException("pool budget must be positive, got " + budgetBytes + " bytes");
+        }
+        new PageLayout(shape, spec, pageTokens);  // validates shape, spec and page size up front
+        if (spec.quantized()) {
+            if (calibration == null) {
+                throw new IllegalArgumentException(spec.name() + " needs a calibration (thresholds and codebooks)");
+            }
+            calibration.requireCompatible(shape, spec);
+        }
+        this.shape = shape;
+        this.spec = spec;
+        this.calibration = calibration;
+        this.backend = backend;
+        this.pageTokens = pageTokens;
+        this.budgetBytes = budgetBytes;
+    }
+
+    public static KvCachePool open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
+                                   long budgetBytes) {
+        return new KvCachePool(shape, spec, calibration, backend, KvCache.DEFAULT_PAGE_TOKENS, budgetBytes);
+    }
+
+    public static KvCachePool open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
+                                   long budgetBytes, int pageTokens) {
+        return new KvCachePool(shape, spec, calibration, backend, pageTokens, budgetBytes);
+    }
+
+    /** Opens an empty sequence that draws on the pool's budget. */
+    public synchronized KvCache newSequence() {
+        requireOpen();
+        KvCache c = new KvCache(shape, spec, calibration, backend, pageTokens, this, Long.MAX_VALUE, 0);
+        open.add(c);
+        return c;
+    }
+
+    synchronized void reserve(long bytes, int layer, int tokens) {
+        requireOpen();
+        if (bytes > budgetBytes - reserved) {
+            throw new CacheBudgetExceededException("appending " + tokens + " tokens to layer " + layer + " needs "
+                    + bytes + " more bytes; the pool budget of " + budgetBytes + " has " + (budgetBytes - reserved)
+                    + " left");
+        }
+        reserved += bytes;
+    }
+
+    synchronized void released(KvCache cache, long bytes) {
+        if (open.remove(cache)) {
+            reserved -= bytes;
+        }
+    }
+
+    /** Bytes reserved by open sequences. */
+    public synchronized long reservedBytes() {
+        return reserved;
+    }
+
+    public long budgetBytes() {
+        return budgetBytes;
+    }
+
+    public synchronized int openSequences() {
+        return open.size();
+    }
+
+    /** Memory over all open sequences. */
+    public synchronized MemoryReport memory() {
+        requireOpen();
+        MemoryReport total = MemoryReport.empty(shape.kvChannels());
+        for (KvCache c : open) {
+            total = total.plus(c.memory());
+        }
+        return total;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the KV cache pool is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        List<KvCache> toClose;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            toClose = new ArrayList<>(open);
+        }
+        for (KvCache c : toClose) {
+            c.close();
+        }
+        synchronized (this) {
+            closed = true;
+        }
+    }
+}
