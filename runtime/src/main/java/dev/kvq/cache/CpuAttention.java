@@ -60,24 +60,34 @@ final class CpuAttention {
         beta = new float[shape.queryHeads()];
     }
 
+    /** Scores, softmax and values: one decode step. */
     void attend(LayerStore store, float[] query, float[] out) {
+        int total = store.tokens;
+        int hq = shape.queryHeads();
+        if (scores.length < hq * total) {
+            scores = new float[Math.max(hq * total, scores.length + scores.length / 2)];
+        }
+        scores(store, query, scores, total);
+        for (int q = 0; q < hq; q++) {
+            softmax(scores, q * total, total);
+        }
+        values(store, scores, total, out);
+    }
+
+    /** Scaled scores {@code q·k/√d} of every stored token, {@code scores[q·stride + t]}. */
+    void scores(LayerStore store, float[] query, float[] scores, int stride) {
         int d = shape.headDim();
         int hq = shape.queryHeads();
         int group = shape.groupSize();
         int p = layout.pageTokens();
-        int total = store.tokens;
         int sinks = store.sinkTokens();
         int pages = store.pagesFor(store.packedTokens());
-        int stride = sinks + pages * p + 16;
-        if (scores.length < hq * stride) {
-            scores = new float[hq * stride];
-        }
         float scale = (float) (1.0 / Math.sqrt(d));
         for (int i = 0; i < hq * d; i++) {
             queries[i] = query[i] * scale;
         }
         boolean nuq = spec.quantized();
-        sinkScores(store, sinks, stride);
+        sinkScores(store, sinks, scores, stride);
         for (int pg = 0; pg < pages; pg++) {
             MemorySegment page = store.pages.get(pg);
             int n = Math.min(p, store.packedTokens() - pg * p);
@@ -88,7 +98,7 @@ final class CpuAttention {
                     PageKernels.packedKeyScores(species, plans[h], page, store.keyCodesOffset, p, n, store.keyTable,
                             cosPage, sinPage, queries, h * group, group, scores, stride, base);
                 }
-                keyOutlierScores(store, page, pg, n, stride, base);
+                keyOutlierScores(store, page, n, scores, stride, base);
             } else {
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
                 long headBytes = (long) d * p * (half ? 2 : 4);
@@ -98,26 +108,34 @@ final class CpuAttention {
                 }
             }
         }
-        for (int q = 0; q < hq; q++) {
-            softmax(q * stride, total);
-        }
+    }
+
+    /** {@code out[q] = Σ_t weights[q·stride + t]·v_t} over every stored token. */
+    void values(LayerStore store, float[] weights, int stride, float[] out) {
+        int d = shape.headDim();
+        int hq = shape.queryHeads();
+        int group = shape.groupSize();
+        int p = layout.pageTokens();
+        int sinks = store.sinkTokens();
+        int pages = store.pagesFor(store.packedTokens());
+        boolean nuq = spec.quantized();
         java.util.Arrays.fill(out, 0, hq * d, 0f);
-        sinkValues(store, sinks, stride, out);
+        sinkValues(store, sinks, weights, stride, out);
         for (int pg = 0; pg < pages; pg++) {
             MemorySegment page = store.pages.get(pg);
             int n = Math.min(p, store.packedTokens() - pg * p);
             int base = sinks + pg * p;
             if (nuq) {
-                pageValueWeights(page, store, n, stride, base);
+                pageValueWeights(page, store, n, weights, stride, base);
                 long headBytes = (long) (p / 32) * spec.bits() * d * 4;
                 for (int h = 0; h < shape.kvHeads(); h++) {
                     PageKernels.packedValues(species, spec.bits(), page, store.valueCodesOffset + h * headBytes, d, p,
                             n, store.valueTable, alpha, beta, h * group, group, out);
                 }
-                valueOutliers(store, page, pg, n, stride, base, out);
+                valueOutliers(store, page, n, weights, stride, base, out);
             } else {
                 for (int q = 0; q < hq; q++) {
-                    System.arraycopy(scores, q * stride + base, alpha, q * p, n);
+                    System.arraycopy(weights, q * stride + base, alpha, q * p, n);
                 }
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
                 long headBytes = (long) d * p * (half ? 2 : 4);
@@ -157,7 +175,7 @@ final class CpuAttention {
         }
     }
 
-    private void sinkScores(LayerStore store, int sinks, int stride) {
+    private void sinkScores(LayerStore store, int sinks, float[] scores, int stride) {
         int d = shape.headDim();
         int channels = shape.kvChannels();
         int group = shape.groupSize();
@@ -174,7 +192,7 @@ final class CpuAttention {
         }
     }
 
-    private void sinkValues(LayerStore store, int sinks, int stride, float[] out) {
+    private void sinkValues(LayerStore store, int sinks, float[] weights, int stride, float[] out) {
         int d = shape.headDim();
         int channels = shape.kvChannels();
         int group = shape.groupSize();
@@ -182,7 +200,7 @@ final class CpuAttention {
         for (int i = 0; i < sinks; i++) {
             for (int q = 0; q < shape.queryHeads(); q++) {
                 int h = q / group;
-                float w = scores[q * stride + i];
+                float w = weights[q * stride + i];
                 long at = valuesAt + ((long) i * channels + (long) h * d) * 2;
                 for (int j = 0; j < d; j++) {
                     out[q * d + j] = Math.fma(w, Fp16.decode(store.sinks.get(LayerStore.SHORT, at + j * 2L)),
@@ -193,7 +211,7 @@ final class CpuAttention {
     }
 
     /** Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. */
-    private void keyOutlierScores(LayerStore store, MemorySegment page, int pg, int n, int stride, int base) {
+    private void keyOutlierScores(LayerStore store, MemorySegment page, int n, float[] scores, int stride, int base) {
         if (!spec.hasOutliers()) {
             return;
         }
@@ -203,7 +221,8 @@ final class CpuAttention {
                 int from = page.get(LayerStore.INT, store.keyOutStartOffset + r * 4L);
                 int to = page.get(LayerStore.INT, store.keyOutStartOffset + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
-                    addKeyResidual(r, store.keyEntries.channel(e), Fp16.decode(store.keyEntries.value(e)), p, stride, base);
+                    addKeyResidual(r, store.keyEntries.channel(e), Fp16.decode(store.keyEntries.value(e)), p, scores,
+                            stride, base);
                 }
             } else {
                 int slots = layout.keySlots();
@@ -211,14 +230,15 @@ final class CpuAttention {
                     long at = ((long) r * slots + s) * 2;
                     float res = Fp16.decode(page.get(LayerStore.SHORT, store.keyOutValueOffset + at));
                     if (res != 0f) {
-                        addKeyResidual(r, page.get(LayerStore.SHORT, store.keyOutChannelOffset + at), res, p, stride, base);
+                        addKeyResidual(r, page.get(LayerStore.SHORT, store.keyOutChannelOffset + at), res, p, scores,
+                                stride, base);
                     }
                 }
             }
         }
     }
 
-    private void addKeyResidual(int r, int channel, float residual, int p, int stride, int base) {
+    private void addKeyResidual(int r, int channel, float residual, int p, float[] scores, int stride, int base) {
         int d = shape.headDim();
         int h = channel / d;
         int j = channel - h * d;
@@ -235,13 +255,13 @@ final class CpuAttention {
     }
 
     /** alpha[q][r] = p·s_r and beta[q] = Σ_r p·z_r for the page. */
-    private void pageValueWeights(MemorySegment page, LayerStore store, int n, int stride, int base) {
+    private void pageValueWeights(MemorySegment page, LayerStore store, int n, float[] weights, int stride, int base) {
         int p = layout.pageTokens();
         for (int q = 0; q < shape.queryHeads(); q++) {
             float b = 0f;
             int row = q * stride + base;
             for (int r = 0; r < n; r++) {
-                float w = scores[row + r];
+                float w = weights[row + r];
                 alpha[q * p + r] = w * Fp16.decode(page.get(LayerStore.SHORT, store.valueScaleOffset + r * 2L));
                 b = Math.fma(w, Fp16.decode(page.get(LayerStore.SHORT, store.valueZeroOffset + r * 2L)), b);
             }
@@ -249,7 +269,8 @@ final class CpuAttention {
         }
     }
 
-    private void valueOutliers(LayerStore store, MemorySegment page, int pg, int n, int stride, int base, float[] out) {
+    private void valueOutliers(LayerStore store, MemorySegment page, int n, float[] weights, int stride, int base,
+                               float[] out) {
         if (!spec.hasOutliers()) {
             return;
         }
@@ -259,7 +280,7 @@ final class CpuAttention {
                 int to = page.get(LayerStore.INT, store.valueOutStartOffset + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
                     addValueResidual(r, store.valueEntries.channel(e), Fp16.decode(store.valueEntries.value(e)),
-                            stride, base, out);
+                            weights, stride, base, out);
                 }
             } else {
                 int slots = layout.valueSlots();
@@ -267,26 +288,27 @@ final class CpuAttention {
                     long at = ((long) r * slots + s) * 2;
                     float res = Fp16.decode(page.get(LayerStore.SHORT, store.valueOutValueOffset + at));
                     if (res != 0f) {
-                        addValueResidual(r, page.get(LayerStore.SHORT, store.valueOutChannelOffset + at), res, stride,
-                                base, out);
+                        addValueResidual(r, page.get(LayerStore.SHORT, store.valueOutChannelOffset + at), res,
+                                weights, stride, base, out);
                     }
                 }
             }
         }
     }
 
-    private void addValueResidual(int r, int channel, float residual, int stride, int base, float[] out) {
+    private void addValueResidual(int r, int channel, float residual, float[] weights, int stride, int base,
+                                  float[] out) {
         int d = shape.headDim();
         int h = channel / d;
         int j = channel - h * d;
         int group = shape.groupSize();
         for (int q = h * group; q < (h + 1) * group; q++) {
-            out[q * d + j] = Math.fma(scores[q * stride + base + r], residual, out[q * d + j]);
+            out[q * d + j] = Math.fma(weights[q * stride + base + r], residual, out[q * d + j]);
         }
     }
 
     /** Numerically stable fp32 softmax of scores[from, from+n) in place. */
-    private void softmax(int from, int n) {
+    void softmax(float[] scores, int from, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) {
             max = Math.max(max, scores[from + i]);

@@ -246,23 +246,68 @@ public final class KvCache implements AutoCloseable {
      * this step's position), {@code out} receives the attention output of every query head.
      */
     public void attend(int layer, float[] query, float[] out) {
+        LayerStore store = checkedStep(layer, query, "query");
+        requireOutput(out);
+        attention.attend(store, query, out);
+    }
+
+    /**
+     * The scaled scores {@code q·k_t/√d} of every stored token, without softmax: {@code scores} is
+     * {@code [queryHeads][length(layer)]}. With {@link #valueMatvec} this is {@link #attend} in two
+     * halves, for callers that mask or post-process scores (and for measuring each half).
+     */
+    public void keyScores(int layer, float[] query, float[] scores) {
+        LayerStore store = checkedStep(layer, query, "query");
+        int n = shape.queryHeads() * store.tokens;
+        if (scores == null || scores.length < n) {
+            throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
+                    + (scores == null ? "none" : scores.length));
+        }
+        attention.scores(store, query, scores, store.tokens);
+    }
+
+    /**
+     * {@code out[q] = Σ_t weights[q][t]·v_t}: the value half of attention, {@code weights} being
+     * {@code [queryHeads][length(layer)]} (normally softmax probabilities).
+     */
+    public void valueMatvec(int layer, float[] weights, float[] out) {
+        requireOpen();
+        LayerStore store = layers[checkLayer(layer)];
+        if (store.tokens == 0) {
+            throw new IllegalStateException("layer " + layer + " is empty: append keys and values first");
+        }
+        int n = shape.queryHeads() * store.tokens;
+        if (weights == null || weights.length < n) {
+            throw new IllegalArgumentException("weights need " + n + " elements (queryHeads × length), got "
+                    + (weights == null ? "none" : weights.length));
+        }
+        Checks.requireFinite("weights", weights, 0, n);
+        requireOutput(out);
+        attention.values(store, weights, store.tokens, out);
+    }
+
+    private LayerStore checkedStep(int layer, float[] query, String what) {
         requireOpen();
         checkLayer(layer);
         int n = shape.queryHeads() * shape.headDim();
         if (query == null || query.length != n) {
-            throw new IllegalArgumentException("query has " + (query == null ? "no" : query.length)
+            throw new IllegalArgumentException(what + " has " + (query == null ? "no" : query.length)
                     + " elements, expected " + n + " (queryHeads × headDim)");
         }
-        if (out == null || out.length != n) {
-            throw new IllegalArgumentException("output has " + (out == null ? "no" : out.length)
-                    + " elements, expected " + n + " (queryHeads × headDim)");
-        }
-        Checks.requireFinite("query", query);
+        Checks.requireFinite(what, query);
         LayerStore store = layers[layer];
         if (store.tokens == 0) {
             throw new IllegalStateException("layer " + layer + " is empty: append keys and values before attending");
         }
-        attention.attend(store, query, out);
+        return store;
+    }
+
+    private void requireOutput(float[] out) {
+        int n = shape.queryHeads() * shape.headDim();
+        if (out == null || out.length != n) {
+            throw new IllegalArgumentException("output has " + (out == null ? "no" : out.length)
+                    + " elements, expected " + n + " (queryHeads × headDim)");
+        }
     }
 
     /** Bytes by part over all layers, measured from what is allocated. */

@@ -131,6 +131,49 @@ class KvCacheTest {
     }
 
     @Test
+    void scoresThenValuesIsAttention() {
+        AttentionShape shape = new AttentionShape(1, 8, 4, 64);
+        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        Calibration cal = calibration(shape, spec, 13);
+        int d = shape.kvChannels();
+        try (KvCache cache = KvCache.open(shape, spec, cal, Backend.cpu())) {
+            cache.append(0, SyntheticActivations.keys(14, 333, d), SyntheticActivations.values(15, 333, d));
+            float[] q = randomQuery(shape, 16);
+            float[] scores = new float[8 * 333];
+            cache.keyScores(0, q, scores);
+            float[] decoded = cache.decodeKeys(0);
+            for (int h = 0; h < 8; h++) {
+                for (int t = 0; t < 333; t += 41) {
+                    double expected = 0;
+                    for (int j = 0; j < 64; j++) {
+                        expected += q[h * 64 + j] * decoded[t * d + (h / 2) * 64 + j];
+                    }
+                    assertEquals(expected / 8, scores[h * 333 + t], 1e-4 * Math.max(1, Math.abs(expected / 8)));
+                }
+            }
+            for (int h = 0; h < 8; h++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int t = 0; t < 333; t++) {
+                    max = Math.max(max, scores[h * 333 + t]);
+                }
+                double sum = 0;
+                for (int t = 0; t < 333; t++) {
+                    sum += Math.exp(scores[h * 333 + t] - max);
+                }
+                for (int t = 0; t < 333; t++) {
+                    scores[h * 333 + t] = (float) (Math.exp(scores[h * 333 + t] - max) / sum);
+                }
+            }
+            float[] split = new float[q.length];
+            cache.valueMatvec(0, scores, split);
+            float[] whole = new float[q.length];
+            cache.attend(0, q, whole);
+            assertTrue(relativeError(split, whole) < 1e-5, "split vs attend: " + relativeError(split, whole));
+            assertThrows(IllegalArgumentException.class, () -> cache.keyScores(0, q, new float[10]));
+        }
+    }
+
+    @Test
     void fp32BaselineEqualsExactAttention() {
         AttentionShape shape = new AttentionShape(1, 8, 2, 32);
         int d = shape.kvChannels();

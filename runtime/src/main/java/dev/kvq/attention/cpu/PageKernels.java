@@ -40,8 +40,8 @@ public final class PageKernels {
 
     /**
      * Scores of {@code tokens} packed slots of one page against query heads {@code [qHead0, qHead0+qCount)}
-     * of one KV head (scaled, post-RoPE queries), written to {@code scores[q·stride + base + r]}; the
-     * SIMD form may write up to a whole block past {@code tokens}.
+     * of one KV head (scaled, post-RoPE queries), written to {@code scores[q·stride + base + r]} for
+     * r &lt; tokens only.
      *
      * @param codes     the page segment; {@code codesOffset} = byte offset of keyCodes int32 [G·b][P]
      * @param cos       [d/2][P] cos of each slot's angle for this page, index {@code i·P + r}
@@ -154,16 +154,25 @@ public final class PageKernels {
                     }
                 }
             }
-            acc0.intoArray(scores, qh * stride + base + r0);
+            store(fs, tokens - r0, acc0, scores, qh * stride + base + r0);
             if (qCount > 1) {
-                acc1.intoArray(scores, (qh + 1) * stride + base + r0);
+                store(fs, tokens - r0, acc1, scores, (qh + 1) * stride + base + r0);
                 if (qCount > 2) {
-                    acc2.intoArray(scores, (qh + 2) * stride + base + r0);
+                    store(fs, tokens - r0, acc2, scores, (qh + 2) * stride + base + r0);
                     if (qCount > 3) {
-                        acc3.intoArray(scores, (qh + 3) * stride + base + r0);
+                        store(fs, tokens - r0, acc3, scores, (qh + 3) * stride + base + r0);
                     }
                 }
             }
+        }
+    }
+
+    /** Stores a block of scores, masked when fewer than a vector of tokens remain: never past the page's tokens. */
+    private static void store(VectorSpecies<Float> fs, int valid, FloatVector acc, float[] scores, int at) {
+        if (valid >= fs.length()) {
+            acc.intoArray(scores, at);
+        } else {
+            acc.intoArray(scores, at, fs.indexInRange(0, valid));
         }
     }
 
@@ -380,13 +389,13 @@ public final class PageKernels {
                     }
                 }
             }
-            acc0.intoArray(scores, qh * stride + base + r0);
+            store(fs, tokens - r0, acc0, scores, qh * stride + base + r0);
             if (qCount > 1) {
-                acc1.intoArray(scores, (qh + 1) * stride + base + r0);
+                store(fs, tokens - r0, acc1, scores, (qh + 1) * stride + base + r0);
                 if (qCount > 2) {
-                    acc2.intoArray(scores, (qh + 2) * stride + base + r0);
+                    store(fs, tokens - r0, acc2, scores, (qh + 2) * stride + base + r0);
                     if (qCount > 3) {
-                        acc3.intoArray(scores, (qh + 3) * stride + base + r0);
+                        store(fs, tokens - r0, acc3, scores, (qh + 3) * stride + base + r0);
                     }
                 }
             }
