@@ -23,6 +23,18 @@ final class Json {
         if (v == null) {
             return "null";
         }
+        if (v instanceof Map<?, ?> m) {
+            @SuppressWarnings("unchecked")
+            Map<String, ?> fields = (Map<String, ?>) m;
+            return object(fields);
+        }
+        if (v instanceof java.util.List<?> list) {
+            StringBuilder s = new StringBuilder("[");
+            for (int i = 0; i < list.size(); i++) {
+                s.append(i == 0 ? "" : ", ").append(value(list.get(i)));
+            }
+            return s.append(']').toString();
+        }
         if (v instanceof Number n && Double.isFinite(n.doubleValue())) {
             return n.toString();
         }

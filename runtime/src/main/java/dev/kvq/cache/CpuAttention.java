@@ -18,10 +18,13 @@ import jdk.incubator.vector.VectorSpecies;
  * cache attends from one thread at a time.
  */
 final class CpuAttention {
+    /** The constant species of the kernels (see {@link PageKernels}). */
+    private static final VectorSpecies<Float> SPECIES = PageKernels.FS;
+
     private final AttentionShape shape;
     private final QuantSpec spec;
     private final PageLayout layout;
-    private final VectorSpecies<Float> species;   // null = scalar path
+    private final boolean simd;                   // false = the scalar path
     private final KeyPlan[] plans;                // [kvHeads]
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
@@ -31,12 +34,20 @@ final class CpuAttention {
     private final float[] alpha;                  // [Hq][P]
     private final float[] beta;                   // [Hq]
     private float[] scores = new float[0];        // [Hq][stride]
+    // per channel c of the KV vector: its head, in-head index, RoPE partner, frequency and sine sign
+    private final int[] channelHead;
+    private final int[] channelIndex;
+    private final int[] channelPartner;
+    private final int[] channelFrequency;
+    private final float[] channelSign;
+    private final float[] pageScale;              // [P] this page's value scales as floats
+    private final float[] pageZero;               // [P]
 
-    CpuAttention(AttentionShape shape, QuantSpec spec, PageLayout layout, VectorSpecies<Float> species) {
+    CpuAttention(AttentionShape shape, QuantSpec spec, PageLayout layout, boolean simd) {
         this.shape = shape;
         this.spec = spec;
         this.layout = layout;
-        this.species = species;
+        this.simd = simd;
         int d = shape.headDim();
         int p = layout.pageTokens();
         RopePairing pairing = shape.rope().pairing();
@@ -53,6 +64,22 @@ final class CpuAttention {
                 sinStep[i * p + r] = (float) Math.sin(phi);
             }
         }
+        int channels = shape.kvChannels();
+        channelHead = new int[channels];
+        channelIndex = new int[channels];
+        channelPartner = new int[channels];
+        channelFrequency = new int[channels];
+        channelSign = new float[channels];
+        for (int c = 0; c < channels; c++) {
+            int j = c % d;
+            channelHead[c] = c / d;
+            channelIndex[c] = j;
+            channelPartner[c] = pairing.partner(j, d);
+            channelFrequency[c] = pairing.frequencyIndex(j, d);
+            channelSign[c] = pairing.isFirstOfPair(j, d) ? 1f : -1f;
+        }
+        pageScale = new float[p];
+        pageZero = new float[p];
         cosPage = new float[d / 2 * p];
         sinPage = new float[d / 2 * p];
         queries = new float[shape.queryHeads() * d];
@@ -95,7 +122,7 @@ final class CpuAttention {
             if (nuq) {
                 pageAngles(store.firstPosition + sinks + (long) pg * p);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedKeyScores(species, plans[h], page, store.keyCodesOffset, p, n, store.keyTable,
+                    PageKernels.packedKeyScores(simd, plans[h], page, store.keyCodesOffset, p, n, store.keyTable,
                             cosPage, sinPage, queries, h * group, group, scores, stride, base);
                 }
                 keyOutlierScores(store, page, n, scores, stride, base);
@@ -103,7 +130,7 @@ final class CpuAttention {
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
                 long headBytes = (long) d * p * (half ? 2 : 4);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.plainKeyScores(species, half, page, store.keysOffset + h * headBytes, d, p, n,
+                    PageKernels.plainKeyScores(simd, half, page, store.keysOffset + h * headBytes, d, p, n,
                             queries, h * group, group, scores, stride, base);
                 }
             }
@@ -129,7 +156,7 @@ final class CpuAttention {
                 pageValueWeights(page, store, n, weights, stride, base);
                 long headBytes = (long) (p / 32) * spec.bits() * d * 4;
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedValues(species, spec.bits(), page, store.valueCodesOffset + h * headBytes, d, p,
+                    PageKernels.packedValues(simd, spec.bits(), page, store.valueCodesOffset + h * headBytes, d, p,
                             n, store.valueTable, alpha, beta, h * group, group, out);
                 }
                 valueOutliers(store, page, n, weights, stride, base, out);
@@ -140,7 +167,7 @@ final class CpuAttention {
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
                 long headBytes = (long) d * p * (half ? 2 : 4);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.plainValues(species, half, page, store.valuesOffset + h * headBytes, d, p, n, alpha,
+                    PageKernels.plainValues(simd, half, page, store.valuesOffset + h * headBytes, d, p, n, alpha,
                             h * group, group, out);
                 }
             }
@@ -157,11 +184,11 @@ final class CpuAttention {
             float s0 = (float) Math.sin(phi);
             int at = i * p;
             int r = 0;
-            if (species != null) {
-                int lanes = species.length();
+            if (simd) {
+                int lanes = SPECIES.length();
                 for (; r + lanes <= p; r += lanes) {
-                    FloatVector cs = FloatVector.fromArray(species, cosStep, at + r);
-                    FloatVector ss = FloatVector.fromArray(species, sinStep, at + r);
+                    FloatVector cs = FloatVector.fromArray(SPECIES, cosStep, at + r);
+                    FloatVector ss = FloatVector.fromArray(SPECIES, sinStep, at + r);
                     cs.mul(c0).sub(ss.mul(s0)).intoArray(cosPage, at + r);
                     ss.mul(c0).add(cs.mul(s0)).intoArray(sinPage, at + r);
                 }
@@ -210,29 +237,40 @@ final class CpuAttention {
         }
     }
 
-    /** Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. */
+    /**
+     * Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. Fixed slots are
+     * sorted by channel with unused ones (channel 0, +0) at the end, so a channel-0 slot after the
+     * first ends the token's list.
+     */
     private void keyOutlierScores(LayerStore store, MemorySegment page, int n, float[] scores, int stride, int base) {
         if (!spec.hasOutliers()) {
             return;
         }
         int p = layout.pageTokens();
-        for (int r = 0; r < n; r++) {
-            if (layout.sparseOutliers()) {
+        if (layout.sparseOutliers()) {
+            for (int r = 0; r < n; r++) {
                 int from = page.get(LayerStore.INT, store.keyOutStartOffset + r * 4L);
                 int to = page.get(LayerStore.INT, store.keyOutStartOffset + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
                     addKeyResidual(r, store.keyEntries.channel(e), Fp16.decode(store.keyEntries.value(e)), p, scores,
                             stride, base);
                 }
-            } else {
-                int slots = layout.keySlots();
-                for (int s = 0; s < slots; s++) {
-                    long at = ((long) r * slots + s) * 2;
-                    float res = Fp16.decode(page.get(LayerStore.SHORT, store.keyOutValueOffset + at));
-                    if (res != 0f) {
-                        addKeyResidual(r, page.get(LayerStore.SHORT, store.keyOutChannelOffset + at), res, p, scores,
-                                stride, base);
-                    }
+            }
+            return;
+        }
+        int slots = layout.keySlots();
+        long channels = store.keyOutChannelOffset;
+        long values = store.keyOutValueOffset;
+        for (int r = 0; r < n; r++) {
+            long at = (long) r * slots * 2;
+            for (int i = 0; i < slots; i++, at += 2) {
+                int c = page.get(LayerStore.SHORT, channels + at);
+                if (c == 0 && i > 0) {
+                    break;
+                }
+                short bits = page.get(LayerStore.SHORT, values + at);
+                if (bits != 0) {
+                    addKeyResidual(r, c, Fp16.decode(bits), p, scores, stride, base);
                 }
             }
         }
@@ -240,30 +278,33 @@ final class CpuAttention {
 
     private void addKeyResidual(int r, int channel, float residual, int p, float[] scores, int stride, int base) {
         int d = shape.headDim();
-        int h = channel / d;
-        int j = channel - h * d;
-        RopePairing pairing = shape.rope().pairing();
-        int partner = pairing.partner(j, d);
-        int t = pairing.frequencyIndex(j, d) * p + r;
-        float c = cosPage[t];
-        float s = pairing.isFirstOfPair(j, d) ? sinPage[t] : -sinPage[t];
+        int h = channelHead[channel];
+        int j = channelIndex[channel];
+        int partner = channelPartner[channel];
+        int t = channelFrequency[channel] * p + r;
+        float c = cosPage[t] * residual;
+        float s = channelSign[channel] * sinPage[t] * residual;
         int group = shape.groupSize();
         for (int q = h * group; q < (h + 1) * group; q++) {
-            float w = Math.fma(s, queries[q * d + partner], c * queries[q * d + j]);
-            scores[q * stride + base + r] = Math.fma(residual, w, scores[q * stride + base + r]);
+            int at = q * stride + base + r;
+            scores[at] = Math.fma(s, queries[q * d + partner], Math.fma(c, queries[q * d + j], scores[at]));
         }
     }
 
     /** alpha[q][r] = p·s_r and beta[q] = Σ_r p·z_r for the page. */
     private void pageValueWeights(MemorySegment page, LayerStore store, int n, float[] weights, int stride, int base) {
         int p = layout.pageTokens();
+        for (int r = 0; r < n; r++) {
+            pageScale[r] = Fp16.decode(page.get(LayerStore.SHORT, store.valueScaleOffset + r * 2L));
+            pageZero[r] = Fp16.decode(page.get(LayerStore.SHORT, store.valueZeroOffset + r * 2L));
+        }
         for (int q = 0; q < shape.queryHeads(); q++) {
             float b = 0f;
             int row = q * stride + base;
             for (int r = 0; r < n; r++) {
                 float w = weights[row + r];
-                alpha[q * p + r] = w * Fp16.decode(page.get(LayerStore.SHORT, store.valueScaleOffset + r * 2L));
-                b = Math.fma(w, Fp16.decode(page.get(LayerStore.SHORT, store.valueZeroOffset + r * 2L)), b);
+                alpha[q * p + r] = w * pageScale[r];
+                b = Math.fma(w, pageZero[r], b);
             }
             beta[q] = b;
         }
@@ -274,23 +315,30 @@ final class CpuAttention {
         if (!spec.hasOutliers()) {
             return;
         }
-        for (int r = 0; r < n; r++) {
-            if (layout.sparseOutliers()) {
+        if (layout.sparseOutliers()) {
+            for (int r = 0; r < n; r++) {
                 int from = page.get(LayerStore.INT, store.valueOutStartOffset + r * 4L);
                 int to = page.get(LayerStore.INT, store.valueOutStartOffset + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
                     addValueResidual(r, store.valueEntries.channel(e), Fp16.decode(store.valueEntries.value(e)),
                             weights, stride, base, out);
                 }
-            } else {
-                int slots = layout.valueSlots();
-                for (int s = 0; s < slots; s++) {
-                    long at = ((long) r * slots + s) * 2;
-                    float res = Fp16.decode(page.get(LayerStore.SHORT, store.valueOutValueOffset + at));
-                    if (res != 0f) {
-                        addValueResidual(r, page.get(LayerStore.SHORT, store.valueOutChannelOffset + at), res,
-                                weights, stride, base, out);
-                    }
+            }
+            return;
+        }
+        int slots = layout.valueSlots();
+        long channels = store.valueOutChannelOffset;
+        long values = store.valueOutValueOffset;
+        for (int r = 0; r < n; r++) {
+            long at = (long) r * slots * 2;
+            for (int i = 0; i < slots; i++, at += 2) {
+                int c = page.get(LayerStore.SHORT, channels + at);
+                if (c == 0 && i > 0) {
+                    break;
+                }
+                short bits = page.get(LayerStore.SHORT, values + at);
+                if (bits != 0) {
+                    addValueResidual(r, c, Fp16.decode(bits), weights, stride, base, out);
                 }
             }
         }
@@ -299,8 +347,8 @@ final class CpuAttention {
     private void addValueResidual(int r, int channel, float residual, float[] weights, int stride, int base,
                                   float[] out) {
         int d = shape.headDim();
-        int h = channel / d;
-        int j = channel - h * d;
+        int h = channelHead[channel];
+        int j = channelIndex[channel];
         int group = shape.groupSize();
         for (int q = h * group; q < (h + 1) * group; q++) {
             out[q * d + j] = Math.fma(weights[q * stride + base + r], residual, out[q * d + j]);
@@ -315,11 +363,11 @@ final class CpuAttention {
         }
         float sum = 0f;
         int i = 0;
-        if (species != null) {
-            int lanes = species.length();
-            FloatVector acc = FloatVector.zero(species);
+        if (simd) {
+            int lanes = SPECIES.length();
+            FloatVector acc = FloatVector.zero(SPECIES);
             for (; i + lanes <= n; i += lanes) {
-                FloatVector e = FloatVector.fromArray(species, scores, from + i).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = FloatVector.fromArray(SPECIES, scores, from + i).sub(max).lanewise(VectorOperators.EXP);
                 e.intoArray(scores, from + i);
                 acc = acc.add(e);
             }

@@ -2,7 +2,6 @@ package dev.kvq.cache;
 
 import dev.kvq.attention.AttentionShape;
 import dev.kvq.attention.Backend;
-import dev.kvq.attention.cpu.PageKernels;
 import dev.kvq.attention.cpu.Simd;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Checks;
@@ -76,12 +75,7 @@ public final class KvCache implements AutoCloseable {
             layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
                     firstPosition);
         }
-        int lanes = Simd.lanes();
-        var species = Simd.species(lanes);
-        if (spec.quantized() && species != null && !PageKernels.supportsPacked(species)) {
-            species = null;   // the 16-entry lookup needs 8 or 16 lanes
-        }
-        this.attention = new CpuAttention(shape, spec, layout, species);
+        this.attention = new CpuAttention(shape, spec, layout, Simd.lanes() != 0);
         this.arena = Arena.ofShared();
     }
 

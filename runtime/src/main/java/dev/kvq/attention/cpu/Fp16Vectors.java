@@ -17,19 +17,13 @@ import jdk.incubator.vector.VectorSpecies;
 final class Fp16Vectors {
     private Fp16Vectors() {}
 
-    static VectorSpecies<Short> shortSpecies(VectorSpecies<Float> floats) {
-        return VectorSpecies.of(short.class, VectorShape.forBitSize(floats.length() * 16));
-    }
+    private static final VectorSpecies<Short> SS =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(PageKernels.LANES * 16));
 
-    static VectorSpecies<Integer> intSpecies(VectorSpecies<Float> floats) {
-        return VectorSpecies.of(int.class, floats.vectorShape());
-    }
-
-    /** Loads {@code floats.length()} halves at {@code offset} and widens them to floats. */
-    static FloatVector load(VectorSpecies<Float> floats, VectorSpecies<Short> shorts, VectorSpecies<Integer> ints,
-                            MemorySegment seg, long offset) {
-        ShortVector h = ShortVector.fromMemorySegment(shorts, seg, offset, ByteOrder.LITTLE_ENDIAN);
-        IntVector i = (IntVector) h.convertShape(VectorOperators.S2I, ints, 0);
+    /** Loads {@code LANES} halves at {@code offset} and widens them to floats. */
+    static FloatVector load(MemorySegment seg, long offset) {
+        ShortVector h = ShortVector.fromMemorySegment(SS, seg, offset, ByteOrder.LITTLE_ENDIAN);
+        IntVector i = (IntVector) h.convertShape(VectorOperators.S2I, PageKernels.IS, 0);
         FloatVector magnitude = i.and(0x7fff).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f);
         IntVector sign = i.and(0x8000).lanewise(VectorOperators.LSHL, 16);
         return magnitude.reinterpretAsInts().or(sign).reinterpretAsFloats();

@@ -21,10 +21,20 @@ public final class KeyPlan {
     final int[] shiftSecond;
     final boolean[] straddleSecond;
     final int headDim;
+    final int bits;
     final int channelBase;  // h·headDim
+    // Pairs ordered by their channel groups: every run of pairs whose first channels share a 32-channel
+    // group, and whose partners share one, forms a block whose word rows are loaded once.
+    final int blocks;
+    final int[] blockFrom;      // [blocks + 1] pair range of each block
+    final int[] blockRowFirst;  // [blocks] first word row of the group of the first channels: g·b
+    final int[] blockRowSecond; // [blocks] same for the partners
+    final int[] wordFirst;      // [pairs] word (0 … b−1) inside the group
+    final int[] wordSecond;
 
     public KeyPlan(int kvHead, int headDim, int bits, RopePairing pairing) {
         this.headDim = headDim;
+        this.bits = bits;
         this.channelBase = kvHead * headDim;
         this.pairs = headDim / 2;
         first = new int[pairs];
@@ -55,5 +65,28 @@ public final class KeyPlan {
             straddleSecond[k] = shiftSecond[k] + bits > 32;
             k++;
         }
+        wordFirst = new int[pairs];
+        wordSecond = new int[pairs];
+        int[] from = new int[pairs + 1];
+        int[] rowsFirst = new int[pairs];
+        int[] rowsSecond = new int[pairs];
+        int n = 0;
+        for (int i = 0; i < pairs; i++) {
+            int gj = (channelBase + first[i]) >>> 5;
+            int gp = (channelBase + second[i]) >>> 5;
+            wordFirst[i] = rowFirst[i] - gj * bits;
+            wordSecond[i] = rowSecond[i] - gp * bits;
+            if (n == 0 || rowsFirst[n - 1] != gj * bits || rowsSecond[n - 1] != gp * bits) {
+                from[n] = i;
+                rowsFirst[n] = gj * bits;
+                rowsSecond[n] = gp * bits;
+                n++;
+            }
+        }
+        from[n] = pairs;
+        blocks = n;
+        blockFrom = java.util.Arrays.copyOf(from, n + 1);
+        blockRowFirst = java.util.Arrays.copyOf(rowsFirst, n);
+        blockRowSecond = java.util.Arrays.copyOf(rowsSecond, n);
     }
 }

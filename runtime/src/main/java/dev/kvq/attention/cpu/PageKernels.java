@@ -11,7 +11,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The CPU hot loops over one page of one KV head, in a SIMD and a scalar form that compute the same
- * quantities (the scalar form is the readable reference; {@code species == null} selects it).
+ * quantities (the scalar form is the readable reference; {@code simd == false} selects it).
  *
  * <p>Packed keys put vector lanes along tokens: one load of a packed word row gives a channel's codes
  * for a block of tokens; the per-channel table {@code z_c + s_c·c'[code]} is one lane permute; a RoPE
@@ -26,15 +26,21 @@ import jdk.incubator.vector.VectorSpecies;
 public final class PageKernels {
     private PageKernels() {}
 
+    /**
+     * The SIMD species, fixed per JVM: the Vector API compiles to vector instructions only when the
+     * species is a constant, so it is chosen once from {@code kvq.simd} (at first use) and never passed
+     * around. Each call still picks SIMD or scalar with its {@code simd} flag.
+     */
+    public static final VectorSpecies<Float> FS = Simd.species(Simd.lanes() == 0 ? Simd.preferredLanes() : Simd.lanes());
+    static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
+    static final int LANES = FS.length();
+    /** Whether the packed kernels have a SIMD form here (the 16-entry lookup needs 8 or 16 lanes). */
+    public static final boolean PACKED_SIMD = LANES == 16 || LANES == 8;
+
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-
-    /** Whether the packed SIMD kernels support {@code species} (the 16-entry lookup needs 8 or 16 lanes). */
-    public static boolean supportsPacked(VectorSpecies<Float> species) {
-        return species != null && (species.length() == 16 || species.length() == 8);
-    }
 
     // ------------------------------------------------------------------ packed keys
 
@@ -49,17 +55,22 @@ public final class PageKernels {
      * @param queries   [Hq][d] post-RoPE queries, already multiplied by 1/√d
      * @param keyTable  [D][16] float bits, see the class comment
      */
-    public static void packedKeyScores(VectorSpecies<Float> species, KeyPlan plan, MemorySegment codes,
+    public static void packedKeyScores(boolean simd, KeyPlan plan, MemorySegment codes,
                                        long codesOffset, int pageTokens, int tokens, int[] keyTable,
                                        float[] cos, float[] sin, float[] queries, int qHead0, int qCount,
                                        float[] scores, int stride, int base) {
-        if (species == null || !supportsPacked(species)) {
+        if (!simd || !PACKED_SIMD) {
             packedKeyScoresScalar(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin, queries, qHead0,
                     qCount, scores, stride, base);
         } else {
-            for (int g0 = 0; g0 < qCount; g0 += 4) {
-                packedKeyScoresVector(species, plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
-                        queries, qHead0 + g0, Math.min(4, qCount - g0), scores, stride, base);
+            int g0 = 0;
+            for (; g0 + 4 <= qCount; g0 += 4) {
+                packedKeyScoresVector(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
+                        queries, qHead0 + g0, 4, scores, stride, base);
+            }
+            for (; g0 < qCount; g0++) {
+                packedKeyScoresOne(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
+                        queries, qHead0 + g0, scores, stride, base);
             }
         }
     }
@@ -104,18 +115,19 @@ public final class PageKernels {
         return v;
     }
 
-    private static void packedKeyScoresVector(VectorSpecies<Float> fs, KeyPlan plan, MemorySegment codes,
+    private static void packedKeyScoresVector(KeyPlan plan, MemorySegment codes,
                                               long codesOffset, int pageTokens, int tokens, int[] keyTable,
                                               float[] cos, float[] sin, float[] queries, int qh, int qCount,
                                               float[] scores, int stride, int base) {
-        VectorSpecies<Integer> is = Fp16Vectors.intSpecies(fs);
-        int lanes = fs.length();
+        var fs = FS;
+        var is = IS;
+        int lanes = LANES;
         int d = plan.headDim;
         int cb = plan.channelBase;
         int q0 = qh * d;
-        int q1 = (qh + Math.min(1, qCount - 1)) * d;
-        int q2 = (qh + Math.min(2, qCount - 1)) * d;
-        int q3 = (qh + Math.min(3, qCount - 1)) * d;
+        int q1 = q0 + d;
+        int q2 = q1 + d;
+        int q3 = q2 + d;
         long rowBytes = (long) pageTokens * 4;
         for (int r0 = 0; r0 < tokens; r0 += lanes) {
             FloatVector acc0 = FloatVector.zero(fs);
@@ -123,48 +135,96 @@ public final class PageKernels {
             FloatVector acc2 = acc0;
             FloatVector acc3 = acc0;
             long at = codesOffset + (long) r0 * 4;
-            for (int k = 0; k < plan.pairs; k++) {
-                int j = plan.first[k];
-                int p = plan.second[k];
-                IntVector codeJ = IntVector.fromMemorySegment(is, codes, at + plan.rowFirst[k] * rowBytes, LE)
-                        .lanewise(VectorOperators.LSHR, plan.shiftFirst[k]);
-                if (plan.straddleFirst[k]) {
-                    codeJ = codeJ.or(IntVector.fromMemorySegment(is, codes, at + (plan.rowFirst[k] + 1) * rowBytes, LE)
-                            .lanewise(VectorOperators.LSHL, 32 - plan.shiftFirst[k]));
-                }
-                IntVector codeP = IntVector.fromMemorySegment(is, codes, at + plan.rowSecond[k] * rowBytes, LE)
-                        .lanewise(VectorOperators.LSHR, plan.shiftSecond[k]);
-                if (plan.straddleSecond[k]) {
-                    codeP = codeP.or(IntVector.fromMemorySegment(is, codes, at + (plan.rowSecond[k] + 1) * rowBytes, LE)
-                            .lanewise(VectorOperators.LSHL, 32 - plan.shiftSecond[k]));
-                }
-                FloatVector kj = lookup(is, lanes, codeJ, keyTable, (cb + j) * 16);
-                FloatVector kp = lookup(is, lanes, codeP, keyTable, (cb + p) * 16);
-                int t = plan.frequency[k] * pageTokens + r0;
-                FloatVector c = FloatVector.fromArray(fs, cos, t);
-                FloatVector s = FloatVector.fromArray(fs, sin, t);
-                acc0 = pair(kj, kp, c, s, queries[q0 + j], queries[q0 + p], acc0);
-                if (qCount > 1) {
+            for (int blk = 0; blk < plan.blocks; blk++) {
+                long rowJ = at + plan.blockRowFirst[blk] * rowBytes;
+                long rowP = at + plan.blockRowSecond[blk] * rowBytes;
+                IntVector j0 = IntVector.fromMemorySegment(is, codes, rowJ, LE);
+                IntVector j1 = IntVector.fromMemorySegment(is, codes, rowJ + rowBytes, LE);
+                IntVector j2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowJ + 2 * rowBytes, LE) : j1;
+                IntVector j3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowJ + 3 * rowBytes, LE) : j2;
+                IntVector p0 = IntVector.fromMemorySegment(is, codes, rowP, LE);
+                IntVector p1 = IntVector.fromMemorySegment(is, codes, rowP + rowBytes, LE);
+                IntVector p2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowP + 2 * rowBytes, LE) : p1;
+                IntVector p3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowP + 3 * rowBytes, LE) : p2;
+                for (int k = plan.blockFrom[blk]; k < plan.blockFrom[blk + 1]; k++) {
+                    int j = plan.first[k];
+                    int p = plan.second[k];
+                    IntVector codeJ = code(plan.wordFirst[k], plan.shiftFirst[k], plan.straddleFirst[k], j0, j1, j2, j3);
+                    IntVector codeP = code(plan.wordSecond[k], plan.shiftSecond[k], plan.straddleSecond[k],
+                            p0, p1, p2, p3);
+                    FloatVector kj = lookup(is, lanes, codeJ, keyTable, (cb + j) * 16);
+                    FloatVector kp = lookup(is, lanes, codeP, keyTable, (cb + p) * 16);
+                    int t = plan.frequency[k] * pageTokens + r0;
+                    FloatVector c = FloatVector.fromArray(fs, cos, t);
+                    FloatVector s = FloatVector.fromArray(fs, sin, t);
+                    acc0 = pair(kj, kp, c, s, queries[q0 + j], queries[q0 + p], acc0);
                     acc1 = pair(kj, kp, c, s, queries[q1 + j], queries[q1 + p], acc1);
-                    if (qCount > 2) {
-                        acc2 = pair(kj, kp, c, s, queries[q2 + j], queries[q2 + p], acc2);
-                        if (qCount > 3) {
-                            acc3 = pair(kj, kp, c, s, queries[q3 + j], queries[q3 + p], acc3);
-                        }
-                    }
+                    acc2 = pair(kj, kp, c, s, queries[q2 + j], queries[q2 + p], acc2);
+                    acc3 = pair(kj, kp, c, s, queries[q3 + j], queries[q3 + p], acc3);
                 }
             }
             store(fs, tokens - r0, acc0, scores, qh * stride + base + r0);
-            if (qCount > 1) {
-                store(fs, tokens - r0, acc1, scores, (qh + 1) * stride + base + r0);
-                if (qCount > 2) {
-                    store(fs, tokens - r0, acc2, scores, (qh + 2) * stride + base + r0);
-                    if (qCount > 3) {
-                        store(fs, tokens - r0, acc3, scores, (qh + 3) * stride + base + r0);
-                    }
+            store(fs, tokens - r0, acc1, scores, (qh + 1) * stride + base + r0);
+            store(fs, tokens - r0, acc2, scores, (qh + 2) * stride + base + r0);
+            store(fs, tokens - r0, acc3, scores, (qh + 3) * stride + base + r0);
+        }
+    }
+
+    /** {@link #packedKeyScoresVector} for one query head. */
+    private static void packedKeyScoresOne(KeyPlan plan, MemorySegment codes, long codesOffset, int pageTokens,
+                                           int tokens, int[] keyTable, float[] cos, float[] sin, float[] queries,
+                                           int qh, float[] scores, int stride, int base) {
+        var fs = FS;
+        var is = IS;
+        int lanes = LANES;
+        int cb = plan.channelBase;
+        int q0 = qh * plan.headDim;
+        long rowBytes = (long) pageTokens * 4;
+        for (int r0 = 0; r0 < tokens; r0 += lanes) {
+            FloatVector acc = FloatVector.zero(fs);
+            long at = codesOffset + (long) r0 * 4;
+            for (int blk = 0; blk < plan.blocks; blk++) {
+                long rowJ = at + plan.blockRowFirst[blk] * rowBytes;
+                long rowP = at + plan.blockRowSecond[blk] * rowBytes;
+                IntVector j0 = IntVector.fromMemorySegment(is, codes, rowJ, LE);
+                IntVector j1 = IntVector.fromMemorySegment(is, codes, rowJ + rowBytes, LE);
+                IntVector j2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowJ + 2 * rowBytes, LE) : j1;
+                IntVector j3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowJ + 3 * rowBytes, LE) : j2;
+                IntVector p0 = IntVector.fromMemorySegment(is, codes, rowP, LE);
+                IntVector p1 = IntVector.fromMemorySegment(is, codes, rowP + rowBytes, LE);
+                IntVector p2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowP + 2 * rowBytes, LE) : p1;
+                IntVector p3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowP + 3 * rowBytes, LE) : p2;
+                for (int k = plan.blockFrom[blk]; k < plan.blockFrom[blk + 1]; k++) {
+                    int j = plan.first[k];
+                    int p = plan.second[k];
+                    IntVector codeJ = code(plan.wordFirst[k], plan.shiftFirst[k], plan.straddleFirst[k], j0, j1, j2, j3);
+                    IntVector codeP = code(plan.wordSecond[k], plan.shiftSecond[k], plan.straddleSecond[k],
+                            p0, p1, p2, p3);
+                    FloatVector kj = lookup(is, lanes, codeJ, keyTable, (cb + j) * 16);
+                    FloatVector kp = lookup(is, lanes, codeP, keyTable, (cb + p) * 16);
+                    int t = plan.frequency[k] * pageTokens + r0;
+                    FloatVector c = FloatVector.fromArray(fs, cos, t);
+                    FloatVector s = FloatVector.fromArray(fs, sin, t);
+                    acc = pair(kj, kp, c, s, queries[q0 + j], queries[q0 + p], acc);
                 }
             }
+            store(fs, tokens - r0, acc, scores, qh * stride + base + r0);
         }
+    }
+
+    /**
+     * One channel's codes for a block of tokens from the group's word rows {@code w0..w3} (already in
+     * registers): word {@code word} shifted, plus the next word when the code straddles.
+     */
+    private static IntVector code(int word, int shift, boolean straddle, IntVector w0, IntVector w1, IntVector w2,
+                                  IntVector w3) {
+        IntVector w = word == 0 ? w0 : word == 1 ? w1 : word == 2 ? w2 : w3;
+        IntVector v = w.lanewise(VectorOperators.LSHR, shift);
+        if (straddle) {
+            IntVector next = word == 0 ? w1 : word == 1 ? w2 : w3;
+            v = v.or(next.lanewise(VectorOperators.LSHL, 32 - shift));
+        }
+        return v;
     }
 
     /** Stores a block of scores, masked when fewer than a vector of tokens remain: never past the page's tokens. */
@@ -186,10 +246,21 @@ public final class PageKernels {
 
     /** Lane-wise table[(code & 15)], the table being 16 float bit patterns at {@code table[offset..]}. */
     private static FloatVector lookup(VectorSpecies<Integer> is, int lanes, IntVector code, int[] table, int offset) {
+        IntVector lo = IntVector.fromArray(is, table, offset);
+        return permute(lanes, code, lo, lanes == 16 ? lo : IntVector.fromArray(is, table, offset + 8));
+    }
+
+    /**
+     * The 16-entry lookup as lane permutes: {@code rearrange} with an in-range shuffle compiles to one
+     * vpermd; {@code selectFrom} does not (it costs ten times more on JDK 25), hence the explicit mask.
+     * With 8 lanes the table is two vectors and bit 3 of the code picks one.
+     */
+    private static FloatVector permute(int lanes, IntVector code, IntVector lo, IntVector hi) {
         if (lanes == 16) {
-            return code.selectFrom(IntVector.fromArray(is, table, offset)).reinterpretAsFloats();
+            return lo.rearrange(code.and(15).toShuffle()).reinterpretAsFloats();
         }
-        return code.selectFrom(IntVector.fromArray(is, table, offset), IntVector.fromArray(is, table, offset + 8))
+        var shuffle = code.and(7).toShuffle();
+        return lo.rearrange(shuffle).blend(hi.rearrange(shuffle), code.and(8).compare(VectorOperators.NE, 0))
                 .reinterpretAsFloats();
     }
 
@@ -217,15 +288,15 @@ public final class PageKernels {
      * @param beta        [Hq] Σ_r softmax weight × token zero, already summed
      * @param out         [Hq][d]
      */
-    public static void packedValues(VectorSpecies<Float> species, int bits, MemorySegment codes, long codesOffset,
+    public static void packedValues(boolean simd, int bits, MemorySegment codes, long codesOffset,
                                     int headDim, int pageTokens, int tokens, int[] valueTable, float[] alpha,
                                     float[] beta, int qHead0, int qCount, float[] out) {
-        if (species == null || !supportsPacked(species) || headDim % species.length() != 0) {
+        if (!simd || !PACKED_SIMD || headDim % LANES != 0) {
             packedValuesScalar(bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha, beta, qHead0,
                     qCount, out);
         } else {
             for (int g0 = 0; g0 < qCount; g0 += 4) {
-                packedValuesVector(species, bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha,
+                packedValuesVector(bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha,
                         beta, qHead0 + g0, Math.min(4, qCount - g0), out);
             }
         }
@@ -255,11 +326,12 @@ public final class PageKernels {
         }
     }
 
-    private static void packedValuesVector(VectorSpecies<Float> fs, int bits, MemorySegment codes, long codesOffset,
+    private static void packedValuesVector(int bits, MemorySegment codes, long codesOffset,
                                            int headDim, int pageTokens, int tokens, int[] valueTable, float[] alpha,
                                            float[] beta, int qh, int qCount, float[] out) {
-        VectorSpecies<Integer> is = Fp16Vectors.intSpecies(fs);
-        int lanes = fs.length();
+        var fs = FS;
+        var is = IS;
+        int lanes = LANES;
         IntVector tableLo = IntVector.fromArray(is, valueTable, 0);
         IntVector tableHi = lanes == 16 ? tableLo : IntVector.fromArray(is, valueTable, 8);
         int a0 = qh * pageTokens;
@@ -290,8 +362,7 @@ public final class PageKernels {
                         IntVector next = w == 0 ? w1 : w2;
                         code = code.or(next.lanewise(VectorOperators.LSHL, 32 - shift));
                     }
-                    FloatVector v = (lanes == 16 ? code.selectFrom(tableLo) : code.selectFrom(tableLo, tableHi))
-                            .reinterpretAsFloats();
+                    FloatVector v = permute(lanes, code, tableLo, tableHi);
                     int r = r0 + e;
                     acc0 = v.fma(v.broadcast(alpha[a0 + r]), acc0);
                     if (qCount > 1) {
@@ -330,10 +401,10 @@ public final class PageKernels {
      *
      * @param keysOffset byte offset of this head's keys: [headDim][P]
      */
-    public static void plainKeyScores(VectorSpecies<Float> species, boolean half, MemorySegment keys, long keysOffset,
+    public static void plainKeyScores(boolean simd, boolean half, MemorySegment keys, long keysOffset,
                                       int headDim, int pageTokens, int tokens, float[] queries, int qHead0, int qCount,
                                       float[] scores, int stride, int base) {
-        if (species == null) {
+        if (!simd) {
             for (int r = 0; r < tokens; r++) {
                 for (int g = 0; g < qCount; g++) {
                     int qo = (qHead0 + g) * headDim;
@@ -347,7 +418,7 @@ public final class PageKernels {
             return;
         }
         for (int g0 = 0; g0 < qCount; g0 += 4) {
-            plainKeyScoresVector(species, half, keys, keysOffset, headDim, pageTokens, tokens, queries, qHead0 + g0,
+            plainKeyScoresVector(half, keys, keysOffset, headDim, pageTokens, tokens, queries, qHead0 + g0,
                     Math.min(4, qCount - g0), scores, stride, base);
         }
     }
@@ -356,13 +427,12 @@ public final class PageKernels {
         return half ? Float.float16ToFloat(seg.get(SHORT, offset + index * 2)) : seg.get(FLOAT, offset + index * 4);
     }
 
-    private static void plainKeyScoresVector(VectorSpecies<Float> fs, boolean half, MemorySegment keys,
+    private static void plainKeyScoresVector(boolean half, MemorySegment keys,
                                              long keysOffset, int headDim, int pageTokens, int tokens,
                                              float[] queries, int qh, int qCount, float[] scores, int stride,
                                              int base) {
-        var ss = Fp16Vectors.shortSpecies(fs);
-        var is = Fp16Vectors.intSpecies(fs);
-        int lanes = fs.length();
+        var fs = FS;
+        int lanes = LANES;
         int q0 = qh * headDim;
         int q1 = (qh + Math.min(1, qCount - 1)) * headDim;
         int q2 = (qh + Math.min(2, qCount - 1)) * headDim;
@@ -376,8 +446,7 @@ public final class PageKernels {
             FloatVector acc3 = acc0;
             long at = keysOffset + (long) r0 * elementBytes;
             for (int j = 0; j < headDim; j++, at += rowBytes) {
-                FloatVector k = half ? Fp16Vectors.load(fs, ss, is, keys, at)
-                        : FloatVector.fromMemorySegment(fs, keys, at, LE);
+                FloatVector k = half ? Fp16Vectors.load(keys, at) : FloatVector.fromMemorySegment(fs, keys, at, LE);
                 acc0 = k.fma(k.broadcast(queries[q0 + j]), acc0);
                 if (qCount > 1) {
                     acc1 = k.fma(k.broadcast(queries[q1 + j]), acc1);
@@ -409,10 +478,10 @@ public final class PageKernels {
      * @param valuesOffset byte offset of this head's values: [P][headDim]
      * @param weights      [Hq][P] softmax weights of this page, index {@code q·P + r}
      */
-    public static void plainValues(VectorSpecies<Float> species, boolean half, MemorySegment values,
+    public static void plainValues(boolean simd, boolean half, MemorySegment values,
                                    long valuesOffset, int headDim, int pageTokens, int tokens, float[] weights,
                                    int qHead0, int qCount, float[] out) {
-        if (species == null || headDim % species.length() != 0) {
+        if (!simd || headDim % LANES != 0) {
             for (int g = 0; g < qCount; g++) {
                 int q = qHead0 + g;
                 for (int j = 0; j < headDim; j++) {
@@ -426,10 +495,8 @@ public final class PageKernels {
             }
             return;
         }
-        var fs = species;
-        var ss = Fp16Vectors.shortSpecies(fs);
-        var is = Fp16Vectors.intSpecies(fs);
-        int lanes = fs.length();
+        var fs = FS;
+        int lanes = LANES;
         int elementBytes = half ? 2 : 4;
         for (int g0 = 0; g0 < qCount; g0 += 4) {
             int qh = qHead0 + g0;
@@ -446,8 +513,7 @@ public final class PageKernels {
                 long at = valuesOffset + (long) j0 * elementBytes;
                 long rowBytes = (long) headDim * elementBytes;
                 for (int r = 0; r < tokens; r++, at += rowBytes) {
-                    FloatVector v = half ? Fp16Vectors.load(fs, ss, is, values, at)
-                            : FloatVector.fromMemorySegment(fs, values, at, LE);
+                    FloatVector v = half ? Fp16Vectors.load(values, at) : FloatVector.fromMemorySegment(fs, values, at, LE);
                     acc0 = v.fma(v.broadcast(weights[a0 + r]), acc0);
                     if (n > 1) {
                         acc1 = v.fma(v.broadcast(weights[a1 + r]), acc1);

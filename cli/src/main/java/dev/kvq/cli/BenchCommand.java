@@ -1,0 +1,267 @@
+package dev.kvq.cli;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Backend;
+import dev.kvq.attention.Rope;
+import dev.kvq.attention.RopePairing;
+import dev.kvq.attention.cpu.Simd;
+import dev.kvq.cache.KvCache;
+import dev.kvq.cache.MemoryReport;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.QuantSpec;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code kvq bench}: decode-attention timings of one LLaMA-7B-shaped layer (32 query heads, head dim
+ * 128) per KV mode and context length, with the speed-up of every mode over fp16 measured in the
+ * same run. Medians of repeated runs after warm-up; no JMH (see docs/BENCHMARKS.md for that).
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Time key scores, value matvec, decode attention and append per KV mode on one "
+                + "LLaMA-7B-shaped layer; print speed-ups over fp16 and bytes per token.")
+final class BenchCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu (the CUDA backend is not built yet).")
+    String backend;
+
+    @Option(names = "--tokens", split = ",", defaultValue = "4096,32768,131072",
+            description = "Context lengths (default: ${DEFAULT-VALUE}).")
+    int[] tokens;
+
+    @Option(names = "--kv", split = ",", defaultValue = "fp16,fp32,nuq4-1%,nuq3-1%,nuq2-1%",
+            description = "KV modes (default: ${DEFAULT-VALUE}).")
+    String[] modes;
+
+    @Option(names = "--kv-heads", defaultValue = "32", description = "KV heads (32 = MHA, 8 = GQA 4:1).")
+    int kvHeads;
+
+    @Option(names = "--query-heads", defaultValue = "32", description = "Query heads.")
+    int queryHeads;
+
+    @Option(names = "--head-dim", defaultValue = "128", description = "Head dim.")
+    int headDim;
+
+    @Option(names = "--warmup", defaultValue = "15", description = "Warm-up runs per measurement.")
+    int warmup;
+
+    @Option(names = "--repeat", defaultValue = "9", description = "Measured runs per measurement (median reported).")
+    int repeat;
+
+    @Option(names = "--json", description = "Print one JSON object with every figure.")
+    boolean json;
+
+    @Option(names = {"-q", "--quiet"}, description = "No progress lines on stderr.")
+    boolean quiet;
+
+    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
+    boolean verbose;
+
+    record Row(int tokens, String kv, double keyScoresMs, double valueMatvecMs, double decodeMs, double appendUsPerToken,
+               double bytesPerToken, double effectiveBits) {}
+
+    @Override
+    public Integer call() {
+        if (!backend.equals("cpu")) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--backend " + backend + " is not available: this build has the cpu backend only");
+        }
+        if (repeat < 1 || warmup < 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--repeat must be >= 1 and --warmup >= 0");
+        }
+        List<QuantSpec> specs = new ArrayList<>();
+        for (String m : modes) {
+            try {
+                specs.add(QuantSpec.parse(m));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            }
+        }
+        for (int n : tokens) {
+            if (n < 1 || n > 4_000_000) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--tokens must be in [1, 4000000], got " + n);
+            }
+        }
+        AttentionShape shape;
+        try {
+            shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
+                    Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        SyntheticLayer layer = new SyntheticLayer(shape, 7);
+        Map<String, Calibration> calibrations = new LinkedHashMap<>();
+        List<Row> rows = new ArrayList<>();
+        for (int n : tokens) {
+            for (QuantSpec s : specs) {
+                Calibration cal = null;
+                if (s.quantized()) {
+                    cal = calibrations.computeIfAbsent(s.name(), k -> {
+                        progress(err, "calibrating " + k);
+                        return layer.calibrate(s);
+                    });
+                }
+                progress(err, String.format(Locale.ROOT, "%d tokens, %s", n, s.name()));
+                rows.add(measure(layer, s, cal, n));
+            }
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            out.println(Json.value(toJson(shape, rows)));
+        } else {
+            printTable(out, shape, rows);
+        }
+        return 0;
+    }
+
+    private void progress(PrintWriter err, String message) {
+        if (!quiet) {
+            err.println("bench: " + message);
+            err.flush();
+        }
+    }
+
+    private Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n) {
+        AttentionShape shape = layer.shape();
+        int d = shape.kvChannels();
+        try (KvCache cache = KvCache.open(shape, s, cal, Backend.cpu())) {
+            int chunk = 1024;
+            float[] k = new float[chunk * d];
+            float[] v = new float[chunk * d];
+            long appendNanos = 0;
+            for (int from = 0; from < n; from += chunk) {
+                int m = Math.min(chunk, n - from);
+                layer.tokens(from, m, k, v);
+                float[] kk = m == chunk ? k : Arrays.copyOf(k, m * d);
+                float[] vv = m == chunk ? v : Arrays.copyOf(v, m * d);
+                long t0 = System.nanoTime();
+                cache.append(0, kk, vv);
+                appendNanos += System.nanoTime() - t0;
+            }
+            MemoryReport memory = cache.memory();
+            float[] q = layer.query(1);
+            float[] scores = new float[shape.queryHeads() * n];
+            float[] out = new float[q.length];
+            double keyMs = median(() -> cache.keyScores(0, q, scores));
+            softmaxRows(scores, shape.queryHeads(), n);
+            double valueMs = median(() -> cache.valueMatvec(0, scores, out));
+            double decodeMs = median(() -> cache.attend(0, q, out));
+            return new Row(n, s.name(), keyMs, valueMs, decodeMs, appendNanos / 1e3 / n,
+                    (double) memory.totalBytes() / n, memory.effectiveBits());
+        }
+    }
+
+    private static void softmaxRows(float[] s, int rows, int n) {
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int t = 0; t < n; t++) {
+                max = Math.max(max, s[r * n + t]);
+            }
+            double sum = 0;
+            for (int t = 0; t < n; t++) {
+                sum += Math.exp(s[r * n + t] - max);
+            }
+            for (int t = 0; t < n; t++) {
+                s[r * n + t] = (float) (Math.exp(s[r * n + t] - max) / sum);
+            }
+        }
+    }
+
+    private double median(Runnable body) {
+        for (int i = 0; i < warmup; i++) {
+            body.run();
+        }
+        double[] ms = new double[repeat];
+        for (int i = 0; i < repeat; i++) {
+            long t0 = System.nanoTime();
+            body.run();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        Arrays.sort(ms);
+        return repeat % 2 == 1 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
+    }
+
+    private static Row fp16Of(List<Row> rows, int n) {
+        for (Row r : rows) {
+            if (r.tokens() == n && r.kv().equals("fp16")) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    private void printTable(PrintWriter out, AttentionShape shape, List<Row> rows) {
+        out.printf(Locale.ROOT, "kvq bench: one layer, %d query heads / %d KV heads × head dim %d, batch 1, cpu, "
+                        + "%s, %d cores; medians of %d runs%n", shape.queryHeads(), shape.kvHeads(), shape.headDim(),
+                Simd.lanes() == 0 ? "scalar" : Simd.lanes() + " SIMD lanes", Runtime.getRuntime().availableProcessors(),
+                repeat);
+        out.printf(Locale.ROOT, "%8s  %-8s  %10s %6s  %10s %6s  %10s %6s  %9s  %10s  %6s%n", "tokens", "kv",
+                "keyScores", "×fp16", "valueMatv", "×fp16", "decode", "×fp16", "append", "bytes/tok", "bits");
+        out.printf(Locale.ROOT, "%8s  %-8s  %10s %6s  %10s %6s  %10s %6s  %9s  %10s  %6s%n", "", "", "ms", "", "ms", "",
+                "ms", "", "µs/tok", "", "");
+        for (Row r : rows) {
+            Row base = fp16Of(rows, r.tokens());
+            out.printf(Locale.ROOT, "%8d  %-8s  %10.3f %6s  %10.3f %6s  %10.3f %6s  %9.2f  %10.0f  %6.2f%n", r.tokens(),
+                    r.kv(), r.keyScoresMs(), ratio(base == null ? Double.NaN : base.keyScoresMs(), r.keyScoresMs()),
+                    r.valueMatvecMs(), ratio(base == null ? Double.NaN : base.valueMatvecMs(), r.valueMatvecMs()),
+                    r.decodeMs(), ratio(base == null ? Double.NaN : base.decodeMs(), r.decodeMs()),
+                    r.appendUsPerToken(), r.bytesPerToken(), r.effectiveBits());
+        }
+        out.println("×fp16 = fp16 time / this mode's time, measured in this run (above 1 = faster than fp16).");
+    }
+
+    private static String ratio(double base, double x) {
+        return Double.isNaN(base) ? "-" : String.format(Locale.ROOT, "%.2f", base / x);
+    }
+
+    private Map<String, Object> toJson(AttentionShape shape, List<Row> rows) {
+        Map<String, Object> root = new LinkedHashMap<>();
+        Map<String, Object> setup = new LinkedHashMap<>();
+        setup.put("backend", "cpu");
+        setup.put("query_heads", shape.queryHeads());
+        setup.put("kv_heads", shape.kvHeads());
+        setup.put("head_dim", shape.headDim());
+        setup.put("simd_lanes", Simd.lanes());
+        setup.put("cores", Runtime.getRuntime().availableProcessors());
+        setup.put("java", Runtime.version().toString());
+        setup.put("warmup", warmup);
+        setup.put("repeat", repeat);
+        root.put("setup", setup);
+        List<Object> results = new ArrayList<>();
+        for (Row r : rows) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("tokens", r.tokens());
+            m.put("kv", r.kv());
+            m.put("key_scores_ms", r.keyScoresMs());
+            m.put("value_matvec_ms", r.valueMatvecMs());
+            m.put("decode_attention_ms", r.decodeMs());
+            m.put("append_us_per_token", r.appendUsPerToken());
+            m.put("bytes_per_token", r.bytesPerToken());
+            m.put("effective_bits", r.effectiveBits());
+            Row base = fp16Of(rows, r.tokens());
+            if (base != null) {
+                Map<String, Object> speedup = new LinkedHashMap<>();
+                speedup.put("key_scores", base.keyScoresMs() / r.keyScoresMs());
+                speedup.put("value_matvec", base.valueMatvecMs() / r.valueMatvecMs());
+                speedup.put("decode_attention", base.decodeMs() / r.decodeMs());
+                speedup.put("bytes", base.bytesPerToken() / r.bytesPerToken());
+                m.put("speedup_vs_fp16", speedup);
+            }
+            results.add(m);
+        }
+        root.put("results", results);
+        return root;
+    }
+}
