@@ -44,6 +44,7 @@ final class LayerStore {
     private final QuantizedToken valueToken;
     private final int keyCap;
     private final float[] rotated;   // [D] scratch for post-RoPE keys
+    private final int[] groupWords = new int[4];
 
     // byte offsets of the page parts
     final long keyCodesOffset;
@@ -181,21 +182,21 @@ final class LayerStore {
         int b = spec.bits();
         int p = layout.pageTokens();
         keyQuantizer.quantize(keys, off, keyToken, keyCap);
-        long keyBase = keyCodesOffset / 4 + r;
-        for (int c = 0; c < d; c++) {
-            BitPacking.orCode(page, keyBase + (long) (c >>> 5) * b * p, p, b, c & 31, keyToken.codes[c]);
+        // keys: pack each 32-channel group into b words, then store them (the slot's words start zero)
+        for (int g = 0; g * 32 < d; g++) {
+            int n = Math.min(32, d - g * 32);
+            java.util.Arrays.fill(groupWords, 0);
+            for (int e = 0; e < n; e++) {
+                BitPacking.orCode(groupWords, 0, 1, b, e, keyToken.codes[g * 32 + e]);
+            }
+            for (int w = 0; w < b; w++) {
+                page.set(INT, keyCodesOffset + (layout.keyWord(g, w, r)) * 4, groupWords[w]);
+            }
         }
         valueQuantizer.quantize(values, off, valueToken);
         page.set(SHORT, valueZeroOffset + r * 2L, Fp16.encode(valueToken.zero));
         page.set(SHORT, valueScaleOffset + r * 2L, Fp16.encode(valueToken.scale));
-        int headDim = shape.headDim();
-        long rowBase = valueCodesOffset / 4;
-        for (int c = 0; c < d; c++) {
-            int h = c / headDim;
-            int j = c - h * headDim;
-            long base = rowBase + layout.valueWord(h, (r >>> 5) * b, j, headDim);
-            BitPacking.orCode(page, base, headDim, b, r & 31, valueToken.codes[c]);
-        }
+        ValuePacking.orToken(page, valueCodesOffset, layout, shape, r, valueToken.codes);
         if (layout.sparseOutliers()) {
             page.set(INT, keyOutStartOffset + r * 4L, keyEntries.size());
             for (int i = 0; i < keyToken.outlierCount; i++) {

@@ -1,6 +1,9 @@
 package dev.kvq.quant;
 
 import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * A scalar codebook of {@code 2^bits} sorted centroids in normalized space (spec §3.1): an element is
@@ -184,6 +187,31 @@ public final class Codebook {
     public float qNormScale() { return qNormScale; }
 
     public float qNormOffset() { return qNormOffset; }
+
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * {@link #nearest} for {@code n} values: {@code codes[to + i] = nearest(values[from + i])}. Counts the
+     * midpoints strictly below each value with vector compares, which is the same rule as the binary
+     * search, so both give identical codes.
+     */
+    public void nearestAll(float[] values, int from, int n, int[] codes, int to) {
+        int i = 0;
+        if (n >= SPECIES.length()) {
+            FloatVector one = FloatVector.broadcast(SPECIES, 1f);
+            for (; i + SPECIES.length() <= n; i += SPECIES.length()) {
+                FloatVector v = FloatVector.fromArray(SPECIES, values, from + i);
+                FloatVector count = FloatVector.zero(SPECIES);
+                for (float m : midpoints) {
+                    count = count.add(one, v.compare(VectorOperators.GT, m));
+                }
+                count.convert(VectorOperators.F2I, 0).reinterpretAsInts().intoArray(codes, to + i);
+            }
+        }
+        for (; i < n; i++) {
+            codes[to + i] = nearest(values[from + i]);
+        }
+    }
 
     /** The largest gap between neighbouring search centroids. */
     public float maxGap() {

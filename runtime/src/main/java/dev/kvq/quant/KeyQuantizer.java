@@ -156,15 +156,17 @@ public final class KeyQuantizer {
         out.clearOutliers();
         int upper = 0;
         int lower = 0;
+        float[] u = out.normalized;
         for (int c = 0; c < d; c++) {
             float x = k[offset + c];
-            out.codes[c] = codebook.nearest(normalize(c, x));
+            u[c] = normalize(c, x);
             if (x > hi[c]) {
                 upper++;
             } else if (x < lo[c]) {
                 lower++;
             }
         }
+        codebook.nearestAll(u, 0, d, out.codes, 0);
         if (upper + lower == 0 || capPerSide == 0) {
             return;
         }

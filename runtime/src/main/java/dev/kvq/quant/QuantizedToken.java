@@ -16,12 +16,15 @@ public final class QuantizedToken {
     /** Per-token zero-point and scale (values only), already rounded to fp16. */
     public float zero;
     public float scale;
+    /** [channels] scratch: the normalized elements. */
+    final float[] normalized;
 
     public QuantizedToken(int channels) {
         Checks.requirePositive("channel count", channels);
         this.codes = new int[channels];
         this.outlierChannels = new int[channels];
         this.outlierResiduals = new short[channels];
+        this.normalized = new float[channels];
     }
 
     public int channels() {

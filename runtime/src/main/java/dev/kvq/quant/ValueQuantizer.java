@@ -119,13 +119,17 @@ public final class ValueQuantizer {
         out.zero = z;
         out.scale = s;
         float middle = z + s * codebook.dequant(middleCode);
+        float[] u = out.normalized;
         for (int c = 0; c < channels; c++) {
-            float x = v[offset + c];
-            if (topK > 0 && outlier[c]) {
-                out.codes[c] = middleCode;
-                out.addOutlier(c, x - middle);   // channels arrive in ascending order
-            } else {
-                out.codes[c] = codebook.nearest(normalize(x, z, s));
+            u[c] = normalize(v[offset + c], z, s);
+        }
+        codebook.nearestAll(u, 0, channels, out.codes, 0);
+        if (topK > 0) {
+            for (int c = 0; c < channels; c++) {
+                if (outlier[c]) {
+                    out.codes[c] = middleCode;
+                    out.addOutlier(c, v[offset + c] - middle);   // channels arrive in ascending order
+                }
             }
         }
     }
