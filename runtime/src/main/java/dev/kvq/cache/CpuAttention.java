@@ -40,6 +40,8 @@ final class CpuAttention {
     private final int[] channelPartner;
     private final int[] channelFrequency;
     private final float[] channelSign;
+    private short[] slotChannels = new short[0];  // [P][S] a page's fixed outlier slots, copied to the heap
+    private short[] slotValues = new short[0];
     private final float[] pageScale;              // [P] this page's value scales as floats
     private final float[] pageZero;               // [P]
 
@@ -259,16 +261,15 @@ final class CpuAttention {
             return;
         }
         int slots = layout.keySlots();
-        long channels = store.keyOutChannelOffset;
-        long values = store.keyOutValueOffset;
+        copySlots(page, store.keyOutChannelOffset, store.keyOutValueOffset, n * slots);
         for (int r = 0; r < n; r++) {
-            long at = (long) r * slots * 2;
-            for (int i = 0; i < slots; i++, at += 2) {
-                int c = page.get(LayerStore.SHORT, channels + at);
+            int at = r * slots;
+            for (int i = 0; i < slots; i++, at++) {
+                int c = slotChannels[at];
                 if (c == 0 && i > 0) {
                     break;
                 }
-                short bits = page.get(LayerStore.SHORT, values + at);
+                short bits = slotValues[at];
                 if (bits != 0) {
                     addKeyResidual(r, c, Fp16.decode(bits), p, scores, stride, base);
                 }
@@ -327,16 +328,15 @@ final class CpuAttention {
             return;
         }
         int slots = layout.valueSlots();
-        long channels = store.valueOutChannelOffset;
-        long values = store.valueOutValueOffset;
+        copySlots(page, store.valueOutChannelOffset, store.valueOutValueOffset, n * slots);
         for (int r = 0; r < n; r++) {
-            long at = (long) r * slots * 2;
-            for (int i = 0; i < slots; i++, at += 2) {
-                int c = page.get(LayerStore.SHORT, channels + at);
+            int at = r * slots;
+            for (int i = 0; i < slots; i++, at++) {
+                int c = slotChannels[at];
                 if (c == 0 && i > 0) {
                     break;
                 }
-                short bits = page.get(LayerStore.SHORT, values + at);
+                short bits = slotValues[at];
                 if (bits != 0) {
                     addValueResidual(r, c, Fp16.decode(bits), weights, stride, base, out);
                 }
@@ -353,6 +353,16 @@ final class CpuAttention {
         for (int q = h * group; q < (h + 1) * group; q++) {
             out[q * d + j] = Math.fma(weights[q * stride + base + r], residual, out[q * d + j]);
         }
+    }
+
+    /** Copies {@code count} slots (channels and fp16 values) of a page to the heap: one bulk copy each. */
+    private void copySlots(MemorySegment page, long channelOffset, long valueOffset, int count) {
+        if (slotChannels.length < count) {
+            slotChannels = new short[count];
+            slotValues = new short[count];
+        }
+        MemorySegment.copy(page, LayerStore.SHORT, channelOffset, slotChannels, 0, count);
+        MemorySegment.copy(page, LayerStore.SHORT, valueOffset, slotValues, 0, count);
     }
 
     /** Numerically stable fp32 softmax of scores[from, from+n) in place. */

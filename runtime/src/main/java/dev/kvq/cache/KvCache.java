@@ -199,12 +199,16 @@ public final class KvCache implements AutoCloseable {
                 chunks[i] = arena.allocate(SparseEntries.CHUNK_BYTES, PageLayout.ALIGN);
             }
         } catch (OutOfMemoryError | IllegalStateException e) {
-            // what did get allocated stays with the arena as spare pages; the cache is unchanged
+            // pages that did get allocated stay with the arena as spares (reserved); the rest of the
+            // reservation is returned and the cache is otherwise unchanged
+            long kept = 0;
             for (MemorySegment s : fresh) {
                 if (s != null) {
                     store.spare.add(s);
+                    kept += s.byteSize();
                 }
             }
+            unreserve(bytes - kept);
             throw new CacheBudgetExceededException("could not allocate " + bytes + " bytes for " + n
                     + " tokens of layer " + layer + ": " + e.getMessage());
         }
@@ -233,6 +237,13 @@ public final class KvCache implements AutoCloseable {
                     + " more bytes; the budget has " + (budgetBytes - reservedBytes) + " left");
         }
         reservedBytes += bytes;
+    }
+
+    private void unreserve(long bytes) {
+        reservedBytes -= bytes;
+        if (pool != null) {
+            pool.unreserve(bytes);
+        }
     }
 
     /**

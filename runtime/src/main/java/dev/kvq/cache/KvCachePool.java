@@ -73,6 +73,10 @@ public final class KvCachePool implements AutoCloseable {
         reserved += bytes;
     }
 
+    synchronized void unreserve(long bytes) {
+        reserved -= bytes;
+    }
+
     synchronized void released(KvCache cache, long bytes) {
         if (open.remove(cache)) {
             reserved -= bytes;

@@ -63,14 +63,12 @@ public final class PageKernels {
             packedKeyScoresScalar(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin, queries, qHead0,
                     qCount, scores, stride, base);
         } else {
-            int g0 = 0;
-            for (; g0 + 4 <= qCount; g0 += 4) {
-                packedKeyScoresVector(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
-                        queries, qHead0 + g0, 4, scores, stride, base);
-            }
-            for (; g0 < qCount; g0++) {
+            if (qCount == 1) {
                 packedKeyScoresOne(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
-                        queries, qHead0 + g0, scores, stride, base);
+                        queries, qHead0, scores, stride, base);
+            } else {
+                packedKeyScoresGroup(plan, codes, codesOffset, pageTokens, tokens, keyTable, cos, sin,
+                        queries, qHead0, qCount, scores, stride, base);
             }
         }
     }
@@ -115,62 +113,77 @@ public final class PageKernels {
         return v;
     }
 
-    private static void packedKeyScoresVector(KeyPlan plan, MemorySegment codes,
-                                              long codesOffset, int pageTokens, int tokens, int[] keyTable,
-                                              float[] cos, float[] sin, float[] queries, int qh, int qCount,
-                                              float[] scores, int stride, int base) {
-        var fs = FS;
-        var is = IS;
+    /** Scratch for the GQA kernel: one block of decoded keys, [headDim][lanes]. */
+    private static final ThreadLocal<float[]> DECODED = ThreadLocal.withInitial(() -> new float[256 * 16]);
+
+    /**
+     * GQA: each block of tokens is decoded once into a small L1-resident scratch {@code [d][lanes]},
+     * then every query head of the group runs its RoPE dot products from there. (Keeping several
+     * query heads' accumulators in one loop defeats the JIT's vector register allocation.)
+     */
+    private static void packedKeyScoresGroup(KeyPlan plan, MemorySegment codes, long codesOffset, int pageTokens,
+                                             int tokens, int[] keyTable, float[] cos, float[] sin, float[] queries,
+                                             int qHead0, int qCount, float[] scores, int stride, int base) {
+        float[] decoded = DECODED.get();
         int lanes = LANES;
-        int d = plan.headDim;
-        int cb = plan.channelBase;
-        int q0 = qh * d;
-        int q1 = q0 + d;
-        int q2 = q1 + d;
-        int q3 = q2 + d;
-        long rowBytes = (long) pageTokens * 4;
         for (int r0 = 0; r0 < tokens; r0 += lanes) {
-            FloatVector acc0 = FloatVector.zero(fs);
-            FloatVector acc1 = acc0;
-            FloatVector acc2 = acc0;
-            FloatVector acc3 = acc0;
-            long at = codesOffset + (long) r0 * 4;
-            for (int blk = 0; blk < plan.blocks; blk++) {
-                long rowJ = at + plan.blockRowFirst[blk] * rowBytes;
-                long rowP = at + plan.blockRowSecond[blk] * rowBytes;
-                IntVector j0 = IntVector.fromMemorySegment(is, codes, rowJ, LE);
-                IntVector j1 = IntVector.fromMemorySegment(is, codes, rowJ + rowBytes, LE);
-                IntVector j2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowJ + 2 * rowBytes, LE) : j1;
-                IntVector j3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowJ + 3 * rowBytes, LE) : j2;
-                IntVector p0 = IntVector.fromMemorySegment(is, codes, rowP, LE);
-                IntVector p1 = IntVector.fromMemorySegment(is, codes, rowP + rowBytes, LE);
-                IntVector p2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowP + 2 * rowBytes, LE) : p1;
-                IntVector p3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowP + 3 * rowBytes, LE) : p2;
-                for (int k = plan.blockFrom[blk]; k < plan.blockFrom[blk + 1]; k++) {
-                    int j = plan.first[k];
-                    int p = plan.second[k];
-                    IntVector codeJ = code(plan.wordFirst[k], plan.shiftFirst[k], plan.straddleFirst[k], j0, j1, j2, j3);
-                    IntVector codeP = code(plan.wordSecond[k], plan.shiftSecond[k], plan.straddleSecond[k],
-                            p0, p1, p2, p3);
-                    FloatVector kj = lookup(is, lanes, codeJ, keyTable, (cb + j) * 16);
-                    FloatVector kp = lookup(is, lanes, codeP, keyTable, (cb + p) * 16);
-                    int t = plan.frequency[k] * pageTokens + r0;
-                    FloatVector c = FloatVector.fromArray(fs, cos, t);
-                    FloatVector s = FloatVector.fromArray(fs, sin, t);
-                    acc0 = pair(kj, kp, c, s, queries[q0 + j], queries[q0 + p], acc0);
-                    acc1 = pair(kj, kp, c, s, queries[q1 + j], queries[q1 + p], acc1);
-                    acc2 = pair(kj, kp, c, s, queries[q2 + j], queries[q2 + p], acc2);
-                    acc3 = pair(kj, kp, c, s, queries[q3 + j], queries[q3 + p], acc3);
-                }
+            decodeBlock(plan, codes, codesOffset, pageTokens, r0, keyTable, decoded);
+            for (int g = 0; g < qCount; g++) {
+                scoreBlock(plan, decoded, pageTokens, r0, tokens, cos, sin, queries, qHead0 + g, scores, stride, base);
             }
-            store(fs, tokens - r0, acc0, scores, qh * stride + base + r0);
-            store(fs, tokens - r0, acc1, scores, (qh + 1) * stride + base + r0);
-            store(fs, tokens - r0, acc2, scores, (qh + 2) * stride + base + r0);
-            store(fs, tokens - r0, acc3, scores, (qh + 3) * stride + base + r0);
         }
     }
 
-    /** {@link #packedKeyScoresVector} for one query head. */
+    /** Dequantized keys of one block of tokens for one KV head: {@code decoded[j·lanes + lane]}. */
+    private static void decodeBlock(KeyPlan plan, MemorySegment codes, long codesOffset, int pageTokens, int r0,
+                                    int[] keyTable, float[] decoded) {
+        var is = IS;
+        int lanes = LANES;
+        int cb = plan.channelBase;
+        long rowBytes = (long) pageTokens * 4;
+        long at = codesOffset + (long) r0 * 4;
+        for (int blk = 0; blk < plan.blocks; blk++) {
+            long rowJ = at + plan.blockRowFirst[blk] * rowBytes;
+            long rowP = at + plan.blockRowSecond[blk] * rowBytes;
+            IntVector j0 = IntVector.fromMemorySegment(is, codes, rowJ, LE);
+            IntVector j1 = IntVector.fromMemorySegment(is, codes, rowJ + rowBytes, LE);
+            IntVector j2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowJ + 2 * rowBytes, LE) : j1;
+            IntVector j3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowJ + 3 * rowBytes, LE) : j2;
+            IntVector p0 = IntVector.fromMemorySegment(is, codes, rowP, LE);
+            IntVector p1 = IntVector.fromMemorySegment(is, codes, rowP + rowBytes, LE);
+            IntVector p2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowP + 2 * rowBytes, LE) : p1;
+            IntVector p3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowP + 3 * rowBytes, LE) : p2;
+            for (int k = plan.blockFrom[blk]; k < plan.blockFrom[blk + 1]; k++) {
+                int j = plan.first[k];
+                int p = plan.second[k];
+                IntVector codeJ = code(plan.wordFirst[k], plan.shiftFirst[k], plan.straddleFirst[k], j0, j1, j2, j3);
+                IntVector codeP = code(plan.wordSecond[k], plan.shiftSecond[k], plan.straddleSecond[k], p0, p1, p2, p3);
+                lookup(is, lanes, codeJ, keyTable, (cb + j) * 16).intoArray(decoded, j * lanes);
+                lookup(is, lanes, codeP, keyTable, (cb + p) * 16).intoArray(decoded, p * lanes);
+            }
+        }
+    }
+
+    /** RoPE dot products of one query head with a decoded block. */
+    private static void scoreBlock(KeyPlan plan, float[] decoded, int pageTokens, int r0, int tokens, float[] cos,
+                                   float[] sin, float[] queries, int qh, float[] scores, int stride, int base) {
+        var fs = FS;
+        int lanes = LANES;
+        int q0 = qh * plan.headDim;
+        FloatVector acc = FloatVector.zero(fs);
+        for (int k = 0; k < plan.pairs; k++) {
+            int j = plan.first[k];
+            int p = plan.second[k];
+            FloatVector kj = FloatVector.fromArray(fs, decoded, j * lanes);
+            FloatVector kp = FloatVector.fromArray(fs, decoded, p * lanes);
+            int t = plan.frequency[k] * pageTokens + r0;
+            acc = pair(kj, kp, FloatVector.fromArray(fs, cos, t), FloatVector.fromArray(fs, sin, t), queries[q0 + j],
+                    queries[q0 + p], acc);
+        }
+        store(fs, tokens - r0, acc, scores, qh * stride + base + r0);
+    }
+
+    /** The fused kernel for one query head per KV head (MHA): decode and dot in one pass. */
     private static void packedKeyScoresOne(KeyPlan plan, MemorySegment codes, long codesOffset, int pageTokens,
                                            int tokens, int[] keyTable, float[] cos, float[] sin, float[] queries,
                                            int qh, float[] scores, int stride, int base) {
