@@ -15,7 +15,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Kvq.Version.class,
         description = "KV-cache quantization runtime for the JVM (KVQuant: 2-4 bit keys and values).",
-        subcommands = {InfoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InfoCommand.class, BenchCommand.class, EvalCommand.class, CalibrateCommand.class,
+                GenerateCommand.class, CommandLine.HelpCommand.class})
 public final class Kvq implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

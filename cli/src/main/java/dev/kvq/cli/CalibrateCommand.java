@@ -1,0 +1,72 @@
+package dev.kvq.cli;
+
+import dev.kvq.eval.CalibrationData;
+import dev.kvq.eval.KvMode;
+import dev.kvq.quant.Calibration;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code kvq calibrate}: Fisher-weighted calibration (spec §1 steps 1–2) on windows of the
+ * calibration part of a text (its last 100,000 characters), written as a calibration file.
+ */
+@Command(name = "calibrate", mixinStandardHelpOptions = true,
+        description = "Fit key thresholds and Fisher-weighted nuq codebooks per layer; write a calibration file.")
+final class CalibrateCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, description = "Model folder or checkpoint.")
+    Path model;
+
+    @Option(names = "--text", required = true, description = "Calibration text; windows come from its last 100,000 characters.")
+    Path text;
+
+    @Option(names = "--out", required = true, description = "Calibration file to write.")
+    Path out;
+
+    @Option(names = "--kv", defaultValue = "nuq3-1%", description = "nuq mode to calibrate (default: ${DEFAULT-VALUE}).")
+    String mode;
+
+    @Option(names = "--windows", defaultValue = "16", description = "Calibration windows (default: ${DEFAULT-VALUE}).")
+    int windows;
+
+    @Option(names = "--window-length", defaultValue = "512", description = "Tokens per window (default: ${DEFAULT-VALUE}).")
+    int windowLength;
+
+    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws Exception {
+        KvMode kv;
+        try {
+            kv = KvMode.parse(mode);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        if (!kv.isNuq()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--kv must be a nuq mode, got " + mode);
+        }
+        if (windows < 1 || windowLength < 2) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--windows must be >= 1 and --window-length >= 2");
+        }
+        long t0 = System.nanoTime();
+        ModelInputs in = ModelInputs.load(model);
+        int[] tokens = in.tokenizer.encode(dev.kvq.eval.Corpus.calibrationPart(ModelInputs.text(text)));
+        CalibrationData data = CalibrationData.collect(in.model, tokens, windows, windowLength,
+                model.getFileName().toString(), text.getFileName() + " (last 100000 chars)");
+        Calibration c = data.calibrate(kv.spec(), "kvq calibrate " + Kvq.Version.version());
+        c.save(out);
+        PrintWriter o = spec.commandLine().getOut();
+        o.printf(Locale.ROOT, "wrote %s: %s, %d layers, %d windows x %d tokens, %.1f s, fingerprint %s%n", out,
+                kv.spec().name(), c.layers().size(), windows, windowLength, (System.nanoTime() - t0) / 1e9,
+                c.fingerprint().substring(0, 16));
+        return 0;
+    }
+}

@@ -1,0 +1,102 @@
+package dev.kvq.cli;
+
+import dev.kvq.eval.KvMode;
+import dev.kvq.model.DecodeCache;
+import dev.kvq.model.Fp32DecodeCache;
+import dev.kvq.model.Generator;
+import dev.kvq.model.PackedDecodeCache;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.QuantSpec;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code kvq generate}: text from a prompt with the KV cache in a given mode. Quantized modes use the
+ * runtime's packed cache on the decode path (the prompt is attended in full precision, then packed).
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text with the packed KV cache (fp32, fp16 or a nuq mode).")
+final class GenerateCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, description = "Model folder or checkpoint.")
+    Path model;
+
+    @Option(names = "--prompt", required = true, description = "Prompt text.")
+    String prompt;
+
+    @Option(names = "--kv", defaultValue = "fp32", description = "fp32, fp16 or nuq2-4[-P%] (default: ${DEFAULT-VALUE}).")
+    String mode;
+
+    @Option(names = "--calibration", description = "Calibration file (nuq modes; default: calibrate on the data root's TinyStories slice).")
+    Path calibration;
+
+    @Option(names = "--max-tokens", defaultValue = "100", description = "New tokens (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy (default: ${DEFAULT-VALUE}).")
+    float temperature;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws Exception {
+        KvMode kv;
+        try {
+            kv = KvMode.parse(mode);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        if (kv.kind() != KvMode.Kind.FP32 && kv.kind() != KvMode.Kind.FP16 && !kv.isNuq()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--kv " + mode
+                    + " is an evaluation baseline; generation runs on the packed cache: fp32, fp16 or nuq");
+        }
+        if (maxTokens < 0 || !(temperature >= 0)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--max-tokens and --temperature must be >= 0");
+        }
+        ModelInputs in = ModelInputs.load(model);
+        int[] promptTokens = in.tokenizer.encode(prompt);
+        DecodeCache cache;
+        if (kv.kind() == KvMode.Kind.FP32) {
+            cache = new Fp32DecodeCache(in.model);
+        } else if (kv.kind() == KvMode.Kind.FP16) {
+            cache = new PackedDecodeCache(in.model, QuantSpec.fp16(), null);
+        } else {
+            Calibration c = calibration != null ? Calibration.load(calibration)
+                    : calibrateOnTheFly(in, kv.spec());
+            cache = new PackedDecodeCache(in.model, kv.spec(), c);
+        }
+        long t0 = System.nanoTime();
+        Generator.Output outTokens;
+        try (cache) {
+            outTokens = new Generator(in.model).generate(promptTokens, maxTokens, temperature, seed, cache);
+            PrintWriter out = spec.commandLine().getOut();
+            out.println(in.tokenizer.decode(outTokens.tokens()));
+            double s = (System.nanoTime() - t0) / 1e9;
+            spec.commandLine().getErr().printf(Locale.ROOT, "[%d new tokens, %.1f tok/s, kv %s, cache %.2f bits/element incl. page slack and side data]%n",
+                    outTokens.generated().length, outTokens.generated().length / Math.max(s, 1e-9), kv.name(),
+                    cache.effectiveBits());
+        }
+        return 0;
+    }
+
+    private static Calibration calibrateOnTheFly(ModelInputs in, QuantSpec spec) {
+        var root = dev.kvq.model.DataRoot.configured();
+        if (root.isEmpty()) {
+            throw new IllegalArgumentException("a nuq mode needs --calibration FILE (or " + dev.kvq.model.DataRoot.ENV
+                    + " set, to calibrate on its TinyStories slice)");
+        }
+        Path slice = root.get().resolve(dev.kvq.model.DataRoot.TINYSTORIES);
+        return in.calibrationData(slice, 16, 512).calibrate(spec, "kvq generate");
+    }
+}

@@ -1,0 +1,73 @@
+package dev.kvq.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.kvq.model.DataRoot;
+import dev.kvq.quant.Calibration;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** eval / calibrate / generate: usage errors, failures, and (with data) real runs. */
+class ModelCommandsTest {
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Kvq.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    static Path data() {
+        var p = DataRoot.configured();
+        assumeTrue(p.isPresent(), "no data: set KVQ_DATA or -Dkvq.data");
+        return p.get();
+    }
+
+    @Test
+    void unknownKvModeIsAUsageError() {
+        Run r = run("eval", "--model", "nowhere", "--text", "nothing.txt", "--kv", "int9");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("int9"), r.err());
+    }
+
+    @Test
+    void missingModelFailsWithOneLine() {
+        Run r = run("generate", "--model", "/definitely/not/here", "--prompt", "hi");
+        assertEquals(1, r.code());
+        assertTrue(r.err().startsWith("kvq: ") && r.err().contains("/definitely/not/here"), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    @Test
+    void evalPrintsJsonRowsWithBits() {
+        Path d = data();
+        Run r = run("eval", "--model", d.resolve(DataRoot.STORIES_MODEL).toString(), "--text",
+                d.resolve(DataRoot.WIKITEXT2).toString(), "--kv", "fp32,int4", "--windows", "2", "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("\"kv\": \"fp32\"") && r.out().contains("\"kv\": \"int4\""), r.out());
+        assertTrue(r.out().contains("\"bits\": 5.0"), r.out());
+    }
+
+    @Test
+    void calibrateWritesALoadableFileAndGenerateUsesIt(@TempDir Path tmp) throws Exception {
+        Path d = data();
+        Path out = tmp.resolve("nuq4.kvqcal");
+        String model = d.resolve(DataRoot.STORIES_MODEL).toString();
+        Run c = run("calibrate", "--model", model, "--text", d.resolve(DataRoot.TINYSTORIES).toString(),
+                "--kv", "nuq4-1%", "--out", out.toString());
+        assertEquals(0, c.code(), c.err());
+        assertTrue(Files.size(out) > 0);
+        assertEquals("nuq4-1%", Calibration.load(out).spec().name());
+        Run g = run("generate", "--model", model, "--prompt", "Once upon a time", "--kv", "nuq4-1%",
+                "--calibration", out.toString(), "--max-tokens", "12", "--temperature", "0");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith("Once upon a time, there was a little girl"), g.out());
+    }
+}

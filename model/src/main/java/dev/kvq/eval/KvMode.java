@@ -1,0 +1,96 @@
+package dev.kvq.eval;
+
+import dev.kvq.quant.FisherWeighting;
+import dev.kvq.quant.QuantSpec;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A KV mode of the quality tables, parsed from its name:
+ * <ul>
+ * <li>{@code fp32}, {@code fp16}
+ * <li>{@code intB}, {@code nfB} (B = 2–4): per-token keys (post-RoPE) and values, the paper's baselines
+ * <li>{@code intB-kchan}: keys per channel post-RoPE (calibrated min/max), values per token — ablation step
+ * <li>{@code intB-kchan-pre}: the same with pre-RoPE keys — ablation step
+ * <li>{@code kiviB[-rR]}: KIVI-style (keys per channel in groups of 32 tokens, values per token in groups
+ * of 32 channels, the most recent R tokens, default 128, in full precision)
+ * <li>{@code nuqB[-P%][-sN][-fisher|-unweighted][-sparse]}: KVQuant with P% outliers (capped fixed slots, or
+ *     uncapped token-major sparse with {@code -sparse}), N sink tokens (default 1),
+ * k-means weighted by F·s² (default), F only, or not at all
+ * </ul>
+ */
+public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSpec spec) {
+    public enum Kind { FP32, FP16, INT, NF, INT_KEY_CHANNEL, INT_KEY_CHANNEL_PRE_ROPE, KIVI, NUQ }
+
+    public static final int KIVI_GROUP = 32;
+    public static final int KIVI_DEFAULT_WINDOW = 128;
+
+    private static final Pattern BASELINE = Pattern.compile("(int|nf)([234])(-kchan(-pre)?)?");
+    private static final Pattern KIVI = Pattern.compile("kivi([234])(?:-r(\\d+))?");
+    private static final Pattern NUQ = Pattern.compile("(nuq[234](?:-\\d+(?:\\.\\d+)?%)?)((?:-s\\d+)?)((?:-fisher|-unweighted)?)((?:-sparse)?)");
+
+    public static KvMode parse(String text) {
+        String n = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
+        if (n.equals("fp32")) {
+            return new KvMode(n, Kind.FP32, 32, 0, QuantSpec.fp32());
+        }
+        if (n.equals("fp16")) {
+            return new KvMode(n, Kind.FP16, 16, 0, QuantSpec.fp16());
+        }
+        Matcher m = BASELINE.matcher(n);
+        if (m.matches()) {
+            int bits = Integer.parseInt(m.group(2));
+            boolean nf = m.group(1).equals("nf");
+            if (m.group(3) != null && nf) {
+                throw new IllegalArgumentException("unknown KV mode '" + text + "': per-channel ablations exist for int only");
+            }
+            Kind kind = m.group(3) == null ? (nf ? Kind.NF : Kind.INT)
+                    : m.group(4) == null ? Kind.INT_KEY_CHANNEL : Kind.INT_KEY_CHANNEL_PRE_ROPE;
+            return new KvMode(n, kind, bits, 0, null);
+        }
+        m = KIVI.matcher(n);
+        if (m.matches()) {
+            int r = m.group(2) == null ? KIVI_DEFAULT_WINDOW : Integer.parseInt(m.group(2));
+            if (r < KIVI_GROUP || r % KIVI_GROUP != 0) {
+                throw new IllegalArgumentException("KIVI window " + r + " must be a positive multiple of the group size "
+                        + KIVI_GROUP);
+            }
+            return new KvMode("kivi" + m.group(1) + "-r" + r, Kind.KIVI, Integer.parseInt(m.group(1)), r, null);
+        }
+        m = NUQ.matcher(n);
+        if (m.matches()) {
+            QuantSpec spec = QuantSpec.parse(m.group(1));
+            if (!m.group(2).isEmpty()) {
+                spec = spec.sinkTokens(Integer.parseInt(m.group(2).substring(2)));
+            }
+            if (m.group(3).equals("-fisher")) {
+                spec = spec.weighting(FisherWeighting.FISHER);
+            } else if (m.group(3).equals("-unweighted")) {
+                spec = spec.weighting(FisherWeighting.UNWEIGHTED);
+            }
+            if (!m.group(4).isEmpty()) {
+                // token-major sparse outliers: no per-token cap, every out-of-range key keeps its residual
+                spec = spec.outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
+            }
+            return new KvMode(n, Kind.NUQ, spec.bits(), 0, spec);
+        }
+        throw new IllegalArgumentException("unknown KV mode '" + text + "' (expected fp32, fp16, int2-4, nf2-4, "
+                + "int3-kchan[-pre], kivi2-4[-rR], nuq2-4[-P%][-sN][-fisher|-unweighted][-sparse])");
+    }
+
+    /** Whether the mode quantizes with kvq's nuq codebooks (and needs a calibration). */
+    public boolean isNuq() {
+        return kind == Kind.NUQ;
+    }
+
+    /** Whether a row of this mode is one of the baselines kvq must beat. */
+    public boolean isBaseline() {
+        return kind == Kind.INT || kind == Kind.NF || kind == Kind.KIVI;
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

@@ -1,0 +1,161 @@
+package dev.kvq.model;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The data folder ({@code KVQ_DATA} or {@code -Dkvq.data}) laid out like {@code shared/data}: models,
+ * corpora and a {@code MANIFEST.sha256} ({@code <hex>  <relative path>} per line). Every file handed out
+ * is checked against the manifest first, so a truncated download or a stale model fails loudly instead
+ * of producing slightly wrong perplexities.
+ */
+public final class DataRoot {
+    public static final String ENV = "KVQ_DATA";
+    public static final String PROPERTY = "kvq.data";
+    public static final String MANIFEST = "MANIFEST.sha256";
+
+    public static final String STORIES_MODEL = "models/stories260K";
+    public static final String TINYSTORIES = "corpus/tinystories/val_slice.txt";
+    public static final String WIKITEXT2 = "corpus/wikitext-2/test.txt";
+
+    private final Path root;
+    private final Map<String, String> manifest;
+    // Hashing a megabyte per file is cheap, but tests open the same files many times.
+    private static final Map<Path, String> VERIFIED = new ConcurrentHashMap<>();
+
+    private DataRoot(Path root, Map<String, String> manifest) {
+        this.root = root;
+        this.manifest = manifest;
+    }
+
+    /** The configured data root ({@code -Dkvq.data} wins over {@code KVQ_DATA}), if any is set and exists. */
+    public static Optional<Path> configured() {
+        String p = System.getProperty(PROPERTY);
+        if (p == null || p.isBlank()) {
+            p = System.getenv(ENV);
+        }
+        if (p == null || p.isBlank()) {
+            return Optional.empty();
+        }
+        Path path = Path.of(p);
+        return Files.isDirectory(path) ? Optional.of(path) : Optional.empty();
+    }
+
+    /** Opens the configured root or explains how to configure one. */
+    public static DataRoot open() throws IOException {
+        Path p = configured().orElseThrow(() -> new IOException("no data folder: set " + ENV
+                + " or -D" + PROPERTY + " to a folder with " + MANIFEST + ", models/ and corpus/"));
+        return open(p);
+    }
+
+    public static DataRoot open(Path root) throws IOException {
+        Path m = root.resolve(MANIFEST);
+        if (!Files.isRegularFile(m)) {
+            throw new IOException("data folder " + root + " has no " + MANIFEST);
+        }
+        return new DataRoot(root, readManifest(m));
+    }
+
+    /** Finds the data root that holds {@code file} by walking up to the first folder with a manifest. */
+    public static Optional<DataRoot> containing(Path file) throws IOException {
+        for (Path p = file.toAbsolutePath().normalize().getParent(); p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve(MANIFEST))) {
+                return Optional.of(open(p));
+            }
+        }
+        return Optional.empty();
+    }
+
+    static Map<String, String> readManifest(Path file) throws IOException {
+        Map<String, String> entries = new LinkedHashMap<>();
+        int lineNo = 0;
+        for (String line : Files.readAllLines(file)) {
+            lineNo++;
+            String s = line.strip();
+            if (s.isEmpty() || s.startsWith("#")) {
+                continue;
+            }
+            String[] parts = s.split("\\s+", 2);
+            if (parts.length != 2 || parts[0].length() != 64) {
+                throw new IOException(file + " line " + lineNo + " is not '<sha256>  <path>': " + s);
+            }
+            entries.put(parts[1].replaceFirst("^\\*", ""), parts[0].toLowerCase(java.util.Locale.ROOT));
+        }
+        return entries;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** The verified path of {@code relative}; fails naming the file when it is missing, unlisted or altered. */
+    public Path file(String relative) throws IOException {
+        Path p = root.resolve(relative);
+        String expected = manifest.get(relative);
+        if (expected == null) {
+            throw new IOException(relative + " is not listed in " + root.resolve(MANIFEST));
+        }
+        verify(p, expected);
+        return p;
+    }
+
+    /** Verifies {@code file} if it lies under this root and is listed; other files pass unchecked. */
+    public void verifyIfListed(Path file) throws IOException {
+        Path rel;
+        try {
+            rel = root.toAbsolutePath().normalize().relativize(file.toAbsolutePath().normalize());
+        } catch (IllegalArgumentException e) {
+            return;
+        }
+        String expected = manifest.get(rel.toString().replace('\\', '/'));
+        if (expected != null) {
+            verify(file, expected);
+        }
+    }
+
+    static void verify(Path file, String expectedHex) throws IOException {
+        Path key = file.toAbsolutePath().normalize();
+        String stamp = Files.exists(key) ? expectedHex + ":" + Files.size(key) + ":" + Files.getLastModifiedTime(key) : "";
+        if (stamp.equals(VERIFIED.get(key))) {
+            return;  // same expected hash, size and modification time as a file already verified
+        }
+        String actual;
+        try {
+            actual = sha256(file);
+        } catch (NoSuchFileException e) {
+            throw new IOException(file + " is missing (listed in " + MANIFEST + ")", e);
+        }
+        if (!actual.equals(expectedHex)) {
+            throw new IOException(file + " does not match " + MANIFEST + ": SHA-256 is " + actual + ", expected "
+                    + expectedHex);
+        }
+        VERIFIED.put(key, stamp);
+    }
+
+    static String sha256(Path file) throws IOException {
+        MessageDigest md;
+        try {
+            md = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] buf = new byte[1 << 16];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                md.update(buf, 0, n);
+            }
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+}

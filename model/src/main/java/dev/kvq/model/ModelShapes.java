@@ -1,0 +1,17 @@
+package dev.kvq.model;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Rope;
+import dev.kvq.attention.RopePairing;
+
+/** The runtime's view of a llama2.c model: its attention geometry with interleaved RoPE at θ = 10000. */
+public final class ModelShapes {
+    public static final double ROPE_THETA = 10000.0;
+
+    private ModelShapes() {}
+
+    public static AttentionShape attentionShape(LlamaConfig c) {
+        return new AttentionShape(c.layers(), c.heads(), c.kvHeads(), c.headSize(),
+                Rope.of(ROPE_THETA, RopePairing.INTERLEAVED, c.headSize()));
+    }
+}

@@ -1,0 +1,44 @@
+package dev.kvq.eval;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvq.quant.FisherWeighting;
+import org.junit.jupiter.api.Test;
+
+class KvModeTest {
+    @Test
+    void parsesEveryFamily() {
+        assertEquals(KvMode.Kind.FP32, KvMode.parse("fp32").kind());
+        assertEquals(KvMode.Kind.NF, KvMode.parse("NF3").kind());
+        assertEquals(KvMode.Kind.INT_KEY_CHANNEL_PRE_ROPE, KvMode.parse("int3-kchan-pre").kind());
+        KvMode kivi = KvMode.parse("kivi2");
+        assertEquals(128, kivi.recentWindow());
+        assertEquals("kivi2-r128", kivi.name());
+        assertEquals(32, KvMode.parse("kivi4-r32").recentWindow());
+        KvMode nuq = KvMode.parse("nuq3-1%-s0-unweighted");
+        assertEquals(0, nuq.spec().sinkTokens());
+        assertEquals(0.01, nuq.spec().outlierFraction(), 1e-12);
+        assertEquals(FisherWeighting.UNWEIGHTED, nuq.spec().weighting());
+        assertEquals(1, KvMode.parse("nuq2-1%").spec().sinkTokens());
+        assertEquals(FisherWeighting.FISHER_SCALED, KvMode.parse("nuq2-1%").spec().weighting());
+    }
+
+    @Test
+    void rejectsUnknownNamesWithTheGrammar() {
+        var e = assertThrows(IllegalArgumentException.class, () -> KvMode.parse("int5"));
+        assertTrue(e.getMessage().contains("int5") && e.getMessage().contains("kivi"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> KvMode.parse("kivi2-r40"));
+        assertThrows(IllegalArgumentException.class, () -> KvMode.parse("nf3-kchan"));
+    }
+
+    @Test
+    void effectiveBitsCountOverheadsAndTheKiviWindow() {
+        assertEquals(4 + 1.0, EffectiveBits.of(KvMode.parse("int4"), 32, 512), 1e-12);   // fp16 z,s per 32-vector
+        assertEquals((3.0 * 384 + 16 * 128) / 512, EffectiveBits.of(KvMode.parse("kivi2-r128"), 32, 512), 1e-12);
+        assertEquals(3.0 + 13 * 128 / 32768.0, EffectiveBits.of(KvMode.parse("kivi2-r128"), 4096, 32768), 1e-12);
+        double nuq = EffectiveBits.of(KvMode.parse("nuq3-1%"), 4096, 0);
+        assertTrue(nuq > 3.3 && nuq < 3.36, "paper's 3.32–3.35 bits for nuq3-1% at D=4096, got " + nuq);
+    }
+}
