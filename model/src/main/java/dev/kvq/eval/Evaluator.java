@@ -45,10 +45,46 @@ public final class Evaluator {
 
     public Row evaluate(KvMode mode) {
         long t0 = System.nanoTime();
-        KvStore store = store(mode);
-        Perplexity.Result r = Perplexity.evaluate(model, tokens, windowLength, windows, w -> store);
+        Perplexity.Result r = mode.kind() == KvMode.Kind.NUQ_PACKED
+                ? packed(mode.spec(), calibration(mode.spec()))
+                : evaluateStore(store(mode));
         double bits = EffectiveBits.of(mode, model.config().kvDim(), windowLength);
         return new Row(mode.name(), bits, r.perplexity(), r.meanNll(), r.predictions(), (System.nanoTime() - t0) / 1e9);
+    }
+
+    private Perplexity.Result evaluateStore(KvStore store) {
+        return Perplexity.evaluate(model, tokens, windowLength, windows, w -> store);
+    }
+
+    /**
+     * Teacher-forced decoding of every window through the runtime's packed cache: BOS or the window's
+     * first token is the only prompt, every later K/V is appended packed before it is attended to
+     * (the deployment path; the simulation quantizes the same vectors in one batch).
+     */
+    private Perplexity.Result packed(QuantSpec spec, Calibration c) {
+        int available = Perplexity.windows(tokens, windowLength);
+        if (windows <= 0 || windows > available) {
+            throw new IllegalArgumentException(windows + " windows of " + windowLength + " tokens requested; the text has "
+                    + available);
+        }
+        double[] nll = new double[windows];
+        java.util.stream.IntStream.range(0, windows).parallel().forEach(w -> {
+            int from = w * windowLength;
+            double sum = 0;
+            try (dev.kvq.model.PackedDecodeCache cache = new dev.kvq.model.PackedDecodeCache(model, spec, c)) {
+                for (int t = 0; t + 1 < windowLength; t++) {
+                    float[] logits = model.step(tokens[from + t], t, cache);
+                    sum -= Perplexity.logSoftmax(logits, 0, logits.length, tokens[from + t + 1]);
+                }
+            }
+            nll[w] = sum;
+        });
+        double total = 0;
+        for (double v : nll) {
+            total += v;
+        }
+        long predictions = (long) windows * (windowLength - 1);
+        return new Perplexity.Result(total / predictions, predictions, windows);
     }
 
     KvStore store(KvMode mode) {
@@ -68,6 +104,7 @@ public final class Evaluator {
                 yield SimulatedStores.keysPerChannel(mode.bits(), ranges, pre);
             }
             case NUQ -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()));
+            case NUQ_PACKED -> throw new IllegalStateException(mode.name() + " runs through the packed cache, not a store");
         };
     }
 

@@ -26,6 +26,18 @@ class KvModeTest {
     }
 
     @Test
+    void parsesTheOutlierFormAndThePackedPath() {
+        KvMode sparse = KvMode.parse("nuq3-1%-sparse");
+        assertEquals(KvMode.Kind.NUQ, sparse.kind());
+        assertEquals(dev.kvq.quant.QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, sparse.spec().outlierForm());
+        KvMode packed = KvMode.parse("nuq2-1%-packed");
+        assertEquals(KvMode.Kind.NUQ_PACKED, packed.kind());
+        assertTrue(packed.isNuq());
+        assertEquals(dev.kvq.quant.QuantSpec.OutlierForm.FIXED_SLOTS, packed.spec().outlierForm());
+        assertEquals(EffectiveBits.of(KvMode.parse("nuq2-1%"), 32, 512), EffectiveBits.of(packed, 32, 512));
+    }
+
+    @Test
     void rejectsUnknownNamesWithTheGrammar() {
         var e = assertThrows(IllegalArgumentException.class, () -> KvMode.parse("int5"));
         assertTrue(e.getMessage().contains("int5") && e.getMessage().contains("kivi"), e.getMessage());
