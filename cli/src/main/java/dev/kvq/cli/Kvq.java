@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
         versionProvider = Kvq.Version.class,
         description = "KV-cache quantization runtime for the JVM (KVQuant: 2-4 bit keys and values).",
         subcommands = {InfoCommand.class, BenchCommand.class, EvalCommand.class, CalibrateCommand.class,
-                GenerateCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                GenerateCommand.class, DemoCommand.class, PlanCommand.class, CommandLine.HelpCommand.class})
 public final class Kvq implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

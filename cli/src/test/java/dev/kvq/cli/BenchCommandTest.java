@@ -1,0 +1,41 @@
+package dev.kvq.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class BenchCommandTest {
+
+    @Test
+    void smallRunPrintsEveryFigureAsJson() {
+        KvqTest.Run r = KvqTest.run("bench", "--tokens", "300", "--kv", "fp16,nuq3-1%", "--query-heads", "8",
+                "--kv-heads", "4", "--head-dim", "32", "--warmup", "1", "--repeat", "1", "--json", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        String json = r.out().trim();
+        assertTrue(json.startsWith("{\"setup\": "), json);
+        assertTrue(json.contains("\"kv\": \"nuq3-1%\""), json);
+        assertTrue(json.contains("\"speedup_vs_fp16\": {\"key_scores\": "), json);
+        assertTrue(json.contains("\"bytes_per_token\": "), json);
+    }
+
+    @Test
+    void tableNamesTheRatioColumns() {
+        KvqTest.Run r = KvqTest.run("bench", "--tokens", "256", "--kv", "fp16,fp32", "--query-heads", "4",
+                "--kv-heads", "4", "--head-dim", "16", "--warmup", "0", "--repeat", "1", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("×fp16"), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.trim().startsWith("256  fp32")), r.out());
+    }
+
+    @Test
+    void badArgumentsExitWithTwo() {
+        KvqTest.Run cuda = KvqTest.run("bench", "--backend", "cuda");
+        assertEquals(2, cuda.code());
+        assertTrue(cuda.err().contains("cpu backend only"), cuda.err());
+        assertEquals(2, KvqTest.run("bench", "--tokens", "0").code());
+        assertEquals(2, KvqTest.run("bench", "--kv", "int9").code());
+        assertEquals(2, KvqTest.run("bench", "--head-dim", "12").code());
+        assertEquals(2, KvqTest.run("bench", "--repeat", "0").code());
+    }
+}
