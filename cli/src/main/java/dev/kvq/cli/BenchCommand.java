@@ -135,47 +135,18 @@ final class BenchCommand implements Callable<Integer> {
 
     private Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n) {
         AttentionShape shape = layer.shape();
-        int d = shape.kvChannels();
         try (KvCache cache = KvCache.open(shape, s, cal, Backend.cpu())) {
-            int chunk = 1024;
-            float[] k = new float[chunk * d];
-            float[] v = new float[chunk * d];
-            long appendNanos = 0;
-            for (int from = 0; from < n; from += chunk) {
-                int m = Math.min(chunk, n - from);
-                layer.tokens(from, m, k, v);
-                float[] kk = m == chunk ? k : Arrays.copyOf(k, m * d);
-                float[] vv = m == chunk ? v : Arrays.copyOf(v, m * d);
-                long t0 = System.nanoTime();
-                cache.append(0, kk, vv);
-                appendNanos += System.nanoTime() - t0;
-            }
+            long appendNanos = layer.fill(cache, n);
             MemoryReport memory = cache.memory();
             float[] q = layer.query(1);
             float[] scores = new float[shape.queryHeads() * n];
             float[] out = new float[q.length];
             double keyMs = median(() -> cache.keyScores(0, q, scores));
-            softmaxRows(scores, shape.queryHeads(), n);
+            SyntheticLayer.softmaxRows(scores, shape.queryHeads(), n);
             double valueMs = median(() -> cache.valueMatvec(0, scores, out));
             double decodeMs = median(() -> cache.attend(0, q, out));
             return new Row(n, s.name(), keyMs, valueMs, decodeMs, appendNanos / 1e3 / n,
                     (double) memory.totalBytes() / n, memory.effectiveBits());
-        }
-    }
-
-    private static void softmaxRows(float[] s, int rows, int n) {
-        for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int t = 0; t < n; t++) {
-                max = Math.max(max, s[r * n + t]);
-            }
-            double sum = 0;
-            for (int t = 0; t < n; t++) {
-                sum += Math.exp(s[r * n + t] - max);
-            }
-            for (int t = 0; t < n; t++) {
-                s[r * n + t] = (float) (Math.exp(s[r * n + t] - max) / sum);
-            }
         }
     }
 

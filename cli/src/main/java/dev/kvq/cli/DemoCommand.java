@@ -228,15 +228,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             progress("filling a " + name + " cache with " + tokens + " tokens");
             try (KvCache cache = KvCache.open(shape, s, cal, Backend.auto())) {
-                int d = shape.kvChannels();
-                int chunk = 1024;
-                float[] k = new float[chunk * d];
-                float[] v = new float[chunk * d];
-                for (int from = 0; from < tokens; from += chunk) {
-                    int m = Math.min(chunk, tokens - from);
-                    layer.tokens(from, m, k, v);
-                    cache.append(0, m == chunk ? k : Arrays.copyOf(k, m * d), m == chunk ? v : Arrays.copyOf(v, m * d));
-                }
+                layer.fill(cache, tokens);
                 float[] o = new float[query.length];
                 double ms = medianMs(() -> cache.attend(0, query, o));
                 MemoryReport mem = cache.memory();

@@ -7,7 +7,9 @@ import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.Provenance;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.WeightedKMeans;
+import dev.kvq.cache.KvCache;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -80,6 +82,45 @@ public final class SyntheticLayer {
                 for (int c = 0; c < d; c++) {
                     valuesOut[i * d + c] *= sign * k;
                 }
+            }
+        }
+    }
+
+    /**
+     * Appends tokens {@code [0, n)} of this layer to layer 0 of {@code cache} in 1,024-token chunks;
+     * returns the nanoseconds spent inside {@code append}.
+     */
+    public long fill(KvCache cache, int n) {
+        int d = shape.kvChannels();
+        int chunk = 1024;
+        float[] k = new float[chunk * d];
+        float[] v = new float[chunk * d];
+        long nanos = 0;
+        for (int from = 0; from < n; from += chunk) {
+            int m = Math.min(chunk, n - from);
+            tokens(from, m, k, v);
+            float[] kk = m == chunk ? k : Arrays.copyOf(k, m * d);
+            float[] vv = m == chunk ? v : Arrays.copyOf(v, m * d);
+            long t0 = System.nanoTime();
+            cache.append(0, kk, vv);
+            nanos += System.nanoTime() - t0;
+        }
+        return nanos;
+    }
+
+    /** Softmax of each row of {@code scores [rows][n]} in place, in double: attention weights for P·V. */
+    public static void softmaxRows(float[] scores, int rows, int n) {
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int t = 0; t < n; t++) {
+                max = Math.max(max, scores[r * n + t]);
+            }
+            double sum = 0;
+            for (int t = 0; t < n; t++) {
+                sum += Math.exp(scores[r * n + t] - max);
+            }
+            for (int t = 0; t < n; t++) {
+                scores[r * n + t] = (float) (Math.exp(scores[r * n + t] - max) / sum);
             }
         }
     }

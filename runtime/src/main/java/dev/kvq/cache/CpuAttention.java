@@ -242,7 +242,8 @@ final class CpuAttention {
     /**
      * Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. Fixed slots are
      * sorted by channel with unused ones (channel 0, +0) at the end, so a channel-0 slot after the
-     * first ends the token's list.
+     * first ends the token's list. (The key and value walks are written out twice on purpose: a shared
+     * walker with a visitor lambda measured 20–30% slower on the value pass.)
      */
     private void keyOutlierScores(LayerStore store, MemorySegment page, int n, float[] scores, int stride, int base) {
         if (!spec.hasOutliers()) {

@@ -51,18 +51,7 @@ public final class KvCache implements AutoCloseable {
         if (firstPosition < 0 || firstPosition > MAX_POSITION) {
             throw new IllegalArgumentException("first position must be in [0, " + MAX_POSITION + "], got " + firstPosition);
         }
-        if (shape == null || spec == null || backend == null) {
-            throw new IllegalArgumentException("shape, spec and backend must not be null");
-        }
-        if (backend.kind() != Backend.Kind.CPU) {
-            throw new IllegalArgumentException("backend " + backend.kind() + " is not available in this build");
-        }
-        if (spec.quantized()) {
-            if (calibration == null) {
-                throw new IllegalArgumentException(spec.name() + " needs a calibration (thresholds and codebooks)");
-            }
-            calibration.requireCompatible(shape, spec);
-        }
+        checkSetup(shape, spec, calibration, backend);
         this.shape = shape;
         this.spec = spec;
         this.calibration = calibration;
@@ -77,6 +66,22 @@ public final class KvCache implements AutoCloseable {
         }
         this.attention = new CpuAttention(shape, spec, layout, Simd.lanes() != 0);
         this.arena = Arena.ofShared();
+    }
+
+    /** The checks every cache and pool makes before allocating anything. */
+    static void checkSetup(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend) {
+        if (shape == null || spec == null || backend == null) {
+            throw new IllegalArgumentException("shape, spec and backend must not be null");
+        }
+        if (backend.kind() != Backend.Kind.CPU) {
+            throw new IllegalArgumentException("backend " + backend.kind() + " is not available in this build");
+        }
+        if (spec.quantized()) {
+            if (calibration == null) {
+                throw new IllegalArgumentException(spec.name() + " needs a calibration (thresholds and codebooks)");
+            }
+            calibration.requireCompatible(shape, spec);
+        }
     }
 
     /** A standalone cache with {@value #DEFAULT_PAGE_TOKENS}-token pages. */

@@ -30,13 +30,8 @@ public final class KvCachePool implements AutoCloseable {
         if (budgetBytes <= 0) {
             throw new IllegalArgumentException("pool budget must be positive, got " + budgetBytes + " bytes");
         }
-        new PageLayout(shape, spec, pageTokens);  // validates shape, spec and page size up front
-        if (spec.quantized()) {
-            if (calibration == null) {
-                throw new IllegalArgumentException(spec.name() + " needs a calibration (thresholds and codebooks)");
-            }
-            calibration.requireCompatible(shape, spec);
-        }
+        KvCache.checkSetup(shape, spec, calibration, backend);
+        new PageLayout(shape, spec, pageTokens);  // validates the page size up front
         this.shape = shape;
         this.spec = spec;
         this.calibration = calibration;

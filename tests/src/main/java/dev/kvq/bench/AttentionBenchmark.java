@@ -64,41 +64,17 @@ public class AttentionBenchmark {
         Calibration calibration = spec.quantized() ? layer.calibrate(spec) : null;
         cache = KvCache.open(shape, spec, calibration, Backend.cpu());
         int d = shape.kvChannels();
-        int chunk = 1024;
-        float[] k = new float[chunk * d];
-        float[] v = new float[chunk * d];
-        for (int from = 0; from < tokens; from += chunk) {
-            int m = Math.min(chunk, tokens - from);
-            layer.tokens(from, m, k, v);
-            cache.append(0, m == chunk ? k : java.util.Arrays.copyOf(k, m * d),
-                    m == chunk ? v : java.util.Arrays.copyOf(v, m * d));
-        }
+        layer.fill(cache, tokens);
         query = layer.query(1);
         scores = new float[shape.queryHeads() * tokens];
         weights = new float[shape.queryHeads() * tokens];
         out = new float[query.length];
         cache.keyScores(0, query, weights);
-        softmaxRows(weights, shape.queryHeads(), tokens);
+        SyntheticLayer.softmaxRows(weights, shape.queryHeads(), tokens);
         oneKey = new float[d];
         oneValue = new float[d];
         layer.tokens(tokens, 1, oneKey, oneValue);
         next = tokens;
-    }
-
-    private static void softmaxRows(float[] s, int rows, int n) {
-        for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int t = 0; t < n; t++) {
-                max = Math.max(max, s[r * n + t]);
-            }
-            double sum = 0;
-            for (int t = 0; t < n; t++) {
-                sum += Math.exp(s[r * n + t] - max);
-            }
-            for (int t = 0; t < n; t++) {
-                s[r * n + t] = (float) (Math.exp(s[r * n + t] - max) / sum);
-            }
-        }
     }
 
     @TearDown(Level.Trial)
