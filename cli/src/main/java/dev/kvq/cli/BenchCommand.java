@@ -62,6 +62,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object with every figure.")
     boolean json;
 
+    @Option(names = "--plot", description = "Also draw decode-attention time against context length per mode into this PNG.")
+    java.nio.file.Path plot;
+
     @Option(names = {"-q", "--quiet"}, description = "No progress lines on stderr.")
     boolean quiet;
 
@@ -118,6 +121,19 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         PrintWriter out = spec.commandLine().getOut();
+        if (plot != null) {
+            List<Plots.Point> points = new ArrayList<>();
+            for (Row r : rows) {
+                points.add(new Plots.Point(r.kv(), r.tokens(), r.decodeMs()));
+            }
+            try {
+                Plots.timeVsContext(plot, String.format(Locale.ROOT, "Decode attention, one layer (%d/%d heads × %d), cpu",
+                        shape.queryHeads(), shape.kvHeads(), shape.headDim()), "decode attention (ms, log scale)", points);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("cannot write " + plot + ": " + e.getMessage(), e);
+            }
+            err.println("bench: wrote " + plot);
+        }
         if (json) {
             out.println(Json.value(toJson(shape, rows)));
         } else {

@@ -54,6 +54,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @Option(names = "--plot", description = "Also draw perplexity against effective bits per method into this PNG.")
+    Path plot;
+
     @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
     boolean verbose;
 
@@ -95,6 +98,17 @@ final class EvalCommand implements Callable<Integer> {
         double reference = rows.stream().filter(r -> r.mode().equals("fp32")).mapToDouble(Evaluator.Row::perplexity)
                 .findFirst().orElse(Double.NaN);
         PrintWriter out = spec.commandLine().getOut();
+        if (plot != null) {
+            List<Plots.Point> points = new ArrayList<>();
+            for (Evaluator.Row r : rows) {
+                String family = Plots.family(r.mode());
+                if (family != null) {
+                    points.add(new Plots.Point(family, r.bits(), r.perplexity()));
+                }
+            }
+            Plots.perplexityVsBits(plot, "stories260K perplexity vs bits — " + text.getFileName(), points, reference);
+            spec.commandLine().getErr().println("eval: wrote " + plot);
+        }
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", model.toString());
