@@ -65,7 +65,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Also draw decode-attention time against context length per mode into this PNG.")
     java.nio.file.Path plot;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress lines on stderr.")
+    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
     boolean quiet;
 
     @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
@@ -107,17 +107,20 @@ final class BenchCommand implements Callable<Integer> {
         SyntheticLayer layer = new SyntheticLayer(shape, 7);
         Map<String, Calibration> calibrations = new LinkedHashMap<>();
         List<Row> rows = new ArrayList<>();
-        for (int n : tokens) {
-            for (QuantSpec s : specs) {
-                Calibration cal = null;
-                if (s.quantized()) {
-                    cal = calibrations.computeIfAbsent(s.name(), k -> {
-                        progress(err, "calibrating " + k);
-                        return layer.calibrate(s);
-                    });
+        try (Progress bar = Progress.start("kvq bench", (long) tokens.length * specs.size(), quiet)) {
+            for (int n : tokens) {
+                for (QuantSpec s : specs) {
+                    Calibration cal = null;
+                    if (s.quantized()) {
+                        cal = calibrations.computeIfAbsent(s.name(), k -> {
+                            bar.message("calibrating " + k);
+                            return layer.calibrate(s);
+                        });
+                    }
+                    bar.message(String.format(Locale.ROOT, "%d tokens, %s", n, s.name()));
+                    rows.add(measure(layer, s, cal, n));
+                    bar.step();
                 }
-                progress(err, String.format(Locale.ROOT, "%d tokens, %s", n, s.name()));
-                rows.add(measure(layer, s, cal, n));
             }
         }
         PrintWriter out = spec.commandLine().getOut();
@@ -142,12 +145,6 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void progress(PrintWriter err, String message) {
-        if (!quiet) {
-            err.println("bench: " + message);
-            err.flush();
-        }
-    }
 
     private Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n) {
         AttentionShape shape = layer.shape();

@@ -54,7 +54,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--tokens", defaultValue = "32768", description = "Context of the synthetic case (default: ${DEFAULT-VALUE}).")
     int tokens;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress lines on stderr.")
+    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
     boolean quiet;
 
     @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
@@ -66,19 +66,26 @@ final class DemoCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--tokens must be in [1024, 1048576], got " + tokens);
         }
         Optional<Path> root = DataRoot.configured();
-        if (!synthetic && root.isPresent()) {
-            realModel(DataRoot.open());
-        } else {
-            syntheticLayer(root.isPresent());
+        boolean real = !synthetic && root.isPresent();
+        try (Progress p = Progress.start("kvq demo", real ? 9 : 8, quiet)) {
+            bar = p;
+            if (real) {
+                realModel(DataRoot.open());
+            } else {
+                syntheticLayer(root.isPresent());
+            }
+        } finally {
+            bar = null;
         }
         return 0;
     }
 
+    private Progress bar;
+
     private void progress(String message) {
-        if (!quiet) {
-            PrintWriter err = spec.commandLine().getErr();
-            err.println("demo: " + message);
-            err.flush();
+        if (bar != null) {
+            bar.message(message);
+            bar.step();
         }
     }
 

@@ -54,6 +54,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
+    boolean quiet;
+
     @Option(names = "--plot", description = "Also draw perplexity against effective bits per method into this PNG.")
     Path plot;
 
@@ -92,8 +95,12 @@ final class EvalCommand implements Callable<Integer> {
             ev.with(Calibration.load(calibration));
         }
         List<Evaluator.Row> rows = new ArrayList<>();
-        for (KvMode m : parsed) {
-            rows.add(ev.evaluate(m));
+        try (Progress bar = Progress.start("kvq eval", parsed.size(), quiet)) {
+            for (KvMode m : parsed) {
+                bar.message(m.name());
+                rows.add(ev.evaluate(m));
+                bar.step();
+            }
         }
         double reference = rows.stream().filter(r -> r.mode().equals("fp32")).mapToDouble(Evaluator.Row::perplexity)
                 .findFirst().orElse(Double.NaN);
