@@ -5,6 +5,8 @@ import java.nio.file.Path;
 
 /** A calibration file that cannot be used, with the kind of problem and where it was found. */
 public final class CalibrationFormatException extends IOException {
+    private static final long serialVersionUID = 1L;
+
     /** What is wrong with the file. */
     public enum Problem {
         /** Not a kvq calibration file at all (wrong magic). */
