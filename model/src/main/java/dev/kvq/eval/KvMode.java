@@ -53,8 +53,8 @@ public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSp
         m = KIVI.matcher(n);
         if (m.matches()) {
             int r = m.group(2) == null ? KIVI_DEFAULT_WINDOW : Integer.parseInt(m.group(2));
-            if (r < KIVI_GROUP || r % KIVI_GROUP != 0) {
-                throw new IllegalArgumentException("KIVI window " + r + " must be a positive multiple of the group size "
+            if (r < 0 || r % KIVI_GROUP != 0) {
+                throw new IllegalArgumentException("KIVI window " + r + " must be 0 or a positive multiple of the group size "
                         + KIVI_GROUP);
             }
             return new KvMode("kivi" + m.group(1) + "-r" + r, Kind.KIVI, Integer.parseInt(m.group(1)), r, null);

@@ -42,6 +42,8 @@ class KvModeTest {
         var e = assertThrows(IllegalArgumentException.class, () -> KvMode.parse("int5"));
         assertTrue(e.getMessage().contains("int5") && e.getMessage().contains("kivi"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> KvMode.parse("kivi2-r40"));
+        assertThrows(IllegalArgumentException.class, () -> KvMode.parse("kivi2-r-32"));
+        assertEquals(0, KvMode.parse("kivi4-r0").recentWindow(), "KIVI without its full-precision window");
         assertThrows(IllegalArgumentException.class, () -> KvMode.parse("nf3-kchan"));
     }
 
