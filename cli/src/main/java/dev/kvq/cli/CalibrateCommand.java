@@ -39,6 +39,9 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--window-length", defaultValue = "512", description = "Tokens per window (default: ${DEFAULT-VALUE}).")
     int windowLength;
 
+    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
+    boolean quiet;
+
     @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
     boolean verbose;
 
@@ -57,12 +60,21 @@ final class CalibrateCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--windows must be >= 1 and --window-length >= 2");
         }
         long t0 = System.nanoTime();
-        ModelInputs in = ModelInputs.load(model);
-        int[] tokens = in.tokenizer.encode(dev.kvq.eval.Corpus.calibrationPart(ModelInputs.text(text)));
-        CalibrationData data = CalibrationData.collect(in.model, tokens, windows, windowLength,
-                model.getFileName().toString(), text.getFileName() + " (last 100000 chars)");
-        Calibration c = data.calibrate(kv.spec(), "kvq calibrate " + Kvq.Version.version());
-        c.save(out);
+        Calibration c;
+        try (Progress bar = Progress.start("kvq calibrate", 3, quiet)) {
+            bar.message("loading the model and the text");
+            ModelInputs in = ModelInputs.load(model);
+            int[] tokens = in.tokenizer.encode(dev.kvq.eval.Corpus.calibrationPart(ModelInputs.text(text)));
+            bar.step();
+            bar.message("activations and Fisher weights of " + windows + " windows");
+            CalibrationData data = CalibrationData.collect(in.model, tokens, windows, windowLength,
+                    model.getFileName().toString(), text.getFileName() + " (last 100000 chars)");
+            bar.step();
+            bar.message("thresholds and codebooks");
+            c = data.calibrate(kv.spec(), "kvq calibrate " + Kvq.Version.version());
+            c.save(out);
+            bar.step();
+        }
         PrintWriter o = spec.commandLine().getOut();
         o.printf(Locale.ROOT, "wrote %s: %s, %d layers, %d windows x %d tokens, %.1f s, fingerprint %s%n", out,
                 kv.spec().name(), c.layers().size(), windows, windowLength, (System.nanoTime() - t0) / 1e9,
