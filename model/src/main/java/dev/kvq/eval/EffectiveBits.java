@@ -24,7 +24,7 @@ public final class EffectiveBits {
                 double quantized = mode.bits() + 32.0 / KvMode.KIVI_GROUP;
                 yield (quantized * (tokens - recent) + 16.0 * recent) / tokens;
             }
-            case NUQ, NUQ_PACKED -> MemoryMath.effectiveBits(mode.spec(), channels, tokens, MemoryMath.Accounting.PAPER);
+            case NUQ, NUQ_PACKED, NUQ_KEYS_ONLY, NUQ_VALUES_ONLY -> MemoryMath.effectiveBits(mode.spec(), channels, tokens, MemoryMath.Accounting.PAPER);
         };
     }
 }

@@ -104,6 +104,8 @@ public final class Evaluator {
                 yield SimulatedStores.keysPerChannel(mode.bits(), ranges, pre);
             }
             case NUQ -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()));
+            case NUQ_KEYS_ONLY -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()), true, false);
+            case NUQ_VALUES_ONLY -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()), false, true);
             case NUQ_PACKED -> throw new IllegalStateException(mode.name() + " runs through the packed cache, not a store");
         };
     }

@@ -17,19 +17,21 @@ import java.util.regex.Pattern;
  * of 32 channels, the most recent R tokens, default 128, in full precision)
  * <li>{@code nuqB[-P%][-sN][-fisher|-unweighted][-sparse]}: KVQuant with P% outliers (capped fixed slots, or
  *     uncapped token-major sparse with {@code -sparse}), N sink tokens (default 1); {@code -packed} scores
- *     through the packed {@code KvCache} token by token instead of simulating,
+ *     through the packed {@code KvCache} token by token instead of simulating; {@code -konly}/{@code -vonly}
+ *     quantize only the keys/values (error split; bits then count the mode as if both were quantized),
  * k-means weighted by F·s² (default), F only, or not at all
  * </ul>
  */
 public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSpec spec) {
-    public enum Kind { FP32, FP16, INT, NF, INT_KEY_CHANNEL, INT_KEY_CHANNEL_PRE_ROPE, KIVI, NUQ, NUQ_PACKED }
+    public enum Kind { FP32, FP16, INT, NF, INT_KEY_CHANNEL, INT_KEY_CHANNEL_PRE_ROPE, KIVI, NUQ, NUQ_PACKED, NUQ_KEYS_ONLY,
+        NUQ_VALUES_ONLY }
 
     public static final int KIVI_GROUP = 32;
     public static final int KIVI_DEFAULT_WINDOW = 128;
 
     private static final Pattern BASELINE = Pattern.compile("(int|nf)([234])(-kchan(-pre)?)?");
     private static final Pattern KIVI = Pattern.compile("kivi([234])(?:-r(\\d+))?");
-    private static final Pattern NUQ = Pattern.compile("(nuq[234](?:-\\d+(?:\\.\\d+)?%)?)((?:-s\\d+)?)((?:-fisher|-unweighted)?)((?:-sparse)?)((?:-packed)?)");
+    private static final Pattern NUQ = Pattern.compile("(nuq[234](?:-\\d+(?:\\.\\d+)?%)?)((?:-s\\d+)?)((?:-fisher|-unweighted)?)((?:-sparse)?)((?:-packed|-konly|-vonly)?)");
 
     public static KvMode parse(String text) {
         String n = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
@@ -75,15 +77,21 @@ public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSp
                 spec = spec.outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
             }
             // -packed: score through the runtime's packed KvCache on the decode path (deployment semantics)
-            return new KvMode(n, m.group(5).isEmpty() ? Kind.NUQ : Kind.NUQ_PACKED, spec.bits(), 0, spec);
+            Kind kind = switch (m.group(5)) {
+                case "-packed" -> Kind.NUQ_PACKED;
+                case "-konly" -> Kind.NUQ_KEYS_ONLY;     // error split: values stay fp32
+                case "-vonly" -> Kind.NUQ_VALUES_ONLY;   // error split: keys stay fp32
+                default -> Kind.NUQ;
+            };
+            return new KvMode(n, kind, spec.bits(), 0, spec);
         }
         throw new IllegalArgumentException("unknown KV mode '" + text + "' (expected fp32, fp16, int2-4, nf2-4, "
-                + "int3-kchan[-pre], kivi2-4[-rR], nuq2-4[-P%][-sN][-fisher|-unweighted][-sparse][-packed])");
+                + "int3-kchan[-pre], kivi2-4[-rR], nuq2-4[-P%][-sN][-fisher|-unweighted][-sparse][-packed|-konly|-vonly])");
     }
 
     /** Whether the mode quantizes with kvq's nuq codebooks (and needs a calibration). */
     public boolean isNuq() {
-        return kind == Kind.NUQ || kind == Kind.NUQ_PACKED;
+        return kind == Kind.NUQ || kind == Kind.NUQ_PACKED || kind == Kind.NUQ_KEYS_ONLY || kind == Kind.NUQ_VALUES_ONLY;
     }
 
     /** Whether a row of this mode is one of the baselines kvq must beat. */

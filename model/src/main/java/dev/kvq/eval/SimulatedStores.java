@@ -40,6 +40,14 @@ public final class SimulatedStores {
      * {@code dequant(code) + residual}; the first {@code sinkTokens} tokens stay fp16 (keys post-RoPE).
      */
     public static KvStore nuq(QuantSpec spec, Calibration calibration) {
+        return nuq(spec, calibration, true, true);
+    }
+
+    /**
+     * {@link #nuq(QuantSpec, Calibration)} quantizing only the keys or only the values (the other stays
+     * fp32): splits the perplexity cost of a mode between K and V.
+     */
+    public static KvStore nuq(QuantSpec spec, Calibration calibration, boolean quantizeKeys, boolean quantizeValues) {
         return (layer, keys, values, n, rope) -> {
             LayerCalibration cal = calibration.layer(layer);
             KeyQuantizer kq = cal.keys();
@@ -53,16 +61,20 @@ public final class SimulatedStores {
             float[] v = values.clone();
             for (int t = sinks; t < n; t++) {
                 int o = t * d;
-                kq.quantize(keys, o, tok, cap);
-                for (int c = 0; c < d; c++) {
-                    k[o + c] = kq.dequantize(c, tok.codes[c]);
+                if (quantizeKeys) {
+                    kq.quantize(keys, o, tok, cap);
+                    for (int c = 0; c < d; c++) {
+                        k[o + c] = kq.dequantize(c, tok.codes[c]);
+                    }
+                    addResiduals(k, o, tok);
                 }
-                addResiduals(k, o, tok);
-                vq.quantize(values, o, tok);
-                for (int c = 0; c < d; c++) {
-                    v[o + c] = vq.dequantize(tok, tok.codes[c]);
+                if (quantizeValues) {
+                    vq.quantize(values, o, tok);
+                    for (int c = 0; c < d; c++) {
+                        v[o + c] = vq.dequantize(tok, tok.codes[c]);
+                    }
+                    addResiduals(v, o, tok);
                 }
-                addResiduals(v, o, tok);
             }
             rope.rotate(k, n, rope.kvHeads());
             for (int i = 0; i < sinks * d; i++) {

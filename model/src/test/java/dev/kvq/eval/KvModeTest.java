@@ -35,6 +35,8 @@ class KvModeTest {
         assertTrue(packed.isNuq());
         assertEquals(dev.kvq.quant.QuantSpec.OutlierForm.FIXED_SLOTS, packed.spec().outlierForm());
         assertEquals(EffectiveBits.of(KvMode.parse("nuq2-1%"), 32, 512), EffectiveBits.of(packed, 32, 512));
+        assertEquals(KvMode.Kind.NUQ_KEYS_ONLY, KvMode.parse("nuq3-1%-konly").kind());
+        assertEquals(KvMode.Kind.NUQ_VALUES_ONLY, KvMode.parse("nuq3-1%-vonly").kind());
     }
 
     @Test
