@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kvq.model.DataRoot;
 import dev.kvq.quant.Calibration;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -15,13 +13,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** eval / calibrate / generate: usage errors, failures, and (with data) real runs. */
 class ModelCommandsTest {
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Kvq.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Run(code, out.toString(), err.toString());
+    static KvqTest.Run run(String... args) {
+        return KvqTest.run(args);
     }
 
     static Path data() {
@@ -32,14 +25,14 @@ class ModelCommandsTest {
 
     @Test
     void unknownKvModeIsAUsageError() {
-        Run r = run("eval", "--model", "nowhere", "--text", "nothing.txt", "--kv", "int9");
+        KvqTest.Run r = run("eval", "--model", "nowhere", "--text", "nothing.txt", "--kv", "int9");
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().contains("int9"), r.err());
     }
 
     @Test
     void missingModelFailsWithOneLine() {
-        Run r = run("generate", "--model", "/definitely/not/here", "--prompt", "hi");
+        KvqTest.Run r = run("generate", "--model", "/definitely/not/here", "--prompt", "hi");
         assertEquals(1, r.code());
         assertTrue(r.err().startsWith("kvq: ") && r.err().contains("/definitely/not/here"), r.err());
         assertEquals(1, r.err().lines().count(), r.err());
@@ -48,7 +41,7 @@ class ModelCommandsTest {
     @Test
     void evalPrintsJsonRowsWithBits() {
         Path d = data();
-        Run r = run("eval", "--model", d.resolve(DataRoot.STORIES_MODEL).toString(), "--text",
+        KvqTest.Run r = run("eval", "--model", d.resolve(DataRoot.STORIES_MODEL).toString(), "--text",
                 d.resolve(DataRoot.WIKITEXT2).toString(), "--kv", "fp32,int4", "--windows", "2", "--json");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("\"kv\": \"fp32\"") && r.out().contains("\"kv\": \"int4\""), r.out());
@@ -60,12 +53,12 @@ class ModelCommandsTest {
         Path d = data();
         Path out = tmp.resolve("nuq4.kvqcal");
         String model = d.resolve(DataRoot.STORIES_MODEL).toString();
-        Run c = run("calibrate", "--model", model, "--text", d.resolve(DataRoot.TINYSTORIES).toString(),
+        KvqTest.Run c = run("calibrate", "--model", model, "--text", d.resolve(DataRoot.TINYSTORIES).toString(),
                 "--kv", "nuq4-1%", "--out", out.toString());
         assertEquals(0, c.code(), c.err());
         assertTrue(Files.size(out) > 0);
         assertEquals("nuq4-1%", Calibration.load(out).spec().name());
-        Run g = run("generate", "--model", model, "--prompt", "Once upon a time", "--kv", "nuq4-1%",
+        KvqTest.Run g = run("generate", "--model", model, "--prompt", "Once upon a time", "--kv", "nuq4-1%",
                 "--calibration", out.toString(), "--max-tokens", "12", "--temperature", "0");
         assertEquals(0, g.code(), g.err());
         assertTrue(g.out().startsWith("Once upon a time, there was a little girl"), g.out());
