@@ -65,11 +65,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Also draw decode-attention time against context length per mode into this PNG.")
     java.nio.file.Path plot;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
-    boolean quiet;
+    @CommandLine.Mixin
+    CommonOptions.Quiet quiet;
 
-    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
-    boolean verbose;
+    @CommandLine.Mixin
+    CommonOptions.Verbose verbose;
 
     record Row(int tokens, String kv, double keyScoresMs, double valueMatvecMs, double decodeMs, double appendUsPerToken,
                double bytesPerToken, double effectiveBits) {}
@@ -85,11 +85,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<QuantSpec> specs = new ArrayList<>();
         for (String m : modes) {
-            try {
-                specs.add(QuantSpec.parse(m));
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-            }
+            specs.add(Usage.quantSpec(spec, m));
         }
         for (int n : tokens) {
             if (n < 1 || n > 4_000_000) {
@@ -107,7 +103,7 @@ final class BenchCommand implements Callable<Integer> {
         SyntheticLayer layer = new SyntheticLayer(shape, 7);
         Map<String, Calibration> calibrations = new LinkedHashMap<>();
         List<Row> rows = new ArrayList<>();
-        try (Progress bar = Progress.start("kvq bench", (long) tokens.length * specs.size(), quiet)) {
+        try (Progress bar = Progress.start("kvq bench", (long) tokens.length * specs.size(), quiet.on)) {
             for (int n : tokens) {
                 for (QuantSpec s : specs) {
                     Calibration cal = null;

@@ -39,20 +39,15 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--window-length", defaultValue = "512", description = "Tokens per window (default: ${DEFAULT-VALUE}).")
     int windowLength;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
-    boolean quiet;
+    @CommandLine.Mixin
+    CommonOptions.Quiet quiet;
 
-    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
-    boolean verbose;
+    @CommandLine.Mixin
+    CommonOptions.Verbose verbose;
 
     @Override
     public Integer call() throws Exception {
-        KvMode kv;
-        try {
-            kv = KvMode.parse(mode);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
+        KvMode kv = Usage.kvMode(spec, mode);
         if (!kv.isNuq()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--kv must be a nuq mode, got " + mode);
         }
@@ -61,7 +56,7 @@ final class CalibrateCommand implements Callable<Integer> {
         }
         long t0 = System.nanoTime();
         Calibration c;
-        try (Progress bar = Progress.start("kvq calibrate", 3, quiet)) {
+        try (Progress bar = Progress.start("kvq calibrate", 3, quiet.on)) {
             bar.message("loading the model and the text");
             ModelInputs in = ModelInputs.load(model);
             int[] tokens = in.tokenizer.encode(dev.kvq.eval.Corpus.calibrationPart(ModelInputs.text(text)));

@@ -54,11 +54,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--tokens", defaultValue = "32768", description = "Context of the synthetic case (default: ${DEFAULT-VALUE}).")
     int tokens;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
-    boolean quiet;
+    @CommandLine.Mixin
+    CommonOptions.Quiet quiet;
 
-    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
-    boolean verbose;
+    @CommandLine.Mixin
+    CommonOptions.Verbose verbose;
 
     @Override
     public Integer call() throws Exception {
@@ -67,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         Optional<Path> root = DataRoot.configured();
         boolean real = !synthetic && root.isPresent();
-        try (Progress p = Progress.start("kvq demo", real ? 9 : 8, quiet)) {
+        try (Progress p = Progress.start("kvq demo", real ? 9 : 8, quiet.on)) {
             bar = p;
             if (real) {
                 realModel(DataRoot.open());

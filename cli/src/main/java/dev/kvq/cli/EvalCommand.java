@@ -54,24 +54,20 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
-    @Option(names = {"-q", "--quiet"}, description = "No progress bar on stderr.")
-    boolean quiet;
+    @CommandLine.Mixin
+    CommonOptions.Quiet quiet;
 
     @Option(names = "--plot", description = "Also draw perplexity against effective bits per method into this PNG.")
     Path plot;
 
-    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
-    boolean verbose;
+    @CommandLine.Mixin
+    CommonOptions.Verbose verbose;
 
     @Override
     public Integer call() throws Exception {
         List<KvMode> parsed = new ArrayList<>();
-        try {
-            for (String m : modes) {
-                parsed.add(KvMode.parse(m));
-            }
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        for (String m : modes) {
+            parsed.add(Usage.kvMode(spec, m));
         }
         if (windows != null && windows <= 0) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--windows must be >= 1, got " + windows);
@@ -95,7 +91,7 @@ final class EvalCommand implements Callable<Integer> {
             ev.with(Calibration.load(calibration));
         }
         List<Evaluator.Row> rows = new ArrayList<>();
-        try (Progress bar = Progress.start("kvq eval", parsed.size(), quiet)) {
+        try (Progress bar = Progress.start("kvq eval", parsed.size(), quiet.on)) {
             for (KvMode m : parsed) {
                 bar.message(m.name());
                 rows.add(ev.evaluate(m));

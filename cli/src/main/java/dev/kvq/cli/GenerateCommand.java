@@ -46,17 +46,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
-    boolean verbose;
+    @CommandLine.Mixin
+    CommonOptions.Verbose verbose;
 
     @Override
     public Integer call() throws Exception {
-        KvMode kv;
-        try {
-            kv = KvMode.parse(mode);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
+        KvMode kv = Usage.kvMode(spec, mode);
         if (kv.kind() != KvMode.Kind.FP32 && kv.kind() != KvMode.Kind.FP16 && !kv.isNuq()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--kv " + mode
                     + " is an evaluation baseline; generation runs on the packed cache: fp32, fp16 or nuq");

@@ -79,8 +79,8 @@ final class PlanCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
-    @Option(names = {"-v", "--verbose"}, description = "Print stack traces of failures.")
-    boolean verbose;
+    @CommandLine.Mixin
+    CommonOptions.Verbose verbose;
 
     @Override
     public Integer call() {
@@ -107,12 +107,7 @@ final class PlanCommand implements Callable<Integer> {
         }
         List<Map<String, Object>> rows = new ArrayList<>();
         for (String m : modes) {
-            QuantSpec s;
-            try {
-                s = QuantSpec.parse(m);
-            } catch (IllegalArgumentException e) {
-                throw usage(e.getMessage());
-            }
+            QuantSpec s = Usage.quantSpec(spec, m);
             long tokens = MemoryMath.maxTokens(shape, s, budget, MemoryMath.Accounting.PAPER);
             double bits = MemoryMath.effectiveBits(s, shape.kvChannels(), 0, MemoryMath.Accounting.PAPER);
             double perToken = 2.0 * shape.layers() * shape.kvChannels() * bits / 8;
