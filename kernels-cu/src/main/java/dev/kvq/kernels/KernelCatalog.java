@@ -185,7 +185,12 @@ public final class KernelCatalog {
     }
 
     private static String readResource(ClassLoader loader, String name) {
-        try (InputStream in = loader.getResourceAsStream(name)) {
+        // In the named module dev.kvq.kernels a ClassLoader cannot see resources of the (not opened)
+        // package dev/kvq/kernels; Class.getResourceAsStream from inside the module can, and on the
+        // class path it simply asks the class's loader.
+        try (InputStream in = loader == KernelCatalog.class.getClassLoader()
+                ? KernelCatalog.class.getResourceAsStream("/" + name)
+                : loader.getResourceAsStream(name)) {
             if (in == null) {
                 throw new IllegalStateException("resource " + name + " is missing from the class path (is kvq-kernels-cu built?)");
             }
