@@ -31,8 +31,14 @@ public final class KernelCatalog {
     private static final Pattern TYPE = Pattern.compile("\\.(?:[usbf](?:8|16|32|64)|pred)");
     private static final Pattern ARRAY = Pattern.compile("\\[\\d+]$");
 
-    /** One {@code .entry} of a PTX file: its unmangled name and PTX parameter types in order. */
+    /**
+     * One {@code .entry} of a PTX file: its unmangled name and PTX parameter types in order.
+     *
+     * @param name the {@code .entry} name, as the driver looks it up
+     * @param parameterTypes PTX types such as {@code u64}, {@code f32} or {@code b8[16]}
+     */
     public record Entry(String name, List<String> parameterTypes) {
+        /** Copies the parameter types, so an entry cannot change after parsing. */
         public Entry {
             Objects.requireNonNull(name, "name");
             parameterTypes = List.copyOf(parameterTypes);
@@ -55,7 +61,11 @@ public final class KernelCatalog {
         this.loader = loader;
     }
 
-    /** The catalogue of the PTX resources in this jar. */
+    /**
+     * The catalogue of the PTX resources in this jar.
+     *
+     * @return the shared catalogue, read once from this jar's {@code index.txt}
+     */
     public static KernelCatalog get() {
         return DEFAULT;
     }
@@ -78,12 +88,22 @@ public final class KernelCatalog {
         return new KernelCatalog(map, loader);
     }
 
-    /** Names of the kernel source files (without {@code .cu}), sorted. */
+    /**
+     * Names of the kernel source files (without {@code .cu}), sorted.
+     *
+     * @return the source names, e.g. {@code vector_add}
+     */
     public List<String> sources() {
         return List.copyOf(archsBySource.keySet());
     }
 
-    /** Architectures (e.g. 80, 90) for which PTX of {@code source} ships, ascending. */
+    /**
+     * Architectures (e.g. 80, 90) for which PTX of {@code source} ships, ascending.
+     *
+     * @param source a kernel source name from {@link #sources()}
+     * @return the architectures as numbers, e.g. {@code [80, 90]}
+     * @throws java.util.NoSuchElementException when no such source ships
+     */
     public List<Integer> architectures(String source) {
         return List.copyOf(archsOf(source));
     }
@@ -93,6 +113,10 @@ public final class KernelCatalog {
      * compute capability (PTX is JIT-compiled forward, so sm_90 PTX runs on a 10.0 device too).
      *
      * @throws NoSuchElementException when the device is older than every shipped PTX
+     * @param source a kernel source name from {@link #sources()}
+     * @param ccMajor the device's compute capability, major part (9 for an H100)
+     * @param ccMinor the device's compute capability, minor part
+     * @return the architecture to pass to {@link #ptx(String, int)}
      */
     public int bestArchitecture(String source, int ccMajor, int ccMinor) {
         int device = ccMajor * 10 + ccMinor;
@@ -104,7 +128,14 @@ public final class KernelCatalog {
         return arch;
     }
 
-    /** The PTX text of {@code source} for {@code sm_<arch>}. */
+    /**
+     * The PTX text of {@code source} for {@code sm_<arch>}.
+     *
+     * @param source a kernel source name from {@link #sources()}
+     * @param arch a shipped architecture, e.g. 90 for {@code sm_90}
+     * @return the PTX text, as written by nvcc
+     * @throws java.util.NoSuchElementException when that source or architecture does not ship
+     */
     public String ptx(String source, int arch) {
         if (!archsOf(source).contains(arch)) {
             throw new NoSuchElementException("no PTX " + fileName(source, arch) + " (shipped for " + source + ": sm_"
@@ -113,17 +144,33 @@ public final class KernelCatalog {
         return readResource(loader, RESOURCE_DIR + fileName(source, arch));
     }
 
-    /** The PTX of {@code source} for {@code sm_<arch>} as UTF-8 bytes (no trailing NUL). */
+    /**
+     * The PTX of {@code source} for {@code sm_<arch>} as UTF-8 bytes (no trailing NUL).
+     *
+     * @param source a kernel source name from {@link #sources()}
+     * @param arch a shipped architecture, e.g. 90 for {@code sm_90}
+     * @return the PTX bytes; a fresh array on every call
+     */
     public byte[] ptxBytes(String source, int arch) {
         return ptx(source, arch).getBytes(StandardCharsets.UTF_8);
     }
 
-    /** The {@code .visible .entry} points of one PTX file, in file order. */
+    /**
+     * The {@code .visible .entry} points of one PTX file, in file order.
+     *
+     * @param source a kernel source name from {@link #sources()}
+     * @param arch a shipped architecture, e.g. 90 for {@code sm_90}
+     * @return the entries with their parameter types
+     */
     public List<Entry> entries(String source, int arch) {
         return parseEntries(ptx(source, arch));
     }
 
-    /** Every kernel name across all sources (read from each source's newest PTX), sorted. */
+    /**
+     * Every kernel name across all sources (read from each source's newest PTX), sorted.
+     *
+     * @return the names of all entry points, to check a kernel exists before loading its module
+     */
     public List<String> kernelNames() {
         List<String> names = new ArrayList<>();
         for (var e : archsBySource.entrySet()) {
@@ -171,7 +218,13 @@ public final class KernelCatalog {
         return array.find() ? type + array.group() : type;
     }
 
-    /** The resource file name of {@code source}'s PTX for {@code sm_<arch>}. */
+    /**
+     * The resource file name of {@code source}'s PTX for {@code sm_<arch>}.
+     *
+     * @param source a kernel source name
+     * @param arch an architecture number, e.g. 90
+     * @return the file name inside {@link #RESOURCE_DIR}, e.g. {@code vector_add.sm_90.ptx}
+     */
     public static String fileName(String source, int arch) {
         return source + ".sm_" + arch + ".ptx";
     }

@@ -13,7 +13,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class Context implements AutoCloseable {
 
-    /** Free and total device memory, as {@code cuMemGetInfo} reports them. */
+    /**
+     * Free and total device memory, as {@code cuMemGetInfo} reports them.
+     *
+     * @param freeBytes bytes not yet allocated on the device (by any process)
+     * @param totalBytes the device's memory size
+     */
     public record MemoryInfo(long freeBytes, long totalBytes) {
     }
 
@@ -26,7 +31,12 @@ public final class Context implements AutoCloseable {
         this.handle = handle;
     }
 
-    /** Retains {@code device}'s primary context and makes it current on the calling thread. */
+    /**
+     * Retains {@code device}'s primary context and makes it current on the calling thread.
+     *
+     * @param device the device whose primary context to retain
+     * @return the retained context; closing it releases the retain
+     */
     public static Context primary(Device device) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
@@ -42,6 +52,11 @@ public final class Context implements AutoCloseable {
         }
     }
 
+    /**
+     * The device this context belongs to.
+     *
+     * @return the device, also after the context is closed
+     */
     public Device device() {
         return device;
     }
@@ -58,7 +73,11 @@ public final class Context implements AutoCloseable {
         CudaException.check(cuda_h.cuCtxSynchronize(), "cuCtxSynchronize");
     }
 
-    /** Free and total memory of the current context's device. */
+    /**
+     * Free and total memory of the current context's device.
+     *
+     * @return the free and total bytes at the time of the call
+     */
     public MemoryInfo memoryInfo() {
         ensureOpen();
         try (Arena arena = Arena.ofConfined()) {
@@ -69,12 +88,22 @@ public final class Context implements AutoCloseable {
         }
     }
 
-    /** The raw {@code CUcontext}. */
+    /**
+     * The raw {@code CUcontext}.
+     *
+     * @return the context handle, for calls the driver layer does not wrap
+     * @throws IllegalStateException when the context is closed
+     */
     public MemorySegment handle() {
         ensureOpen();
         return handle;
     }
 
+    /**
+     * Whether {@link #close()} has run.
+     *
+     * @return true once closed; every other method then throws
+     */
     public boolean isClosed() {
         return closed.get();
     }

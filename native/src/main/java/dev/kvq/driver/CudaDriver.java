@@ -36,6 +36,8 @@ public final class CudaDriver {
 
     /**
      * Probes the configured driver library once per JVM and caches the answer. Never throws.
+     *
+     * @return the cached probe result; {@code available()} says whether CUDA can be used
      */
     public static synchronized CudaProbe probe() {
         if (cached == null) {
@@ -53,6 +55,9 @@ public final class CudaDriver {
      * Probes a specific driver library, bypassing the cache (tests, diagnostics). Never throws.
      * The first probe that gets past opening the library binds the JVM to it; probing a different
      * library afterwards reports "unavailable" with that reason.
+     *
+     * @param library path of the {@code libcuda.so.1} (or a stand-in) to open
+     * @return what the probe found in that library
      */
     public static synchronized CudaProbe probe(Path library) {
         if (library == null) {
@@ -136,6 +141,8 @@ public final class CudaDriver {
      * Prints the probe's answer, one line per device (diagnostics on machines without a JDK:
      * {@code java -cp kvq-native.jar:kvq-bindings.jar:log4j-api.jar dev.kvq.driver.CudaDriver}).
      * Exit status 0 when CUDA is available, 3 when not.
+     *
+     * @param args ignored
      */
     public static void main(String[] args) {
         CudaProbe p = probe();

@@ -15,9 +15,13 @@ public class CudaException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The {@code CUresult} value. */
     private final int code;
+    /** The code's name from {@code cuGetErrorName}. */
     private final String errorName;
+    /** The code's description from {@code cuGetErrorString}. */
     private final String description;
+    /** The driver function that returned the code. */
     private final String call;
 
     CudaException(int code, String errorName, String description, String call, String detail) {
@@ -49,22 +53,38 @@ public class CudaException extends RuntimeException {
         return new CudaException(result, errorName(result), errorString(result), call, detail);
     }
 
-    /** The CUresult code, e.g. 2. */
+    /**
+     * The CUresult code, e.g. 2.
+     *
+     * @return the numeric error code
+     */
     public int code() {
         return code;
     }
 
-    /** The code's name as the driver spells it, e.g. {@code CUDA_ERROR_OUT_OF_MEMORY}. */
+    /**
+     * The code's name as the driver spells it, e.g. {@code CUDA_ERROR_OUT_OF_MEMORY}.
+     *
+     * @return the error name; a generic name when the driver does not know the code
+     */
     public String errorName() {
         return errorName;
     }
 
-    /** The driver's one-line description of the code, e.g. "out of memory" (may be empty). */
+    /**
+     * The driver's one-line description of the code, e.g. "out of memory" (may be empty).
+     *
+     * @return the description, or an empty string
+     */
     public String description() {
         return description;
     }
 
-    /** The driver function that failed, e.g. {@code cuMemAlloc_v2}. */
+    /**
+     * The driver function that failed, e.g. {@code cuMemAlloc_v2}.
+     *
+     * @return the function name
+     */
     public String call() {
         return call;
     }

@@ -17,6 +17,7 @@ import java.util.Objects;
 public record CudaProbe(boolean available, String reason, int driverVersion, List<DeviceInfo> devices,
                         String library) {
 
+    /** Copies the device list and turns a null library into an empty string. */
     public CudaProbe {
         Objects.requireNonNull(reason, "reason");
         devices = List.copyOf(devices);
@@ -37,7 +38,11 @@ public record CudaProbe(boolean available, String reason, int driverVersion, Lis
         return new CudaProbe(true, sb.toString(), driverVersion, devices, library);
     }
 
-    /** The driver version as "major.minor", e.g. "13.0"; "unknown" when 0. */
+    /**
+     * The driver version as "major.minor", e.g. "13.0"; "unknown" when 0.
+     *
+     * @return the version for messages and {@code kvq info}
+     */
     public String driverVersionString() {
         return versionString(driverVersion);
     }

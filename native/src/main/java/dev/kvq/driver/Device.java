@@ -16,7 +16,11 @@ public final class Device {
         this.ordinal = ordinal;
     }
 
-    /** Number of CUDA devices the driver sees. */
+    /**
+     * Number of CUDA devices the driver sees.
+     *
+     * @return the device count; 0 when the driver sees none
+     */
     public static int count() {
         CudaDriver.requireInitialized();
         try (Arena arena = Arena.ofConfined()) {
@@ -26,7 +30,14 @@ public final class Device {
         }
     }
 
-    /** The device with CUDA ordinal {@code ordinal}. */
+    /**
+     * The device with CUDA ordinal {@code ordinal}.
+     *
+     * @param ordinal index from 0 to {@link #count()} - 1
+     * @return the device
+     * @throws IllegalArgumentException when the ordinal is negative
+     * @throws CudaException when there is no device with that ordinal
+     */
     public static Device get(int ordinal) {
         if (ordinal < 0) {
             throw new IllegalArgumentException("device ordinal must be >= 0, got " + ordinal);
@@ -39,15 +50,29 @@ public final class Device {
         }
     }
 
+    /**
+     * The CUDA ordinal this device was looked up by.
+     *
+     * @return the ordinal, from 0
+     */
     public int ordinal() {
         return ordinal;
     }
 
-    /** The raw {@code CUdevice}. */
+    /**
+     * The raw {@code CUdevice}.
+     *
+     * @return the device handle, for calls the driver layer does not wrap
+     */
     public int handle() {
         return handle;
     }
 
+    /**
+     * The marketing name the driver reports, e.g. "NVIDIA H200".
+     *
+     * @return the device name
+     */
     public String name() {
         try (Arena arena = Arena.ofConfined()) {
             int len = 256;
@@ -57,7 +82,12 @@ public final class Device {
         }
     }
 
-    /** {@code cuDeviceGetAttribute} for one {@code CU_DEVICE_ATTRIBUTE_*} value. */
+    /**
+     * {@code cuDeviceGetAttribute} for one {@code CU_DEVICE_ATTRIBUTE_*} value.
+     *
+     * @param attribute a {@code CUdevice_attribute} constant from the CUDA headers
+     * @return the attribute's value for this device
+     */
     public int attribute(int attribute) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
@@ -66,18 +96,38 @@ public final class Device {
         }
     }
 
+    /**
+     * The major part of the compute capability (8 on Ampere, 9 on Hopper).
+     *
+     * @return the major version
+     */
     public int computeCapabilityMajor() {
         return attribute(cuda_h.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR());
     }
 
+    /**
+     * The minor part of the compute capability.
+     *
+     * @return the minor version
+     */
     public int computeCapabilityMinor() {
         return attribute(cuda_h.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR());
     }
 
+    /**
+     * The number of streaming multiprocessors.
+     *
+     * @return the SM count
+     */
     public int multiprocessorCount() {
         return attribute(cuda_h.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT());
     }
 
+    /**
+     * The device's memory size.
+     *
+     * @return total device memory in bytes
+     */
     public long totalMemoryBytes() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ValueLayout.JAVA_LONG);
@@ -86,13 +136,21 @@ public final class Device {
         }
     }
 
-    /** A snapshot of the properties the probe reports. */
+    /**
+     * A snapshot of the properties the probe reports.
+     *
+     * @return name, compute capability, SM count and memory in one record
+     */
     public DeviceInfo info() {
         return new DeviceInfo(ordinal, name(), computeCapabilityMajor(), computeCapabilityMinor(),
                 multiprocessorCount(), totalMemoryBytes());
     }
 
-    /** Retains this device's primary context and makes it current on the calling thread. */
+    /**
+     * Retains this device's primary context and makes it current on the calling thread.
+     *
+     * @return the retained context; closing it releases the retain
+     */
     public Context primaryContext() {
         return Context.primary(this);
     }

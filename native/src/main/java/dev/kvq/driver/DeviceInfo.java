@@ -15,7 +15,11 @@ import java.util.Locale;
 public record DeviceInfo(int ordinal, String name, int computeCapabilityMajor, int computeCapabilityMinor,
                          int multiprocessorCount, long totalMemoryBytes) {
 
-    /** The architecture as nvcc spells it, e.g. {@code sm_90}. */
+    /**
+     * The architecture as nvcc spells it, e.g. {@code sm_90}.
+     *
+     * @return {@code sm_} followed by major and minor compute capability
+     */
     public String arch() {
         return "sm_" + computeCapabilityMajor + computeCapabilityMinor;
     }

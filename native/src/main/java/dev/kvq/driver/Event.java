@@ -16,7 +16,11 @@ public final class Event implements AutoCloseable {
         this.handle = handle;
     }
 
-    /** A timing-capable event in the current context. */
+    /**
+     * A timing-capable event in the current context.
+     *
+     * @return the new event; close it to destroy the driver object
+     */
     public static Event create() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
@@ -25,7 +29,11 @@ public final class Event implements AutoCloseable {
         }
     }
 
-    /** Records this event on {@code stream}. */
+    /**
+     * Records this event on {@code stream}.
+     *
+     * @param stream the stream whose work the event follows
+     */
     public void record(Stream stream) {
         CudaException.check(cuda_h.cuEventRecord(handle(), stream.handle()), "cuEventRecord");
     }
@@ -38,6 +46,9 @@ public final class Event implements AutoCloseable {
     /**
      * Milliseconds between {@code start} and this event (both recorded and completed;
      * the driver's resolution is about half a microsecond).
+     *
+     * @param start an event recorded earlier on the same context
+     * @return the elapsed time in milliseconds
      */
     public float elapsedMillisSince(Event start) {
         try (Arena arena = Arena.ofConfined()) {
@@ -47,6 +58,11 @@ public final class Event implements AutoCloseable {
         }
     }
 
+    /**
+     * The raw {@code CUevent}, for calls the driver layer does not wrap.
+     *
+     * @return the event handle
+     */
     public MemorySegment handle() {
         if (closed.get()) {
             throw new IllegalStateException("event is closed");

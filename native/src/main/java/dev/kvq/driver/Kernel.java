@@ -19,15 +19,30 @@ public final class Kernel {
         this.handle = handle;
     }
 
+    /**
+     * The entry point's name, as given to {@link Module#kernel(String)}.
+     *
+     * @return the kernel name
+     */
     public String name() {
         return name;
     }
 
+    /**
+     * The module this kernel was taken from; it must stay loaded while the kernel is used.
+     *
+     * @return the owning module
+     */
     public Module module() {
         return module;
     }
 
-    /** {@code cuFuncGetAttribute} for one {@code CU_FUNC_ATTRIBUTE_*} value. */
+    /**
+     * {@code cuFuncGetAttribute} for one {@code CU_FUNC_ATTRIBUTE_*} value.
+     *
+     * @param attribute a {@code CUfunction_attribute} constant from the CUDA headers
+     * @return the attribute's value for this kernel on this device
+     */
     public int attribute(int attribute) {
         module.ensureOpen();
         try (Arena arena = Arena.ofConfined()) {
@@ -37,12 +52,20 @@ public final class Kernel {
         }
     }
 
-    /** Registers per thread, as compiled for this device. */
+    /**
+     * Registers per thread, as compiled for this device.
+     *
+     * @return the register count per thread
+     */
     public int registersPerThread() {
         return attribute(cuda_h.CU_FUNC_ATTRIBUTE_NUM_REGS());
     }
 
-    /** The largest block this kernel can be launched with on this device. */
+    /**
+     * The largest block this kernel can be launched with on this device.
+     *
+     * @return the thread limit per block, from registers and shared memory use
+     */
     public int maxThreadsPerBlock() {
         return attribute(cuda_h.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK());
     }
@@ -51,6 +74,12 @@ public final class Kernel {
      * Queues the kernel on {@code stream}. The arguments are copied into a confined arena that
      * lives for the duration of the call: {@code cuLaunchKernel} copies the values before it
      * returns, so nothing needs to outlive it.
+     *
+     * @param grid blocks in the grid
+     * @param block threads per block
+     * @param sharedMemBytes dynamic shared memory per block in bytes (0 when the kernel uses none)
+     * @param stream the stream to queue the launch on
+     * @param args the kernel's arguments, in declaration order
      */
     public void launch(Dim3 grid, Dim3 block, int sharedMemBytes, Stream stream, KernelArgs args) {
         Objects.requireNonNull(grid, "grid");
@@ -74,7 +103,13 @@ public final class Kernel {
         }
     }
 
-    /** A 1-D launch on the default stream without dynamic shared memory. */
+    /**
+     * A 1-D launch on the default stream without dynamic shared memory.
+     *
+     * @param gridX blocks in the grid
+     * @param blockX threads per block
+     * @param args the kernel's arguments, in declaration order
+     */
     public void launch(int gridX, int blockX, KernelArgs args) {
         launch(Dim3.of(gridX), Dim3.of(blockX), 0, Stream.defaultStream(), args);
     }

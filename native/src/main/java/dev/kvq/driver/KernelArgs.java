@@ -32,16 +32,36 @@ public final class KernelArgs {
 
     private final List<Arg> args = new ArrayList<>();
 
+    /** An empty argument list, the same as {@link #of()}. */
+    public KernelArgs() {
+    }
+
+    /**
+     * An empty argument list, to be filled in parameter order.
+     *
+     * @return a new, empty list
+     */
     public static KernelArgs of() {
         return new KernelArgs();
     }
 
-    /** The start of {@code memory} as a device pointer (checked to be open at launch). */
+    /**
+     * The start of {@code memory} as a device pointer (checked to be open at launch).
+     *
+     * @param memory device memory that must still be open at launch
+     * @return this list, for chaining
+     */
     public KernelArgs ptr(DeviceMemory memory) {
         return ptr(memory, 0);
     }
 
-    /** {@code memory + offsetBytes} as a device pointer. */
+    /**
+     * {@code memory + offsetBytes} as a device pointer.
+     *
+     * @param memory device memory that must still be open at launch
+     * @param offsetBytes byte offset into {@code memory}, within its size
+     * @return this list, for chaining
+     */
     public KernelArgs ptr(DeviceMemory memory, long offsetBytes) {
         Objects.requireNonNull(memory, "memory");
         Objects.checkIndex(offsetBytes, memory.byteSize());
@@ -49,27 +69,55 @@ public final class KernelArgs {
         return this;
     }
 
-    /** A raw device address (from memory kvq does not own). */
+    /**
+     * A raw device address (from memory kvq does not own).
+     *
+     * @param deviceAddress a device pointer obtained elsewhere
+     * @return this list, for chaining
+     */
     public KernelArgs ptr(long deviceAddress) {
         args.add(new Ptr(null, 0, deviceAddress));
         return this;
     }
 
+    /**
+     * Appends a 32-bit integer ({@code int}/{@code unsigned} in CUDA C).
+     *
+     * @param value the value
+     * @return this list, for chaining
+     */
     public KernelArgs i32(int value) {
         args.add(new I32(value));
         return this;
     }
 
+    /**
+     * Appends a 64-bit integer ({@code long long}/{@code size_t} in CUDA C).
+     *
+     * @param value the value
+     * @return this list, for chaining
+     */
     public KernelArgs i64(long value) {
         args.add(new I64(value));
         return this;
     }
 
+    /**
+     * Appends a 32-bit float.
+     *
+     * @param value the value
+     * @return this list, for chaining
+     */
     public KernelArgs f32(float value) {
         args.add(new F32(value));
         return this;
     }
 
+    /**
+     * The number of arguments added so far.
+     *
+     * @return the argument count
+     */
     public int size() {
         return args.size();
     }
@@ -94,7 +142,11 @@ public final class KernelArgs {
         return params;
     }
 
-    /** PTX-style type names of the arguments (u64, u32, s64, f32), to compare with a kernel's declaration. */
+    /**
+     * PTX-style type names of the arguments (u64, u32, s64, f32), to compare with a kernel's declaration.
+     *
+     * @return one type name per argument, in order
+     */
     public List<String> ptxTypes() {
         List<String> out = new ArrayList<>(args.size());
         for (Arg a : args) {

@@ -33,12 +33,26 @@ public final class Module implements AutoCloseable {
         this.jitInfoLog = jitInfoLog;
     }
 
-    /** Loads PTX text into the current context; {@code name} only labels logs and errors. */
+    /**
+     * Loads PTX text into the current context; {@code name} only labels logs and errors.
+     *
+     * @param name a label for logs and errors, e.g. the source file
+     * @param ptx the PTX text
+     * @return the loaded module; close it to unload
+     * @throws CudaException when the JIT rejects the PTX (the message carries the JIT's error log)
+     */
     public static Module loadPtx(String name, String ptx) {
         return loadPtx(name, ptx.getBytes(StandardCharsets.UTF_8));
     }
 
-    /** Loads PTX bytes (UTF-8/ASCII, NUL terminator optional) into the current context. */
+    /**
+     * Loads PTX bytes (UTF-8/ASCII, NUL terminator optional) into the current context.
+     *
+     * @param name a label for logs and errors, e.g. the source file
+     * @param ptx the PTX bytes
+     * @return the loaded module; close it to unload
+     * @throws CudaException when the JIT rejects the PTX (the message carries the JIT's error log)
+     */
     public static Module loadPtx(String name, byte[] ptx) {
         if (ptx.length == 0) {
             throw new IllegalArgumentException("PTX of " + name + " is empty");
@@ -84,7 +98,12 @@ public final class Module implements AutoCloseable {
         }
     }
 
-    /** The entry point {@code kernelName} (an {@code extern "C"} name: unmangled). */
+    /**
+     * The entry point {@code kernelName} (an {@code extern "C"} name: unmangled).
+     *
+     * @param kernelName the name of a {@code .entry} in the PTX
+     * @return the kernel, valid while this module stays loaded
+     */
     public Kernel kernel(String kernelName) {
         ensureOpen();
         try (Arena arena = Arena.ofConfined()) {
@@ -96,15 +115,29 @@ public final class Module implements AutoCloseable {
         }
     }
 
+    /**
+     * The label given at load time.
+     *
+     * @return the module's name
+     */
     public String name() {
         return name;
     }
 
-    /** What the JIT said on success (registers, spills with verbose logging); may be empty. */
+    /**
+     * What the JIT said on success (registers, spills with verbose logging); may be empty.
+     *
+     * @return the JIT's info log
+     */
     public String jitInfoLog() {
         return jitInfoLog;
     }
 
+    /**
+     * Whether {@link #close()} has run.
+     *
+     * @return true once the module is unloaded
+     */
     public boolean isClosed() {
         return closed.get();
     }

@@ -56,12 +56,21 @@ public final class Nvtx {
     private Nvtx() {
     }
 
-    /** True when ranges reach NVTX (the library was found). */
+    /**
+     * True when ranges reach NVTX (the library was found).
+     *
+     * @return whether {@code libnvToolsExt} was loaded
+     */
     public static boolean available() {
         return PUSH != null;
     }
 
-    /** Pushes a named range on the calling thread; close the result to pop it. */
+    /**
+     * Pushes a named range on the calling thread; close the result to pop it.
+     *
+     * @param name the range's label in the profiler timeline
+     * @return the open range; does nothing when NVTX is unavailable
+     */
     public static Range range(String name) {
         if (PUSH == null) {
             return NO_OP;

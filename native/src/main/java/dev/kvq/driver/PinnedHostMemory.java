@@ -24,7 +24,12 @@ public final class PinnedHostMemory implements AutoCloseable {
         this.segment = raw.reinterpret(bytes, arena, null);
     }
 
-    /** Allocates {@code bytes} (> 0) of page-locked host memory in the current context. */
+    /**
+     * Allocates {@code bytes} (> 0) of page-locked host memory in the current context.
+     *
+     * @param bytes the size in bytes
+     * @return the new block; close it to free the memory
+     */
     public static PinnedHostMemory allocate(long bytes) {
         if (bytes <= 0) {
             throw new IllegalArgumentException("pinned allocation size must be > 0, got " + bytes);
@@ -37,7 +42,11 @@ public final class PinnedHostMemory implements AutoCloseable {
         }
     }
 
-    /** The memory as a segment of {@link #byteSize()} bytes; unusable after {@link #close()}. */
+    /**
+     * The memory as a segment of {@link #byteSize()} bytes; unusable after {@link #close()}.
+     *
+     * @return the host memory, usable from Java and for async copies
+     */
     public MemorySegment segment() {
         if (closed.get()) {
             throw new IllegalStateException("pinned host memory (" + byteSize() + " bytes) is closed");
@@ -45,10 +54,20 @@ public final class PinnedHostMemory implements AutoCloseable {
         return segment;
     }
 
+    /**
+     * The size of the block.
+     *
+     * @return the size in bytes, as allocated
+     */
     public long byteSize() {
         return segment.byteSize();
     }
 
+    /**
+     * Whether {@link #close()} has run.
+     *
+     * @return true once the memory is freed
+     */
     public boolean isClosed() {
         return closed.get();
     }

@@ -12,11 +12,13 @@ public final class Profiler {
     private Profiler() {
     }
 
+    /** Starts profiler capture ({@code cuProfilerStart}). */
     public static void start() {
         CudaDriver.requireInitialized();
         CudaException.check(cuda_h.cuProfilerStart(), "cuProfilerStart");
     }
 
+    /** Stops profiler capture ({@code cuProfilerStop}). */
     public static void stop() {
         CudaDriver.requireInitialized();
         CudaException.check(cuda_h.cuProfilerStop(), "cuProfilerStop");

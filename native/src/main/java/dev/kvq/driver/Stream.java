@@ -20,12 +20,21 @@ public final class Stream implements AutoCloseable {
         this.isDefault = isDefault;
     }
 
-    /** The legacy default (NULL) stream of the current context; closing it does nothing. */
+    /**
+     * The legacy default (NULL) stream of the current context; closing it does nothing.
+     *
+     * @return the default stream
+     */
     public static Stream defaultStream() {
         return DEFAULT;
     }
 
-    /** A new stream in the current context; {@code nonBlocking}: no implicit sync with the NULL stream. */
+    /**
+     * A new stream in the current context; {@code nonBlocking}: no implicit sync with the NULL stream.
+     *
+     * @param nonBlocking true for {@code CU_STREAM_NON_BLOCKING}
+     * @return the new stream; close it to destroy it
+     */
     public static Stream create(boolean nonBlocking) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
@@ -35,7 +44,11 @@ public final class Stream implements AutoCloseable {
         }
     }
 
-    /** A new blocking stream in the current context. */
+    /**
+     * A new blocking stream in the current context.
+     *
+     * @return the new stream; close it to destroy it
+     */
     public static Stream create() {
         return create(false);
     }
@@ -45,7 +58,11 @@ public final class Stream implements AutoCloseable {
         CudaException.check(cuda_h.cuStreamSynchronize(handle()), "cuStreamSynchronize");
     }
 
-    /** The raw {@code CUstream} (NULL for the default stream). */
+    /**
+     * The raw {@code CUstream} (NULL for the default stream).
+     *
+     * @return the stream handle, for calls the driver layer does not wrap
+     */
     public MemorySegment handle() {
         if (closed.get()) {
             throw new IllegalStateException("stream is closed");
@@ -53,6 +70,11 @@ public final class Stream implements AutoCloseable {
         return handle;
     }
 
+    /**
+     * Whether {@link #close()} has run.
+     *
+     * @return true once the stream is destroyed
+     */
     public boolean isClosed() {
         return closed.get();
     }
