@@ -4,10 +4,18 @@ package dev.kvq.attention;
  * The attention geometry a cache serves: layers, query heads, KV heads (GQA when fewer than query
  * heads), head dim, and the RoPE of the model. A KV vector of one token and layer has
  * {@code kvChannels() = kvHeads·headDim} elements, channel {@code c = h·headDim + j}.
+ *
+ * @param layers transformer layers, each with its own KV cache
+ * @param queryHeads attention heads of the queries
+ * @param kvHeads key/value heads; a divisor of {@code queryHeads}
+ * @param headDim channels per head: a multiple of 8, at most {@value #MAX_HEAD_DIM}
+ * @param rope the model's rotary embedding, for {@code headDim} channels
  */
 public record AttentionShape(int layers, int queryHeads, int kvHeads, int headDim, Rope rope) {
+    /** The largest head dim the kernels support. */
     public static final int MAX_HEAD_DIM = 256;
 
+    /** Checks the geometry; every violation is an IllegalArgumentException naming the values. */
     public AttentionShape {
         if (layers <= 0 || queryHeads <= 0 || kvHeads <= 0) {
             throw new IllegalArgumentException("layers, query heads and KV heads must be positive, got "
@@ -32,7 +40,14 @@ public record AttentionShape(int layers, int queryHeads, int kvHeads, int headDi
         }
     }
 
-    /** A shape with standard rotate-half RoPE at θ = 10000. */
+    /**
+     * A shape with standard rotate-half RoPE at θ = 10000.
+     *
+     * @param layers transformer layers, each with its own KV cache
+     * @param queryHeads attention heads of the queries
+     * @param kvHeads key/value heads; a divisor of {@code queryHeads}
+     * @param headDim channels per head: a multiple of 8, at most {@value #MAX_HEAD_DIM}
+     */
     public AttentionShape(int layers, int queryHeads, int kvHeads, int headDim) {
         this(layers, queryHeads, kvHeads, headDim, Rope.of(10000.0, RopePairing.ROTATE_HALF, checkedDim(headDim)));
     }
@@ -44,22 +59,40 @@ public record AttentionShape(int layers, int queryHeads, int kvHeads, int headDi
         return headDim;
     }
 
-    /** Elements of one token's key (or value) vector in one layer: {@code kvHeads·headDim}. */
+    /**
+     * Elements of one token's key (or value) vector in one layer: {@code kvHeads·headDim}.
+     *
+     * @return {@code kvHeads·headDim}
+     */
     public int kvChannels() {
         return kvHeads * headDim;
     }
 
-    /** Query heads per KV head. */
+    /**
+     * Query heads per KV head.
+     *
+     * @return {@code queryHeads / kvHeads}; 1 without GQA
+     */
     public int groupSize() {
         return queryHeads / kvHeads;
     }
 
-    /** Whether {@code other} has the same layer/head/dim geometry (RoPE may differ: calibration is pre-RoPE). */
+    /**
+     * Whether {@code other} has the same layer/head/dim geometry (RoPE may differ: calibration is pre-RoPE).
+     *
+     * @param other the shape to compare with
+     * @return true when layers, heads and head dim agree
+     */
     public boolean sameGeometry(AttentionShape other) {
         return layers == other.layers && queryHeads == other.queryHeads && kvHeads == other.kvHeads
                 && headDim == other.headDim;
     }
 
+    /**
+     * A one-line description for logs and {@code kvq info}.
+     *
+     * @return e.g. "2 layers × 8 query heads / 4 KV heads × head dim 64"
+     */
     public String describe() {
         return layers + " layers × " + queryHeads + " query heads / " + kvHeads + " KV heads × head dim " + headDim;
     }

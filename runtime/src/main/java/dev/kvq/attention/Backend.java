@@ -18,6 +18,7 @@ import org.apache.logging.log4j.Logger;
 public record Backend(Kind kind, String reason) {
     private static final Logger LOG = LogManager.getLogger(Backend.class);
 
+    /** The system property that forces the backend: {@code cpu}, {@code cuda} or {@code auto}. */
     public static final String PROPERTY = "kvq.backend";
 
     /**
@@ -27,22 +28,36 @@ public record Backend(Kind kind, String reason) {
     public static final boolean CUDA_BACKEND_BUILT = false;
 
     /** The two backends. */
-    public enum Kind { CPU, CUDA }
+    public enum Kind {
+        /** The Vector API kernels on the CPU. */
+        CPU,
+        /** The CUDA kernels on a GPU. */
+        CUDA
+    }
 
     private static volatile Backend auto;
 
+    /** Rejects a null kind or reason. */
     public Backend {
         if (kind == null || reason == null) {
             throw new IllegalArgumentException("backend kind and reason must not be null");
         }
     }
 
-    /** The CPU backend (Vector API, or scalar with {@code -Dkvq.simd=0}). */
+    /**
+     * The CPU backend (Vector API, or scalar with {@code -Dkvq.simd=0}).
+     *
+     * @return a CPU backend whose reason is "requested"
+     */
     public static Backend cpu() {
         return new Backend(Kind.CPU, "requested");
     }
 
-    /** The backend chosen for this JVM; the first call probes and logs the choice. */
+    /**
+     * The backend chosen for this JVM; the first call probes and logs the choice.
+     *
+     * @return the backend every {@code KvCache.open(..., Backend.auto())} of this JVM gets
+     */
     public static Backend auto() {
         Backend b = auto;
         if (b == null) {

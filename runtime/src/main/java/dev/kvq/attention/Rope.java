@@ -14,8 +14,10 @@ import java.util.function.DoubleUnaryOperator;
  * kvq path (sinks, both CPU paths, the kernels) uses the exact angle.
  *
  * @param invFreq [headDim/2] ω_i in fp32
+ * @param pairing which channels rotate together
  */
 public record Rope(RopePairing pairing, float[] invFreq) {
+    /** Checks the table (finite, non-negative) and copies it. */
     public Rope {
         if (pairing == null || invFreq == null || invFreq.length == 0) {
             throw new IllegalArgumentException("RoPE needs a pairing and a non-empty inverse-frequency table");
@@ -28,12 +30,27 @@ public record Rope(RopePairing pairing, float[] invFreq) {
         invFreq = invFreq.clone();
     }
 
-    /** Standard RoPE: {@code ω_i = θ^(−2i/d)}. */
+    /**
+     * Standard RoPE: {@code ω_i = θ^(−2i/d)}.
+     *
+     * @param theta the RoPE base θ, e.g. 10000 (LLaMA 2) or 500000 (LLaMA 3)
+     * @param pairing which channels rotate together in the checkpoint's layout
+     * @param headDim channels per head (even)
+     * @return the RoPE with {@code headDim/2} frequencies
+     */
     public static Rope of(double theta, RopePairing pairing, int headDim) {
         return of(theta, pairing, headDim, DoubleUnaryOperator.identity());
     }
 
-    /** RoPE with a scaling applied to every inverse frequency (e.g. {@code w -> w / 8} for linear factor 8). */
+    /**
+     * RoPE with a scaling applied to every inverse frequency (e.g. {@code w -> w / 8} for linear factor 8).
+     *
+     * @param theta the RoPE base θ
+     * @param pairing which channels rotate together in the checkpoint's layout
+     * @param headDim channels per head (even)
+     * @param invFreqScaling maps each standard ω_i to the scaled one
+     * @return the RoPE with the scaled table
+     */
     public static Rope of(double theta, RopePairing pairing, int headDim, DoubleUnaryOperator invFreqScaling) {
         if (!(theta > 1) || !Double.isFinite(theta)) {
             throw new IllegalArgumentException("RoPE theta must be finite and > 1, got " + theta);
@@ -48,26 +65,54 @@ public record Rope(RopePairing pairing, float[] invFreq) {
         return new Rope(pairing, table);
     }
 
+    /**
+     * The head dim this table serves: twice the number of frequencies.
+     *
+     * @return channels per head
+     */
     public int headDim() {
         return invFreq.length * 2;
     }
 
-    /** ω for in-head channel {@code j}. */
+    /**
+     * ω for in-head channel {@code j}.
+     *
+     * @param j channel within the head, {@code [0, headDim)}
+     * @return the inverse frequency that rotates channel {@code j}
+     */
     public float frequency(int j) {
         return invFreq[pairing.frequencyIndex(j, headDim())];
     }
 
-    /** The exact angle {@code φ_j(p) = p·ω_{i(j)}}. */
+    /**
+     * The exact angle {@code φ_j(p) = p·ω_{i(j)}}.
+     *
+     * @param position the token position
+     * @param j channel within the head, {@code [0, headDim)}
+     * @return the rotation angle in radians, not reduced modulo 2π
+     */
     public double angle(long position, int j) {
         return (double) position * frequency(j);
     }
 
-    /** The exact angle for frequency index {@code i}. */
+    /**
+     * The exact angle for frequency index {@code i}.
+     *
+     * @param position the token position
+     * @param i frequency index, {@code [0, headDim/2)}
+     * @return the rotation angle in radians, not reduced modulo 2π
+     */
     public double angleOfFrequency(long position, int i) {
         return (double) position * invFreq[i];
     }
 
-    /** Rotates {@code x[offset, offset+d)} to position {@code position} in place (the reference RoPE). */
+    /**
+     * Rotates {@code x[offset, offset+d)} to position {@code position} in place (the reference RoPE).
+     *
+     * @param x the vectors
+     * @param offset first channel of the head to rotate
+     * @param position the token position
+     */
     public void apply(float[] x, int offset, long position) {
         int d = headDim();
         float[] rotated = new float[d];
@@ -98,7 +143,11 @@ public record Rope(RopePairing pairing, float[] invFreq) {
         return "Rope(" + pairing + ", d=" + headDim() + ", ω0=" + invFreq[0] + ", ω_last=" + invFreq[invFreq.length - 1] + ")";
     }
 
-    /** Returns a defensive copy of the table. */
+    /**
+     * Returns a defensive copy of the table.
+     *
+     * @return a copy of the ω_i, {@code [headDim/2]}
+     */
     @Override
     public float[] invFreq() {
         return invFreq.clone();

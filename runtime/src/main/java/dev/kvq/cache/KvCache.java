@@ -29,6 +29,7 @@ import java.lang.foreign.ValueLayout;
  * per cache (a {@link KvCachePool} hands out caches to many threads).
  */
 public final class KvCache implements AutoCloseable {
+    /** Tokens per page when none are given: 256 keeps the page slack of short sequences small. */
     public static final int DEFAULT_PAGE_TOKENS = 256;
     /** Largest RoPE position supported: angles stay exact in double below 2^29 (see {@code Rope}). */
     public static final long MAX_POSITION = (1L << 29) - 1;
@@ -84,12 +85,30 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** A standalone cache with {@value #DEFAULT_PAGE_TOKENS}-token pages. */
+    /**
+     * A standalone cache with {@value #DEFAULT_PAGE_TOKENS}-token pages.
+     *
+     * @param shape the attention geometry of the model
+     * @param spec what to store (nuq bits, outliers, sinks) or an fp16/fp32 baseline
+     * @param calibration the model's thresholds and codebooks; null for fp16/fp32
+     * @param backend where attention runs, usually {@link Backend#auto()}
+     * @return an empty cache; close it to free its memory
+     * @throws IllegalArgumentException when the parts do not fit together (e.g. a calibration of another shape)
+     */
     public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend) {
         return new KvCache(shape, spec, calibration, backend, DEFAULT_PAGE_TOKENS, null, Long.MAX_VALUE, 0);
     }
 
-    /** A standalone cache with pages of {@code pageTokens} tokens (a multiple of 32). */
+    /**
+     * A standalone cache with pages of {@code pageTokens} tokens (a multiple of 32).
+     *
+     * @param shape the attention geometry of the model
+     * @param spec what to store (nuq bits, outliers, sinks) or an fp16/fp32 baseline
+     * @param calibration the model's thresholds and codebooks; null for fp16/fp32
+     * @param backend where attention runs, usually {@link Backend#auto()}
+     * @param pageTokens tokens per page
+     * @return an empty cache; close it to free its memory
+     */
     public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
                                int pageTokens) {
         return new KvCache(shape, spec, calibration, backend, pageTokens, null, Long.MAX_VALUE, 0);
@@ -98,23 +117,61 @@ public final class KvCache implements AutoCloseable {
     /**
      * A standalone cache whose first token sits at RoPE position {@code firstPosition} (a sequence
      * continued after earlier context was dropped; also how positions up to 10^7 are tested).
+     *
+     * @param shape the attention geometry of the model
+     * @param spec what to store (nuq bits, outliers, sinks) or an fp16/fp32 baseline
+     * @param calibration the model's thresholds and codebooks; null for fp16/fp32
+     * @param backend where attention runs, usually {@link Backend#auto()}
+     * @param pageTokens tokens per page
+     * @param firstPosition RoPE position of the first token, at most {@link #MAX_POSITION}
+     * @return an empty cache; close it to free its memory
      */
     public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
                                int pageTokens, long firstPosition) {
         return new KvCache(shape, spec, calibration, backend, pageTokens, null, Long.MAX_VALUE, firstPosition);
     }
 
+    /**
+     * The geometry this cache serves.
+     *
+     * @return the attention shape
+     */
     public AttentionShape shape() { return shape; }
 
+    /**
+     * What this cache stores.
+     *
+     * @return the quantization spec
+     */
     public QuantSpec spec() { return spec; }
 
+    /**
+     * The thresholds and codebooks the cache quantizes with.
+     *
+     * @return the calibration; null for fp16/fp32
+     */
     public Calibration calibration() { return calibration; }
 
+    /**
+     * Where attention runs.
+     *
+     * @return the backend
+     */
     public Backend backend() { return backend; }
 
+    /**
+     * Tokens per page.
+     *
+     * @return a multiple of 32
+     */
     public int pageTokens() { return layout.pageTokens(); }
 
-    /** Tokens stored in {@code layer}. */
+    /**
+     * Tokens stored in {@code layer}.
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @return the number of tokens appended to that layer
+     */
     public int length(int layer) {
         requireOpen();
         return layers[checkLayer(layer)].tokens;
@@ -123,6 +180,11 @@ public final class KvCache implements AutoCloseable {
     /**
      * Appends {@code n} tokens to {@code layer}: {@code keysPreRope} and {@code values} are
      * {@code [n][kvHeads·headDim]} (n ≥ 1: a prefill or one decode token).
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @param keysPreRope the keys before RoPE (the cache rotates them to their positions)
+     * @param values the values
+     * @throws CacheBudgetExceededException when the tokens do not fit the budget; the cache is then unchanged
      */
     public void append(int layer, float[] keysPreRope, float[] values) {
         requireOpen();
@@ -154,7 +216,15 @@ public final class KvCache implements AutoCloseable {
         store.tokens = start + n;
     }
 
-    /** {@link #append(int, float[], float[])} from off-heap fp32 arrays {@code [n][kvHeads·headDim]}. */
+    /**
+     * {@link #append(int, float[], float[])} from off-heap fp32 arrays {@code [n][kvHeads·headDim]}.
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @param keysPreRope the keys before RoPE, {@code n·kvHeads·headDim} floats
+     * @param values the values, {@code n·kvHeads·headDim} floats
+     * @param n number of tokens
+     * @throws CacheBudgetExceededException when the tokens do not fit the budget; the cache is then unchanged
+     */
     public void append(int layer, MemorySegment keysPreRope, MemorySegment values, int n) {
         requireOpen();
         long elements = (long) n * shape.kvChannels();
@@ -254,6 +324,10 @@ public final class KvCache implements AutoCloseable {
     /**
      * One decode step for {@code layer}: {@code query} is {@code [queryHeads·headDim]} (post-RoPE, at
      * this step's position), {@code out} receives the attention output of every query head.
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @param query the query of every head, post-RoPE
+     * @param out receives {@code [queryHeads·headDim]} outputs
      */
     public void attend(int layer, float[] query, float[] out) {
         LayerStore store = checkedStep(layer, query, "query");
@@ -265,6 +339,10 @@ public final class KvCache implements AutoCloseable {
      * The scaled scores {@code q·k_t/√d} of every stored token, without softmax: {@code scores} is
      * {@code [queryHeads][length(layer)]}. With {@link #valueMatvec} this is {@link #attend} in two
      * halves, for callers that mask or post-process scores (and for measuring each half).
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @param query the query of every head, post-RoPE
+     * @param scores receives {@code [queryHeads][length(layer)]} scores
      */
     public void keyScores(int layer, float[] query, float[] scores) {
         LayerStore store = checkedStep(layer, query, "query");
@@ -279,6 +357,10 @@ public final class KvCache implements AutoCloseable {
     /**
      * {@code out[q] = Σ_t weights[q][t]·v_t}: the value half of attention, {@code weights} being
      * {@code [queryHeads][length(layer)]} (normally softmax probabilities).
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @param weights {@code [queryHeads][length(layer)]} weights
+     * @param out receives {@code [queryHeads·headDim]} outputs
      */
     public void valueMatvec(int layer, float[] weights, float[] out) {
         requireOpen();
@@ -320,7 +402,11 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** Bytes by part over all layers, measured from what is allocated. */
+    /**
+     * Bytes by part over all layers, measured from what is allocated.
+     *
+     * @return codes, scales, outliers, sinks, side data and slack, with token and channel counts
+     */
     public MemoryReport memory() {
         requireOpen();
         MemoryReport total = MemoryReport.empty(shape.kvChannels());
@@ -338,12 +424,20 @@ public final class KvCache implements AutoCloseable {
     /**
      * The keys of {@code layer} as attention sees them: dequantized (residuals included) and rotated to
      * their positions, {@code [length][kvHeads·headDim]}. Materializes the whole layer: for verification.
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @return the decoded keys, post-RoPE
      */
     public float[] decodeKeys(int layer) {
         return decode(layer, true);
     }
 
-    /** The values of {@code layer} as attention sees them, {@code [length][kvHeads·headDim]}. */
+    /**
+     * The values of {@code layer} as attention sees them, {@code [length][kvHeads·headDim]}.
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @return the decoded values
+     */
     public float[] decodeValues(int layer) {
         return decode(layer, false);
     }
@@ -354,7 +448,13 @@ public final class KvCache implements AutoCloseable {
         return LayerDecoder.decode(s, keys);
     }
 
-    /** The raw bytes of page {@code page} of {@code layer} (read-only), laid out as {@link PageLayout}. */
+    /**
+     * The raw bytes of page {@code page} of {@code layer} (read-only), laid out as {@link PageLayout}.
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @param page page index, from 0
+     * @return a read-only view of the page
+     */
     public MemorySegment pageBytes(int layer, int page) {
         requireOpen();
         LayerStore s = layers[checkLayer(layer)];
@@ -364,6 +464,11 @@ public final class KvCache implements AutoCloseable {
         return s.pages.get(page).asReadOnly();
     }
 
+    /**
+     * The byte layout of this cache's pages.
+     *
+     * @return the page layout
+     */
     public PageLayout pageLayout() {
         return layout;
     }
@@ -381,6 +486,11 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether {@link #close()} has run.
+     *
+     * @return true once the memory is freed; every other call then throws
+     */
     public boolean isClosed() {
         return closed;
     }

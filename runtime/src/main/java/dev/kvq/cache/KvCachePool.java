@@ -40,17 +40,44 @@ public final class KvCachePool implements AutoCloseable {
         this.budgetBytes = budgetBytes;
     }
 
+    /**
+     * A pool whose sequences together may use at most {@code budgetBytes}, with {@value
+     * KvCache#DEFAULT_PAGE_TOKENS}-token pages.
+     *
+     * @param shape the attention geometry of the model
+     * @param spec what to store
+     * @param calibration the model's thresholds and codebooks; null for fp16/fp32
+     * @param backend where attention runs
+     * @param budgetBytes the memory all sequences may share, above 0
+     * @return an empty pool
+     */
     public static KvCachePool open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
                                    long budgetBytes) {
         return new KvCachePool(shape, spec, calibration, backend, KvCache.DEFAULT_PAGE_TOKENS, budgetBytes);
     }
 
+    /**
+     * A pool whose sequences together may use at most {@code budgetBytes}, with pages of {@code pageTokens}
+     * tokens.
+     *
+     * @param shape the attention geometry of the model
+     * @param spec what to store
+     * @param calibration the model's thresholds and codebooks; null for fp16/fp32
+     * @param backend where attention runs
+     * @param budgetBytes the memory all sequences may share, above 0
+     * @param pageTokens tokens per page, a multiple of 32
+     * @return an empty pool
+     */
     public static KvCachePool open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
                                    long budgetBytes, int pageTokens) {
         return new KvCachePool(shape, spec, calibration, backend, pageTokens, budgetBytes);
     }
 
-    /** Opens an empty sequence that draws on the pool's budget. */
+    /**
+     * Opens an empty sequence that draws on the pool's budget.
+     *
+     * @return a new cache; closing it returns its memory to the pool
+     */
     public synchronized KvCache newSequence() {
         requireOpen();
         KvCache c = new KvCache(shape, spec, calibration, backend, pageTokens, this, Long.MAX_VALUE, 0);
@@ -78,20 +105,38 @@ public final class KvCachePool implements AutoCloseable {
         }
     }
 
-    /** Bytes reserved by open sequences. */
+    /**
+     * Bytes reserved by open sequences.
+     *
+     * @return the bytes in use by the pool's sequences
+     */
     public synchronized long reservedBytes() {
         return reserved;
     }
 
+    /**
+     * The memory all sequences may share.
+     *
+     * @return the budget in bytes
+     */
     public long budgetBytes() {
         return budgetBytes;
     }
 
+    /**
+     * The sequences opened and not yet closed.
+     *
+     * @return the count
+     */
     public synchronized int openSequences() {
         return open.size();
     }
 
-    /** Memory over all open sequences. */
+    /**
+     * Memory over all open sequences.
+     *
+     * @return the parts summed over the sequences
+     */
     public synchronized MemoryReport memory() {
         requireOpen();
         MemoryReport total = MemoryReport.empty(shape.kvChannels());

@@ -16,26 +16,48 @@ package dev.kvq.cache;
 public record MemoryReport(long codes, long scales, long outliers, long sinks, long sideData, long pageSlack,
                            long tokens, int channels) {
 
+    /**
+     * A report of nothing stored.
+     *
+     * @param channels elements per token and tensor
+     * @return all counts zero
+     */
     public static MemoryReport empty(int channels) {
         return new MemoryReport(0, 0, 0, 0, 0, 0, 0, channels);
     }
 
-    /** Every byte allocated. */
+    /**
+     * Every byte allocated.
+     *
+     * @return the sum of all parts
+     */
     public long totalBytes() {
         return codes + scales + outliers + sinks + sideData + pageSlack;
     }
 
-    /** Bytes that grow with the context: everything but the side data and the slack. */
+    /**
+     * Bytes that grow with the context: everything but the side data and the slack.
+     *
+     * @return codes, scales, outliers and sinks
+     */
     public long tokenBytes() {
         return codes + scales + outliers + sinks;
     }
 
-    /** Bits per stored K or V element, counting everything allocated. */
+    /**
+     * Bits per stored K or V element, counting everything allocated.
+     *
+     * @return total bits divided by the K and V elements stored; 0 when empty
+     */
     public double effectiveBits() {
         return tokens == 0 ? 0 : totalBytes() * 8.0 / (2.0 * tokens * channels);
     }
 
-    /** Bits per element counting only what the stored tokens occupy (no slack, no side data). */
+    /**
+     * Bits per element counting only what the stored tokens occupy (no slack, no side data).
+     *
+     * @return token bits divided by the K and V elements stored; 0 when empty
+     */
     public double tokenBits() {
         return tokens == 0 ? 0 : tokenBytes() * 8.0 / (2.0 * tokens * channels);
     }

@@ -46,6 +46,13 @@ public final class PageLayout {
     private final boolean sparse;
     private final QuantSpec.Mode mode;
 
+    /**
+     * The page layout for a cache of {@code shape} and {@code spec}.
+     *
+     * @param shape the attention geometry
+     * @param spec the quantization (decides which parts exist)
+     * @param pageTokens tokens per page, a positive multiple of 32, at most 65536
+     */
     public PageLayout(AttentionShape shape, QuantSpec spec, int pageTokens) {
         if (pageTokens <= 0 || pageTokens % 32 != 0) {
             throw new IllegalArgumentException("page size must be a positive multiple of 32 tokens, got " + pageTokens);
@@ -111,51 +118,125 @@ public final class PageLayout {
         }
     }
 
-    /** The page as one struct of named, 64-byte aligned parts. */
+    /**
+     * The page as one struct of named, 64-byte aligned parts.
+     *
+     * @return the struct layout, with part names as in the table above
+     */
     public StructLayout layout() {
         return layout;
     }
 
+    /**
+     * The size of one page.
+     *
+     * @return bytes, a multiple of {@link #ALIGN}
+     */
     public long pageBytes() {
         return layout.byteSize();
     }
 
-    /** Byte offset of the named part inside a page. */
+    /**
+     * Byte offset of the named part inside a page.
+     *
+     * @param part a part name from the table above, e.g. {@code keyCodes}
+     * @return the offset in bytes
+     */
     public long offset(String part) {
         return layout.byteOffset(PathElement.groupElement(part));
     }
 
-    /** Bytes of the named part (its padding excluded). */
+    /**
+     * Bytes of the named part (its padding excluded).
+     *
+     * @param part a part name from the table above
+     * @return the size in bytes
+     */
     public long bytes(String part) {
         return layout.select(PathElement.groupElement(part)).byteSize();
     }
 
+    /**
+     * Whether this layout has the named part (which parts exist depends on the spec).
+     *
+     * @param part a part name from the table above
+     * @return true when the page holds it
+     */
     public boolean has(String part) {
         return layout.memberLayouts().stream().anyMatch(m -> m.name().filter(part::equals).isPresent());
     }
 
+    /**
+     * Tokens per page.
+     *
+     * @return a multiple of 32
+     */
     public int pageTokens() { return pageTokens; }
 
+    /**
+     * The code width.
+     *
+     * @return bits per code, or 16/32 for the baselines
+     */
     public int bits() { return bits; }
 
+    /**
+     * The number of 32-channel groups of the keys.
+     *
+     * @return {@code ⌈kvHeads·headDim/32⌉}
+     */
     public int channelGroups() { return channelGroups; }
 
-    /** Fixed key outlier slots per token (0 unless FIXED_SLOTS with outliers). */
+    /**
+     * Fixed key outlier slots per token (0 unless FIXED_SLOTS with outliers).
+     *
+     * @return the slot count, {@code Sk}
+     */
     public int keySlots() { return keySlots; }
 
-    /** Fixed value outlier slots per token. */
+    /**
+     * Fixed value outlier slots per token.
+     *
+     * @return the slot count, {@code Sv}
+     */
     public int valueSlots() { return valueSlots; }
 
+    /**
+     * Whether outliers live in the layer's entry store (token-major sparse) rather than in fixed slots.
+     *
+     * @return true for {@code TOKEN_MAJOR_SPARSE}
+     */
     public boolean sparseOutliers() { return sparse; }
 
+    /**
+     * The storage mode.
+     *
+     * @return nuq, fp16 or fp32
+     */
     public QuantSpec.Mode mode() { return mode; }
 
-    /** Word index (in int32 units from keyCodes) of word {@code w} of channel group {@code g}, slot {@code r}. */
+    /**
+     * Word index (in int32 units from keyCodes) of word {@code w} of channel group {@code g}, slot {@code r}.
+     *
+     * @param g channel group
+     * @param w word within the group, {@code [0, bits)}
+     * @param r slot (token) within the page
+     * @return the int32 index from the start of {@code keyCodes}
+     */
     public long keyWord(int g, int w, int r) {
         return ((long) g * bits + w) * pageTokens + r;
     }
 
-    /** Word index (int32 units from valueCodes) of row {@code row} of KV head {@code h}, in-head channel {@code j}. */
+    /**
+     * Word index (int32 units from valueCodes) of row {@code row} of KV head {@code h}, in-head channel {@code
+     * j}.
+     *
+     * @param h KV head
+     * @param row packed row, {@code tokenGroup·bits + w}
+     * @param j channel within the head
+     * @param headDim channels per head
+     * @return the int32 index from the start of {@code valueCodes}
+     */
     public long valueWord(int h, int row, int j, int headDim) {
         return ((long) h * (pageTokens / 32) * bits + row) * headDim + j;
     }

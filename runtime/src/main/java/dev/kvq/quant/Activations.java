@@ -8,8 +8,11 @@ package dev.kvq.quant;
  * @param values         [tokens][channels] pre-RoPE keys or values
  * @param fisher         [tokens][channels] squared loss gradients, or null when none were computed
  * @param sequenceLength tokens per calibration sequence (the last sequence may be shorter)
+ * @param tokens rows of {@code values}
+ * @param channels columns of {@code values}: {@code kvHeads·headDim}
  */
 public record Activations(float[] values, float[] fisher, int tokens, int channels, int sequenceLength) {
+    /** Checks sizes, that the activations are finite and that Fisher weights are finite and non-negative. */
     public Activations {
         Checks.requirePositive("token count", tokens);
         Checks.requirePositive("channel count", channels);
@@ -29,12 +32,23 @@ public record Activations(float[] values, float[] fisher, int tokens, int channe
         }
     }
 
-    /** Whether token {@code t} is one of the first {@code sinkTokens} of its sequence. */
+    /**
+     * Whether token {@code t} is one of the first {@code sinkTokens} of its sequence.
+     *
+     * @param t token index
+     * @param sinkTokens sink tokens per sequence
+     * @return true when the token is left out of calibration
+     */
     public boolean isSink(int t, int sinkTokens) {
         return t % sequenceLength < sinkTokens;
     }
 
-    /** Tokens that remain after dropping {@code sinkTokens} per sequence. */
+    /**
+     * Tokens that remain after dropping {@code sinkTokens} per sequence.
+     *
+     * @param sinkTokens sink tokens per sequence
+     * @return the number of tokens calibration uses
+     */
     public int calibrationTokens(int sinkTokens) {
         int full = tokens / sequenceLength;
         int rest = tokens % sequenceLength;

@@ -21,17 +21,39 @@ public final class BitPacking {
 
     private static final ValueLayout.OfInt WORD = ValueLayout.JAVA_INT_UNALIGNED;
 
-    /** Word (0 … b−1) of the group that holds the low bit of element {@code e}. */
+    /**
+     * Word (0 … b−1) of the group that holds the low bit of element {@code e}.
+     *
+     * @param bits code width b (2, 3 or 4)
+     * @param e element of the group, 0 … 31
+     * @return the word index within the group
+     */
     public static int wordOf(int bits, int e) {
         return (bits * e) >>> 5;
     }
 
-    /** Bit offset of element {@code e} inside {@link #wordOf}. */
+    /**
+     * Bit offset of element {@code e} inside {@link #wordOf}.
+     *
+     * @param bits code width b (2, 3 or 4)
+     * @param e element of the group, 0 … 31
+     * @return the bit position, 0 … 31
+     */
     public static int shiftOf(int bits, int e) {
         return (bits * e) & 31;
     }
 
-    /** Packs {@code codes[from, from+32)} into the b words at {@code words[base + w·stride]}, OR-ing into zeroed words. */
+    /**
+     * Packs {@code codes[from, from+32)} into the b words at {@code words[base + w·stride]}, OR-ing into zeroed
+     * words.
+     *
+     * @param codes codes to pack, each below {@code 2^bits}
+     * @param from first of the 32 codes
+     * @param bits code width b (2, 3 or 4)
+     * @param words the packed words (zeroed beforehand)
+     * @param base index of the group's first word
+     * @param stride distance between the group's words
+     */
     public static void packGroup(int[] codes, int from, int bits, int[] words, int base, int stride) {
         Checks.requireBits(bits);
         int mask = (1 << bits) - 1;
@@ -44,7 +66,16 @@ public final class BitPacking {
         }
     }
 
-    /** ORs one code into element {@code e} of the group at {@code words[base + w·stride]}. */
+    /**
+     * ORs one code into element {@code e} of the group at {@code words[base + w·stride]}.
+     *
+     * @param words the packed words
+     * @param base index of the group's first word
+     * @param stride distance between the group's words
+     * @param bits code width b (2, 3 or 4)
+     * @param e element of the group, 0 … 31
+     * @param code the code, below {@code 2^bits}
+     */
     public static void orCode(int[] words, int base, int stride, int bits, int e, int code) {
         int bit = bits * e;
         int w = bit >>> 5;
@@ -55,7 +86,16 @@ public final class BitPacking {
         }
     }
 
-    /** Reads element {@code e} of the group at {@code words[base + w·stride]}. */
+    /**
+     * Reads element {@code e} of the group at {@code words[base + w·stride]}.
+     *
+     * @param words the packed words
+     * @param base index of the group's first word
+     * @param stride distance between the group's words
+     * @param bits code width b (2, 3 or 4)
+     * @param e element of the group, 0 … 31
+     * @return the code
+     */
     public static int unpack(int[] words, int base, int stride, int bits, int e) {
         int bit = bits * e;
         int w = bit >>> 5;
@@ -68,14 +108,32 @@ public final class BitPacking {
         return v & mask;
     }
 
-    /** Unpacks a whole group into {@code codes[to, to+32)}. */
+    /**
+     * Unpacks a whole group into {@code codes[to, to+32)}.
+     *
+     * @param words the packed words
+     * @param base index of the group's first word
+     * @param stride distance between the group's words
+     * @param bits code width b (2, 3 or 4)
+     * @param codes receives the 32 codes
+     * @param to index of the first code in {@code codes}
+     */
     public static void unpackGroup(int[] words, int base, int stride, int bits, int[] codes, int to) {
         for (int e = 0; e < GROUP; e++) {
             codes[to + e] = unpack(words, base, stride, bits, e);
         }
     }
 
-    /** {@link #orCode} on off-heap words; {@code base} and {@code stride} count 32-bit words. */
+    /**
+     * {@link #orCode} on off-heap words; {@code base} and {@code stride} count 32-bit words.
+     *
+     * @param words the packed words
+     * @param base word index of the group's first word
+     * @param stride distance between the group's words, in words
+     * @param bits code width b (2, 3 or 4)
+     * @param e element of the group, 0 … 31
+     * @param code the code, below {@code 2^bits}
+     */
     public static void orCode(MemorySegment words, long base, long stride, int bits, int e, int code) {
         int bit = bits * e;
         int w = bit >>> 5;
@@ -88,7 +146,16 @@ public final class BitPacking {
         }
     }
 
-    /** {@link #unpack} on off-heap words. */
+    /**
+     * {@link #unpack} on off-heap words.
+     *
+     * @param words the packed words
+     * @param base word index of the group's first word
+     * @param stride distance between the group's words, in words
+     * @param bits code width b (2, 3 or 4)
+     * @param e element of the group, 0 … 31
+     * @return the code
+     */
     public static int unpack(MemorySegment words, long base, long stride, int bits, int e) {
         int bit = bits * e;
         int w = bit >>> 5;

@@ -37,6 +37,7 @@ import java.util.zip.CRC32C;
  * Every section carries its own checksum, so a flipped byte is reported with the section it hit.
  */
 public final class Calibration {
+    /** The version of the file format {@link #save} writes and {@link #load} reads. */
     public static final int FORMAT_VERSION = 1;
     private static final byte[] MAGIC = "KVQCALIB".getBytes(StandardCharsets.US_ASCII);
     private static final int TAG_HEAD = tag("HEAD");
@@ -50,6 +51,16 @@ public final class Calibration {
     private final Provenance provenance;
     private final List<LayerCalibration> layers;
 
+    /**
+     * A calibration of every layer of {@code shape} for the nuq spec {@code spec}.
+     *
+     * @param shape the attention geometry it was fitted on
+     * @param spec the quantization it serves (a nuq spec)
+     * @param provenance where it came from, or null for unknown
+     * @param layers one calibration per layer, with {@code kvHeads·headDim} key channels and the spec's bit
+     *         width
+     * @throws IllegalArgumentException when the parts do not fit together (the message says which)
+     */
     public Calibration(AttentionShape shape, QuantSpec spec, Provenance provenance, List<LayerCalibration> layers) {
         if (shape == null || spec == null || layers == null) {
             throw new IllegalArgumentException("calibration needs a shape, a spec and layers");
@@ -80,14 +91,41 @@ public final class Calibration {
         this.layers = List.copyOf(layers);
     }
 
+    /**
+     * The geometry the calibration was fitted on.
+     *
+     * @return the attention shape
+     */
     public AttentionShape shape() { return shape; }
 
+    /**
+     * The quantization the calibration serves.
+     *
+     * @return the nuq spec
+     */
     public QuantSpec spec() { return spec; }
 
+    /**
+     * Where the calibration came from.
+     *
+     * @return the provenance; {@link Provenance#unknown()} when not recorded
+     */
     public Provenance provenance() { return provenance; }
 
+    /**
+     * The per-layer quantizers.
+     *
+     * @return an unmodifiable list, one entry per layer
+     */
     public List<LayerCalibration> layers() { return layers; }
 
+    /**
+     * The quantizers of one layer.
+     *
+     * @param index layer index, {@code [0, layers)}
+     * @return the layer's key and value quantizers
+     * @throws IllegalArgumentException when {@code index} is out of range
+     */
     public LayerCalibration layer(int index) {
         if (index < 0 || index >= layers.size()) {
             throw new IllegalArgumentException("layer " + index + " is out of range [0, " + layers.size() + ")");
@@ -98,6 +136,10 @@ public final class Calibration {
     /**
      * Checks that this calibration can serve a cache of {@code cacheShape} and {@code cacheSpec}: the
      * same geometry, bit width and outlier fraction (the key thresholds depend on it).
+     *
+     * @param cacheShape the shape of the cache to be opened
+     * @param cacheSpec the spec of the cache to be opened
+     * @throws IllegalArgumentException when they do not match, naming the difference
      */
     public void requireCompatible(AttentionShape cacheShape, QuantSpec cacheSpec) {
         String problem = incompatibility(cacheShape, cacheSpec);
@@ -122,7 +164,11 @@ public final class Calibration {
         return null;
     }
 
-    /** SHA-256 of the serialized form, in hex: the calibration's identity. */
+    /**
+     * SHA-256 of the serialized form, in hex: the calibration's identity.
+     *
+     * @return 64 hex digits
+     */
     public String fingerprint() {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(toBytes()));
@@ -133,7 +179,11 @@ public final class Calibration {
 
     // ------------------------------------------------------------------ writing
 
-    /** The file image. Deterministic: the same calibration always gives the same bytes. */
+    /**
+     * The file image. Deterministic: the same calibration always gives the same bytes.
+     *
+     * @return the bytes {@link #save} writes
+     */
     public byte[] toBytes() {
         try {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -151,7 +201,12 @@ public final class Calibration {
         }
     }
 
-    /** Writes the file atomically: a temporary file beside it, forced to disk, then renamed over it. */
+    /**
+     * Writes the file atomically: a temporary file beside it, forced to disk, then renamed over it.
+     *
+     * @param file where to write; an existing file is replaced
+     * @throws java.io.IOException when writing fails; the old file is then untouched
+     */
     public void save(Path file) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
         if (dir != null) {
@@ -245,7 +300,14 @@ public final class Calibration {
 
     // ------------------------------------------------------------------ reading
 
-    /** Reads and verifies a calibration file. */
+    /**
+     * Reads and verifies a calibration file.
+     *
+     * @param file a file written by {@link #save}
+     * @return the calibration
+     * @throws java.io.IOException when the file cannot be read; a {@link CalibrationFormatException} when it is
+     *         not a valid calibration
+     */
     public static Calibration load(Path file) throws IOException {
         byte[] bytes;
         try {
@@ -256,7 +318,16 @@ public final class Calibration {
         return fromBytes(bytes, file);
     }
 
-    /** Reads a calibration file and checks it against the cache it is meant for. */
+    /**
+     * Reads a calibration file and checks it against the cache it is meant for.
+     *
+     * @param file a file written by {@link #save}
+     * @param expectedShape the shape of the cache it is meant for
+     * @param expectedSpec the spec of the cache it is meant for
+     * @return the calibration
+     * @throws java.io.IOException when the file cannot be read; a {@link CalibrationFormatException} (problem
+     *         {@code SHAPE_MISMATCH}) when it does not fit the cache
+     */
     public static Calibration load(Path file, AttentionShape expectedShape, QuantSpec expectedSpec) throws IOException {
         Calibration c = load(file);
         String problem = c.incompatibility(expectedShape, expectedSpec);
@@ -266,7 +337,15 @@ public final class Calibration {
         return c;
     }
 
-    /** Parses a file image; {@code source} only names the file in errors (may be null). */
+    /**
+     * Parses a file image; {@code source} only names the file in errors (may be null).
+     *
+     * @param bytes a file image from {@link #toBytes}
+     * @param source the file the bytes came from, or null
+     * @return the calibration
+     * @throws dev.kvq.quant.CalibrationFormatException when the image is foreign, truncated, corrupted or
+     *         invalid
+     */
     public static Calibration fromBytes(byte[] bytes, Path source) throws CalibrationFormatException {
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < MAGIC.length) {

@@ -23,8 +23,16 @@ public final class CalibrationFormatException extends IOException {
         SHAPE_MISMATCH
     }
 
+    /** The kind of problem. */
     private final Problem problem;
 
+    /**
+     * An exception whose message names the file, the kind of problem and the detail.
+     *
+     * @param file the calibration file, or null when the bytes did not come from a file
+     * @param problem what is wrong
+     * @param detail where and how, in words
+     */
     public CalibrationFormatException(Path file, Problem problem, String detail) {
         super((file == null ? "calibration" : "calibration file " + file) + ": " + describe(problem) + ": " + detail);
         this.problem = problem;
@@ -41,6 +49,11 @@ public final class CalibrationFormatException extends IOException {
         };
     }
 
+    /**
+     * The kind of problem, for callers that react differently (e.g. re-calibrate on a mismatch).
+     *
+     * @return the problem
+     */
     public Problem problem() {
         return problem;
     }

@@ -7,6 +7,12 @@ public final class Checks {
     /** Largest finite fp16 value: sinks, residuals and value scales are stored in fp16. */
     public static final float FP16_MAX = 65504f;
 
+    /**
+     * Checks a code width.
+     *
+     * @param bits the bit width
+     * @return {@code bits}, when it is 2, 3 or 4
+     */
     public static int requireBits(int bits) {
         if (bits < 2 || bits > 4) {
             throw new IllegalArgumentException("bit width must be 2, 3 or 4, got " + bits);
@@ -14,6 +20,12 @@ public final class Checks {
         return bits;
     }
 
+    /**
+     * Checks an outlier fraction.
+     *
+     * @param fraction the fraction of values kept sparse
+     * @return {@code fraction}, when it is in {@code [0, 0.5)}
+     */
     public static double requireOutlierFraction(double fraction) {
         if (!(fraction >= 0.0 && fraction < 0.5)) {
             throw new IllegalArgumentException("outlier fraction must be in [0, 0.5), got " + fraction);
@@ -21,6 +33,13 @@ public final class Checks {
         return fraction;
     }
 
+    /**
+     * Checks that a count is positive.
+     *
+     * @param what names the value in the message
+     * @param value the value
+     * @return {@code value}, when it is above 0
+     */
     public static int requirePositive(String what, int value) {
         if (value <= 0) {
             throw new IllegalArgumentException(what + " must be positive, got " + value);
@@ -28,6 +47,13 @@ public final class Checks {
         return value;
     }
 
+    /**
+     * Checks that a count is not negative.
+     *
+     * @param what names the value in the message
+     * @param value the value
+     * @return {@code value}, when it is 0 or more
+     */
     public static int requireNonNegative(String what, int value) {
         if (value < 0) {
             throw new IllegalArgumentException(what + " must not be negative, got " + value);
@@ -35,7 +61,13 @@ public final class Checks {
         return value;
     }
 
-    /** Checks that {@code array} holds exactly {@code expected} elements. */
+    /**
+     * Checks that {@code array} holds exactly {@code expected} elements.
+     *
+     * @param what names the array in the message
+     * @param array the array
+     * @param expected the required length
+     */
     public static void requireLength(String what, float[] array, long expected) {
         if (array == null) {
             throw new IllegalArgumentException(what + " is null");
@@ -45,7 +77,14 @@ public final class Checks {
         }
     }
 
-    /** Checks that {@code array[offset, offset+count)} is finite; names the first bad element. */
+    /**
+     * Checks that {@code array[offset, offset+count)} is finite; names the first bad element.
+     *
+     * @param what names the array in the message
+     * @param array the array
+     * @param offset first element to check
+     * @param count elements to check
+     */
     public static void requireFinite(String what, float[] array, int offset, int count) {
         for (int i = 0; i < count; i++) {
             float x = array[offset + i];
@@ -55,11 +94,24 @@ public final class Checks {
         }
     }
 
+    /**
+     * Checks that every element of {@code array} is finite; names the first bad element.
+     *
+     * @param what names the array in the message
+     * @param array the array
+     */
     public static void requireFinite(String what, float[] array) {
         requireFinite(what, array, 0, array.length);
     }
 
-    /** Like {@link #requireFinite} and also within the fp16 range, because the value is stored in fp16. */
+    /**
+     * Like {@link #requireFinite} and also within the fp16 range, because the value is stored in fp16.
+     *
+     * @param what names the array in the message
+     * @param array the array
+     * @param offset first element to check
+     * @param count elements to check
+     */
     public static void requireFp16Range(String what, float[] array, int offset, int count) {
         for (int i = 0; i < count; i++) {
             float x = array[offset + i];

@@ -16,7 +16,14 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class Codebook {
     /** How the centroids were made; informational, the arithmetic is the same for all kinds. */
-    public enum Kind { NON_UNIFORM, UNIFORM, NORMAL_FLOAT }
+    public enum Kind {
+        /** Centroids fitted by weighted k-means (nuq). */
+        NON_UNIFORM,
+        /** Evenly spaced levels over [−1, 1] (the intN baseline). */
+        UNIFORM,
+        /** Normal quantiles (the nf baseline). */
+        NORMAL_FLOAT
+    }
 
     private final Kind kind;
     private final int bits;
@@ -61,7 +68,12 @@ public final class Codebook {
         }
     }
 
-    /** A non-uniform (nuq) codebook from sorted centroids, typically the output of {@link WeightedKMeans}. */
+    /**
+     * A non-uniform (nuq) codebook from sorted centroids, typically the output of {@link WeightedKMeans}.
+     *
+     * @param sortedCentroids {@code 2^bits} ascending finite centroids
+     * @return the codebook, of kind {@code NON_UNIFORM}
+     */
     public static Codebook nonUniform(float[] sortedCentroids) {
         return new Codebook(Kind.NON_UNIFORM, sortedCentroids, false, 1f, 0f);
     }
@@ -69,6 +81,9 @@ public final class Codebook {
     /**
      * Uniform asymmetric intN: {@code 2^bits} evenly spaced levels over [−1, 1]; with the per-vector
      * {@code z = (hi+lo)/2}, {@code s = (hi−lo)/2} that is the usual min/max asymmetric quantizer.
+     *
+     * @param bits code width (2, 3 or 4)
+     * @return the codebook, of kind {@code UNIFORM}
      */
     public static Codebook uniform(int bits) {
         Checks.requireBits(bits);
@@ -84,6 +99,9 @@ public final class Codebook {
      * NormalFloat (spec §3.5): {@code 2^(b−1)} negative and {@code 2^(b−1)+1} positive normal quantiles
      * taken between the end offset {@code ½(1/32 + 1/30)} and ½, each half scaled to [−1, 0] and
      * [0, 1], the shared zero merged.
+     *
+     * @param bits code width (2, 3 or 4)
+     * @return the codebook, of kind {@code NORMAL_FLOAT}
      */
     public static Codebook normalFloat(int bits) {
         Checks.requireBits(bits);
@@ -112,7 +130,14 @@ public final class Codebook {
         return q;
     }
 
-    /** The same search centroids with the Q-Norm affine correction {@code c' = c·scale + offset} for reconstruction. */
+    /**
+     * The same search centroids with the Q-Norm affine correction {@code c' = c·scale + offset} for
+     * reconstruction.
+     *
+     * @param scale the factor applied to each centroid
+     * @param offset the shift added after scaling
+     * @return a new codebook; this one is unchanged
+     */
     public Codebook withQNorm(float scale, float offset) {
         return new Codebook(kind, centroids, true, scale, offset);
     }
@@ -121,6 +146,10 @@ public final class Codebook {
      * Fits Q-Norm (spec §3.6) on normalized calibration values: matches the mean and standard deviation
      * of the reconstructed values to those of the data. A codebook that maps everything to one value
      * (zero spread) keeps scale 1 and only shifts the mean.
+     *
+     * @param normalizedValues calibration values after per-vector normalization
+     * @param count how many of {@code normalizedValues} to use, from the start
+     * @return a new codebook with the fitted correction
      */
     public Codebook fitQNorm(float[] normalizedValues, int count) {
         if (count <= 0) {
@@ -149,7 +178,12 @@ public final class Codebook {
         return withQNorm((float) scale, (float) offset);
     }
 
-    /** The index of the centroid nearest to {@code x} (ties to the lower index); {@code x} must not be NaN. */
+    /**
+     * The index of the centroid nearest to {@code x} (ties to the lower index); {@code x} must not be NaN.
+     *
+     * @param x a normalized value
+     * @return the code, {@code [0, 2^bits)}
+     */
     public int nearest(float x) {
         int lo = 0;
         int hi = midpoints.length;  // answer in [0, C-1] = number of midpoints strictly below x
@@ -164,28 +198,83 @@ public final class Codebook {
         return lo;
     }
 
+    /**
+     * How the centroids were made.
+     *
+     * @return the kind
+     */
     public Kind kind() { return kind; }
 
+    /**
+     * The code width.
+     *
+     * @return 2, 3 or 4
+     */
     public int bits() { return bits; }
 
+    /**
+     * The number of centroids.
+     *
+     * @return {@code 2^bits}
+     */
     public int size() { return centroids.length; }
 
-    /** Search centroid {@code code}. */
+    /**
+     * Search centroid {@code code}.
+     *
+     * @param code a code, {@code [0, 2^bits)}
+     * @return the centroid the nearest-code search uses
+     */
     public float centroid(int code) { return centroids[code]; }
 
-    /** Reconstruction value of {@code code} (the Q-Normed centroid when Q-Norm is on). */
+    /**
+     * Reconstruction value of {@code code} (the Q-Normed centroid when Q-Norm is on).
+     *
+     * @param code a code, {@code [0, 2^bits)}
+     * @return the value the code decodes to (before scale and offset)
+     */
     public float dequant(int code) { return dequant[code]; }
 
+    /**
+     * The search centroids.
+     *
+     * @return a copy, ascending
+     */
     public float[] centroids() { return centroids.clone(); }
 
+    /**
+     * The reconstruction value of every code.
+     *
+     * @return a copy, indexed by code
+     */
     public float[] dequantTable() { return dequant.clone(); }
 
+    /**
+     * The decision boundaries between neighbouring centroids.
+     *
+     * @return a copy, {@code 2^bits - 1} ascending midpoints
+     */
     public float[] midpoints() { return midpoints.clone(); }
 
+    /**
+     * Whether reconstruction uses Q-Norm corrected centroids.
+     *
+     * @return true with Q-Norm
+     */
     public boolean hasQNorm() { return qNorm; }
 
+    /**
+     * The Q-Norm factor.
+     *
+     * @return the scale; 1 without Q-Norm
+     */
     public float qNormScale() { return qNormScale; }
 
+    /**
+     * The Q-Norm shift.
+     *
+     * @return the offset; 0 without Q-Norm
+     */
     public float qNormOffset() { return qNormOffset; }
 
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
@@ -194,6 +283,12 @@ public final class Codebook {
      * {@link #nearest} for {@code n} values: {@code codes[to + i] = nearest(values[from + i])}. Counts the
      * midpoints strictly below each value with vector compares, which is the same rule as the binary
      * search, so both give identical codes.
+     *
+     * @param values normalized values
+     * @param from index of the first value
+     * @param n number of values
+     * @param codes receives the codes
+     * @param to index of the first code
      */
     public void nearestAll(float[] values, int from, int n, int[] codes, int to) {
         int i = 0;
@@ -213,7 +308,11 @@ public final class Codebook {
         }
     }
 
-    /** The largest gap between neighbouring search centroids. */
+    /**
+     * The largest gap between neighbouring search centroids.
+     *
+     * @return the largest {@code c_{i+1} - c_i}
+     */
     public float maxGap() {
         float max = 0;
         for (int i = 1; i < centroids.length; i++) {

@@ -12,7 +12,13 @@ public enum FisherWeighting {
     /** Weight {@code F·s²}, the exact objective of the paper's Eq. 7 (our default). */
     FISHER_SCALED;
 
-    /** The k-means weight of one element with Fisher value {@code fisher} and vector scale {@code scale}. */
+    /**
+     * The k-means weight of one element with Fisher value {@code fisher} and vector scale {@code scale}.
+     *
+     * @param fisher the element's squared gradient
+     * @param scale the per-vector scale s of the element
+     * @return the element's weight in the k-means objective
+     */
     public float weight(float fisher, float scale) {
         return switch (this) {
             case UNWEIGHTED -> 1f;

@@ -18,7 +18,13 @@ public final class KeyQuantizer {
     private final float[] scale;  // [D], 0 for a channel that was constant during calibration
     private final Codebook codebook;
 
-    /** Key thresholds and codebook of one layer; {@code lo} and {@code hi} are per channel. */
+    /**
+     * Key thresholds and codebook of one layer; {@code lo} and {@code hi} are per channel.
+     *
+     * @param lo per-channel lower thresholds (the {@code 100τ} percentile), finite
+     * @param hi per-channel upper thresholds, at least {@code lo}
+     * @param codebook the K codebook, in normalized space
+     */
     public KeyQuantizer(float[] lo, float[] hi, Codebook codebook) {
         if (lo == null || hi == null || codebook == null) {
             throw new IllegalArgumentException("key thresholds and codebook must not be null");
@@ -46,6 +52,11 @@ public final class KeyQuantizer {
      * Calibrates one layer (spec §5.1, §3.3): per-channel percentiles {@code 100τ} and {@code 100(1−τ)}
      * over the non-sink tokens (min/max without outliers), then the codebook by weighted k-means over
      * the normalized non-outlier elements, Q-Normed when the spec asks for it.
+     *
+     * @param keys pre-RoPE key activations of one layer
+     * @param spec the quantization to calibrate for (bits, outlier fraction, sinks, weighting)
+     * @param options k-means settings
+     * @return the layer's key quantizer
      */
     public static KeyQuantizer calibrate(Activations keys, QuantSpec spec, WeightedKMeans.Options options) {
         requireNuq(spec);
@@ -124,7 +135,13 @@ public final class KeyQuantizer {
         return spec.qNorm() ? codebook.fitQNorm(normalized, count) : codebook;
     }
 
-    /** {@code (x − z_c)/s_c}, or 0 for a constant channel whose only calibration value was {@code z_c}. */
+    /**
+     * {@code (x − z_c)/s_c}, or 0 for a constant channel whose only calibration value was {@code z_c}.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @param x a pre-RoPE key element
+     * @return the element in the codebook's normalized space
+     */
     public float normalize(int channel, float x) {
         float s = scale[channel];
         float d = x - zero[channel];
@@ -134,7 +151,13 @@ public final class KeyQuantizer {
         return d == 0 ? 0f : (d > 0 ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY);
     }
 
-    /** {@code z_c + s_c·c'[code]}. */
+    /**
+     * {@code z_c + s_c·c'[code]}.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @param code a code of the codebook
+     * @return the pre-RoPE key element the code stands for
+     */
     public float dequantize(int channel, int code) {
         return zero[channel] + scale[channel] * codebook.dequant(code);
     }
@@ -142,6 +165,11 @@ public final class KeyQuantizer {
     /**
      * Quantizes one token's key vector {@code k[offset, offset+D)} into {@code out}, keeping at most
      * {@code capPerSide} outlier residuals above and below ({@link Integer#MAX_VALUE} = uncapped).
+     *
+     * @param k pre-RoPE key vectors
+     * @param offset index of the token's first element in {@code k}
+     * @param out receives codes and outliers (sized for {@link #channels()})
+     * @param capPerSide the most outliers kept above and below the thresholds
      */
     public void quantize(float[] k, int offset, QuantizedToken out, int capPerSide) {
         int d = channels();
@@ -205,47 +233,106 @@ public final class KeyQuantizer {
         }
     }
 
+    /**
+     * The number of key channels, {@code kvHeads·headDim}.
+     *
+     * @return the channel count
+     */
     public int channels() {
         return lo.length;
     }
 
+    /**
+     * The K codebook.
+     *
+     * @return the codebook
+     */
     public Codebook codebook() {
         return codebook;
     }
 
+    /**
+     * The per-channel lower thresholds.
+     *
+     * @return a copy, {@code [channels]}
+     */
     public float[] lowerThresholds() {
         return lo.clone();
     }
 
+    /**
+     * The per-channel upper thresholds.
+     *
+     * @return a copy, {@code [channels]}
+     */
     public float[] upperThresholds() {
         return hi.clone();
     }
 
+    /**
+     * The per-channel zero points {@code z_c = (hi+lo)/2}.
+     *
+     * @return a copy, {@code [channels]}
+     */
     public float[] zeroPoints() {
         return zero.clone();
     }
 
+    /**
+     * The per-channel scales {@code s_c = (hi−lo)/2}.
+     *
+     * @return a copy, {@code [channels]}
+     */
     public float[] scales() {
         return scale.clone();
     }
 
+    /**
+     * The zero point of one channel.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @return {@code z_c}
+     */
     public float zero(int channel) {
         return zero[channel];
     }
 
+    /**
+     * The scale of one channel.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @return {@code s_c}
+     */
     public float scale(int channel) {
         return scale[channel];
     }
 
+    /**
+     * The lower threshold of one channel: smaller elements become outliers.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @return the threshold
+     */
     public float lower(int channel) {
         return lo[channel];
     }
 
+    /**
+     * The upper threshold of one channel: larger elements become outliers.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @return the threshold
+     */
     public float upper(int channel) {
         return hi[channel];
     }
 
-    /** The same thresholds with another codebook (for example after Q-Norm or an import). */
+    /**
+     * The same thresholds with another codebook (for example after Q-Norm or an import).
+     *
+     * @param other a codebook of the same bit width
+     * @return a new quantizer; this one is unchanged
+     */
     public KeyQuantizer withCodebook(Codebook other) {
         return new KeyQuantizer(lo, hi, other);
     }

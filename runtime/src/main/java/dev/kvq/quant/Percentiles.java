@@ -9,6 +9,11 @@ public final class Percentiles {
     /**
      * The {@code q}-th percentile (0 ≤ q ≤ 100) of an ascending array, as {@code numpy.percentile}
      * with {@code method="linear"}: virtual index {@code q/100·(n−1)} and NumPy's two-sided lerp.
+     *
+     * @param sorted ascending values
+     * @param n how many of {@code sorted} to use, from the start
+     * @param q the percentile, {@code [0, 100]}
+     * @return the interpolated percentile
      */
     public static double ofSorted(double[] sorted, int n, double q) {
         if (n <= 0) {
@@ -30,7 +35,13 @@ public final class Percentiles {
         return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
     }
 
-    /** The {@code q}-th percentile of unsorted values (copied, then sorted). */
+    /**
+     * The {@code q}-th percentile of unsorted values (copied, then sorted).
+     *
+     * @param values the values, left unchanged
+     * @param q the percentile, {@code [0, 100]}
+     * @return the interpolated percentile
+     */
     public static double of(float[] values, double q) {
         double[] sorted = new double[values.length];
         for (int i = 0; i < values.length; i++) {

@@ -12,6 +12,7 @@ package dev.kvq.quant;
  */
 public record Provenance(String model, String data, int sequences, int sequenceLength, String createdBy,
                          String createdAt) {
+    /** Turns null strings into empty ones and rejects negative counts. */
     public Provenance {
         model = model == null ? "" : model;
         data = data == null ? "" : data;
@@ -21,6 +22,11 @@ public record Provenance(String model, String data, int sequences, int sequenceL
         Checks.requireNonNegative("calibration sequence length", sequenceLength);
     }
 
+    /**
+     * A provenance for calibrations that did not record one.
+     *
+     * @return empty strings and zero counts
+     */
     public static Provenance unknown() {
         return new Provenance("", "", 0, 0, "", "");
     }

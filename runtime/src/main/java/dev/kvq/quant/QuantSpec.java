@@ -14,12 +14,26 @@ import java.util.regex.Pattern;
  * there are none (min/max ranges).
  *
  * @param sinkTokens the first tokens of a sequence kept in fp16 (keys post-RoPE), spec §6
+ * @param mode nuq codes or an unquantized baseline
+ * @param bits code width: 2–4 for nuq, 16 or 32 for the baselines
+ * @param outlierFraction the fraction of elements kept as sparse outliers, {@code [0, 0.5)}; 0 for the
+ *         baselines
+ * @param qNorm whether value reconstruction uses Q-Norm corrected centroids (nuq only)
+ * @param outlierForm how outliers are stored
+ * @param weighting the k-means sample weights used at calibration
  */
 public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTokens, boolean qNorm,
                         OutlierForm outlierForm, FisherWeighting weighting) {
 
     /** Storage mode. */
-    public enum Mode { NUQ, FP16, FP32 }
+    public enum Mode {
+        /** Non-uniform codes from a calibrated codebook. */
+        NUQ,
+        /** Unquantized half precision. */
+        FP16,
+        /** Unquantized single precision. */
+        FP32
+    }
 
     /** How outliers are stored (spec §5.4); both feed the same attention code. */
     public enum OutlierForm {
@@ -34,6 +48,7 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
 
     private static final int MAX_SINK_TOKENS = 1 << 16;
 
+    /** Checks the combination; e.g. the baselines take no outliers or Q-Norm. */
     public QuantSpec {
         if (mode == null || outlierForm == null || weighting == null) {
             throw new IllegalArgumentException("mode, outlier form and weighting must not be null");
@@ -58,29 +73,64 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
         }
     }
 
-    /** Dense nuq at {@code bits} (2, 3 or 4) with {@value #DEFAULT_SINK_TOKENS} sink token, no outliers. */
+    /**
+     * Dense nuq at {@code bits} (2, 3 or 4) with {@value #DEFAULT_SINK_TOKENS} sink token, no outliers.
+     *
+     * @param bits code width: 2, 3 or 4
+     * @return the spec, with Fisher-scaled calibration weights
+     */
     public static QuantSpec nuq(int bits) {
         return new QuantSpec(Mode.NUQ, bits, 0.0, DEFAULT_SINK_TOKENS, false, OutlierForm.FIXED_SLOTS,
                 FisherWeighting.FISHER_SCALED);
     }
 
+    /**
+     * The fp16 baseline: keys and values stored unquantized in fp16.
+     *
+     * @return the spec; it needs no calibration
+     */
     public static QuantSpec fp16() {
         return new QuantSpec(Mode.FP16, 16, 0.0, 0, false, OutlierForm.FIXED_SLOTS, FisherWeighting.FISHER_SCALED);
     }
 
+    /**
+     * The fp32 baseline: keys and values stored unquantized in fp32 (the exact reference).
+     *
+     * @return the spec; it needs no calibration
+     */
     public static QuantSpec fp32() {
         return new QuantSpec(Mode.FP32, 32, 0.0, 0, false, OutlierForm.FIXED_SLOTS, FisherWeighting.FISHER_SCALED);
     }
 
+    /**
+     * This spec with dense-and-sparse outliers.
+     *
+     * @param fraction the outlier fraction, e.g. 0.01 for "-1%"
+     * @return a new spec
+     * @throws IllegalArgumentException for the fp16/fp32 baselines
+     */
     public QuantSpec outliers(double fraction) {
         requireNuq("outliers");
         return new QuantSpec(mode, bits, fraction, sinkTokens, qNorm, outlierForm, weighting);
     }
 
+    /**
+     * This spec with another number of sink tokens.
+     *
+     * @param count the first tokens of a sequence kept in fp16
+     * @return a new spec
+     */
     public QuantSpec sinkTokens(int count) {
         return new QuantSpec(mode, bits, outlierFraction, count, qNorm, outlierForm, weighting);
     }
 
+    /**
+     * This spec with Q-Norm on or off.
+     *
+     * @param on whether value reconstruction uses Q-Norm
+     * @return a new spec
+     * @throws IllegalArgumentException when turning Q-Norm on for a baseline
+     */
     public QuantSpec qNorm(boolean on) {
         if (on) {
             requireNuq("Q-Norm");
@@ -88,10 +138,22 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
         return new QuantSpec(mode, bits, outlierFraction, sinkTokens, on, outlierForm, weighting);
     }
 
+    /**
+     * This spec with another outlier storage form.
+     *
+     * @param form the storage form
+     * @return a new spec
+     */
     public QuantSpec outlierForm(OutlierForm form) {
         return new QuantSpec(mode, bits, outlierFraction, sinkTokens, qNorm, form, weighting);
     }
 
+    /**
+     * This spec with other k-means sample weights.
+     *
+     * @param w the weighting; {@code UNWEIGHTED} when no Fisher information is available
+     * @return a new spec
+     */
     public QuantSpec weighting(FisherWeighting w) {
         return new QuantSpec(mode, bits, outlierFraction, sinkTokens, qNorm, outlierForm, w);
     }
@@ -102,30 +164,59 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
         }
     }
 
+    /**
+     * Whether the cache stores codes (nuq) rather than fp16/fp32.
+     *
+     * @return true for nuq; such a cache needs a {@link Calibration}
+     */
     public boolean quantized() {
         return mode == Mode.NUQ;
     }
 
+    /**
+     * Whether some elements are stored as sparse outliers.
+     *
+     * @return true for nuq with an outlier fraction above 0
+     */
     public boolean hasOutliers() {
         return mode == Mode.NUQ && outlierFraction > 0;
     }
 
-    /** One-sided tail fraction τ. */
+    /**
+     * One-sided tail fraction τ.
+     *
+     * @return {@code outlierFraction/2}
+     */
     public double tail() {
         return outlierFraction / 2;
     }
 
-    /** Key outliers kept per side and token, {@code ⌊τD⌋ + 1}; 0 without outliers. */
+    /**
+     * Key outliers kept per side and token, {@code ⌊τD⌋ + 1}; 0 without outliers.
+     *
+     * @param channels {@code kvHeads·headDim}
+     * @return the cap per side
+     */
     public int keyOutlierCap(int channels) {
         return hasOutliers() ? floorTailCount(channels) + 1 : 0;
     }
 
-    /** Value top-k size {@code n_v = ⌊τD⌋ + 2}; the outliers are the other {@code n_v − 1} per side. */
+    /**
+     * Value top-k size {@code n_v = ⌊τD⌋ + 2}; the outliers are the other {@code n_v − 1} per side.
+     *
+     * @param channels {@code kvHeads·headDim}
+     * @return {@code n_v}; 0 without outliers
+     */
     public int valueTopK(int channels) {
         return hasOutliers() ? floorTailCount(channels) + 2 : 0;
     }
 
-    /** Value outliers per token, exactly {@code 2(n_v − 1)}. */
+    /**
+     * Value outliers per token, exactly {@code 2(n_v − 1)}.
+     *
+     * @param channels {@code kvHeads·headDim}
+     * @return the outlier count per value token
+     */
     public int valueOutliersPerToken(int channels) {
         return hasOutliers() ? 2 * (valueTopK(channels) - 1) : 0;
     }
@@ -135,7 +226,13 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
         return (int) Math.floor(tail() * channels + 1e-9);
     }
 
-    /** Checks that this spec can quantize vectors of {@code channels} elements (the outlier sets must not overlap). */
+    /**
+     * Checks that this spec can quantize vectors of {@code channels} elements (the outlier sets must not
+     * overlap).
+     *
+     * @param channels {@code kvHeads·headDim}
+     * @throws IllegalArgumentException when the upper and lower outlier sets could overlap
+     */
     public void requireCompatible(int channels) {
         Checks.requirePositive("channel count", channels);
         if (hasOutliers() && 2 * valueTopK(channels) > channels) {
@@ -150,6 +247,10 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
     /**
      * Parses the names the CLI and the docs use: {@code fp16}, {@code fp32}, {@code nuq4}, {@code nuq3-1%},
      * {@code nuq2-0.5%} (nuq modes get {@value #DEFAULT_SINK_TOKENS} sink token).
+     *
+     * @param name a spec name
+     * @return the spec
+     * @throws IllegalArgumentException for an unknown name, listing the accepted forms
      */
     public static QuantSpec parse(String name) {
         String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
@@ -170,7 +271,11 @@ public record QuantSpec(Mode mode, int bits, double outlierFraction, int sinkTok
         return spec;
     }
 
-    /** The short name: fp16, fp32, nuq3, nuq3-1%. */
+    /**
+     * The short name: fp16, fp32, nuq3, nuq3-1%.
+     *
+     * @return the name {@link #parse} reads back
+     */
     public String name() {
         return switch (mode) {
             case FP16 -> "fp16";

@@ -12,13 +12,20 @@ public final class QuantizedToken {
     public final int[] outlierChannels;
     /** [capacity] fp16 bits of {@code x − dequant(code)} for each outlier. */
     public final short[] outlierResiduals;
+    /** Valid entries of {@link #outlierChannels} and {@link #outlierResiduals}. */
     public int outlierCount;
     /** Per-token zero-point and scale (values only), already rounded to fp16. */
     public float zero;
+    /** See {@link #zero}. */
     public float scale;
     /** [channels] scratch: the normalized elements. */
     final float[] normalized;
 
+    /**
+     * Scratch for tokens of {@code channels} elements.
+     *
+     * @param channels {@code kvHeads·headDim}
+     */
     public QuantizedToken(int channels) {
         Checks.requirePositive("channel count", channels);
         this.codes = new int[channels];
@@ -27,6 +34,11 @@ public final class QuantizedToken {
         this.normalized = new float[channels];
     }
 
+    /**
+     * The number of channels this token holds.
+     *
+     * @return the channel count
+     */
     public int channels() {
         return codes.length;
     }
@@ -57,7 +69,12 @@ public final class QuantizedToken {
         }
     }
 
-    /** The residual of outlier {@code i} as a float. */
+    /**
+     * The residual of outlier {@code i} as a float.
+     *
+     * @param i outlier index, {@code [0, outlierCount)}
+     * @return {@code x − dequant(code)} for that outlier, as stored (fp16 precision)
+     */
     public float residual(int i) {
         return Fp16.decode(outlierResiduals[i]);
     }

@@ -21,6 +21,13 @@ public final class ValueQuantizer {
     private final long[] bottom;    // scratch [n_v] ascending keys of the negated order
     private final boolean[] outlier;
 
+    /**
+     * A quantizer of value tokens with {@code codebook} (the layer's V codebook).
+     *
+     * @param codebook the V codebook, of the spec's bit width
+     * @param spec a nuq spec
+     * @param channels {@code kvHeads·headDim}
+     */
     public ValueQuantizer(Codebook codebook, QuantSpec spec, int channels) {
         if (codebook == null || spec == null) {
             throw new IllegalArgumentException("value codebook and spec must not be null");
@@ -44,6 +51,11 @@ public final class ValueQuantizer {
     /**
      * Calibrates the value codebook (spec §1.2): every non-sink token is normalized with the online
      * rule; the in-range normalized elements, weighted per the spec, go into weighted k-means.
+     *
+     * @param values the layer's value activations
+     * @param spec the quantization to calibrate for
+     * @param options k-means settings
+     * @return the V codebook
      */
     public static Codebook calibrate(Activations values, QuantSpec spec, WeightedKMeans.Options options) {
         KeyQuantizer.requireNuq(spec);
@@ -84,7 +96,13 @@ public final class ValueQuantizer {
         return s > 0 ? (x - z) / s : 0f;
     }
 
-    /** Quantizes {@code v[offset, offset+D)} into {@code out} (codes, zero, scale, outliers). */
+    /**
+     * Quantizes {@code v[offset, offset+D)} into {@code out} (codes, zero, scale, outliers).
+     *
+     * @param v value vectors
+     * @param offset index of the token's first element in {@code v}
+     * @param out receives codes, zero point, scale and outliers
+     */
     public void quantize(float[] v, int offset, QuantizedToken out) {
         if (out.channels() != channels) {
             throw new IllegalArgumentException("output token has " + out.channels() + " channels, values have " + channels);
@@ -183,23 +201,49 @@ public final class ValueQuantizer {
         a[j - 1] = key;
     }
 
-    /** {@code z + s·c'[code]} for one element. */
+    /**
+     * {@code z + s·c'[code]} for one element.
+     *
+     * @param token a quantized token (for its zero point and scale)
+     * @param code a code of the codebook
+     * @return the value element the code stands for
+     */
     public float dequantize(QuantizedToken token, int code) {
         return token.zero + token.scale * codebook.dequant(code);
     }
 
+    /**
+     * The V codebook.
+     *
+     * @return the codebook
+     */
     public Codebook codebook() {
         return codebook;
     }
 
+    /**
+     * The spec this quantizer follows.
+     *
+     * @return the nuq spec
+     */
     public QuantSpec spec() {
         return spec;
     }
 
+    /**
+     * The number of channels per token.
+     *
+     * @return {@code kvHeads·headDim}
+     */
     public int channels() {
         return channels;
     }
 
+    /**
+     * The code outlier elements carry in the dense part: their residual is taken against it.
+     *
+     * @return {@code 2^(bits−1) − 1}
+     */
     public int middleCode() {
         return middleCode;
     }

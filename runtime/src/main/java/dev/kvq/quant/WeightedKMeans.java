@@ -16,8 +16,14 @@ import org.apache.logging.log4j.Logger;
 public final class WeightedKMeans {
     private static final Logger LOG = LogManager.getLogger(WeightedKMeans.class);
 
-    /** Solver settings; the defaults run up to 100 iterations (the reference runs 50) with tolerance 1e-6. */
+    /**
+     * Solver settings; the defaults run up to 100 iterations (the reference runs 50) with tolerance 1e-6.
+     *
+     * @param maxIterations Lloyd iterations at most, at least 1
+     * @param tolerance stop when no centroid moves more than this
+     */
     public record Options(int maxIterations, double tolerance) {
+        /** Rejects fewer than one iteration and negative or NaN tolerances. */
         public Options {
             if (maxIterations < 1) {
                 throw new IllegalArgumentException("k-means needs at least one iteration, got " + maxIterations);
@@ -27,6 +33,11 @@ public final class WeightedKMeans {
             }
         }
 
+        /**
+         * The settings used when none are given.
+         *
+         * @return 100 iterations, tolerance 1e-6
+         */
         public static Options defaults() {
             return new Options(100, 1e-6);
         }
@@ -37,8 +48,16 @@ public final class WeightedKMeans {
      *
      * @param objective the weighted squared error after every iteration, index 0 = after initialisation
      * @param weighted  false when the weights were absent or summed to zero and plain k-means ran instead
+     * @param centroids the fitted centroids, ascending
+     * @param iterations the iterations run
+     * @param converged whether the centroids settled within the tolerance
      */
     public record Result(float[] centroids, int iterations, boolean converged, double[] objective, boolean weighted) {
+        /**
+         * The objective after the last iteration.
+         *
+         * @return the last entry of {@code objective}
+         */
         public double finalObjective() {
             return objective[objective.length - 1];
         }
@@ -49,6 +68,13 @@ public final class WeightedKMeans {
     /**
      * Fits {@code clusters} centroids to {@code values[0, count)} with optional sample {@code weights}
      * (null for unweighted). Weights must be finite and non-negative.
+     *
+     * @param values the samples
+     * @param weights per-sample weights, or null
+     * @param count how many of {@code values} (and {@code weights}) to use, from the start
+     * @param clusters the number of centroids
+     * @param options solver settings
+     * @return the centroids and the fit's history
      */
     public static Result fit(float[] values, float[] weights, int count, int clusters, Options options) {
         Checks.requirePositive("cluster count", clusters);
@@ -79,6 +105,14 @@ public final class WeightedKMeans {
         return new Solver(s, clusters, options, weighted).run();
     }
 
+    /**
+     * {@link #fit(float[], float[], int, int, Options)} over all of {@code values} with the default options.
+     *
+     * @param values the samples
+     * @param weights per-sample weights, or null
+     * @param clusters the number of centroids
+     * @return the centroids and the fit's history
+     */
     public static Result fit(float[] values, float[] weights, int clusters) {
         return fit(values, weights, values.length, clusters, Options.defaults());
     }
