@@ -25,7 +25,9 @@ import java.util.stream.IntStream;
  * is deterministic.
  */
 public final class CalibrationData {
+    /** Calibration windows when none are given (the paper uses 16 sequences). */
     public static final int DEFAULT_WINDOWS = 16;
+    /** Tokens per calibration window when none are given. */
     public static final int DEFAULT_LENGTH = 512;
 
     private final LlamaConfig config;
@@ -64,6 +66,18 @@ public final class CalibrationData {
         return starts;
     }
 
+    /**
+     * Runs the windows through {@code m}, collecting pre-RoPE keys and values with their Fisher weights.
+     *
+     * @param m the fp32 model
+     * @param tokens the calibration token stream
+     * @param windows number of windows, at least 1
+     * @param length tokens per window, at least 2
+     * @param modelName the model's name, recorded in the calibration's provenance
+     * @param dataName the data's name, recorded in the calibration's provenance
+     * @return the activations of every layer
+     * @throws IllegalArgumentException when the stream is shorter than {@code windows × length}
+     */
     public static CalibrationData collect(Llama m, int[] tokens, int windows, int length, String modelName,
                                           String dataName) {
         LlamaConfig c = m.config();
@@ -98,27 +112,60 @@ public final class CalibrationData {
         }
     }
 
+    /**
+     * The key activations of one layer, Fisher weights included.
+     *
+     * @param layer layer index
+     * @return the pre-RoPE keys, {@code [windows·length][kvDim]}
+     */
     public Activations keys(int layer) {
         return keys[layer];
     }
 
+    /**
+     * The value activations of one layer, Fisher weights included.
+     *
+     * @param layer layer index
+     * @return the values, {@code [windows·length][kvDim]}
+     */
     public Activations values(int layer) {
         return values[layer];
     }
 
+    /**
+     * The number of calibration windows.
+     *
+     * @return the window count
+     */
     public int windows() {
         return windows;
     }
 
+    /**
+     * Tokens per calibration window.
+     *
+     * @return the window length
+     */
     public int length() {
         return length;
     }
 
+    /**
+     * The model's attention geometry, for the calibrations fitted on this data.
+     *
+     * @return the attention shape
+     */
     public AttentionShape shape() {
         return ModelShapes.attentionShape(config);
     }
 
-    /** Fits every layer's key thresholds and K/V codebooks for {@code spec}. */
+    /**
+     * Fits every layer's key thresholds and K/V codebooks for {@code spec}.
+     *
+     * @param spec a nuq spec
+     * @param createdBy the tool and version recorded in the provenance
+     * @return the calibration
+     */
     public Calibration calibrate(QuantSpec spec, String createdBy) {
         List<LayerCalibration> layers = new ArrayList<>();
         for (int l = 0; l < config.layers(); l++) {
@@ -133,6 +180,11 @@ public final class CalibrationData {
      * Per-channel min/max of the calibration keys of {@code layer} (non-sink tokens included: the
      * int per-channel ablation has no sinks), pre-RoPE or rotated to each token's position.
      * Returns {lo[D], hi[D]}.
+     *
+     * @param layer layer index
+     * @param postRope true for the ranges after RoPE, false for pre-RoPE
+     * @param rope the model's RoPE (used when {@code postRope})
+     * @return {@code {lo[kvDim], hi[kvDim]}}
      */
     public float[][] keyRange(int layer, boolean postRope, dev.kvq.model.LlamaRope rope) {
         Activations a = keys[layer];

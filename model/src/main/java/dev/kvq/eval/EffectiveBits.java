@@ -12,6 +12,14 @@ import dev.kvq.quant.MemoryMath;
 public final class EffectiveBits {
     private EffectiveBits() {}
 
+    /**
+     * The bits per stored K/V element of {@code mode}.
+     *
+     * @param mode the KV mode
+     * @param channels {@code kvHeads·headDim}
+     * @param tokens the context length (sinks and KIVI's recent window are amortized over it)
+     * @return bits per element
+     */
     public static double of(KvMode mode, int channels, int tokens) {
         double perVector = 32.0 / channels;
         return switch (mode.kind()) {

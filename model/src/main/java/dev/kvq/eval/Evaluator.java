@@ -26,9 +26,27 @@ public final class Evaluator {
     private final Map<QuantSpec, Calibration> fitted = new HashMap<>();
     private CalibrationData data;
 
-    /** One table row. */
+    /**
+     * One table row.
+     *
+     * @param mode the mode's name
+     * @param bits effective bits per element
+     * @param perplexity exp(mean NLL)
+     * @param meanNll mean negative log-likelihood per prediction
+     * @param predictions tokens predicted
+     * @param seconds wall time of the row
+     */
     public record Row(String mode, double bits, double perplexity, double meanNll, long predictions, double seconds) {}
 
+    /**
+     * An evaluator of {@code windows} windows of {@code windowLength} tokens of {@code tokens}.
+     *
+     * @param model the model
+     * @param tokens the evaluation token stream
+     * @param windowLength tokens per window
+     * @param windows number of windows
+     * @param calibrationData collects calibration activations the first time a nuq mode needs a calibration
+     */
     public Evaluator(Llama model, int[] tokens, int windowLength, int windows, Supplier<CalibrationData> calibrationData) {
         this.model = model;
         this.tokens = tokens;
@@ -37,12 +55,23 @@ public final class Evaluator {
         this.calibrationData = calibrationData;
     }
 
-    /** Uses {@code c} for every nuq mode with its bit width and outlier fraction. */
+    /**
+     * Uses {@code c} for every nuq mode with its bit width and outlier fraction.
+     *
+     * @param c a calibration of the model
+     * @return this evaluator
+     */
     public Evaluator with(Calibration c) {
         given.add(c);
         return this;
     }
 
+    /**
+     * Evaluates one mode over the windows.
+     *
+     * @param mode the KV mode
+     * @return the table row
+     */
     public Row evaluate(KvMode mode) {
         long t0 = System.nanoTime();
         Perplexity.Result r = mode.kind() == KvMode.Kind.NUQ_PACKED
@@ -110,7 +139,12 @@ public final class Evaluator {
         };
     }
 
-    /** The calibration a nuq spec runs with: a matching given one, else fitted (once per spec). */
+    /**
+     * The calibration a nuq spec runs with: a matching given one, else fitted (once per spec).
+     *
+     * @param spec a nuq spec
+     * @return the calibration
+     */
     public synchronized Calibration calibration(QuantSpec spec) {
         for (Calibration c : given) {
             QuantSpec s = c.spec();

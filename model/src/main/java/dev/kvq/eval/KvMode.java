@@ -21,18 +21,56 @@ import java.util.regex.Pattern;
  *     quantize only the keys/values (error split; bits then count the mode as if both were quantized),
  * k-means weighted by F·s² (default), F only, or not at all
  * </ul>
+ *
+ * @param name the mode's name, normalized to lower case
+ * @param kind the family of the mode
+ * @param bits code width, or 16/32 for the float modes
+ * @param recentWindow KIVI's full-precision window in tokens; 0 for other modes
+ * @param spec the runtime spec of nuq modes; fp16/fp32 specs for the float modes, null otherwise
  */
 public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSpec spec) {
-    public enum Kind { FP32, FP16, INT, NF, INT_KEY_CHANNEL, INT_KEY_CHANNEL_PRE_ROPE, KIVI, NUQ, NUQ_PACKED, NUQ_KEYS_ONLY,
-        NUQ_VALUES_ONLY }
+    /** The families of modes. */
+    public enum Kind {
+        /** fp32 reference. */
+        FP32,
+        /** fp16 storage. */
+        FP16,
+        /** Uniform intB per token. */
+        INT,
+        /** NormalFloat nfB per token. */
+        NF,
+        /** Uniform keys per channel after RoPE. */
+        INT_KEY_CHANNEL,
+        /** Uniform keys per channel before RoPE. */
+        INT_KEY_CHANNEL_PRE_ROPE,
+        /** KIVI-style groups with a full-precision window. */
+        KIVI,
+        /** kvq nuq, simulated. */
+        NUQ,
+        /** kvq nuq through the packed cache. */
+        NUQ_PACKED,
+        /** kvq nuq on the keys only. */
+        NUQ_KEYS_ONLY,
+        /** kvq nuq on the values only. */
+        NUQ_VALUES_ONLY
+    }
 
+    /** Tokens (keys) or channels (values) per KIVI quantization group. */
     public static final int KIVI_GROUP = 32;
+    /** KIVI's full-precision window when the name gives none. */
     public static final int KIVI_DEFAULT_WINDOW = 128;
 
     private static final Pattern BASELINE = Pattern.compile("(int|nf)([234])(-kchan(-pre)?)?");
     private static final Pattern KIVI = Pattern.compile("kivi([234])(?:-r(\\d+))?");
     private static final Pattern NUQ = Pattern.compile("(nuq[234](?:-\\d+(?:\\.\\d+)?%)?)((?:-s\\d+)?)((?:-fisher|-unweighted)?)((?:-sparse)?)((?:-packed|-konly|-vonly)?)");
 
+    /**
+     * Parses a mode name (see the list above).
+     *
+     * @param text the name
+     * @return the mode
+     * @throws IllegalArgumentException for an unknown name, listing the accepted forms
+     */
     public static KvMode parse(String text) {
         String n = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
         if (n.equals("fp32")) {
@@ -89,12 +127,20 @@ public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSp
                 + "int3-kchan[-pre], kivi2-4[-rR], nuq2-4[-P%][-sN][-fisher|-unweighted][-sparse][-packed|-konly|-vonly])");
     }
 
-    /** Whether the mode quantizes with kvq's nuq codebooks (and needs a calibration). */
+    /**
+     * Whether the mode quantizes with kvq's nuq codebooks (and needs a calibration).
+     *
+     * @return true for the nuq kinds
+     */
     public boolean isNuq() {
         return kind == Kind.NUQ || kind == Kind.NUQ_PACKED || kind == Kind.NUQ_KEYS_ONLY || kind == Kind.NUQ_VALUES_ONLY;
     }
 
-    /** Whether a row of this mode is one of the baselines kvq must beat. */
+    /**
+     * Whether a row of this mode is one of the baselines kvq must beat.
+     *
+     * @return true for fp16, int, nf and KIVI
+     */
     public boolean isBaseline() {
         return kind == Kind.INT || kind == Kind.NF || kind == Kind.KIVI;
     }

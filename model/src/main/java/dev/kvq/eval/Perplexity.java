@@ -14,14 +14,31 @@ import java.util.stream.IntStream;
 public final class Perplexity {
     private Perplexity() {}
 
-    /** Mean NLL and perplexity over {@code windows} windows. */
+    /**
+     * Mean NLL and perplexity over {@code windows} windows.
+     *
+     * @param meanNll mean negative log-likelihood per prediction
+     * @param predictions tokens predicted
+     * @param windows windows evaluated
+     */
     public record Result(double meanNll, long predictions, int windows) {
+        /**
+         * The perplexity, {@code exp(meanNll)}.
+         *
+         * @return the perplexity
+         */
         public double perplexity() {
             return Math.exp(meanNll);
         }
     }
 
-    /** Windows available in {@code tokens} at length {@code windowLength}. */
+    /**
+     * Windows available in {@code tokens} at length {@code windowLength}.
+     *
+     * @param tokens the token stream
+     * @param windowLength tokens per window
+     * @return {@code tokens.length / windowLength}
+     */
     public static int windows(int[] tokens, int windowLength) {
         return tokens.length / windowLength;
     }
@@ -29,6 +46,13 @@ public final class Perplexity {
     /**
      * Evaluates the first {@code windows} windows; {@code stores} gives the KV store of a window index
      * (stores may hold per-window state, so each window gets its own).
+     *
+     * @param model the model
+     * @param tokens the token stream
+     * @param windowLength tokens per window
+     * @param windows windows to evaluate
+     * @param stores the KV store of each window index
+     * @return mean NLL over all predictions
      */
     public static Result evaluate(Llama model, int[] tokens, int windowLength, int windows, IntFunction<KvStore> stores) {
         int available = windows(tokens, windowLength);
@@ -47,7 +71,16 @@ public final class Perplexity {
         return new Result(sum / predictions, predictions, windows);
     }
 
-    /** Summed NLL of the {@code length − 1} predictions of one window. */
+    /**
+     * Summed NLL of the {@code length − 1} predictions of one window.
+     *
+     * @param model the model
+     * @param tokens the token stream
+     * @param from first token of the window
+     * @param length tokens in the window
+     * @param store the KV store the forward pass uses
+     * @return the summed NLL in nats
+     */
     public static double windowNll(Llama model, int[] tokens, int from, int length, KvStore store) {
         float[] logits = model.forward(tokens, from, length, store);
         int v = model.config().vocabSize();
@@ -58,6 +91,15 @@ public final class Perplexity {
         return sum;
     }
 
+    /**
+     * {@code log softmax(logits[offset, offset+n))[target]}, computed stably in double.
+     *
+     * @param logits the logits
+     * @param offset first logit of the row
+     * @param n vocabulary size
+     * @param target the true token
+     * @return the log-probability of {@code target}
+     */
     public static double logSoftmax(float[] logits, int offset, int n, int target) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) {

@@ -18,7 +18,11 @@ import dev.kvq.quant.ValueQuantizer;
 public final class SimulatedStores {
     private SimulatedStores() {}
 
-    /** fp16 storage: every element rounded to fp16 (keys after RoPE). */
+    /**
+     * fp16 storage: every element rounded to fp16 (keys after RoPE).
+     *
+     * @return the store
+     */
     public static KvStore fp16() {
         return (layer, keys, values, n, rope) -> {
             float[] k = keys.clone();
@@ -38,6 +42,10 @@ public final class SimulatedStores {
      * kvq nuq with the runtime's quantizers: pre-RoPE per-channel keys with capped outliers
      * (uncapped for token-major sparse storage), per-token values with top-k outliers, reconstruction
      * {@code dequant(code) + residual}; the first {@code sinkTokens} tokens stay fp16 (keys post-RoPE).
+     *
+     * @param spec a nuq spec
+     * @param calibration a calibration for {@code spec}
+     * @return the store
      */
     public static KvStore nuq(QuantSpec spec, Calibration calibration) {
         return nuq(spec, calibration, true, true);
@@ -46,6 +54,12 @@ public final class SimulatedStores {
     /**
      * {@link #nuq(QuantSpec, Calibration)} quantizing only the keys or only the values (the other stays
      * fp32): splits the perplexity cost of a mode between K and V.
+     *
+     * @param spec a nuq spec
+     * @param calibration a calibration for {@code spec}
+     * @param quantizeKeys whether keys are quantized
+     * @param quantizeValues whether values are quantized
+     * @return the store
      */
     public static KvStore nuq(QuantSpec spec, Calibration calibration, boolean quantizeKeys, boolean quantizeValues) {
         return (layer, keys, values, n, rope) -> {
@@ -94,6 +108,9 @@ public final class SimulatedStores {
     /**
      * The paper's intN / nfN baselines: keys after RoPE and values, each token's whole vector with
      * {@code z = (max+min)/2}, {@code s = (max−min)/2} (fp16) and the nearest codebook level.
+     *
+     * @param codebook the levels, e.g. uniform or NormalFloat
+     * @return the store
      */
     public static KvStore perToken(Codebook codebook) {
         return (layer, keys, values, n, rope) -> {
@@ -132,6 +149,11 @@ public final class SimulatedStores {
     /**
      * Ablation: uniform keys per channel with offline (calibrated min/max) ranges, pre- or post-RoPE;
      * values per token as in {@link #perToken}. {@code ranges[layer] = {lo[D], hi[D]}}.
+     *
+     * @param bits code width
+     * @param ranges per layer the calibrated key ranges
+     * @param preRope whether keys are quantized before RoPE
+     * @return the store
      */
     public static KvStore keysPerChannel(int bits, float[][][] ranges, boolean preRope) {
         Codebook codebook = Codebook.uniform(bits);
@@ -167,6 +189,10 @@ public final class SimulatedStores {
      * KIVI-style: post-RoPE keys per channel over groups of 32 consecutive tokens, values per token in
      * groups of 32 channels, uniform levels; query {@code t} reads tokens newer than {@code t − R} in full
      * precision. A group is read quantized only once all its tokens exist (R ≥ 32), so this is causal.
+     *
+     * @param bits code width
+     * @param recentWindow tokens kept in full precision
+     * @return the store
      */
     public static KvStore kivi(int bits, int recentWindow) {
         Codebook codebook = Codebook.uniform(bits);

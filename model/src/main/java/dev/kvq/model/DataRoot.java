@@ -20,12 +20,18 @@ import java.util.concurrent.ConcurrentHashMap;
  * of producing slightly wrong perplexities.
  */
 public final class DataRoot {
+    /** The environment variable that names the data folder. */
     public static final String ENV = "KVQ_DATA";
+    /** The system property that names the data folder; it wins over {@link #ENV}. */
     public static final String PROPERTY = "kvq.data";
+    /** The manifest file at the root of the data folder. */
     public static final String MANIFEST = "MANIFEST.sha256";
 
+    /** The stories260K model folder, relative to the root. */
     public static final String STORIES_MODEL = "models/stories260K";
+    /** The TinyStories validation slice, relative to the root. */
     public static final String TINYSTORIES = "corpus/tinystories/val_slice.txt";
+    /** The WikiText-2 test set, relative to the root. */
     public static final String WIKITEXT2 = "corpus/wikitext-2/test.txt";
 
     private final Path root;
@@ -38,7 +44,11 @@ public final class DataRoot {
         this.manifest = manifest;
     }
 
-    /** The configured data root ({@code -Dkvq.data} wins over {@code KVQ_DATA}), if any is set and exists. */
+    /**
+     * The configured data root ({@code -Dkvq.data} wins over {@code KVQ_DATA}), if any is set and exists.
+     *
+     * @return the folder, or empty when none is configured
+     */
     public static Optional<Path> configured() {
         String p = System.getProperty(PROPERTY);
         if (p == null || p.isBlank()) {
@@ -51,13 +61,25 @@ public final class DataRoot {
         return Files.isDirectory(path) ? Optional.of(path) : Optional.empty();
     }
 
-    /** Opens the configured root or explains how to configure one. */
+    /**
+     * Opens the configured root or explains how to configure one.
+     *
+     * @return the data root
+     * @throws java.io.IOException when none is configured or its manifest is missing or unreadable
+     */
     public static DataRoot open() throws IOException {
         Path p = configured().orElseThrow(() -> new IOException("no data folder: set " + ENV
                 + " or -D" + PROPERTY + " to a folder with " + MANIFEST + ", models/ and corpus/"));
         return open(p);
     }
 
+    /**
+     * Opens {@code root}, reading its manifest.
+     *
+     * @param root a folder with a {@value #MANIFEST}
+     * @return the data root
+     * @throws java.io.IOException when the manifest is missing or malformed
+     */
     public static DataRoot open(Path root) throws IOException {
         Path m = root.resolve(MANIFEST);
         if (!Files.isRegularFile(m)) {
@@ -66,7 +88,13 @@ public final class DataRoot {
         return new DataRoot(root, readManifest(m));
     }
 
-    /** Finds the data root that holds {@code file} by walking up to the first folder with a manifest. */
+    /**
+     * Finds the data root that holds {@code file} by walking up to the first folder with a manifest.
+     *
+     * @param file a file that may lie in a data folder
+     * @return the data root, or empty when no folder above has a manifest
+     * @throws java.io.IOException when a manifest exists but cannot be read
+     */
     public static Optional<DataRoot> containing(Path file) throws IOException {
         for (Path p = file.toAbsolutePath().normalize().getParent(); p != null; p = p.getParent()) {
             if (Files.isRegularFile(p.resolve(MANIFEST))) {
@@ -94,11 +122,22 @@ public final class DataRoot {
         return entries;
     }
 
+    /**
+     * The data folder.
+     *
+     * @return its path
+     */
     public Path root() {
         return root;
     }
 
-    /** The verified path of {@code relative}; fails naming the file when it is missing, unlisted or altered. */
+    /**
+     * The verified path of {@code relative}; fails naming the file when it is missing, unlisted or altered.
+     *
+     * @param relative a path as listed in the manifest
+     * @return the path under the root
+     * @throws java.io.IOException when the file is unlisted, missing or its hash differs
+     */
     public Path file(String relative) throws IOException {
         Path p = root.resolve(relative);
         String expected = manifest.get(relative);
@@ -109,7 +148,12 @@ public final class DataRoot {
         return p;
     }
 
-    /** Verifies {@code file} if it lies under this root and is listed; other files pass unchecked. */
+    /**
+     * Verifies {@code file} if it lies under this root and is listed; other files pass unchecked.
+     *
+     * @param file a file
+     * @throws java.io.IOException when the file is listed but its hash differs
+     */
     public void verifyIfListed(Path file) throws IOException {
         Path rel;
         try {

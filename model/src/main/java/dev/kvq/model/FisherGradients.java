@@ -11,13 +11,27 @@ import static dev.kvq.model.Llama.matmulTransposedAdd;
 public final class FisherGradients {
     private FisherGradients() {}
 
-    /** Per layer {@code [n][kvDim]} gradients, and the loss they belong to. */
+    /**
+     * Per layer {@code [n][kvDim]} gradients, and the loss they belong to.
+     *
+     * @param keys per layer the loss gradient of every pre-RoPE key element
+     * @param values per layer the loss gradient of every value element
+     * @param loss the window's mean NLL
+     * @param keyActivations per layer the pre-RoPE keys
+     * @param valueActivations per layer the values
+     */
     public record Result(float[][] keys, float[][] values, double loss, float[][] keyActivations,
                          float[][] valueActivations) {}
 
     /**
      * Gradients for the window {@code tokens[from, from+n)}; also returns the pre-RoPE keys and values
      * the forward pass produced (the calibration activations of the same window).
+     *
+     * @param m the model
+     * @param tokens the token stream
+     * @param from first token of the window
+     * @param n tokens in the window
+     * @return gradients, activations and loss
      */
     public static Result compute(Llama m, int[] tokens, int from, int n) {
         LlamaConfig c = m.config();

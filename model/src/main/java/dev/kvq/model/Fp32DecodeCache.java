@@ -10,6 +10,11 @@ public final class Fp32DecodeCache implements DecodeCache {
     private final float[][] values;  // [layer][seqLen·kvDim]
     private final int[] length;
 
+    /**
+     * An empty cache for {@code model}, sized for its full context.
+     *
+     * @param model the model
+     */
     public Fp32DecodeCache(Llama model) {
         this.config = model.config();
         this.rope = model.rope();

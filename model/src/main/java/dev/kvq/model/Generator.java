@@ -11,17 +11,43 @@ import java.util.Random;
 public final class Generator {
     private final Llama model;
 
+    /**
+     * A generator for {@code model}.
+     *
+     * @param model the model
+     */
     public Generator(Llama model) {
         this.model = model;
     }
 
-    /** Result: all tokens (prompt included, BOS first) and the number generated. */
+    /**
+     * Result: all tokens (prompt included, BOS first) and the number generated.
+     *
+     * @param tokens the prompt followed by the generated tokens
+     * @param promptTokens the prompt's length
+     */
     public record Output(int[] tokens, int promptTokens) {
+        /**
+         * The tokens after the prompt.
+         *
+         * @return a copy of the generated tokens
+         */
         public int[] generated() {
             return Arrays.copyOfRange(tokens, promptTokens, tokens.length);
         }
     }
 
+    /**
+     * Runs the prompt, then samples up to {@code maxNewTokens} tokens (stopping early at EOS or the model's
+     * context).
+     *
+     * @param prompt the prompt's token ids, BOS first
+     * @param maxNewTokens the most tokens to generate
+     * @param temperature 0 for greedy decoding, else the softmax temperature
+     * @param seed the sampling seed
+     * @param cache the decode cache, empty
+     * @return prompt and generated tokens
+     */
     public Output generate(int[] prompt, int maxNewTokens, float temperature, long seed, DecodeCache cache) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("the prompt needs at least one token (BOS)");

@@ -7,6 +7,16 @@ package dev.kvq.model;
  * vector by its reconstruction, which is the paper's "simulated" perplexity protocol (spec §15.14).
  */
 public interface KvStore {
+    /**
+     * The view attention reads for one layer of a window.
+     *
+     * @param layer layer index
+     * @param keysPreRope the window's keys before RoPE, {@code [tokens][kvDim]}
+     * @param values the window's values, {@code [tokens][kvDim]}
+     * @param tokens tokens in the window
+     * @param rope the model's RoPE
+     * @return keys after RoPE and values, as the store keeps them
+     */
     KvView view(int layer, float[] keysPreRope, float[] values, int tokens, LlamaRope rope);
 
     /** The fp32 reference: keys rotated, nothing quantized. */

@@ -52,10 +52,20 @@ public final class Llama {
         this.rope = new LlamaRope(config.headSize(), config.kvHeads(), config.seqLen());
     }
 
+    /**
+     * The checkpoint header.
+     *
+     * @return the configuration
+     */
     public LlamaConfig config() {
         return config;
     }
 
+    /**
+     * The RoPE tables of the model.
+     *
+     * @return the llama2.c RoPE
+     */
     public LlamaRope rope() {
         return rope;
     }
@@ -64,6 +74,10 @@ public final class Llama {
      * Loads a llama2.c checkpoint: a header of 7 little-endian int32 ({@code dim, hidden_dim, n_layers,
      * n_heads, n_kv_heads, vocab_size, seq_len}; negative vocab = separate classifier), then the fp32
      * weights in the llama2.c order. The file size must match the header exactly.
+     *
+     * @param file the checkpoint
+     * @return the model
+     * @throws java.io.IOException when the file cannot be read, is truncated or has an invalid header
      */
     public static Llama load(Path file) throws IOException {
         byte[] bytes = Files.readAllBytes(file);
@@ -107,7 +121,13 @@ public final class Llama {
         return new Llama(c, emb, rmsAtt, wq, wk, wv, wo, rmsFfn, w1, w2, w3, rmsFinal, cls);
     }
 
-    /** Loads {@code stories260K.bin} (or the only {@code .bin} file) from a model folder, or a file directly. */
+    /**
+     * Loads {@code stories260K.bin} (or the only {@code .bin} file) from a model folder, or a file directly.
+     *
+     * @param modelDirOrFile a model folder or a checkpoint file
+     * @return the model
+     * @throws java.io.IOException when no checkpoint is found or it cannot be loaded
+     */
     public static Llama loadFrom(Path modelDirOrFile) throws IOException {
         return load(ModelFiles.checkpoint(modelDirOrFile));
     }
@@ -126,7 +146,14 @@ public final class Llama {
         return a;
     }
 
-    /** A model with Gaussian weights of standard deviation {@code std} (norm weights around 1): for tests. */
+    /**
+     * A model with Gaussian weights of standard deviation {@code std} (norm weights around 1): for tests.
+     *
+     * @param c the configuration
+     * @param seed the random seed
+     * @param std the standard deviation of the weights
+     * @return the model
+     */
     public static Llama random(LlamaConfig c, long seed, float std) {
         Random r = new Random(seed);
         int d = c.dim();
@@ -180,6 +207,12 @@ public final class Llama {
     /**
      * Runs {@code tokens[from, from+n)} as one sequence at positions 0…n−1 and returns the logits
      * {@code [n][vocab]}; every layer's KV goes through {@code store}.
+     *
+     * @param tokens the token stream
+     * @param from first token of the sequence
+     * @param n tokens in the sequence
+     * @param store the KV store
+     * @return the logits
      */
     public float[] forward(int[] tokens, int from, int n, KvStore store) {
         return forward(tokens, from, n, store, null);
@@ -314,6 +347,11 @@ public final class Llama {
     /**
      * One decode step: token {@code token} at position {@code pos}; its keys and values are appended
      * to {@code cache} before attending (so it sees itself). Returns the logits.
+     *
+     * @param token the token id
+     * @param pos its position
+     * @param cache the decode cache
+     * @return the logits {@code [vocab]}
      */
     public float[] step(int token, int pos, DecodeCache cache) {
         LlamaConfig c = config;

@@ -4,9 +4,19 @@ package dev.kvq.model;
  * The llama2.c checkpoint header: seven int32 values. A negative vocabulary size in the file means the
  * classifier is stored separately (unshared); here {@code vocabSize} is always positive and
  * {@code sharedClassifier} carries that bit.
+ *
+ * @param dim model width
+ * @param hiddenDim feed-forward width
+ * @param layers transformer layers
+ * @param heads query heads
+ * @param kvHeads key/value heads
+ * @param vocabSize vocabulary size
+ * @param seqLen the longest context
+ * @param sharedClassifier whether the classifier shares the token embedding
  */
 public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvHeads, int vocabSize, int seqLen,
                           boolean sharedClassifier) {
+    /** Checks that the fields are positive and that heads divide evenly into pairs of channels. */
     public LlamaConfig {
         if (dim <= 0 || hiddenDim <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || vocabSize <= 0 || seqLen <= 0) {
             throw new IllegalArgumentException("llama2.c header has a non-positive field: " + describe(dim, hiddenDim,
@@ -23,16 +33,29 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
         }
     }
 
+    /**
+     * Channels per head.
+     *
+     * @return {@code dim / heads}
+     */
     public int headSize() {
         return dim / heads;
     }
 
-    /** Width of one token's key (or value) vector: {@code kvHeads·headSize}. */
+    /**
+     * Width of one token's key (or value) vector: {@code kvHeads·headSize}.
+     *
+     * @return the KV width
+     */
     public int kvDim() {
         return kvHeads * headSize();
     }
 
-    /** Query heads sharing one KV head. */
+    /**
+     * Query heads sharing one KV head.
+     *
+     * @return {@code heads / kvHeads}
+     */
     public int groupSize() {
         return heads / kvHeads;
     }

@@ -12,6 +12,13 @@ public final class LlamaRope {
     private final float[] cos;  // [positions][headSize/2]
     private final float[] sin;
 
+    /**
+     * Tables for {@code positions} positions of heads of {@code headSize} channels.
+     *
+     * @param headSize channels per head (even)
+     * @param kvHeads KV heads, for rotating whole key vectors
+     * @param positions positions covered, from 0
+     */
     public LlamaRope(int headSize, int kvHeads, int positions) {
         this.headSize = headSize;
         this.kvHeads = kvHeads;
@@ -29,29 +36,64 @@ public final class LlamaRope {
         }
     }
 
+    /**
+     * Channels per head.
+     *
+     * @return the head size
+     */
     public int headSize() {
         return headSize;
     }
 
+    /**
+     * KV heads per key vector.
+     *
+     * @return the KV head count
+     */
     public int kvHeads() {
         return kvHeads;
     }
 
+    /**
+     * Positions covered by the tables.
+     *
+     * @return the position count
+     */
     public int positions() {
         return positions;
     }
 
-    /** Rotates {@code heads} heads of {@code x[offset, offset + heads·headSize)} to {@code position}. */
+    /**
+     * Rotates {@code heads} heads of {@code x[offset, offset + heads·headSize)} to {@code position}.
+     *
+     * @param x the vectors
+     * @param offset first element of the first head
+     * @param heads heads to rotate
+     * @param position the position
+     */
     public void rotate(float[] x, int offset, int heads, int position) {
         rotate(x, offset, heads, position, false);
     }
 
-    /** Rotation by the negative angle: the transpose, which carries gradients back through RoPE. */
+    /**
+     * Rotation by the negative angle: the transpose, which carries gradients back through RoPE.
+     *
+     * @param x the vectors
+     * @param offset first element of the first head
+     * @param heads heads to rotate
+     * @param position the position
+     */
     public void rotateBack(float[] x, int offset, int heads, int position) {
         rotate(x, offset, heads, position, true);
     }
 
-    /** Rotates row {@code t} of {@code x [tokens][heads·headSize]} to position {@code t}. */
+    /**
+     * Rotates row {@code t} of {@code x [tokens][heads·headSize]} to position {@code t}.
+     *
+     * @param x the vectors
+     * @param tokens rows of {@code x}
+     * @param heads heads per row
+     */
     public void rotate(float[] x, int tokens, int heads) {
         int w = heads * headSize;
         for (int t = 0; t < tokens; t++) {

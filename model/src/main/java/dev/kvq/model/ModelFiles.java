@@ -11,7 +11,9 @@ import java.util.stream.Stream;
  * {@code MANIFEST.sha256} when the folder lies inside one.
  */
 public final class ModelFiles {
+    /** The checkpoint file name in a model folder. */
     public static final String CHECKPOINT = "stories260K.bin";
+    /** The tokenizer file name in a model folder. */
     public static final String TOKENIZER = "tok512.bin";
 
     private ModelFiles() {}
@@ -24,7 +26,13 @@ public final class ModelFiles {
         return verified(Files.isDirectory(dirOrFile) ? pick(dirOrFile, TOKENIZER, "tokenizer") : dirOrFile);
     }
 
-    /** Verifies {@code file} against the manifest of the data root that holds it, if any. */
+    /**
+     * Verifies {@code file} against the manifest of the data root that holds it, if any.
+     *
+     * @param file the file
+     * @return {@code file}
+     * @throws java.io.IOException when the file is missing or its hash differs from the manifest
+     */
     public static Path verified(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new IOException(file + " does not exist");

@@ -17,11 +17,23 @@ public final class PackedDecodeCache implements DecodeCache {
     private final KvCache cache;
     private final AttentionShape shape;
 
+    /**
+     * A packed cache for {@code model} on the CPU backend.
+     *
+     * @param model the model
+     * @param spec the quantization
+     * @param calibration a calibration of the model for {@code spec}
+     */
     public PackedDecodeCache(Llama model, QuantSpec spec, Calibration calibration) {
         this.shape = ModelShapes.attentionShape(model.config());
         this.cache = KvCache.open(shape, spec, calibration, Backend.cpu());
     }
 
+    /**
+     * The runtime cache underneath.
+     *
+     * @return the cache
+     */
     public KvCache cache() {
         return cache;
     }

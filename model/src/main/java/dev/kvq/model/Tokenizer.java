@@ -23,7 +23,9 @@ import java.util.Map;
  * corpora tokenize in a second rather than hours.
  */
 public final class Tokenizer {
+    /** The beginning-of-sequence token. */
     public static final int BOS = 1;
+    /** The end-of-sequence token. */
     public static final int EOS = 2;
     /** Byte-fallback pieces {@code <0x00>…<0xFF>} start here. */
     public static final int BYTE_OFFSET = 3;
@@ -43,7 +45,14 @@ public final class Tokenizer {
         }
     }
 
-    /** Loads a tokenizer file, or {@code tok512.bin} from a model folder; {@code vocabSize} pieces are expected. */
+    /**
+     * Loads a tokenizer file, or {@code tok512.bin} from a model folder; {@code vocabSize} pieces are expected.
+     *
+     * @param dirOrFile a model folder or a tokenizer file
+     * @param vocabSize the model's vocabulary size
+     * @return the tokenizer
+     * @throws java.io.IOException when the file cannot be read or holds fewer pieces
+     */
     public static Tokenizer load(Path dirOrFile, int vocabSize) throws IOException {
         Path file = ModelFiles.tokenizer(dirOrFile);
         ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
@@ -72,28 +81,61 @@ public final class Tokenizer {
         }
     }
 
+    /**
+     * The number of pieces.
+     *
+     * @return the vocabulary size
+     */
     public int vocabSize() {
         return pieces.length;
     }
 
+    /**
+     * The longest piece in bytes.
+     *
+     * @return the length
+     */
     public int maxTokenLength() {
         return maxTokenLength;
     }
 
+    /**
+     * The merge score of a piece.
+     *
+     * @param id token id
+     * @return the score; higher merges first
+     */
     public float score(int id) {
         return scores[id];
     }
 
-    /** The raw bytes of a piece. */
+    /**
+     * The raw bytes of a piece.
+     *
+     * @param id token id
+     * @return the bytes
+     */
     public byte[] pieceBytes(int id) {
         return pieces[id].getBytes(StandardCharsets.ISO_8859_1);
     }
 
-    /** Encodes {@code text} with a leading BOS (and no EOS), as llama2.c's {@code encode(t, text, 1, 0, …)}. */
+    /**
+     * Encodes {@code text} with a leading BOS (and no EOS), as llama2.c's {@code encode(t, text, 1, 0, …)}.
+     *
+     * @param text the text
+     * @return token ids, BOS first
+     */
     public int[] encode(String text) {
         return encode(text, true);
     }
 
+    /**
+     * Encodes {@code text}, with a leading BOS when {@code bos}.
+     *
+     * @param text the text
+     * @param bos whether to start with BOS
+     * @return token ids
+     */
     public int[] encode(String text, boolean bos) {
         byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
         int[] id = new int[utf8.length + 2 + (bos ? 1 : 0)];
@@ -195,7 +237,12 @@ public final class Tokenizer {
         return ((long) ~ordered << 32) | position;
     }
 
-    /** Decodes a token sequence to text (BOS/EOS dropped, byte pieces joined, UTF-8). */
+    /**
+     * Decodes a token sequence to text (BOS/EOS dropped, byte pieces joined, UTF-8).
+     *
+     * @param tokens token ids
+     * @return the text
+     */
     public String decode(int[] tokens) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         int prev = -1;
@@ -210,6 +257,10 @@ public final class Tokenizer {
     /**
      * The bytes token {@code token} contributes after {@code prev}, as llama2.c's {@code decode}: a piece
      * following BOS loses its leading space, {@code <0xNN>} pieces stand for one raw byte, BOS/EOS for nothing.
+     *
+     * @param prev the previous token
+     * @param token the token
+     * @return its bytes
      */
     public byte[] decodeBytes(int prev, int token) {
         if (token < 0 || token >= pieces.length) {
