@@ -139,7 +139,7 @@ public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSp
     /**
      * Whether a row of this mode is one of the baselines kvq must beat.
      *
-     * @return true for fp16, int, nf and KIVI
+     * @return true for int, nf and KIVI
      */
     public boolean isBaseline() {
         return kind == Kind.INT || kind == Kind.NF || kind == Kind.KIVI;

@@ -38,8 +38,8 @@ public final class Generator {
     }
 
     /**
-     * Runs the prompt, then samples up to {@code maxNewTokens} tokens (stopping early at EOS or the model's
-     * context).
+     * Runs the prompt, then samples up to {@code maxNewTokens} tokens (fewer when the model's
+     * context ends first).
      *
      * @param prompt the prompt's token ids, BOS first
      * @param maxNewTokens the most tokens to generate
