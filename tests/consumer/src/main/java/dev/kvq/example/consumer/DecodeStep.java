@@ -38,6 +38,14 @@ public final class DecodeStep {
             throw new IllegalStateException("expected to run on the module path, but " + KvCache.class.getModule()
                     + " / " + DecodeStep.class.getModule() + " is unnamed");
         }
+        // the two modules that call native code must be granted it (README: --enable-native-access)
+        for (String name : List.of("dev.kvq.bindings", "dev.kvq.driver")) {
+            Module module = ModuleLayer.boot().findModule(name)
+                    .orElseThrow(() -> new IllegalStateException("module " + name + " is not in the boot layer"));
+            if (!module.isNativeAccessEnabled()) {
+                throw new IllegalStateException("native access is not enabled for " + name);
+            }
+        }
         // one layer, 8 query heads sharing 2 KV heads (GQA), head dim 64, standard RoPE
         AttentionShape shape = new AttentionShape(1, 8, 2, 64);
         // no model gradients here, so the k-means runs unweighted (a real calibration passes Fisher weights)
