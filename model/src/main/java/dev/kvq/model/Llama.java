@@ -66,6 +66,10 @@ public final class Llama {
      * weights in the llama2.c order. The file size must match the header exactly.
      */
     public static Llama load(Path file) throws IOException {
+        if (Files.isDirectory(file)) {
+            // readAllBytes would say only "Is a directory"; loadFrom picks the checkpoint of a folder
+            throw new IOException(file + " is a directory, not a llama2.c checkpoint (use Llama.loadFrom)");
+        }
         byte[] bytes = Files.readAllBytes(file);
         if (bytes.length < 28) {
             throw new IOException(file + " is " + bytes.length + " bytes, too short for a llama2.c header");
@@ -87,6 +91,13 @@ public final class Llama {
                     + ") has " + expected);
         }
         FloatBuffer f = buf.asFloatBuffer();
+        for (int i = 0; i < f.limit(); i++) {
+            // a NaN or infinite weight would turn every logit into NaN without any error
+            float w = f.get(i);
+            if (!Float.isFinite(w)) {
+                throw new IOException(file + " holds " + w + " at weight " + i + ": the checkpoint is corrupted");
+            }
+        }
         int d = c.dim();
         int kv = c.kvDim();
         int hid = c.hiddenDim();

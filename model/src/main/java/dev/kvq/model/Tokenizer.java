@@ -45,6 +45,9 @@ public final class Tokenizer {
 
     /** Loads a tokenizer file, or {@code tok512.bin} from a model folder; {@code vocabSize} pieces are expected. */
     public static Tokenizer load(Path dirOrFile, int vocabSize) throws IOException {
+        if (vocabSize <= 0) {
+            throw new IllegalArgumentException("vocabulary size must be positive, got " + vocabSize);
+        }
         Path file = ModelFiles.tokenizer(dirOrFile);
         ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
         try {

@@ -47,6 +47,7 @@ public final class Checks {
 
     /** Checks that {@code array[offset, offset+count)} is finite; names the first bad element. */
     public static void requireFinite(String what, float[] array, int offset, int count) {
+        requireNonNull(what, array);
         for (int i = 0; i < count; i++) {
             float x = array[offset + i];
             if (!Float.isFinite(x)) {
@@ -56,11 +57,13 @@ public final class Checks {
     }
 
     public static void requireFinite(String what, float[] array) {
+        requireNonNull(what, array);
         requireFinite(what, array, 0, array.length);
     }
 
     /** Like {@link #requireFinite} and also within the fp16 range, because the value is stored in fp16. */
     public static void requireFp16Range(String what, float[] array, int offset, int count) {
+        requireNonNull(what, array);
         for (int i = 0; i < count; i++) {
             float x = array[offset + i];
             if (!Float.isFinite(x)) {
@@ -70,6 +73,12 @@ public final class Checks {
                 throw new IllegalArgumentException(what + " holds " + x + " at index " + i
                         + ", outside the fp16 range (|x| <= 65504) that its storage needs");
             }
+        }
+    }
+
+    private static void requireNonNull(String what, float[] array) {
+        if (array == null) {
+            throw new IllegalArgumentException(what + " is null");
         }
     }
 }
