@@ -80,6 +80,10 @@ public final class Llama {
      * @throws java.io.IOException when the file cannot be read, is truncated or has an invalid header
      */
     public static Llama load(Path file) throws IOException {
+        if (Files.isDirectory(file)) {
+            // readAllBytes would say only "Is a directory"; loadFrom picks the checkpoint of a folder
+            throw new IOException(file + " is a directory, not a llama2.c checkpoint (use Llama.loadFrom)");
+        }
         byte[] bytes = Files.readAllBytes(file);
         if (bytes.length < 28) {
             throw new IOException(file + " is " + bytes.length + " bytes, too short for a llama2.c header");
@@ -101,6 +105,13 @@ public final class Llama {
                     + ") has " + expected);
         }
         FloatBuffer f = buf.asFloatBuffer();
+        for (int i = 0; i < f.limit(); i++) {
+            // a NaN or infinite weight would turn every logit into NaN without any error
+            float w = f.get(i);
+            if (!Float.isFinite(w)) {
+                throw new IOException(file + " holds " + w + " at weight " + i + ": the checkpoint is corrupted");
+            }
+        }
         int d = c.dim();
         int kv = c.kvDim();
         int hid = c.hiddenDim();

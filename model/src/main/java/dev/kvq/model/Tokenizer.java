@@ -54,6 +54,9 @@ public final class Tokenizer {
      * @throws java.io.IOException when the file cannot be read or holds fewer pieces
      */
     public static Tokenizer load(Path dirOrFile, int vocabSize) throws IOException {
+        if (vocabSize <= 0) {
+            throw new IllegalArgumentException("vocabulary size must be positive, got " + vocabSize);
+        }
         Path file = ModelFiles.tokenizer(dirOrFile);
         ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
         try {

@@ -8,7 +8,6 @@ import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -33,6 +32,7 @@ final class CpuAttention {
     private final float[] queries;                // [Hq][d] scaled
     private final float[] alpha;                  // [Hq][P]
     private final float[] beta;                   // [Hq]
+    private final float[] laneSums = new float[FloatVector.SPECIES_MAX.length()];  // softmax partial sums
     private float[] scores = new float[0];        // [Hq][stride]
     // per channel c of the KV vector: its head, in-head index, RoPE partner, frequency and sine sign
     private final int[] channelHead;
@@ -372,20 +372,30 @@ final class CpuAttention {
         for (int i = 0; i < n; i++) {
             max = Math.max(max, scores[from + i]);
         }
+        if (!Float.isFinite(max)) {
+            // finite but huge queries can overflow q·k; a softmax over ±Inf would silently give NaN
+            throw new IllegalArgumentException("attention scores overflow fp32 (largest " + max
+                    + "): the query is too large for these keys");
+        }
         float sum = 0f;
         int i = 0;
         if (simd) {
+            // SoftmaxExp and a lane-by-lane final sum instead of lanewise(EXP) and reduceLanes(ADD):
+            // both of those give other bits once JIT-compiled, and outputs must not depend on warm-up
             int lanes = SPECIES.length();
             FloatVector acc = FloatVector.zero(SPECIES);
             for (; i + lanes <= n; i += lanes) {
-                FloatVector e = FloatVector.fromArray(SPECIES, scores, from + i).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = SoftmaxExp.exp(FloatVector.fromArray(SPECIES, scores, from + i).sub(max));
                 e.intoArray(scores, from + i);
                 acc = acc.add(e);
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            acc.intoArray(laneSums, 0);
+            for (int l = 0; l < lanes; l++) {
+                sum += laneSums[l];
+            }
         }
         for (; i < n; i++) {
-            float e = (float) Math.exp(scores[from + i] - max);
+            float e = SoftmaxExp.exp(scores[from + i] - max);
             scores[from + i] = e;
             sum += e;
         }

@@ -25,8 +25,17 @@ import java.lang.foreign.ValueLayout;
  * <p>Keys are given <b>before</b> RoPE; the cache rotates them itself at their positions (0, 1, 2, …
  * in append order, per layer). The query of {@link #attend} is already rotated to its own position.
  * An append is atomic: a rejected one (bad shape, NaN/Inf, layer out of range, closed cache, budget
- * or allocation failure) leaves the cache exactly as it was. Not thread-safe: one thread at a time
- * per cache (a {@link KvCachePool} hands out caches to many threads).
+ * or allocation failure) leaves the cache exactly as it was.
+ *
+ * <p><b>Threads.</b> Every method may be called from any thread. The methods that read or change the
+ * cache run one at a time under a lock of this cache (different caches never share a lock), so calls
+ * from two threads are serialized, never interleaved; the intended use is one thread per sequence at a
+ * time, as a {@link KvCachePool} hands them out, and then the lock is never contended. {@link #close}
+ * takes the same lock: it waits for a call in flight to finish, then frees the pages; every later call
+ * throws {@link IllegalStateException}. Pages are therefore never freed under a running kernel (a
+ * shared arena closed under a reader would make that reader fail part-way through with "Already
+ * closed"). {@link #isClosed} never blocks. Segments returned by {@link #pageBytes} become
+ * inaccessible (accesses throw {@code IllegalStateException}) once the cache is closed.
  */
 public final class KvCache implements AutoCloseable {
     /** Tokens per page when none are given: 256 keeps the page slack of short sequences small. */
@@ -44,8 +53,11 @@ public final class KvCache implements AutoCloseable {
     private final CpuAttention attention;
     private final KvCachePool pool;       // null when standalone
     private final long budgetBytes;       // Long.MAX_VALUE when unlimited (standalone)
+    // guards every field below and all page contents; taken before the pool's lock, never after it
+    private final Object lock = new Object();
     private long reservedBytes;
-    private boolean closed;
+    private long allocatedBytes;          // bytes allocated from the arena, for the off-heap gauge
+    private volatile boolean closed;      // volatile: isClosed() reads it without the lock
 
     KvCache(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend, int pageTokens,
             KvCachePool pool, long budgetBytes, long firstPosition) {
@@ -66,7 +78,10 @@ public final class KvCache implements AutoCloseable {
                     firstPosition);
         }
         this.attention = new CpuAttention(shape, spec, layout, Simd.lanes() != 0);
+        // shared, not confined: a pool's sequences move between threads; the lock above keeps
+        // close() from ever closing it under another thread's access
         this.arena = Arena.ofShared();
+        OffHeapGauge.arenaOpened();
     }
 
     /** The checks every cache and pool makes before allocating anything. */
@@ -173,8 +188,10 @@ public final class KvCache implements AutoCloseable {
      * @return the number of tokens appended to that layer
      */
     public int length(int layer) {
-        requireOpen();
-        return layers[checkLayer(layer)].tokens;
+        synchronized (lock) {
+            requireOpen();
+            return layers[checkLayer(layer)].tokens;
+        }
     }
 
     /**
@@ -187,6 +204,12 @@ public final class KvCache implements AutoCloseable {
      * @throws CacheBudgetExceededException when the tokens do not fit the budget; the cache is then unchanged
      */
     public void append(int layer, float[] keysPreRope, float[] values) {
+        synchronized (lock) {
+            appendLocked(layer, keysPreRope, values);
+        }
+    }
+
+    private void appendLocked(int layer, float[] keysPreRope, float[] values) {
         requireOpen();
         checkLayer(layer);
         int d = shape.kvChannels();
@@ -227,7 +250,15 @@ public final class KvCache implements AutoCloseable {
      */
     public void append(int layer, MemorySegment keysPreRope, MemorySegment values, int n) {
         requireOpen();
+        checkLayer(layer);
+        if (keysPreRope == null || values == null) {
+            throw new IllegalArgumentException("keys and values must not be null");
+        }
         long elements = (long) n * shape.kvChannels();
+        if (elements > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException(n + " tokens × " + shape.kvChannels()
+                    + " channels exceed the largest Java array; append them in smaller batches");
+        }
         if (n <= 0 || keysPreRope.byteSize() < elements * 4 || values.byteSize() < elements * 4) {
             throw new IllegalArgumentException("segments of " + keysPreRope.byteSize() + " and " + values.byteSize()
                     + " bytes cannot hold " + n + " tokens × " + shape.kvChannels() + " fp32 values");
@@ -265,13 +296,13 @@ public final class KvCache implements AutoCloseable {
         MemorySegment[] chunks = new MemorySegment[keyChunks + valueChunks];
         try {
             for (int i = 0; i < fresh.length; i++) {
-                fresh[i] = arena.allocate(layout.pageBytes(), PageLayout.ALIGN);
+                fresh[i] = allocate(layout.pageBytes());
             }
             if (needSinks) {
-                sinkSegment = arena.allocate(sinkBytes, PageLayout.ALIGN);
+                sinkSegment = allocate(sinkBytes);
             }
             for (int i = 0; i < chunks.length; i++) {
-                chunks[i] = arena.allocate(SparseEntries.CHUNK_BYTES, PageLayout.ALIGN);
+                chunks[i] = allocate(SparseEntries.CHUNK_BYTES);
             }
         } catch (OutOfMemoryError | IllegalStateException e) {
             // pages that did get allocated stay with the arena as spares (reserved); the rest of the
@@ -304,6 +335,13 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    private MemorySegment allocate(long bytes) {
+        MemorySegment s = arena.allocate(bytes, PageLayout.ALIGN);
+        allocatedBytes += bytes;
+        OffHeapGauge.allocated(bytes);
+        return s;
+    }
+
     private void reserve(long bytes, int layer, int n) {
         if (pool != null) {
             pool.reserve(bytes, layer, n);
@@ -330,9 +368,11 @@ public final class KvCache implements AutoCloseable {
      * @param out receives {@code [queryHeads·headDim]} outputs
      */
     public void attend(int layer, float[] query, float[] out) {
-        LayerStore store = checkedStep(layer, query, "query");
-        requireOutput(out);
-        attention.attend(store, query, out);
+        synchronized (lock) {
+            LayerStore store = checkedStep(layer, query, "query");
+            requireOutput(out);
+            attention.attend(store, query, out);
+        }
     }
 
     /**
@@ -345,13 +385,15 @@ public final class KvCache implements AutoCloseable {
      * @param scores receives {@code [queryHeads][length(layer)]} scores
      */
     public void keyScores(int layer, float[] query, float[] scores) {
-        LayerStore store = checkedStep(layer, query, "query");
-        int n = shape.queryHeads() * store.tokens;
-        if (scores == null || scores.length < n) {
-            throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
-                    + (scores == null ? "none" : scores.length));
+        synchronized (lock) {
+            LayerStore store = checkedStep(layer, query, "query");
+            int n = shape.queryHeads() * store.tokens;
+            if (scores == null || scores.length < n) {
+                throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
+                        + (scores == null ? "none" : scores.length));
+            }
+            attention.scores(store, query, scores, store.tokens);
         }
-        attention.scores(store, query, scores, store.tokens);
     }
 
     /**
@@ -363,6 +405,12 @@ public final class KvCache implements AutoCloseable {
      * @param out receives {@code [queryHeads·headDim]} outputs
      */
     public void valueMatvec(int layer, float[] weights, float[] out) {
+        synchronized (lock) {
+            valueMatvecLocked(layer, weights, out);
+        }
+    }
+
+    private void valueMatvecLocked(int layer, float[] weights, float[] out) {
         requireOpen();
         LayerStore store = layers[checkLayer(layer)];
         if (store.tokens == 0) {
@@ -408,7 +456,20 @@ public final class KvCache implements AutoCloseable {
      * @return codes, scales, outliers, sinks, side data and slack, with token and channel counts
      */
     public MemoryReport memory() {
-        requireOpen();
+        synchronized (lock) {
+            requireOpen();
+            return memoryLocked();
+        }
+    }
+
+    /** {@link #memory()}, or null when the cache is closed (for the pool, which races with closes). */
+    MemoryReport memoryIfOpen() {
+        synchronized (lock) {
+            return closed ? null : memoryLocked();
+        }
+    }
+
+    private MemoryReport memoryLocked() {
         MemoryReport total = MemoryReport.empty(shape.kvChannels());
         for (LayerStore l : layers) {
             total = total.plus(l.memory());
@@ -418,7 +479,16 @@ public final class KvCache implements AutoCloseable {
 
     /** Bytes reserved from the budget (pages, sink buffers, sparse chunks). */
     long reservedBytes() {
-        return reservedBytes;
+        synchronized (lock) {
+            return reservedBytes;
+        }
+    }
+
+    /** Bytes allocated off-heap and not yet freed (0 once closed). */
+    long allocatedBytes() {
+        synchronized (lock) {
+            return closed ? 0 : allocatedBytes;
+        }
     }
 
     /**
@@ -443,9 +513,11 @@ public final class KvCache implements AutoCloseable {
     }
 
     private float[] decode(int layer, boolean keys) {
-        requireOpen();
-        LayerStore s = layers[checkLayer(layer)];
-        return LayerDecoder.decode(s, keys);
+        synchronized (lock) {
+            requireOpen();
+            LayerStore s = layers[checkLayer(layer)];
+            return LayerDecoder.decode(s, keys);
+        }
     }
 
     /**
@@ -456,12 +528,14 @@ public final class KvCache implements AutoCloseable {
      * @return a read-only view of the page
      */
     public MemorySegment pageBytes(int layer, int page) {
-        requireOpen();
-        LayerStore s = layers[checkLayer(layer)];
-        if (page < 0 || page >= s.pages.size()) {
-            throw new IllegalArgumentException("layer " + layer + " has " + s.pages.size() + " pages, no page " + page);
+        synchronized (lock) {
+            requireOpen();
+            LayerStore s = layers[checkLayer(layer)];
+            if (page < 0 || page >= s.pages.size()) {
+                throw new IllegalArgumentException("layer " + layer + " has " + s.pages.size() + " pages, no page " + page);
+            }
+            return s.pages.get(page).asReadOnly();
         }
-        return s.pages.get(page).asReadOnly();
     }
 
     /**
@@ -487,24 +561,30 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Whether {@link #close()} has run.
+     * Whether {@link #close()} has been called (or the pool closed); never blocks.
      *
-     * @return true once the memory is freed; every other call then throws
+     * @return true once closed; every other call then throws
      */
     public boolean isClosed() {
         return closed;
     }
 
-    /** Frees every page; idempotent. */
+    /**
+     * Frees every page and returns the reservation to the pool; idempotent, callable from any thread.
+     * A call in flight on another thread finishes first (this waits for it).
+     */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        arena.close();
-        if (pool != null) {
-            pool.released(this, reservedBytes);
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            arena.close();
+            OffHeapGauge.arenaClosed(allocatedBytes);
+            if (pool != null) {
+                pool.released(this, reservedBytes);
+            }
         }
     }
 

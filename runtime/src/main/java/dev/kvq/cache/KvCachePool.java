@@ -10,9 +10,17 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Many sequences (batch &gt; 1) of one shape and spec under one memory budget. Sequences are opened
- * and closed from any thread; each sequence itself is used by one thread at a time. Closing the pool
+ * Many sequences (batch &gt; 1) of one shape and spec under one memory budget. Closing the pool
  * closes every sequence still open.
+ *
+ * <p><b>Threads.</b> Every pool method is safe from any thread: {@link #newSequence}, the budget
+ * accounting done by appends, {@link #memory}, {@link #reservedBytes} and {@link #close} run under the
+ * pool's lock. Each sequence is a {@link KvCache} with its own lock: serve each from one thread at a
+ * time (calls from several threads are serialized, not interleaved), and sequences on different
+ * threads run in parallel, contending only for the short budget update when an append needs a new
+ * page. A cache takes its own lock before the pool's, never the other way round, so a pool and its
+ * caches cannot deadlock. Once {@link #close} starts, {@link #newSequence} and appends that need
+ * memory throw {@link IllegalStateException}; a sequence closed by the pool waits for its call in flight.
  */
 public final class KvCachePool implements AutoCloseable {
     private final AttentionShape shape;
@@ -133,15 +141,24 @@ public final class KvCachePool implements AutoCloseable {
     }
 
     /**
-     * Memory over all open sequences.
+     * Memory over all open sequences. Each sequence is measured between its own calls, so with appends
+     * running on other threads the total is a sum of per-sequence snapshots, not one instant.
      *
      * @return the parts summed over the sequences
      */
-    public synchronized MemoryReport memory() {
-        requireOpen();
+    public MemoryReport memory() {
+        List<KvCache> snapshot;
+        synchronized (this) {
+            requireOpen();
+            snapshot = new ArrayList<>(open);
+        }
+        // measured outside the pool lock: a cache takes its own lock first and the pool's second
         MemoryReport total = MemoryReport.empty(shape.kvChannels());
-        for (KvCache c : open) {
-            total = total.plus(c.memory());
+        for (KvCache c : snapshot) {
+            MemoryReport m = c.memoryIfOpen();
+            if (m != null) {
+                total = total.plus(m);
+            }
         }
         return total;
     }
@@ -152,6 +169,10 @@ public final class KvCachePool implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes every open sequence (each after its call in flight, if any) and the pool; idempotent.
+     * Afterwards {@link #reservedBytes()} is 0.
+     */
     @Override
     public void close() {
         List<KvCache> toClose;
@@ -159,13 +180,18 @@ public final class KvCachePool implements AutoCloseable {
             if (closed) {
                 return;
             }
+            // closed first, so no sequence can be opened after the snapshot and escape the loop below
+            closed = true;
             toClose = new ArrayList<>(open);
         }
+        // outside the pool lock: closing a cache takes its lock, then calls released() on the pool
         for (KvCache c : toClose) {
             c.close();
         }
-        synchronized (this) {
-            closed = true;
-        }
+    }
+
+    /** Whether {@link #close} has been called. */
+    public synchronized boolean isClosed() {
+        return closed;
     }
 }

@@ -19,7 +19,8 @@ public record Activations(float[] values, float[] fisher, int tokens, int channe
         Checks.requirePositive("sequence length", sequenceLength);
         long expected = (long) tokens * channels;
         Checks.requireLength("calibration activations", values, expected);
-        Checks.requireFinite("calibration activations", values);
+        // the cache stores keys and values within fp16 range only, so larger ones are not activations
+        Checks.requireFp16Range("calibration activations", values, 0, values.length);
         if (fisher != null) {
             Checks.requireLength("Fisher weights", fisher, expected);
             for (int i = 0; i < fisher.length; i++) {

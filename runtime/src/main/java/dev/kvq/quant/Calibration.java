@@ -314,6 +314,9 @@ public final class Calibration {
             bytes = Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(file.toString(), null, "calibration file does not exist");
+        } catch (IOException e) {
+            // e.g. a directory: the JDK's message ("Is a directory") does not say which path
+            throw new IOException("cannot read calibration file " + file + ": " + e.getMessage(), e);
         }
         return fromBytes(bytes, file);
     }

@@ -86,6 +86,7 @@ public final class Checks {
      * @param count elements to check
      */
     public static void requireFinite(String what, float[] array, int offset, int count) {
+        requireNonNull(what, array);
         for (int i = 0; i < count; i++) {
             float x = array[offset + i];
             if (!Float.isFinite(x)) {
@@ -101,6 +102,7 @@ public final class Checks {
      * @param array the array
      */
     public static void requireFinite(String what, float[] array) {
+        requireNonNull(what, array);
         requireFinite(what, array, 0, array.length);
     }
 
@@ -113,6 +115,7 @@ public final class Checks {
      * @param count elements to check
      */
     public static void requireFp16Range(String what, float[] array, int offset, int count) {
+        requireNonNull(what, array);
         for (int i = 0; i < count; i++) {
             float x = array[offset + i];
             if (!Float.isFinite(x)) {
@@ -122,6 +125,12 @@ public final class Checks {
                 throw new IllegalArgumentException(what + " holds " + x + " at index " + i
                         + ", outside the fp16 range (|x| <= 65504) that its storage needs");
             }
+        }
+    }
+
+    private static void requireNonNull(String what, float[] array) {
+        if (array == null) {
+            throw new IllegalArgumentException(what + " is null");
         }
     }
 }

@@ -29,6 +29,14 @@ public record LayerCalibration(KeyQuantizer keys, Codebook values) {
      */
     public static LayerCalibration calibrate(Activations keys, Activations values, QuantSpec spec,
                                              WeightedKMeans.Options options) {
+        if (keys == null || values == null) {
+            throw new IllegalArgumentException("calibration needs key and value activations");
+        }
+        if (keys.channels() != values.channels()) {
+            // one layer's K and V projections have the same width; a mismatch means mixed-up inputs
+            throw new IllegalArgumentException("keys have " + keys.channels() + " channels, values "
+                    + values.channels() + ": both must come from the same layer");
+        }
         return new LayerCalibration(KeyQuantizer.calibrate(keys, spec, options),
                 ValueQuantizer.calibrate(values, spec, options));
     }

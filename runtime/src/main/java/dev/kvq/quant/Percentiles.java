@@ -19,6 +19,10 @@ public final class Percentiles {
         if (n <= 0) {
             throw new IllegalArgumentException("percentile of an empty set");
         }
+        if (sorted == null || n > sorted.length) {
+            throw new IllegalArgumentException(n + " values requested from an array of "
+                    + (sorted == null ? "none" : sorted.length));
+        }
         if (!(q >= 0 && q <= 100)) {
             throw new IllegalArgumentException("percentile must be in [0, 100], got " + q);
         }
@@ -43,8 +47,15 @@ public final class Percentiles {
      * @return the interpolated percentile
      */
     public static double of(float[] values, double q) {
+        if (values == null) {
+            throw new IllegalArgumentException("percentile input is null");
+        }
         double[] sorted = new double[values.length];
         for (int i = 0; i < values.length; i++) {
+            // NaN sorts last and would silently turn the upper percentiles into NaN
+            if (Float.isNaN(values[i])) {
+                throw new IllegalArgumentException("percentile input holds NaN at index " + i);
+            }
             sorted[i] = values[i];
         }
         Arrays.sort(sorted);

@@ -78,6 +78,9 @@ public final class WeightedKMeans {
      */
     public static Result fit(float[] values, float[] weights, int count, int clusters, Options options) {
         Checks.requirePositive("cluster count", clusters);
+        if (values == null) {
+            throw new IllegalArgumentException("k-means values is null");
+        }
         if (count <= 0) {
             throw new IllegalArgumentException("k-means needs at least one value, got " + count);
         }
@@ -114,7 +117,7 @@ public final class WeightedKMeans {
      * @return the centroids and the fit's history
      */
     public static Result fit(float[] values, float[] weights, int clusters) {
-        return fit(values, weights, values.length, clusters, Options.defaults());
+        return fit(values, weights, values == null ? 0 : values.length, clusters, Options.defaults());
     }
 
     /** Distinct sorted sample values with prefix sums, centred on the weighted mean for accuracy. */
