@@ -83,7 +83,10 @@ class SnapshotTest {
             float[] outB = new float[q.length];
             expected.attend(l, q, outA);
             actual.attend(l, q, outB);
-            assertArrayEquals(outA, outB, "attention of layer " + l);
+            // the bytes are identical (above); attention itself is not bit-reproducible even on one cache,
+            // because interpreted and JIT-compiled Vector API reductions sum in different orders
+            double err = CacheFixtures.relativeError(outB, outA);
+            assertTrue(err < 1e-5, "attention of layer " + l + " differs by " + err);
         }
         assertEquals(expected.memory().tokenBytes(), actual.memory().tokenBytes());
     }
