@@ -146,6 +146,7 @@ public final class KvCache implements AutoCloseable {
             throw new IllegalArgumentException("layer " + layer + " would exceed the longest supported sequence ("
                     + store.tokens + " + " + n + " tokens from position " + store.firstPosition + ")");
         }
+        store.requireStorable(keysPreRope, values, n, layer);
         reserveAndAllocate(store, layer, keysPreRope, n);
         int start = store.tokens;
         for (int t = 0; t < n; t++) {
