@@ -29,7 +29,7 @@ public final class SnapshotFormatException extends IOException {
         WRONG_KIND
     }
 
-    private final transient Problem problem;
+    private final Problem problem;
 
     /**
      * @param file    the snapshot (may be null when unknown)

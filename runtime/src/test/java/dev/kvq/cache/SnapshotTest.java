@@ -188,18 +188,16 @@ class SnapshotTest {
 
     @Test
     void aPoolSnapshotWhoseSequencesExceedItsBudgetIsRefused() throws IOException {
-        // a pool snapshot carries its budget; one forged with a smaller budget (re-checksummed) is refused before anything loads
+        // a pool snapshot carries its budget; one forged with a smaller budget (re-checksummed) is
+        // refused before anything loads
         QuantSpec spec = QuantSpec.fp16();
         Path file = dir.resolve("pool.kvqsnap");
-        try (KvCachePool pool = KvCachePool.open(SHAPE, spec, null, Backend.cpu(), 1 << 20, 32)) {
-            fill(pool.newSequence(), 0, 100, 1);
-            fill(pool.newSequence(), 0, 100, 2);
-            pool.save(file);
-            assertThrows(IllegalStateException.class, () -> {
-                pool.close();
-                pool.save(dir.resolve("closed.kvqsnap"));
-            });
-        }
+        KvCachePool pool = KvCachePool.open(SHAPE, spec, null, Backend.cpu(), 1 << 20, 32);
+        fill(pool.newSequence(), 0, 100, 1);
+        fill(pool.newSequence(), 0, 100, 2);
+        pool.save(file);
+        pool.close();
+        assertThrows(IllegalStateException.class, () -> pool.save(dir.resolve("closed.kvqsnap")));
         byte[] bytes = Files.readAllBytes(file);
         long budget = pageBytes(spec) * 4 + 100;            // room for the first sequence only
         java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(16 + 16 + 9, budget);
