@@ -231,6 +231,7 @@ public final class KvCache implements AutoCloseable {
             throw new IllegalArgumentException("layer " + layer + " would exceed the longest supported sequence ("
                     + store.tokens + " + " + n + " tokens from position " + store.firstPosition + ")");
         }
+        store.requireStorable(keysPreRope, values, n, layer);
         reserveAndAllocate(store, layer, keysPreRope, n);
         int start = store.tokens;
         for (int t = 0; t < n; t++) {
@@ -518,6 +519,80 @@ public final class KvCache implements AutoCloseable {
             LayerStore s = layers[checkLayer(layer)];
             return LayerDecoder.decode(s, keys);
         }
+    }
+
+    /**
+     * Writes a snapshot of this cache to {@code file}: every layer's pages, sink tokens, outlier
+     * entries and scales, with the shape, spec, page size and the calibration's
+     * {@link Calibration#fingerprint() fingerprint} (format: {@code docs/FORMATS.md}). The file is
+     * written beside its final name ({@code file + ".tmp"}), forced to disk and renamed over
+     * {@code file} atomically, so a crash at any point leaves the previous snapshot intact. A stale
+     * temporary file from a killed save is reused; a save running at the same time from another
+     * process or thread is refused with an {@link java.io.IOException}.
+     *
+     * @param file where the snapshot goes (replaced atomically)
+     * @throws IllegalStateException if the cache is closed
+     * @throws java.io.IOException   if the file cannot be written
+     */
+    public void save(java.nio.file.Path file) throws java.io.IOException {
+        synchronized (lock) {
+            requireOpen();
+            Snapshots.save(this, file);
+        }
+    }
+
+    /**
+     * Opens a snapshot written by {@link #save}, verifying every checksum first. Full pages are not
+     * read into memory: they stay mapped from the file (read-only, released when the cache closes);
+     * only the partly filled last page, sink tokens and the last outlier-entry chunk are copied, so
+     * the opened cache accepts appends like any other. The result is bit-identical to the saved cache.
+     *
+     * @param file        a snapshot of a single cache
+     * @param calibration the calibration the snapshot was made with (its fingerprint must match;
+     *                    ignored, may be null, for the fp16/fp32 baselines)
+     * @param backend     the backend of the opened cache
+     * @return the opened cache, owned by the caller
+     * @throws SnapshotFormatException if the file is truncated, corrupted, of another format or version,
+     *                                 a pool snapshot, or made with another calibration; nothing is loaded
+     * @throws java.io.IOException     if the file cannot be read
+     */
+    public static KvCache openSnapshot(java.nio.file.Path file, Calibration calibration, Backend backend)
+            throws java.io.IOException {
+        return Snapshots.openCache(file, calibration, backend, true);
+    }
+
+    /**
+     * {@link #openSnapshot(java.nio.file.Path, Calibration, Backend)} with a choice of how much to
+     * verify: with {@code verifyData} false only the structure and the checksums of the metadata
+     * sections are checked, and the page and outlier-entry bytes are trusted, so a very long cache
+     * opens without reading its pages at all (the OS pages them in on first use).
+     *
+     * @param file        a snapshot of a single cache
+     * @param calibration the calibration the snapshot was made with
+     * @param backend     the backend of the opened cache
+     * @param verifyData  whether to check the checksums of the page and outlier-entry sections too
+     * @return the opened cache, owned by the caller
+     * @throws SnapshotFormatException if the file is not a usable snapshot; nothing is loaded
+     * @throws java.io.IOException     if the file cannot be read
+     */
+    public static KvCache openSnapshot(java.nio.file.Path file, Calibration calibration, Backend backend,
+                                       boolean verifyData) throws java.io.IOException {
+        return Snapshots.openCache(file, calibration, backend, verifyData);
+    }
+
+    /** Layer {@code l}'s store (for {@link Snapshots}). */
+    LayerStore store(int l) {
+        return layers[l];
+    }
+
+    /** The arena that owns this cache's memory and mappings (for {@link Snapshots}). */
+    Arena arena() {
+        return arena;
+    }
+
+    /** Charges memory a snapshot restores directly into the layer stores to the budget. */
+    void reserveRestored(long bytes) {
+        reserve(bytes, 0, 0);
     }
 
     /**

@@ -87,10 +87,73 @@ public final class KvCachePool implements AutoCloseable {
      * @return a new cache; closing it returns its memory to the pool
      */
     public synchronized KvCache newSequence() {
+        return newSequence(0);
+    }
+
+    /** An empty sequence whose first token sits at {@code firstPosition} (a restored snapshot's). */
+    synchronized KvCache newSequence(long firstPosition) {
         requireOpen();
-        KvCache c = new KvCache(shape, spec, calibration, backend, pageTokens, this, Long.MAX_VALUE, 0);
+        KvCache c = new KvCache(shape, spec, calibration, backend, pageTokens, this, Long.MAX_VALUE, firstPosition);
         open.add(c);
         return c;
+    }
+
+    /** The open sequences, in the order they were opened (a snapshot restores them in this order). */
+    public synchronized List<KvCache> sequences() {
+        return List.copyOf(open);
+    }
+
+    /**
+     * Writes a snapshot of every open sequence, with the pool's shape, spec, page size, budget and the
+     * calibration's fingerprint, atomically like {@link KvCache#save}. No sequence may be appended to
+     * while the save runs (each sequence is used by one thread at a time, the saver included).
+     *
+     * @param file where the snapshot goes (replaced atomically)
+     * @throws IllegalStateException if the pool is closed
+     * @throws java.io.IOException   if the file cannot be written
+     */
+    public void save(java.nio.file.Path file) throws java.io.IOException {
+        List<KvCache> sequences;
+        synchronized (this) {
+            requireOpen();
+            sequences = List.copyOf(open);
+        }
+        Snapshots.save(shape, spec, calibration, pageTokens, budgetBytes, sequences, file);
+    }
+
+    /**
+     * Opens a pool snapshot written by {@link #save}: a pool with the saved budget and page size whose
+     * {@link #sequences()} are the saved sequences, each bit-identical and mapped from the file like
+     * {@link KvCache#openSnapshot}. Every checksum is verified first.
+     *
+     * @param file        a pool snapshot
+     * @param calibration the calibration the snapshot was made with (its fingerprint must match)
+     * @param backend     the backend of the opened pool
+     * @return the opened pool, owned by the caller
+     * @throws SnapshotFormatException if the file is not a usable pool snapshot; nothing is loaded
+     * @throws java.io.IOException     if the file cannot be read
+     */
+    public static KvCachePool openSnapshot(java.nio.file.Path file, Calibration calibration, Backend backend)
+            throws java.io.IOException {
+        return Snapshots.openPool(file, calibration, backend, true);
+    }
+
+    /**
+     * {@link #openSnapshot(java.nio.file.Path, Calibration, Backend)}, checking the page and
+     * outlier-entry checksums only when {@code verifyData} is true (see {@link KvCache#openSnapshot(
+     * java.nio.file.Path, Calibration, Backend, boolean)}).
+     *
+     * @param file        a pool snapshot
+     * @param calibration the calibration the snapshot was made with
+     * @param backend     the backend of the opened pool
+     * @param verifyData  whether to check the checksums of the page and outlier-entry sections too
+     * @return the opened pool, owned by the caller
+     * @throws SnapshotFormatException if the file is not a usable pool snapshot; nothing is loaded
+     * @throws java.io.IOException     if the file cannot be read
+     */
+    public static KvCachePool openSnapshot(java.nio.file.Path file, Calibration calibration, Backend backend,
+                                           boolean verifyData) throws java.io.IOException {
+        return Snapshots.openPool(file, calibration, backend, verifyData);
     }
 
     synchronized void reserve(long bytes, int layer, int tokens) {

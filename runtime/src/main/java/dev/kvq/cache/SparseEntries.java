@@ -41,6 +41,21 @@ final class SparseEntries {
         chunks.add(chunk);
     }
 
+    /** The chunks that hold entries (a snapshot writes these; spare capacity beyond them is not saved). */
+    List<MemorySegment> usedChunks() {
+        return chunks.subList(0, (int) ((size + CHUNK - 1L) / CHUNK));
+    }
+
+    /** Takes over restored chunks holding {@code entries} entries; the store must be empty. */
+    void restore(List<MemorySegment> restored, int entries) {
+        if (size != 0 || !chunks.isEmpty() || (long) restored.size() * CHUNK < entries) {
+            throw new IllegalStateException("restoring " + entries + " entries in " + restored.size()
+                    + " chunks into a store that holds " + size);
+        }
+        chunks.addAll(restored);
+        size = entries;
+    }
+
     void add(int channel, short value) {
         MemorySegment c = chunks.get(size >>> CHUNK_SHIFT);
         int at = size & (CHUNK - 1);

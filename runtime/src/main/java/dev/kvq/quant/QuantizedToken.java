@@ -48,6 +48,11 @@ public final class QuantizedToken {
     }
 
     void addOutlier(int channel, float residual) {
+        if (!(Math.abs(residual) <= Checks.FP16_MAX)) {
+            // fp16 would store ±Inf (or NaN) and attention would silently return NaN
+            throw new IllegalArgumentException("outlier residual " + residual + " at channel " + channel
+                    + " exceeds the fp16 range (|x| <= 65504) of its storage");
+        }
         outlierChannels[outlierCount] = channel;
         outlierResiduals[outlierCount] = Fp16.encode(residual);
         outlierCount++;
