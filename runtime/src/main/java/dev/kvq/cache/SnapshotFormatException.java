@@ -30,6 +30,7 @@ public final class SnapshotFormatException extends IOException {
         WRONG_KIND
     }
 
+    /** What is wrong with the file. */
     private final Problem problem;
 
     /**
