@@ -98,7 +98,11 @@ public final class KvCachePool implements AutoCloseable {
         return c;
     }
 
-    /** The open sequences, in the order they were opened (a snapshot restores them in this order). */
+    /**
+     * The open sequences, in the order they were opened (a snapshot restores them in this order).
+     *
+     * @return an unmodifiable copy of the open sequences
+     */
     public synchronized List<KvCache> sequences() {
         return List.copyOf(open);
     }

@@ -9,6 +9,7 @@ import java.nio.file.Path;
  * nothing was loaded.
  */
 public final class SnapshotFormatException extends IOException {
+    /** Serialization version. */
     private static final long serialVersionUID = 1L;
 
     /** What is wrong with the file. */
@@ -29,9 +30,12 @@ public final class SnapshotFormatException extends IOException {
         WRONG_KIND
     }
 
+    /** What is wrong with the file. */
     private final Problem problem;
 
     /**
+     * An exception whose message names the file, the kind of problem and the detail.
+     *
      * @param file    the snapshot (may be null when unknown)
      * @param problem the kind of problem
      * @param detail  what exactly was found, and where
@@ -53,7 +57,11 @@ public final class SnapshotFormatException extends IOException {
         };
     }
 
-    /** The kind of problem. */
+    /**
+     * The kind of problem.
+     *
+     * @return what is wrong with the file
+     */
     public Problem problem() {
         return problem;
     }
