@@ -8,10 +8,11 @@
 // i64 count, little-endian data. The input's "task" (i32) selects what to run:
 //   1  fp16 conversions: "floats" → "halves" (kvq_f2h_soft); "halfBits" → "halfFloats" (kvq_h2f_soft)
 //   2  RoPE: "positions" i64 [m], "freqs" f32 [m] → "cos","sin" (kvq_rope_cos_sin) and
-//      "tileCos","tileSin": the key kernels' form (tile base in fp64 + fp32 step table, angle addition)
-//   3  nuq cache: pack every sequence's tokens (one batched launch, then one-token decode launches),
-//      then one decode step: "pool", "pageTable", "scores", "out", "error"
-//   4  fp16 baseline decode step over given pages: "pool" (input) → "scores", "out", "error"
+//      "tileCos","tileSin": cos/sin as the key-score kernel applies them (query rotated by the fp64
+//      tile base, key by the fp32 step table)
+//   3  nuq cache: the sinks, then every sequence's packed tokens (one batched launch, then one-token
+//      decode launches), then one decode step: "sinksOut", "pool", "pageTable", "scores", "out", "error"
+//   4  fp16 baseline: append every token, then one decode step: "pool", "pageTable", "scores", "out"
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -101,13 +102,17 @@ void rope_task(Arrays& in, FILE* out) {
         long long p = pos.as<long long>()[k];
         float w = fr.as<float>()[k];
         kvq_rope_cos_sin(p, w, &c[k], &s[k]);
-        // the key-score kernels: fp64 cos/sin at the tile start, the fp32 step table, angle addition
+        // the key-score kernel's path: the query rotated back by the tile's fp64 base angle, the key
+        // rotated by the fp32 step table; with k = (1, 0) and q = (1, 0) or (0, 1) the score is cos or sin
         long long tileStart = p - p % KVQ_TILE;
         int r = (int) (p - tileStart);
-        float bc, bs;
+        float bc, bs, qj, qp;
         kvq_rope_cos_sin(tileStart, w, &bc, &bs);
         kvq_rope_step(steps.data(), &w, 0, r);
-        kvq_rotate_angle(steps[r].x, steps[r].y, bc, bs, &tc[k], &ts[k]);
+        kvq_rotate_query(1.0f, 0.0f, bc, bs, &qj, &qp);
+        tc[k] = kvq_pair_score(1.0f, 0.0f, qj, qp, steps[r].x, steps[r].y, 0.0f);
+        kvq_rotate_query(0.0f, 1.0f, bc, bs, &qj, &qp);
+        ts[k] = kvq_pair_score(1.0f, 0.0f, qj, qp, steps[r].x, steps[r].y, 0.0f);
     }
     write_array(out, "cos", 1, c.data(), (long long) m);
     write_array(out, "sin", 1, s.data(), (long long) m);
@@ -258,24 +263,49 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
     int maxPages, poolPages;
     std::vector<int> table;
     std::vector<unsigned char> pool;
-    if (plain) {
-        // the fp16 pages come from the Java cache, in sequence order; map them through the same table shape
-        Array& given = need(in, "pool");
-        Array& t = need(in, "pageTable");
-        maxPages = geti(in, "maxPages");
-        table.assign(t.as<int>(), t.as<int>() + (size_t) g.batch * maxPages);
-        pool = given.bytes;
-        poolPages = (int) (pool.size() / g.pageBytes);
-    } else {
-        build_pages(g, packed, maxPages, table, poolPages);
-        pool.assign((size_t) poolPages * g.pageBytes, 0);
-        if (in.count("poisonPage")) {
-            table[0] = poolPages + 5;  // a page the pool does not have: must be reported, not followed
-        }
+    build_pages(g, packed, maxPages, table, poolPages);
+    pool.assign((size_t) poolPages * g.pageBytes, 0);
+    if (in.count("poisonPage")) {
+        table[0] = poolPages + 5;  // a page the pool does not have: must be reported, not followed
     }
     int error = 0;
     const float* keys = need(in, "keys").as<float>();
     const float* values = need(in, "values").as<float>();
+    std::vector<long long> rowOf(g.batch, 0);  // the token rows of each sequence in keys/values [Σ tokens][D]
+    for (int s = 1; s < g.batch; s++) rowOf[s] = rowOf[s - 1] + g.tokens[s - 1];
+    KvqRopeStore rs{};
+    rs.keys = keys; rs.values = values; rs.batch = g.batch; rs.seqFirstPos = g.firstPos.data();
+    rs.invFreq = need(in, "invFreq").as<float>(); rs.pairing = g.pairing; rs.headDim = g.headDim;
+    rs.kvHeads = g.kvHeads; rs.error = &error;
+    std::vector<uint16_t> sinkBuf((size_t) g.batch * 2 * g.sinkCap * d, 0);
+    {
+        // one launch over every sink token / every fp16 token, tokens addressed by their rows
+        std::vector<int> seq, slot;
+        for (int s = 0; s < g.batch; s++)
+            for (int i = 0; i < (plain ? packed[s] : sinks[s]); i++) {
+                seq.push_back(s);
+                slot.push_back(i);
+            }
+        KvqHostTeam team;
+        for (size_t t = 0; t < seq.size(); t++) {
+            // the launch's token t is row rowOf[seq] + slot of the inputs: point the store at that row
+            KvqRopeStore one = rs;
+            one.keys = keys + (rowOf[seq[t]] + slot[t]) * d;
+            one.values = values + (rowOf[seq[t]] + slot[t]) * d;
+            one.tokenSeq = &seq[t];
+            one.tokenSlot = &slot[t];
+            one.n = 1;
+            if (plain) {
+                kvq_fp16_append_token(team, one, pool.data(), g.pageBytes, g.off[10], g.off[11], table.data(), maxPages,
+                                      poolPages, g.pageTokens, 0);
+            } else {
+                kvq_sink_token(team, one, sinkBuf.data(), g.sinkCap, 0);
+            }
+        }
+    }
+    if (!plain) {
+        write_array(out, "sinksOut", 0, sinkBuf.data(), (long long) (sinkBuf.size() / 2));
+    }
     std::vector<int> seqKeyEntries(g.batch, 0);
     int chunksPerSeq = 0;
     std::vector<unsigned char> keyChunks, valueChunks;
@@ -297,9 +327,6 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
     KvqHostTeam team;
     std::vector<int> sel(2 * KVQ_MAX_CAP), sorted(2 * KVQ_MAX_CAP);
     if (!plain) {
-        // the token rows of each sequence inside keys/values [Σ tokens][D]
-        std::vector<long long> rowOf(g.batch, 0);
-        for (int s = 1; s < g.batch; s++) rowOf[s] = rowOf[s - 1] + g.tokens[s - 1];
         const int decodeTail = 3;  // the last packed tokens of each sequence arrive one launch at a time
         for (int launch = 0; launch <= decodeTail; launch++) {
             std::vector<int> seq, slot;
@@ -360,7 +387,7 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
     a.valueOutValueOff = g.off[7]; a.keyOutStartOff = g.off[8];
     a.pageTable = table.data(); a.maxPages = maxPages; a.poolPages = poolPages; a.pageTokens = g.pageTokens;
     a.seqPacked = packed.data(); a.seqSinks = sinks.data(); a.seqFirstPos = g.firstPos.data(); a.sinkCap = g.sinkCap;
-    a.sinks = g.sinkCap > 0 ? reinterpret_cast<const uint16_t*>(need(in, "sinks").as<int>()) : nullptr;
+    a.sinks = g.sinkCap > 0 ? sinkBuf.data() : nullptr;
     a.query = need(in, "query").as<float>();
     a.scale = need(in, "scale1").as<float>()[0];
     if (!plain) {

@@ -131,7 +131,7 @@ class KernelHostEmulationTest {
                     "sin at " + positions[k] + ": " + sin[k] + " vs " + (float) Math.sin(phi));
             worst = Math.max(worst, Math.max(Math.abs(tileCos[k] - Math.cos(phi)), Math.abs(tileSin[k] - Math.sin(phi))));
         }
-        System.out.printf("kernel RoPE cos/sin (tile base + step table) max abs error vs exact over %d angles "
+        System.out.printf("kernel RoPE cos/sin (query rotated by the tile base, key by the step table) max abs error vs exact over %d angles "
                 + "at positions up to 1e7: %.3g%n", m, worst);
         assertTrue(worst < 5e-7, "kernel cos/sin error " + worst);
     }
@@ -211,9 +211,14 @@ class KernelHostEmulationTest {
                     .f32("lo", kq.lowerThresholds()).f32("hi", kq.upperThresholds()).f32("zero", kq.zeroPoints())
                     .f32("scale", kq.scales()).f32("keyMid", kq.codebook().midpoints()).f32("keyTable", keyTable)
                     .f32("valueMid", vc.midpoints()).f32("valueTable", valueTable)
-                    .f32("invFreq", shape.rope().invFreq()).i32("sinks", pairsOf(sinks));
+                    .f32("invFreq", shape.rope().invFreq());
             Map<String, ByteBuffer> out = HostEmulation.run("cache-" + headDim + "-" + mode + "-" + formCode, in);
             assertEquals(0, HostEmulation.ints(out.get("error"))[0], "emulator reported an error code");
+            ByteBuffer sinksOut = out.get("sinksOut");
+            for (int i = 0; i < sinks.length; i++) {
+                // only the stored sinks are written; the rest of the buffer stays zero on both sides
+                assertEquals(sinks[i], sinksOut.getShort(2 * i), "sink element " + i);
+            }
             comparePages(caches, layout, out);
             compareDecodeStep(caches, shape, query, out, 2e-5, 2e-5);
         } finally {
@@ -222,7 +227,7 @@ class KernelHostEmulationTest {
     }
 
     @Test
-    void fp16BaselineDecodeStepMatchesTheCpu() throws Exception {
+    void fp16BaselineAppendAndDecodeStepMatchTheCpu() throws Exception {
         int headDim = 64;
         int queryHeads = 8;
         int kvHeads = 2;
@@ -236,40 +241,25 @@ class KernelHostEmulationTest {
         float[] query = activations(23, lengths.length * queryHeads, headDim, false);
         List<KvCache> caches = new ArrayList<>();
         try {
-            int maxPages = 0;
-            List<MemorySegment> pages = new ArrayList<>();
-            int[][] ids = new int[lengths.length][];
+            int total = java.util.Arrays.stream(lengths).sum();
+            float[] keys = activations(30, total, d, true);
+            float[] values = activations(40, total, d, false);
+            int row = 0;
             for (int s = 0; s < lengths.length; s++) {
                 KvCache cache = KvCache.open(shape, spec, null, Backend.cpu(), pageTokens, first[s]);
                 caches.add(cache);
-                cache.append(0, activations(30 + s, lengths[s], d, true), activations(40 + s, lengths[s], d, false));
-                int n = (lengths[s] + pageTokens - 1) / pageTokens;
-                ids[s] = new int[n];
-                for (int k = 0; k < n; k++) {
-                    ids[s][k] = pages.size();
-                    pages.add(cache.pageBytes(0, k));
-                }
-                maxPages = Math.max(maxPages, n);
+                cache.append(0, java.util.Arrays.copyOfRange(keys, row * d, (row + lengths[s]) * d),
+                        java.util.Arrays.copyOfRange(values, row * d, (row + lengths[s]) * d));
+                row += lengths[s];
             }
             PageLayout layout = caches.get(0).pageLayout();
-            long pageBytes = layout.pageBytes();
-            byte[] pool = new byte[(int) (pages.size() * pageBytes)];
-            int[] table = new int[lengths.length * maxPages];
-            java.util.Arrays.fill(table, -1);
-            for (int s = 0; s < lengths.length; s++) {
-                for (int k = 0; k < ids[s].length; k++) {
-                    int slot = pages.size() - 1 - ids[s][k];   // reversed: no identity map
-                    table[s * maxPages + k] = slot;
-                    MemorySegment.copy(pages.get(ids[s][k]), 0, MemorySegment.ofArray(pool), slot * pageBytes, pageBytes);
-                }
-            }
             HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 4);
             geometry(in, shape, layout, spec, pageTokens, lengths, first, 0, RopePairing.ROTATE_HALF);
-            in.f32("keys", new float[0]).f32("values", new float[0]).f32("query", query)
-                    .f32("scale1", (float) (1.0 / Math.sqrt(headDim))).u8("pool", pool).i32("pageTable", table)
-                    .i32("maxPages", maxPages);
+            in.f32("keys", keys).f32("values", values).f32("query", query)
+                    .f32("scale1", (float) (1.0 / Math.sqrt(headDim))).f32("invFreq", shape.rope().invFreq());
             Map<String, ByteBuffer> out = HostEmulation.run("fp16", in);
             assertEquals(0, HostEmulation.ints(out.get("error"))[0]);
+            comparePages(caches, layout, out);
             compareDecodeStep(caches, shape, query, out, 1e-5, 1e-5);
         } finally {
             caches.forEach(KvCache::close);
@@ -292,7 +282,7 @@ class KernelHostEmulationTest {
                     .f32("lo", kq.lowerThresholds()).f32("hi", kq.upperThresholds()).f32("zero", kq.zeroPoints())
                     .f32("scale", kq.scales()).f32("keyMid", kq.codebook().midpoints()).f32("keyTable", new float[32 * 16])
                     .f32("valueMid", cal.layer(0).values().midpoints()).f32("valueTable", new float[16])
-                    .f32("invFreq", shape.rope().invFreq()).i32("sinks", new int[32]).i32("poisonPage", 1);
+                    .f32("invFreq", shape.rope().invFreq()).i32("poisonPage", 1);
             Map<String, ByteBuffer> out = HostEmulation.run("poison", in);
             assertEquals(1, HostEmulation.ints(out.get("error"))[0], "KVQ_ERR_PAGE expected");
         }
@@ -319,15 +309,6 @@ class KernelHostEmulationTest {
                 .i32("pairing", pairing == RopePairing.INTERLEAVED ? 0 : 1)
                 .i64("pageBytes", layout.pageBytes()).i64("offsets", offsets).i32("seqTokens", lengths)
                 .i64("firstPos", firstPositions);
-    }
-
-    /** fp16 bits packed two per int (the emulator reads the array as raw little-endian bytes). */
-    private static int[] pairsOf(short[] halves) {
-        int[] out = new int[(halves.length + 1) / 2];
-        for (int i = 0; i < halves.length; i++) {
-            out[i / 2] |= (halves[i] & 0xffff) << (16 * (i & 1));
-        }
-        return out;
     }
 
     private static void comparePages(List<KvCache> caches, PageLayout layout, Map<String, ByteBuffer> out) {
