@@ -13,6 +13,7 @@
 //   3  nuq cache: the sinks, then every sequence's packed tokens (one batched launch, then one-token
 //      decode launches), then one decode step: "sinksOut", "pool", "pageTable", "scores", "out", "error"
 //   4  fp16 baseline: append every token, then one decode step: "pool", "pageTable", "scores", "out"
+//   5  quantization rules: "x" with "mid" → "codes" (kvq_nearest); "kx","kz","ks" → "normalized"
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -90,6 +91,22 @@ void fp16_task(Arrays& in, FILE* out) {
     std::vector<float> fs(m);
     for (size_t i = 0; i < m; i++) fs[i] = kvq_h2f_soft((uint16_t) hb.as<int>()[i]);
     write_array(out, "halfFloats", 1, fs.data(), (long long) m);
+}
+
+void rules_task(Arrays& in, FILE* out) {
+    Array& x = need(in, "x");
+    Array& mid = need(in, "mid");
+    size_t n = x.count<float>();
+    std::vector<int> codes(n);
+    for (size_t i = 0; i < n; i++) codes[i] = kvq_nearest(x.as<float>()[i], mid.as<float>(), (int) mid.count<float>());
+    write_array(out, "codes", 0, codes.data(), (long long) n);
+    Array& kx = need(in, "kx");
+    Array& kz = need(in, "kz");
+    Array& ks = need(in, "ks");
+    size_t m = kx.count<float>();
+    std::vector<float> u(m);
+    for (size_t i = 0; i < m; i++) u[i] = kvq_key_normalize(kx.as<float>()[i], kz.as<float>()[i], ks.as<float>()[i]);
+    write_array(out, "normalized", 1, u.data(), (long long) m);
 }
 
 void rope_task(Arrays& in, FILE* out) {
@@ -428,6 +445,7 @@ int main(int argc, char** argv) {
         case 2: rope_task(in, out); break;
         case 3: cache_task(in, out, false); break;
         case 4: cache_task(in, out, true); break;
+        case 5: rules_task(in, out); break;
         default: die("unknown task " + std::to_string(task));
     }
     std::fclose(out);

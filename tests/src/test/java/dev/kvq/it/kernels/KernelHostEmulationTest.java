@@ -105,6 +105,56 @@ class KernelHostEmulationTest {
     }
 
     @Test
+    void nearestCodeAndKeyNormalizationFollowTheCpuRules() throws Exception {
+        SplittableRandom random = new SplittableRandom(3);
+        float[] centroids = new float[16];
+        for (int i = 0; i < 16; i++) {
+            centroids[i] = (float) random.nextGaussian();
+        }
+        java.util.Arrays.sort(centroids);
+        Codebook[] books = {Codebook.uniform(2), Codebook.uniform(3), Codebook.normalFloat(4),
+                Codebook.nonUniform(centroids)};
+        for (Codebook book : books) {
+            float[] mid = book.midpoints();
+            List<Float> xs = new ArrayList<>(List.of(Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f));
+            for (float m : mid) {   // exact midpoints take the lower code; their neighbours decide the upper one
+                xs.add(m);
+                xs.add(Math.nextUp(m));
+                xs.add(Math.nextDown(m));
+            }
+            for (int i = 0; i < 5000; i++) {
+                xs.add((float) (2.5 * random.nextGaussian()));
+            }
+            float[] x = new float[xs.size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = xs.get(i);
+            }
+            // key normalization: ordinary channels, and a constant channel (lo == hi, scale 0)
+            int m = 3000;
+            float[] lo = new float[m];
+            float[] hi = new float[m];
+            float[] kx = new float[m];
+            for (int c = 0; c < m; c++) {
+                lo[c] = (float) random.nextGaussian();
+                hi[c] = c % 10 == 0 ? lo[c] : lo[c] + (float) Math.abs(random.nextGaussian());
+                kx[c] = c % 30 == 0 ? lo[c] : (float) (3 * random.nextGaussian());
+            }
+            KeyQuantizer kq = new KeyQuantizer(lo, hi, book);
+            var out = HostEmulation.run("rules", new HostEmulation.Arrays().i32("task", 5).f32("x", x).f32("mid", mid)
+                    .f32("kx", kx).f32("kz", kq.zeroPoints()).f32("ks", kq.scales()));
+            int[] codes = HostEmulation.ints(out.get("codes"));
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(book.nearest(x[i]), codes[i], "nearest code of " + x[i] + " in " + book);
+            }
+            float[] u = HostEmulation.floats(out.get("normalized"));
+            for (int c = 0; c < m; c++) {
+                assertEquals(Float.floatToIntBits(kq.normalize(c, kx[c])), Float.floatToIntBits(u[c]),
+                        "normalized key element " + c);
+            }
+        }
+    }
+
+    @Test
     void ropeAnglesStayAccurateAtTenMillionPositions() throws Exception {
         SplittableRandom random = new SplittableRandom(7);
         float[] table = Rope.of(500_000, RopePairing.ROTATE_HALF, 128).invFreq();
