@@ -304,7 +304,9 @@ extern "C" __global__ void kvq_key_scores(
 // of the channel's group with atomicAdd (several threads may share a token). Runs after
 // kvq_key_scores on the same stream. Angles per entry in fp64.
 // Grid: (⌈max entries / (KVQ_SPARSE_PER_THREAD·KVQ_SPARSE_THREADS)⌉ (at least 1), B);
-// block KVQ_SPARSE_THREADS; no shared memory.
+// block KVQ_SPARSE_THREADS; no shared memory. "max entries" is the largest key entry count of a
+// sequence; the host knows it from its appends (it counts outliers to size the chunk tables, as
+// LayerStore.keyEntriesNeeded does), an upper bound is fine (extra threads return at once).
 extern "C" __global__ void kvq_key_scores_sparse(
         const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
         long long pageBytes,                       // bytes per page, PageLayout.pageBytes()
