@@ -208,6 +208,33 @@ class KernelHostEmulationTest {
     void packedPagesAndDecodeStepMatchTheCpu(int headDim, int queryHeads, int kvHeads, RopePairing pairing, String mode,
                                              QuantSpec.OutlierForm form, int pageTokens, int[] lengths,
                                              long[] firstPositions) throws Exception {
+        checkCache(headDim, queryHeads, kvHeads, pairing, mode, form, pageTokens, lengths, firstPositions, false);
+    }
+
+    static Stream<Arguments> threadedCaches() {
+        return Stream.of(
+                Arguments.of(16, 6, 3, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, 32,
+                        new int[] {140, 33}, new long[] {3L, 9_999_900L}),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq4-5%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
+                        new int[] {150, 61}, new long[] {0L, 12_345L}));
+    }
+
+    /**
+     * The same comparison with every block run as its kernel's block size of real host threads:
+     * items spread over threads, barriers, block reductions, prefix counts, cross-lane sums and
+     * atomics between threads (with the d = 16 and d = 64 value kernels' several lanes per channel).
+     */
+    @ParameterizedTest(name = "threaded d={0} Hq={1} Hkv={2} {3} {4} {5} P={6}")
+    @MethodSource("threadedCaches")
+    void threadedBlocksGiveTheSamePagesAndResults(int headDim, int queryHeads, int kvHeads, RopePairing pairing,
+                                                  String mode, QuantSpec.OutlierForm form, int pageTokens,
+                                                  int[] lengths, long[] firstPositions) throws Exception {
+        checkCache(headDim, queryHeads, kvHeads, pairing, mode, form, pageTokens, lengths, firstPositions, true);
+    }
+
+    private static void checkCache(int headDim, int queryHeads, int kvHeads, RopePairing pairing, String mode,
+                                   QuantSpec.OutlierForm form, int pageTokens, int[] lengths, long[] firstPositions,
+                                   boolean threaded) throws Exception {
         AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim, Rope.of(10_000, pairing, headDim));
         QuantSpec spec = QuantSpec.parse(mode).weighting(FisherWeighting.UNWEIGHTED).sinkTokens(2).outlierForm(form);
         int d = shape.kvChannels();
@@ -254,7 +281,7 @@ class KernelHostEmulationTest {
             }
             PageLayout layout = caches.get(0).pageLayout();
             int formCode = !spec.hasOutliers() ? 0 : form == QuantSpec.OutlierForm.FIXED_SLOTS ? 1 : 2;
-            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 3);
+            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 3).i32("threaded", threaded ? 1 : 0);
             geometry(in, shape, layout, spec, pageTokens, lengths, firstPositions, formCode, pairing);
             in.f32("keys", keys).f32("values", values).f32("query", query)
                     .f32("scale1", (float) (1.0 / Math.sqrt(headDim)))
@@ -262,7 +289,8 @@ class KernelHostEmulationTest {
                     .f32("scale", kq.scales()).f32("keyMid", kq.codebook().midpoints()).f32("keyTable", keyTable)
                     .f32("valueMid", vc.midpoints()).f32("valueTable", valueTable)
                     .f32("invFreq", shape.rope().invFreq());
-            Map<String, ByteBuffer> out = HostEmulation.run("cache-" + headDim + "-" + mode + "-" + formCode, in);
+            Map<String, ByteBuffer> out = HostEmulation.run("cache-" + headDim + "-" + mode + "-" + formCode
+                    + (threaded ? "-threaded" : ""), in);
             assertEquals(0, HostEmulation.ints(out.get("error"))[0], "emulator reported an error code");
             ByteBuffer sinksOut = out.get("sinksOut");
             for (int i = 0; i < sinks.length; i++) {
@@ -276,8 +304,9 @@ class KernelHostEmulationTest {
         }
     }
 
-    @Test
-    void fp16BaselineAppendAndDecodeStepMatchTheCpu() throws Exception {
+    @ParameterizedTest(name = "threaded={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void fp16BaselineAppendAndDecodeStepMatchTheCpu(boolean threaded) throws Exception {
         int headDim = 64;
         int queryHeads = 8;
         int kvHeads = 2;
@@ -303,11 +332,11 @@ class KernelHostEmulationTest {
                 row += lengths[s];
             }
             PageLayout layout = caches.get(0).pageLayout();
-            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 4);
+            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 4).i32("threaded", threaded ? 1 : 0);
             geometry(in, shape, layout, spec, pageTokens, lengths, first, 0, RopePairing.ROTATE_HALF);
             in.f32("keys", keys).f32("values", values).f32("query", query)
                     .f32("scale1", (float) (1.0 / Math.sqrt(headDim))).f32("invFreq", shape.rope().invFreq());
-            Map<String, ByteBuffer> out = HostEmulation.run("fp16", in);
+            Map<String, ByteBuffer> out = HostEmulation.run(threaded ? "fp16-threaded" : "fp16", in);
             assertEquals(0, HostEmulation.ints(out.get("error"))[0]);
             comparePages(caches, layout, out);
             compareDecodeStep(caches, shape, query, out, 1e-5, 1e-5);
