@@ -77,7 +77,13 @@ public final class KernelSignatures {
         }
     }
 
-    /** One kernel parameter: its name in the header, how it is passed, and its shape comment. */
+    /**
+     * One kernel parameter.
+     *
+     * @param name  its name in the header
+     * @param kind  how it is passed
+     * @param shape its shape comment from the header
+     */
     public record Param(String name, Kind kind, String shape) {
         /** Validates the fields. */
         public Param {
@@ -87,7 +93,13 @@ public final class KernelSignatures {
         }
     }
 
-    /** One kernel: the {@code .cu} source (without extension) it lives in, its name and parameters. */
+    /**
+     * One kernel.
+     *
+     * @param source the {@code .cu} source (without extension) it lives in, i.e. its PTX resource
+     * @param name   the unmangled entry name
+     * @param params its parameters in launch order
+     */
     public record Signature(String source, String name, List<Param> params) {
         /** Validates and copies the fields. */
         public Signature {

@@ -200,7 +200,12 @@ class KernelHostEmulationTest {
                 Arguments.of(128, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE,
                         256, new int[] {300}, new long[] {0L}),
                 Arguments.of(40, 2, 2, RopePairing.INTERLEAVED, "nuq3", QuantSpec.OutlierForm.FIXED_SLOTS, 32,
-                        new int[] {90, 3}, new long[] {0L, 1_000L}));
+                        new int[] {90, 3}, new long[] {0L, 1_000L}),
+                // the extremes of the head dim: 8 (stories260K; groups span four heads) and 256
+                Arguments.of(8, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
+                        new int[] {170, 66}, new long[] {0L, 9_000_000L}),
+                Arguments.of(256, 4, 1, RopePairing.ROTATE_HALF, "nuq2-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE,
+                        128, new int[] {140}, new long[] {10_000_000L}));
     }
 
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} {5} P={6}")
