@@ -86,6 +86,11 @@ class CliInputMatrixTest {
         Path model = modelFolder(dir);
         KvqTest.Run r = run("generate", "--model", model.toString(), "--prompt", "hi", "--max-tokens", "3");
         assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().startsWith("[3 new tokens, "), r.err());
+        // a huge --max-tokens is capped by the 16-token context, and the summary says so
+        KvqTest.Run huge = run("generate", "--model", model.toString(), "--prompt", "hi", "--max-tokens", "2000000000");
+        assertEquals(0, huge.code(), huge.err());
+        assertTrue(huge.err().contains("new tokens, stopped at the model's context of 16 tokens"), huge.err());
     }
 
     @Test
