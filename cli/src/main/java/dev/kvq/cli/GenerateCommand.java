@@ -78,8 +78,12 @@ final class GenerateCommand implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             out.println(in.tokenizer.decode(outTokens.tokens()));
             double s = (System.nanoTime() - t0) / 1e9;
-            spec.commandLine().getErr().printf(Locale.ROOT, "[%d new tokens, %.1f tok/s, kv %s, cache %.2f bits/element incl. page slack and side data]%n",
-                    outTokens.generated().length, outTokens.generated().length / Math.max(s, 1e-9), kv.name(),
+            // the generator stops at the model's context; say so rather than silently deliver fewer tokens
+            int context = in.model.config().seqLen();
+            String cut = (long) promptTokens.length + maxTokens > context
+                    ? ", stopped at the model's context of " + context + " tokens" : "";
+            spec.commandLine().getErr().printf(Locale.ROOT, "[%d new tokens%s, %.1f tok/s, kv %s, cache %.2f bits/element incl. page slack and side data]%n",
+                    outTokens.generated().length, cut, outTokens.generated().length / Math.max(s, 1e-9), kv.name(),
                     cache.effectiveBits());
         }
         return 0;

@@ -315,6 +315,16 @@ public final class KvCache implements AutoCloseable {
                     kept += s.byteSize();
                 }
             }
+            // a sink buffer or sparse chunk that did get allocated stays in the arena until close:
+            // it stays reserved too, so the budget never counts less than what is allocated
+            if (sinkSegment != null) {
+                kept += sinkBytes;
+            }
+            for (MemorySegment c : chunks) {
+                if (c != null) {
+                    kept += SparseEntries.CHUNK_BYTES;
+                }
+            }
             unreserve(bytes - kept);
             throw new CacheBudgetExceededException("could not allocate " + bytes + " bytes for " + n
                     + " tokens of layer " + layer + ": " + e.getMessage());
