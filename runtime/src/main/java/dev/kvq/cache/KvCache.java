@@ -590,6 +590,11 @@ public final class KvCache implements AutoCloseable {
         return Snapshots.openCache(file, calibration, backend, verifyData);
     }
 
+    /** The lock that guards this cache's state (for {@link Snapshots}, which writes pages under it). */
+    Object lock() {
+        return lock;
+    }
+
     /** Layer {@code l}'s store (for {@link Snapshots}). */
     LayerStore store(int l) {
         return layers[l];

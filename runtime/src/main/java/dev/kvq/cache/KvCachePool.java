@@ -109,8 +109,9 @@ public final class KvCachePool implements AutoCloseable {
 
     /**
      * Writes a snapshot of every open sequence, with the pool's shape, spec, page size, budget and the
-     * calibration's fingerprint, atomically like {@link KvCache#save}. No sequence may be appended to
-     * while the save runs (each sequence is used by one thread at a time, the saver included).
+     * calibration's fingerprint, atomically like {@link KvCache#save}. Each sequence is written under its
+     * own lock, so it is saved as of one instant while appends to it from other threads wait; a
+     * sequence closed during the save makes the save fail and leaves the previous file as it was.
      *
      * @param file where the snapshot goes (replaced atomically)
      * @throws IllegalStateException if the pool is closed

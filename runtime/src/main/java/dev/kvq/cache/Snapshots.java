@@ -124,8 +124,15 @@ final class Snapshots {
                 out.section(TAG_HEAD, 0, head);
                 int index = 0;
                 for (KvCache cache : caches) {
-                    for (int l = 0; l < shape.layers(); l++, index++) {
-                        writeLayer(out, index, cache.store(l), cache.pageLayout(), sparse);
+                    // the cache's own lock: appends from other threads wait, so each sequence is saved
+                    // as of one instant, and a concurrent close cannot free pages under the writer
+                    synchronized (cache.lock()) {
+                        if (cache.isClosed()) {
+                            throw new IllegalStateException("a sequence of the pool was closed during the save");
+                        }
+                        for (int l = 0; l < shape.layers(); l++, index++) {
+                            writeLayer(out, index, cache.store(l), cache.pageLayout(), sparse);
+                        }
                     }
                 }
                 ch.force(true);

@@ -11,6 +11,7 @@ import dev.kvq.attention.RopePairing;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -115,10 +116,18 @@ class SnapshotKillTest {
      * it was saving, or -1 if the kill did not land mid-save.
      */
     private static int killDuringASave(Path file, Path tmp) throws Exception {
-        // the child gets this JVM's classpath (under Surefire one manifest jar naming the test classes)
+        // The child runs everything on its class path: this JVM's class path, its module path (Surefire
+        // puts the runtime module and its dependencies there) and the test classes patched into it.
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> path = new ArrayList<>();
+        path.add(Path.of(Child.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
+        for (String p : new String[] {System.getProperty("jdk.module.path"), System.getProperty("java.class.path")}) {
+            if (p != null && !p.isBlank()) {
+                path.add(p);
+            }
+        }
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                "--enable-native-access=ALL-UNNAMED", "-cp", String.join(File.pathSeparator, path),
                 Child.class.getName(), file.toString()));
         int savingAfterFirst = -1;
         Process child = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
