@@ -71,7 +71,11 @@ public final class KernelSignatures {
             this.ptxType = ptxType;
         }
 
-        /** The PTX parameter type nvcc emits for this kind. */
+        /**
+         * The PTX parameter type nvcc emits for this kind.
+         *
+         * @return e.g. {@code u64} for a pointer
+         */
         public String ptxType() {
             return ptxType;
         }
@@ -108,12 +112,22 @@ public final class KernelSignatures {
             params = List.copyOf(params);
         }
 
-        /** The PTX types of the parameters, in order, as {@link KernelCatalog.Entry#parameterTypes()} lists them. */
+        /**
+         * The PTX types of the parameters, in order, as {@link KernelCatalog.Entry#parameterTypes()} lists them.
+         *
+         * @return one PTX type per parameter
+         */
         public List<String> ptxTypes() {
             return params.stream().map(p -> p.kind().ptxType()).toList();
         }
 
-        /** The position of the parameter called {@code param}. */
+        /**
+         * The position of the parameter called {@code param}.
+         *
+         * @param param a parameter name from the header
+         * @return its index in launch order
+         * @throws NoSuchElementException when the kernel has no such parameter
+         */
         public int indexOf(String param) {
             for (int i = 0; i < params.size(); i++) {
                 if (params.get(i).name().equals(param)) {
@@ -433,12 +447,22 @@ public final class KernelSignatures {
         return map;
     }
 
-    /** Every kernel of the cache, in header order. */
+    /**
+     * Every kernel of the cache, in header order.
+     *
+     * @return the signatures, unmodifiable
+     */
     public static List<Signature> all() {
         return ALL;
     }
 
-    /** The signature of kernel {@code name}. */
+    /**
+     * The signature of kernel {@code name}.
+     *
+     * @param name the kernel's extern "C" name, e.g. {@code kvq_key_scores}
+     * @return its signature
+     * @throws NoSuchElementException when there is no such kernel
+     */
     public static Signature of(String name) {
         Signature s = BY_NAME.get(name);
         if (s == null) {
@@ -447,7 +471,11 @@ public final class KernelSignatures {
         return s;
     }
 
-    /** The names of the sources the kernels live in, in first-use order. */
+    /**
+     * The names of the sources the kernels live in, in first-use order.
+     *
+     * @return source names without extension
+     */
     public static List<String> sources() {
         List<String> out = new ArrayList<>();
         for (Signature s : ALL) {
@@ -458,7 +486,13 @@ public final class KernelSignatures {
         return out;
     }
 
-    /** Dynamic shared memory of {@code kvq_key_scores}: LUT [d][16], scaled queries [G][d], base cos/sin [d/2][2]. */
+    /**
+     * Dynamic shared memory of {@code kvq_key_scores}: LUT [d][16], scaled queries [G][d], base cos/sin [d/2][2].
+     *
+     * @param headDim   channels per head
+     * @param groupSize query heads per KV head
+     * @return bytes of dynamic shared memory per block
+     */
     public static int keyScoresSharedBytes(int headDim, int groupSize) {
         return (16 * headDim + groupSize * headDim + headDim) * 4;
     }
@@ -466,32 +500,63 @@ public final class KernelSignatures {
     /**
      * Dynamic shared memory of {@code kvq_value_partials}: weights × scales [G][TV], Σ weight × zero [G],
      * cross-lane sums [8][256], fixed-slot residuals [G][d], the value table [16].
+     *
+     * @param headDim   channels per head
+     * @param groupSize query heads per KV head
+     * @return bytes of dynamic shared memory per block
      */
     public static int valuePartialsSharedBytes(int headDim, int groupSize) {
         return (groupSize * VTILE + groupSize + 2048 + groupSize * headDim + 16) * 4;
     }
 
-    /** Dynamic shared memory of {@code kvq_fp16_key_scores}: scaled queries [G][d]. */
+    /**
+     * Dynamic shared memory of {@code kvq_fp16_key_scores}: scaled queries [G][d].
+     *
+     * @param headDim   channels per head
+     * @param groupSize query heads per KV head
+     * @return bytes of dynamic shared memory per block
+     */
     public static int fp16KeyScoresSharedBytes(int headDim, int groupSize) {
         return groupSize * headDim * 4;
     }
 
-    /** Dynamic shared memory of {@code kvq_fp16_value_partials}: weights [G][TV] and cross-lane sums [4][2048]. */
+    /**
+     * Dynamic shared memory of {@code kvq_fp16_value_partials}: weights [G][TV] and cross-lane sums [4][2048].
+     *
+     * @param headDim   channels per head
+     * @param groupSize query heads per KV head
+     * @return bytes of dynamic shared memory per block
+     */
     public static int fp16ValuePartialsSharedBytes(int headDim, int groupSize) {
         return (groupSize * VTILE + 8192) * 4;
     }
 
-    /** Tiles of {@code kvq_key_scores} for the longest sequence (at least 1, so the sinks are scored). */
+    /**
+     * Tiles of {@code kvq_key_scores} for the longest sequence (at least 1, so the sinks are scored).
+     *
+     * @param maxPacked packed (non-sink) tokens of the longest sequence in the batch
+     * @return the grid size along tokens
+     */
     public static int keyScoreTiles(int maxPacked) {
         return Math.max(1, (maxPacked + TILE - 1) / TILE);
     }
 
-    /** Tiles (partials) of the value kernels for the longest sequence (at least 1). */
+    /**
+     * Tiles (partials) of the value kernels for the longest sequence (at least 1).
+     *
+     * @param maxPacked packed (non-sink) tokens of the longest sequence in the batch
+     * @return the grid size along tokens
+     */
     public static int valueTiles(int maxPacked) {
         return Math.max(1, (maxPacked + VTILE - 1) / VTILE);
     }
 
-    /** Blocks of a balanced sparse kernel for {@code maxEntries} nonzeros in the largest sequence (at least 1). */
+    /**
+     * Blocks of a balanced sparse kernel for {@code maxEntries} nonzeros in the largest sequence (at least 1).
+     *
+     * @param maxEntries outlier entries of the largest sequence in the launch
+     * @return the grid size of the sparse kernel
+     */
     public static int sparseBlocks(long maxEntries) {
         long perBlock = (long) SPARSE_PER_THREAD * SPARSE_THREADS;
         return (int) Math.max(1, (maxEntries + perBlock - 1) / perBlock);
