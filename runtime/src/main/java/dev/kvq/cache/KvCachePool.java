@@ -258,7 +258,11 @@ public final class KvCachePool implements AutoCloseable {
         }
     }
 
-    /** Whether {@link #close} has been called. */
+    /**
+     * Whether {@link #close} has been called.
+     *
+     * @return true once the pool is closed; its sequences are then closed too
+     */
     public synchronized boolean isClosed() {
         return closed;
     }

@@ -17,8 +17,11 @@ import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
@@ -242,6 +245,30 @@ class SnapshotTest {
         c.close();
         assertThrows(IllegalStateException.class, () -> c.save(file));
         assertArrayEquals(before, Files.readAllBytes(file));
+    }
+
+    @Test
+    void aSaveToAPathAnotherSaveIsWritingIsRefusedAndChangesNothing() throws IOException {
+        Path file = dir.resolve("c.kvqsnap");
+        Path tmp = dir.resolve("c.kvqsnap.tmp");
+        try (KvCache c = KvCache.open(SHAPE, QuantSpec.fp16(), null, Backend.cpu(), 32)) {
+            fill(c, 0, 10, 1);
+            c.save(file);
+            byte[] before = Files.readAllBytes(file);
+            fill(c, 0, 5, 2);
+            // the other save: it holds the lock on the temporary file, as a save does while writing
+            try (FileChannel other = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                 FileLock held = other.lock()) {
+                IOException e = assertThrows(IOException.class, () -> c.save(file));
+                assertTrue(e.getMessage().contains("in progress"), e.getMessage());
+                assertTrue(held.isValid() && Files.exists(tmp), "the other save's file was touched");
+            }
+            assertArrayEquals(before, Files.readAllBytes(file));
+            c.save(file);
+            try (KvCache opened = KvCache.openSnapshot(file, null, Backend.cpu())) {
+                assertSameCache(c, opened);
+            }
+        }
     }
 
     @Test
