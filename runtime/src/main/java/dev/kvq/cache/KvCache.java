@@ -42,6 +42,7 @@ public final class KvCache implements AutoCloseable {
     private final LayerStore[] layers;
     private final CpuAttention attention;
     private final KvCachePool pool;       // null when standalone
+    private final DeviceCache device;     // the CUDA backend's pages; null on the CPU
     private final long budgetBytes;       // Long.MAX_VALUE when unlimited (standalone)
     private long reservedBytes;
     private boolean closed;
@@ -55,10 +56,24 @@ public final class KvCache implements AutoCloseable {
         this.shape = shape;
         this.spec = spec;
         this.calibration = calibration;
-        this.backend = backend;
         this.layout = new PageLayout(shape, spec, pageTokens);
         this.pool = pool;
         this.budgetBytes = budgetBytes;
+        // the device half, when the backend is not the CPU (a start-up failure falls back with a WARN)
+        DeviceCaches.Opened opened = DeviceCaches.open(backend, shape, spec, calibration, layout, firstPosition,
+                new DeviceCache.Budget() {
+                    @Override
+                    public void reserve(long bytes, int layer, int tokens) {
+                        KvCache.this.reserve(bytes, layer, tokens);
+                    }
+
+                    @Override
+                    public void unreserve(long bytes) {
+                        KvCache.this.unreserve(bytes);
+                    }
+                });
+        this.backend = opened.backend();
+        this.device = opened.device();
         this.layers = new LayerStore[shape.layers()];
         for (int l = 0; l < layers.length; l++) {
             layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
@@ -72,9 +87,6 @@ public final class KvCache implements AutoCloseable {
     static void checkSetup(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend) {
         if (shape == null || spec == null || backend == null) {
             throw new IllegalArgumentException("shape, spec and backend must not be null");
-        }
-        if (backend.kind() != Backend.Kind.CPU) {
-            throw new IllegalArgumentException("backend " + backend.kind() + " is not available in this build");
         }
         if (spec.quantized()) {
             if (calibration == null) {
@@ -145,6 +157,11 @@ public final class KvCache implements AutoCloseable {
         if ((long) store.tokens + n > Integer.MAX_VALUE - 64 || store.firstPosition + store.tokens + n > MAX_POSITION) {
             throw new IllegalArgumentException("layer " + layer + " would exceed the longest supported sequence ("
                     + store.tokens + " + " + n + " tokens from position " + store.firstPosition + ")");
+        }
+        if (device != null) {
+            device.append(layer, store.tokens, keysPreRope, values, n);
+            store.tokens += n;
+            return;
         }
         reserveAndAllocate(store, layer, keysPreRope, n);
         int start = store.tokens;
@@ -258,6 +275,10 @@ public final class KvCache implements AutoCloseable {
     public void attend(int layer, float[] query, float[] out) {
         LayerStore store = checkedStep(layer, query, "query");
         requireOutput(out);
+        if (device != null) {
+            device.attend(layer, store.tokens, query, out);
+            return;
+        }
         attention.attend(store, query, out);
     }
 
@@ -272,6 +293,10 @@ public final class KvCache implements AutoCloseable {
         if (scores == null || scores.length < n) {
             throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
                     + (scores == null ? "none" : scores.length));
+        }
+        if (device != null) {
+            device.keyScores(layer, store.tokens, query, scores);
+            return;
         }
         attention.scores(store, query, scores, store.tokens);
     }
@@ -293,6 +318,10 @@ public final class KvCache implements AutoCloseable {
         }
         Checks.requireFinite("weights", weights, 0, n);
         requireOutput(out);
+        if (device != null) {
+            device.valueMatvec(layer, store.tokens, weights, out);
+            return;
+        }
         attention.values(store, weights, store.tokens, out);
     }
 
@@ -323,6 +352,13 @@ public final class KvCache implements AutoCloseable {
     /** Bytes by part over all layers, measured from what is allocated. */
     public MemoryReport memory() {
         requireOpen();
+        if (device != null) {
+            int[] stored = new int[layers.length];
+            for (int l = 0; l < stored.length; l++) {
+                stored[l] = layers[l].tokens;
+            }
+            return device.memory(stored);
+        }
         MemoryReport total = MemoryReport.empty(shape.kvChannels());
         for (LayerStore l : layers) {
             total = total.plus(l.memory());
@@ -351,6 +387,9 @@ public final class KvCache implements AutoCloseable {
     private float[] decode(int layer, boolean keys) {
         requireOpen();
         LayerStore s = layers[checkLayer(layer)];
+        if (device != null) {
+            return device.decode(layer, s.tokens, keys);
+        }
         return LayerDecoder.decode(s, keys);
     }
 
@@ -358,8 +397,12 @@ public final class KvCache implements AutoCloseable {
     public MemorySegment pageBytes(int layer, int page) {
         requireOpen();
         LayerStore s = layers[checkLayer(layer)];
-        if (page < 0 || page >= s.pages.size()) {
-            throw new IllegalArgumentException("layer " + layer + " has " + s.pages.size() + " pages, no page " + page);
+        int pages = device != null ? device.pages(layer) : s.pages.size();
+        if (page < 0 || page >= pages) {
+            throw new IllegalArgumentException("layer " + layer + " has " + pages + " pages, no page " + page);
+        }
+        if (device != null) {
+            return device.pageBytes(layer, page).asReadOnly();
         }
         return s.pages.get(page).asReadOnly();
     }
@@ -392,6 +435,9 @@ public final class KvCache implements AutoCloseable {
             return;
         }
         closed = true;
+        if (device != null) {
+            device.close();
+        }
         arena.close();
         if (pool != null) {
             pool.released(this, reservedBytes);
