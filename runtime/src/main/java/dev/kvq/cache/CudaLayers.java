@@ -5,29 +5,42 @@ import dev.kvq.attention.cuda.CudaEngine;
 import dev.kvq.attention.cuda.DevicePages;
 import dev.kvq.attention.cuda.DeviceScratch;
 import dev.kvq.attention.cuda.KvKernels;
+import dev.kvq.attention.cuda.LayerView;
 import dev.kvq.driver.CudaException;
 import dev.kvq.driver.DeviceMemory;
+import dev.kvq.driver.Event;
 import dev.kvq.driver.Nvtx;
 import dev.kvq.driver.Stream;
+import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 
 /**
- * The CUDA half of a {@link KvCache}: per layer, device pages laid out exactly as {@link PageLayout}
- * with a device page table ({@link DevicePages}) and an fp16 sink buffer; appends pack on the device,
- * attention runs on the device (scores → softmax → values on the cache's stream, no host round trip
- * in between; the host reads only the output). One owner for every allocation: this object, which
- * frees all of them once in {@link #close()}.
+ * The CUDA half of a {@link KvCache}: per layer a device page pool laid out exactly as
+ * {@link PageLayout}, with its page table ({@link DevicePages}), an fp16 sink buffer and the
+ * quantizer tables; appends pack on the device ({@code kvq_pack_keys}, {@code kvq_pack_values});
+ * attention runs on the device, scores → softmax → values on the cache's stream with no host round
+ * trip in between (the host reads only the output). One owner for every allocation: this object,
+ * which frees all of them once in {@link #close()}.
  *
- * <p>Sink tokens (a handful per sequence) are rotated and rounded on the host, with the very code of
- * {@link LayerStore}, and copied up; everything after them is packed by the kernels.
+ * <p>Sink tokens (a handful per sequence) are rotated and rounded on the host with the code of
+ * {@link LayerStore} and copied up. The fp16 baseline has no pack kernel: its pages are written on
+ * the host by {@link LayerStore#write} (the touched pages go down and up again), which keeps them
+ * bit-identical to the CPU's; its attention runs on the device like nuq's.
  */
+@SuppressWarnings("try") // NVTX ranges are try-with-resources whose variable is not used
 final class CudaLayers implements DeviceCache {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    /** Tokens per pack launch: keeps the fp32 staging below 2 × 128 MiB whatever the prefill length. */
+    private static final long STAGING_FLOATS = 1L << 25;
 
     private final CudaEngine engine;
     private final KvKernels kernels;
@@ -39,12 +52,18 @@ final class CudaLayers implements DeviceCache {
     private final Budget budget;
     private final Stream stream;
     private final DevicePages[] pages;
-    private final DeviceMemory[] sinks;            // fp16 keys post-RoPE [n_sink][D], then values; null until used
-    private final KvKernels.LayerTables[] tables;  // per-layer quantizer tables on the device (nuq only)
-    private final DeviceScratch input;             // fp32 keys then values of an append
-    private final DeviceScratch query;             // fp32 [Hq·d]
-    private final DeviceScratch scores;            // fp32 [Hq][stored]
-    private final DeviceScratch output;            // fp32 [Hq·d]
+    private final DeviceMemory[] sinks;        // fp16 [2][S][D]: keys post-RoPE, then values; null until used
+    private final DeviceMemory[] tables;       // per-layer quantizer tables (nuq); null until the first append
+    private final List<AutoCloseable> owned = new ArrayList<>();  // every allocation, in order, freed once
+    private final DeviceMemory meta;           // [layers][16 B]: int32 packed, int32 sinks, int64 first position
+    private final DeviceMemory error;          // int32 [1] error word of the kernels
+    private final DeviceMemory invFreq;        // fp32 [d/2]
+    private final DeviceMemory ropeSteps;      // float2 [d/2][T]
+    private final DeviceScratch input;         // append: keys, values fp32 [n][D], tokenSeq, tokenSlot int32 [n]
+    private final DeviceScratch query;         // fp32 [Hq·d]
+    private final DeviceScratch scores;        // fp32 [Hq][stored]
+    private final DeviceScratch partials;      // fp32 [Hq][tiles][d]
+    private final DeviceScratch output;        // fp32 [Hq·d]
     private final long sinkBytes;
     private boolean closed;
 
@@ -57,20 +76,53 @@ final class CudaLayers implements DeviceCache {
         this.calibration = calibration;
         this.firstPosition = firstPosition;
         this.budget = budget;
-        this.stream = Stream.create(false);   // blocking: synchronous copies order after its kernels
         this.kernels = new KvKernels(engine, shape, spec, layout);
         int layers = shape.layers();
         this.pages = new DevicePages[layers];
         this.sinks = new DeviceMemory[layers];
-        this.tables = new KvKernels.LayerTables[layers];
-        for (int l = 0; l < layers; l++) {
-            pages[l] = new DevicePages(layout.pageBytes(), stream);
+        this.tables = new DeviceMemory[layers];
+        this.sinkBytes = (long) sinkCapacity() * shape.kvChannels() * 2 * 2;
+        // allocate in order, remembering each: a failure part-way frees what was made (no leak)
+        boolean ok = false;
+        Stream s = null;
+        try {
+            s = own(Stream.create(false));   // blocking: the synchronous copies order after its kernels
+            this.stream = s;
+            this.meta = own(DeviceMemory.allocate(16L * layers));
+            this.error = own(DeviceMemory.allocate(256));
+            this.invFreq = own(DeviceMemory.allocate((long) shape.headDim() / 2 * Float.BYTES));
+            this.ropeSteps = own(DeviceMemory.allocate(kernels.ropeStepBytes()));
+            this.input = own(new DeviceScratch("append input", s));
+            this.query = own(new DeviceScratch("query", s));
+            this.scores = own(new DeviceScratch("scores", s));
+            this.partials = own(new DeviceScratch("value partials", s));
+            this.output = own(new DeviceScratch("output", s));
+            for (int l = 0; l < layers; l++) {
+                pages[l] = own(new DevicePages(layout.pageBytes(), s));
+            }
+            meta.fill((byte) 0);
+            error.fill((byte) 0);
+            try (Arena arena = Arena.ofConfined()) {
+                invFreq.copyFromHost(arena.allocateFrom(FLOAT, shape.rope().invFreq()));
+                for (int l = 0; l < layers; l++) {
+                    writeMeta(l, 0, arena);
+                }
+            }
+            if (spec.quantized()) {
+                kernels.ropeSteps(s, ropeSteps.address(), invFreq.address());
+                s.synchronize();
+            }
+            ok = true;
+        } finally {
+            if (!ok) {
+                freeAll();
+            }
         }
-        this.input = new DeviceScratch("append input", stream);
-        this.query = new DeviceScratch("query", stream);
-        this.scores = new DeviceScratch("scores", stream);
-        this.output = new DeviceScratch("output", stream);
-        this.sinkBytes = (long) spec.sinkTokens() * shape.kvChannels() * 2 * 2;
+    }
+
+    private <T extends AutoCloseable> T own(T resource) {
+        owned.add(resource);
+        return resource;
     }
 
     /**
@@ -91,56 +143,158 @@ final class CudaLayers implements DeviceCache {
         return spec.quantized() ? spec.sinkTokens() : 0;
     }
 
+    private int packed(int stored) {
+        return Math.max(0, stored - sinkCapacity());
+    }
+
+    private int pagesFor(long packed) {
+        return (int) ((packed + layout.pageTokens() - 1) / layout.pageTokens());
+    }
+
+    /** The kernels' view of {@code layer}. */
+    LayerView view(int layer) {
+        DevicePages p = pages[layer];
+        return new LayerView(p.poolAddress(), p.capacity(), p.tableAddress(), p.capacity(),
+                meta.address() + 16L * layer, sinks[layer] == null ? 0 : sinks[layer].address(),
+                tables[layer] == null ? 0 : tables[layer].address());
+    }
+
+    /** Uploads packed and sink counts and the first position of {@code layer}. */
+    private void writeMeta(int layer, int stored, Arena arena) {
+        MemorySegment m = arena.allocate(16, 16);
+        m.set(INT, 0, packed(stored));
+        m.set(INT, 4, Math.min(stored, sinkCapacity()));
+        m.set(ValueLayout.JAVA_LONG, 8, firstPosition);
+        meta.copyFromHost(m, 0, 16L * layer, 16);
+    }
+
     @Override
     public void append(int layer, int stored, float[] keysPreRope, float[] values, int n) {
         requireOpen();
         engine.bind();
-        int d = shape.kvChannels();
         int sinkCap = sinkCapacity();
         int newSinks = Math.max(0, Math.min(n, sinkCap - stored));
-        int packedAfter = Math.max(0, stored + n - sinkCap);
-        int pagesAfter = (int) ((packedAfter + (long) layout.pageTokens() - 1) / layout.pageTokens());
+        int packedAfter = packed(stored + n);
         boolean needSinks = newSinks > 0 && sinks[layer] == null;
+        boolean needTables = spec.quantized() && tables[layer] == null;
         DevicePages p = pages[layer];
-        long bytes = p.bytesToGrow(pagesAfter) + (needSinks ? sinkBytes : 0);
+        long tableBytes = needTables ? (long) kernels.tableFloats() * Float.BYTES : 0;
+        long bytes = p.bytesToGrow(pagesFor(packedAfter)) + (needSinks ? sinkBytes : 0) + tableBytes;
         if (bytes > 0) {
             budget.reserve(bytes, layer, n);
         }
-        int before = p.size() + p.spares();
         try (Nvtx.Range r = Nvtx.range("kvq append")) {
+            long capacityBefore = p.allocatedBytes();
+            DeviceMemory newSinkBuffer = null;
+            DeviceMemory newTables = null;
             try {
-                p.grow(pagesAfter);
+                p.grow(pagesFor(packedAfter));
                 if (needSinks) {
-                    DeviceMemory s = DeviceMemory.allocate(sinkBytes);
-                    s.fill((byte) 0);
-                    sinks[layer] = s;
+                    newSinkBuffer = DeviceMemory.allocate(sinkBytes);
+                    newSinkBuffer.fill((byte) 0);
                 }
-                if (spec.quantized() && tables[layer] == null) {
-                    tables[layer] = kernels.upload(calibration.layer(layer));
+                if (needTables) {
+                    newTables = DeviceMemory.allocate(tableBytes);
+                    try (Arena arena = Arena.ofConfined()) {
+                        newTables.copyFromHost(arena.allocateFrom(FLOAT, kernels.tables(calibration.layer(layer))));
+                    }
                 }
             } catch (CudaException e) {
-                long kept = (long) (p.size() + p.spares() - before) * layout.pageBytes();
+                // a grown pool stays (it is the layer's now, counted); the rest of the reservation returns
+                long kept = p.allocatedBytes() - capacityBefore;
+                if (newSinkBuffer != null) {
+                    newSinkBuffer.close();
+                }
+                if (newTables != null) {
+                    newTables.close();
+                }
                 budget.unreserve(bytes - kept);
                 throw new CacheBudgetExceededException("could not allocate " + bytes + " device bytes for " + n
                         + " tokens of layer " + layer + ": " + e.getMessage());
             }
+            if (newSinkBuffer != null) {
+                sinks[layer] = own(newSinkBuffer);
+            }
+            if (newTables != null) {
+                tables[layer] = own(newTables);
+            }
             if (newSinks > 0) {
                 writeSinks(layer, stored, keysPreRope, values, newSinks);
             }
-            int packed = n - newSinks;
-            if (packed > 0) {
-                long elements = (long) packed * d;
-                DeviceMemory in = input.atLeast(elements * 2 * Float.BYTES);
-                try (Arena arena = Arena.ofConfined()) {
-                    MemorySegment host = arena.allocate(elements * 2 * Float.BYTES, 64);
-                    MemorySegment.copy(keysPreRope, newSinks * d, host, FLOAT, 0, (int) elements);
-                    MemorySegment.copy(values, newSinks * d, host, FLOAT, elements * Float.BYTES, (int) elements);
-                    in.copyFromHost(host, 0, 0, host.byteSize());
+            if (n > newSinks) {
+                if (spec.quantized()) {
+                    packOnDevice(layer, stored + newSinks - sinkCap, keysPreRope, values, newSinks, n - newSinks);
+                } else {
+                    writePlainOnHost(layer, stored, keysPreRope, values, n);
                 }
-                int firstSlot = stored + newSinks - sinkCap;
-                long firstPos = firstPosition + stored + newSinks;
-                kernels.append(stream, tables[layer], p, in, 0, elements * Float.BYTES, firstSlot, packed, firstPos);
-                stream.synchronize();   // the caller's arrays are free to change once append returns
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                writeMeta(layer, stored + n, arena);
+            }
+            checkError("append to layer " + layer);
+        }
+    }
+
+    /** Packs tokens {@code [from, from+count)} of the batch into packed slots from {@code firstSlot}. */
+    private void packOnDevice(int layer, int firstSlot, float[] keys, float[] values, int from, int count) {
+        int d = shape.kvChannels();
+        int chunk = (int) Math.max(1, Math.min(count, STAGING_FLOATS / d));
+        LayerView v = view(layer);
+        try (Arena arena = Arena.ofConfined()) {
+            long floats = (long) chunk * d;
+            long bytes = floats * 2 * Float.BYTES + 2L * chunk * Integer.BYTES;
+            MemorySegment host = arena.allocate(bytes, 64);
+            DeviceMemory in = input.atLeast(bytes);
+            long seqAt = floats * 2 * Float.BYTES;
+            long slotAt = seqAt + (long) chunk * Integer.BYTES;
+            for (int done = 0; done < count; done += chunk) {
+                int m = Math.min(chunk, count - done);
+                long elements = (long) m * d;
+                int src = (from + done) * d;
+                MemorySegment.copy(keys, src, host, FLOAT, 0, (int) elements);
+                MemorySegment.copy(values, src, host, FLOAT, floats * Float.BYTES, (int) elements);
+                for (int t = 0; t < m; t++) {
+                    host.set(INT, seqAt + 4L * t, 0);
+                    host.set(INT, slotAt + 4L * t, firstSlot + done + t);
+                }
+                in.copyFromHost(host, 0, 0, bytes);   // synchronous: the previous chunk's kernels are done
+                long base = in.address();
+                kernels.pack(stream, v, base, base + floats * Float.BYTES, base + seqAt, base + slotAt, m,
+                        error.address());
+                stream.synchronize();
+            }
+        }
+    }
+
+    /**
+     * fp16 pages: the touched pages come down, {@link LayerStore#write} fills the new tokens (the CPU's
+     * own rounding and RoPE), and they go up again; a few pages at a time.
+     */
+    private void writePlainOnHost(int layer, int stored, float[] keys, float[] values, int n) {
+        DevicePages p = pages[layer];
+        int pt = layout.pageTokens();
+        int pagesPerRound = 16;
+        int t = 0;
+        while (t < n) {
+            int firstPage = (stored + t) / pt;
+            int lastPage = Math.min((stored + n - 1) / pt, firstPage + pagesPerRound - 1);
+            int end = Math.min(n, (lastPage + 1) * pt - stored);
+            try (Arena arena = Arena.ofConfined()) {
+                LayerStore s = new LayerStore(shape, spec, layout, null, firstPosition);
+                for (int i = 0; i < firstPage; i++) {
+                    s.pages.add(MemorySegment.NULL);
+                }
+                for (int i = firstPage; i <= lastPage; i++) {
+                    MemorySegment host = arena.allocate(layout.pageBytes(), PageLayout.ALIGN);
+                    p.pool().copyToHost(host, 0, p.pageOffset(i), layout.pageBytes());
+                    s.pages.add(host);
+                }
+                for (; t < end; t++) {
+                    s.write(keys, values, t, stored + t);
+                }
+                for (int i = firstPage; i <= lastPage; i++) {
+                    p.pool().copyFromHost(s.pages.get(i), 0, p.pageOffset(i), layout.pageBytes());
+                }
             }
         }
     }
@@ -159,8 +313,8 @@ final class CudaLayers implements DeviceCache {
                     shape.rope().apply(rotated, h * shape.headDim(), firstPosition + stored + t);
                 }
                 for (int c = 0; c < d; c++) {
-                    k.set(ValueLayout.JAVA_SHORT, ((long) t * d + c) * 2, Fp16.encode(rotated[c]));
-                    v.set(ValueLayout.JAVA_SHORT, ((long) t * d + c) * 2, Fp16.encode(values[t * d + c]));
+                    k.set(LayerStore.SHORT, ((long) t * d + c) * 2, Fp16.encode(rotated[c]));
+                    v.set(LayerStore.SHORT, ((long) t * d + c) * 2, Fp16.encode(values[t * d + c]));
                 }
             }
             sinks[layer].copyFromHost(k, 0, (long) stored * d * 2, k.byteSize());
@@ -168,34 +322,44 @@ final class CudaLayers implements DeviceCache {
         }
     }
 
-    /** The scores of every stored token into the device scores buffer, stride {@code stored}. */
+    /** Reads the kernels' error word; throws (and clears it) when a kernel found a bad index. */
+    private void checkError(String during) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment e = arena.allocate(4);
+            error.copyToHost(e, 0, 0, 4);
+            int code = e.get(INT, 0);
+            if (code != 0) {
+                error.fill((byte) 0, 0, 4);
+                String what = switch (code) {
+                    case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
+                    case KernelSignatures.ERR_CHUNK -> "KVQ_ERR_CHUNK (a sparse entry out of range)";
+                    case KernelSignatures.ERR_SEQ -> "KVQ_ERR_SEQ (a sequence index out of range)";
+                    default -> "error code " + code;
+                };
+                throw new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
+            }
+        }
+    }
+
+    /** Uploads the query and queues the scores of the {@code stored} tokens; returns the scores buffer. */
     private DeviceMemory queueScores(int layer, int stored, float[] q) {
-        int hq = shape.queryHeads();
         DeviceMemory qd = query.atLeast((long) q.length * Float.BYTES);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocateFrom(FLOAT, q);
-            qd.copyFromHost(host);
+            qd.copyFromHost(arena.allocateFrom(FLOAT, q));
         }
-        DeviceMemory sd = scores.atLeast((long) hq * stored * Float.BYTES);
+        DeviceMemory sd = scores.atLeast((long) shape.queryHeads() * stored * Float.BYTES);
         try (Nvtx.Range r = Nvtx.range("kvq scores")) {
-            kernels.scores(stream, tables[layer], pages[layer], sinkAddress(layer), Math.min(stored, sinkCapacity()),
-                    packed(stored), firstPosition, qd, sd, stored);
+            kernels.scores(stream, view(layer), packed(stored), qd.address(), ropeSteps.address(), invFreq.address(),
+                    sd.address(), stored, error.address());
         }
         return sd;
     }
 
-    private long sinkAddress(int layer) {
-        return sinks[layer] == null ? 0 : sinks[layer].address();
-    }
-
-    private int packed(int stored) {
-        return Math.max(0, stored - sinkCapacity());
-    }
-
     private void queueValues(int layer, int stored, DeviceMemory weights, DeviceMemory out) {
+        DeviceMemory pd = partials.atLeast(kernels.partialBytes(packed(stored)));
         try (Nvtx.Range r = Nvtx.range("kvq values")) {
-            kernels.values(stream, tables[layer], pages[layer], sinkAddress(layer), Math.min(stored, sinkCapacity()),
-                    packed(stored), weights, stored, out);
+            kernels.values(stream, view(layer), packed(stored), weights.address(), stored, pd.address(), out.address(),
+                    error.address());
         }
     }
 
@@ -205,11 +369,12 @@ final class CudaLayers implements DeviceCache {
         engine.bind();
         DeviceMemory sd = queueScores(layer, stored, q);
         try (Nvtx.Range r = Nvtx.range("kvq softmax")) {
-            kernels.softmax(stream, sd, shape.queryHeads(), stored);
+            kernels.softmax(stream, view(layer), sd.address(), stored);
         }
         DeviceMemory od = output.atLeast((long) out.length * Float.BYTES);
         queueValues(layer, stored, sd, od);
         readBack(od, out, out.length);
+        checkError("attention over layer " + layer);
     }
 
     @Override
@@ -218,6 +383,7 @@ final class CudaLayers implements DeviceCache {
         engine.bind();
         DeviceMemory sd = queueScores(layer, stored, q);
         readBack(sd, result, shape.queryHeads() * stored);
+        checkError("key scores of layer " + layer);
     }
 
     @Override
@@ -234,10 +400,11 @@ final class CudaLayers implements DeviceCache {
         DeviceMemory od = output.atLeast((long) out.length * Float.BYTES);
         queueValues(layer, stored, wd, od);
         readBack(od, out, out.length);
+        checkError("value matvec of layer " + layer);
     }
 
     /** Copies {@code n} floats back; the synchronous copy orders after the (blocking) stream's kernels. */
-    private void readBack(DeviceMemory from, float[] to, int n) {
+    private static void readBack(DeviceMemory from, float[] to, int n) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate((long) n * Float.BYTES, 64);
             from.copyToHost(host, 0, 0, host.byteSize());
@@ -250,30 +417,29 @@ final class CudaLayers implements DeviceCache {
         requireOpen();
         engine.bind();
         try (Arena arena = Arena.ofConfined()) {
-            LayerStore copy = hostCopy(layer, stored, arena, true);
-            return LayerDecoder.decode(copy, keys);
+            return LayerDecoder.decode(hostCopy(layer, stored, arena, true), keys);
         }
     }
 
     /**
-     * The layer as a host {@link LayerStore} (pages copied back when {@code withData}, else only
-     * counted), so the decoder and the memory report are the host's own code.
+     * The layer as a host {@link LayerStore}: pages and sinks copied back when {@code withData}, else
+     * only counted, so the decoder and the memory report are the host's own code. Unused pool pages
+     * count as spares (allocated, holding nothing).
      */
     private LayerStore hostCopy(int layer, int stored, Arena arena, boolean withData) {
         LayerStore s = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(layer) : null,
                 firstPosition);
         DevicePages p = pages[layer];
-        int used = (int) ((packed(stored) + (long) layout.pageTokens() - 1) / layout.pageTokens());
         for (int i = 0; i < p.size(); i++) {
-            if (withData && i < used) {
+            if (withData) {
                 MemorySegment host = arena.allocate(layout.pageBytes(), PageLayout.ALIGN);
-                p.page(i).copyToHost(host);
+                p.pool().copyToHost(host, 0, p.pageOffset(i), layout.pageBytes());
                 s.pages.add(host);
             } else {
                 s.pages.add(MemorySegment.NULL);
             }
         }
-        for (int i = 0; i < p.spares(); i++) {
+        for (int i = p.size(); i < p.capacity(); i++) {
             s.spare.add(MemorySegment.NULL);
         }
         if (withData && sinks[layer] != null) {
@@ -295,7 +461,8 @@ final class CudaLayers implements DeviceCache {
         requireOpen();
         engine.bind();
         MemorySegment host = Arena.ofAuto().allocate(layout.pageBytes(), PageLayout.ALIGN);
-        pages[layer].page(page).copyToHost(host);
+        DevicePages p = pages[layer];
+        p.pool().copyToHost(host, 0, p.pageOffset(page), layout.pageBytes());
         return host;
     }
 
@@ -306,12 +473,160 @@ final class CudaLayers implements DeviceCache {
         try (Arena arena = Arena.ofConfined()) {
             for (int l = 0; l < stored.length; l++) {
                 MemoryReport m = hostCopy(l, stored[l], arena, false).memory();
-                long sinkBytesHere = sinks[l] == null ? 0 : sinks[l].byteSize();
-                total = total.plus(new MemoryReport(m.codes(), m.scales(), m.outliers(), sinkBytesHere, m.sideData(),
+                long sinkHere = sinks[l] == null ? 0 : sinks[l].byteSize();
+                long side = m.sideData() + (long) pages[l].capacity() * Integer.BYTES
+                        + (tables[l] == null ? 0 : tables[l].byteSize());
+                total = total.plus(new MemoryReport(m.codes(), m.scales(), m.outliers(), sinkHere, side,
                         m.pageSlack(), m.tokens(), shape.kvChannels()));
             }
         }
         return total;
+    }
+
+    // ------------------------------------------------------------------ benchmark support
+
+    /**
+     * Extends {@code layer} from {@code stored} tokens to {@code target} by copying its whole packed
+     * pages over and over on the device (timing does not depend on the codes' values, and packing a
+     * million real tokens per mode would dominate the benchmark). Needs at least one full page.
+     * The cache's own token count is not changed: callers pass {@code target} as {@code stored}.
+     */
+    void repeatPagesTo(int layer, int stored, int target) {
+        requireOpen();
+        engine.bind();
+        int full = packed(stored) / layout.pageTokens();
+        if (full < 1 || target < stored) {
+            throw new IllegalArgumentException("need at least one full page and target >= stored, got " + stored
+                    + " -> " + target);
+        }
+        DevicePages p = pages[layer];
+        int need = pagesFor(packed(target));
+        budget.reserve(p.bytesToGrow(need), layer, target - stored);
+        p.grow(need);
+        long pageBytes = layout.pageBytes();
+        int have = full;
+        while (have < need) {
+            int copy = Math.min(have, need - have);
+            p.pool().copyFrom(p.pool(), 0, (long) have * pageBytes, (long) copy * pageBytes);
+            have += copy;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            writeMeta(layer, target, arena);
+        }
+    }
+
+    /** Bytes the key-score kernel reads for {@code stored} tokens (codes and key outlier slots, or fp16 keys). */
+    long keyBytes(int stored) {
+        long n = packed(stored);
+        int pt = layout.pageTokens();
+        long perPage = spec.quantized() ? layout.bytes("keyCodes")
+                + (layout.keySlots() > 0 ? layout.bytes("keyOutChannel") + layout.bytes("keyOutValue") : 0)
+                : layout.bytes("keys");
+        return perPage * n / pt + (long) sinkCapacity() * shape.kvChannels() * 2;
+    }
+
+    /** Bytes the value kernels read for {@code stored} tokens (codes, z/s, value slots, or fp16 values; not the weights). */
+    long valueBytes(int stored) {
+        long n = packed(stored);
+        int pt = layout.pageTokens();
+        long perPage = spec.quantized() ? layout.bytes("valueCodes") + layout.bytes("valueZero") + layout.bytes("valueScale")
+                + (layout.valueSlots() > 0 ? layout.bytes("valueOutChannel") + layout.bytes("valueOutValue") : 0)
+                : layout.bytes("values");
+        return perPage * n / pt + (long) sinkCapacity() * shape.kvChannels() * 2;
+    }
+
+    /** Per-launch GPU times (ms, medians over {@code repeat} after {@code warmup}) of one layer's decode step. */
+    record StepTimes(double scoresMs, double softmaxMs, double valuesMs, double stepMs) {}
+
+    /**
+     * Times the kernels of one decode step of {@code layer} over {@code stored} tokens with CUDA events on
+     * the cache's stream: scores, softmax and values each on their own, then the three back to back.
+     */
+    StepTimes timeStep(int layer, int stored, float[] q, int warmup, int repeat) {
+        requireOpen();
+        engine.bind();
+        queueScores(layer, stored, q);   // uploads the query and sizes the buffers
+        DeviceMemory sd = scores.atLeast((long) shape.queryHeads() * stored * Float.BYTES);
+        DeviceMemory od = output.atLeast((long) q.length * Float.BYTES);
+        DeviceMemory qd = query.atLeast((long) q.length * Float.BYTES);
+        DeviceMemory pd = partials.atLeast(kernels.partialBytes(packed(stored)));
+        LayerView v = view(layer);
+        int packed = packed(stored);
+        Runnable scoresOnly = () -> kernels.scores(stream, v, packed, qd.address(), ropeSteps.address(),
+                invFreq.address(), sd.address(), stored, error.address());
+        Runnable softmaxOnly = () -> kernels.softmax(stream, v, sd.address(), stored);
+        Runnable valuesOnly = () -> kernels.values(stream, v, packed, sd.address(), stored, pd.address(), od.address(),
+                error.address());
+        // the weights the value kernels read are a real softmax output
+        scoresOnly.run();
+        softmaxOnly.run();
+        double s = timeMs(scoresOnly, warmup, repeat);
+        double values = timeMs(valuesOnly, warmup, repeat);
+        // softmax of its own output costs the same (max, exp, sum over the same length)
+        double soft = timeMs(softmaxOnly, warmup, repeat);
+        double step = timeMs(() -> {
+            scoresOnly.run();
+            softmaxOnly.run();
+            valuesOnly.run();
+        }, warmup, repeat);
+        checkError("timing layer " + layer);
+        return new StepTimes(s, soft, values, step);
+    }
+
+    /**
+     * One decode step over every layer, all queued on the stream back to back (each layer's scores →
+     * softmax → values; no host round trip), timed with events: ms per whole step, median.
+     */
+    double timeAllLayers(int stored, float[] q, int warmup, int repeat) {
+        requireOpen();
+        engine.bind();
+        int layers = pages.length;
+        queueScores(0, stored, q);
+        DeviceMemory sd = scores.atLeast((long) shape.queryHeads() * stored * Float.BYTES);
+        DeviceMemory od = output.atLeast((long) q.length * Float.BYTES);
+        DeviceMemory qd = query.atLeast((long) q.length * Float.BYTES);
+        DeviceMemory pd = partials.atLeast(kernels.partialBytes(packed(stored)));
+        LayerView[] views = new LayerView[layers];
+        for (int l = 0; l < layers; l++) {
+            views[l] = view(l);
+        }
+        int packed = packed(stored);
+        double ms = timeMs(() -> {
+            for (int l = 0; l < layers; l++) {
+                kernels.scores(stream, views[l], packed, qd.address(), ropeSteps.address(), invFreq.address(),
+                        sd.address(), stored, error.address());
+                kernels.softmax(stream, views[l], sd.address(), stored);
+                kernels.values(stream, views[l], packed, sd.address(), stored, pd.address(), od.address(),
+                        error.address());
+            }
+        }, warmup, repeat);
+        checkError("timing all layers");
+        return ms;
+    }
+
+    /** Median ms of {@code body} between events on the stream. */
+    private double timeMs(Runnable body, int warmup, int repeat) {
+        for (int i = 0; i < warmup; i++) {
+            body.run();
+        }
+        double[] ms = new double[repeat];
+        try (Event start = Event.create(); Event stop = Event.create()) {
+            for (int i = 0; i < repeat; i++) {
+                start.record(stream);
+                body.run();
+                stop.record(stream);
+                stop.synchronize();
+                ms[i] = stop.elapsedMillisSince(start);
+            }
+        }
+        return median(ms);
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
     private void requireOpen() {
@@ -326,38 +641,30 @@ final class CudaLayers implements DeviceCache {
             return;
         }
         closed = true;
+        freeAll();
+    }
+
+    /** Synchronizes the stream, then frees every allocation once, newest first; reports the first failure. */
+    private void freeAll() {
         RuntimeException first = null;
         try {
             engine.bind();
-            stream.synchronize();   // nothing may still run on memory that is about to be freed
+            if (stream != null) {
+                stream.synchronize();   // nothing may still run on memory that is about to be freed
+            }
         } catch (RuntimeException e) {
             first = e;
         }
-        java.util.List<AutoCloseable> owned = new java.util.ArrayList<>();
-        for (int l = 0; l < pages.length; l++) {
-            owned.add(pages[l]);
-            if (sinks[l] != null) {
-                owned.add(sinks[l]);
-            }
-            if (tables[l] != null) {
-                owned.add(tables[l]);
-            }
-        }
-        owned.add(input);
-        owned.add(query);
-        owned.add(scores);
-        owned.add(output);
-        owned.add(stream);
-        for (AutoCloseable c : owned) {
+        for (int i = owned.size() - 1; i >= 0; i--) {
             try {
-                c.close();
+                owned.get(i).close();
             } catch (Exception e) {
-                // free everything else; report the first failure
                 if (first == null) {
                     first = e instanceof RuntimeException re ? re : new IllegalStateException(e);
                 }
             }
         }
+        owned.clear();
         if (first != null) {
             throw first;
         }

@@ -1,36 +1,34 @@
 package dev.kvq.attention.cuda;
 
-import dev.kvq.driver.CudaException;
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.driver.Stream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
- * The device pages of one layer of one sequence and their page table: a device array of u64 page
- * addresses that the kernels index by {@code slot / pageTokens}. Pages are separate allocations of
- * exactly one page each (so the budget counts what is allocated); pages that were allocated by a
- * failed append stay here as spares for the next one. The table grows by doubling.
+ * The device pages of one layer of one sequence, as the kernels address them (kvq_kernels.cuh): a
+ * page pool, one allocation in which page {@code p} occupies bytes {@code [p·pageBytes, (p+1)·pageBytes)},
+ * and an int32 page table mapping logical page {@code k} to pool page {@code pageTable[k]} (here the
+ * identity: the pool belongs to one sequence, so its pages are already in order).
  *
- * <p>One owner: the pages and the table are freed by {@link #close()} only, once. Not thread-safe
- * (a cache is used by one thread at a time).
+ * <p>The pool grows geometrically (by half, at least 16 pages): a bigger pool is allocated, the used
+ * pages are copied over on the device, the rest is zeroed (the value kernels OR codes into zeroed
+ * words), and the old pool is freed. A failed growth changes nothing. One owner: {@link #close()}
+ * frees the pool and the table once. Not thread-safe (a cache is used by one thread at a time).
  */
 public final class DevicePages implements AutoCloseable {
     private final long pageBytes;
     private final Stream stream;
-    private final List<DeviceMemory> pages = new ArrayList<>();
-    private final ArrayDeque<DeviceMemory> spare = new ArrayDeque<>();
-    private DeviceMemory table;            // u64 [tableCapacity]
-    private int tableCapacity;
+    private DeviceMemory pool;       // [capacity][pageBytes]
+    private DeviceMemory table;      // int32 [capacity], the identity
+    private int capacity;
+    private int used;
     private boolean closed;
 
     /**
      * An empty layer whose pages are {@code pageBytes} long; {@code stream} is the stream the cache's
-     * kernels run on (synchronized before anything they may read is freed).
+     * kernels run on (synchronized before memory they may read is freed).
      */
     public DevicePages(long pageBytes, Stream stream) {
         if (pageBytes <= 0) {
@@ -42,12 +40,12 @@ public final class DevicePages implements AutoCloseable {
 
     /** Pages in use. */
     public int size() {
-        return pages.size();
+        return used;
     }
 
-    /** Pages allocated but not in use (left by an append that failed). */
-    public int spares() {
-        return spare.size();
+    /** Pages the pool holds (in use or not). */
+    public int capacity() {
+        return capacity;
     }
 
     /** Bytes of one page. */
@@ -55,85 +53,105 @@ public final class DevicePages implements AutoCloseable {
         return pageBytes;
     }
 
-    /** Bytes of the page table. */
-    public long tableBytes() {
-        return table == null ? 0 : table.byteSize();
+    /** Bytes allocated: the pool and the page table. */
+    public long allocatedBytes() {
+        return (long) capacity * pageBytes + (long) capacity * Integer.BYTES;
     }
 
-    /** The device page {@code i} (in use). */
-    public DeviceMemory page(int i) {
+    /** Device address of the pool; 0 while nothing is allocated. */
+    public long poolAddress() {
         requireOpen();
-        return pages.get(i);
+        return pool == null ? 0 : pool.address();
     }
 
-    /** Device address of the page table ({@code const uint64_t*}); 0 while there are no pages. */
+    /** Device address of the int32 page table; 0 while nothing is allocated. */
     public long tableAddress() {
         requireOpen();
         return table == null ? 0 : table.address();
     }
 
-    /** Bytes that {@link #grow} to {@code count} pages would allocate (spares are reused first). */
+    /** The pool (for copies of whole pages). */
+    public DeviceMemory pool() {
+        requireOpen();
+        if (pool == null) {
+            throw new IllegalStateException("no device pages are allocated yet");
+        }
+        return pool;
+    }
+
+    /** Byte offset of page {@code i} in the pool. */
+    public long pageOffset(int i) {
+        if (i < 0 || i >= used) {
+            throw new IndexOutOfBoundsException("page " + i + " of " + used);
+        }
+        return (long) i * pageBytes;
+    }
+
+    /** The pool capacity that holding {@code count} pages leads to. */
+    int capacityFor(int count) {
+        if (count <= capacity) {
+            return capacity;
+        }
+        long grown = Math.max((long) capacity + Math.max(capacity / 2, 16), count);
+        return (int) Math.min(grown, Integer.MAX_VALUE - 8);
+    }
+
+    /** Bytes that {@link #grow} to {@code count} pages would allocate in addition to what is held now. */
     public long bytesToGrow(int count) {
-        int more = Math.max(0, count - pages.size());
-        return (long) Math.max(0, more - spare.size()) * pageBytes;
+        int c = capacityFor(count);
+        return (long) (c - capacity) * (pageBytes + Integer.BYTES);
     }
 
     /**
-     * Brings the pages in use to {@code count}: reuses spares, allocates the rest, zeroes them (the
-     * append kernels OR codes into zeroed slots) and writes their addresses into the table.
-     * All or nothing: if an allocation fails, the pages allocated so far become spares and the
-     * {@link CudaException} (e.g. {@code cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY}) propagates.
-     *
-     * @return bytes newly allocated
+     * Brings the pages in use to {@code count} (never fewer). All or nothing: when an allocation fails
+     * the {@link dev.kvq.driver.CudaException} (e.g. {@code cuMemAlloc_v2 failed:
+     * CUDA_ERROR_OUT_OF_MEMORY}) propagates and the pool is as it was.
      */
-    public long grow(int count) {
+    public void grow(int count) {
         requireOpen();
-        int more = count - pages.size();
-        if (more <= 0) {
-            return 0;
-        }
-        int fresh = Math.max(0, more - spare.size());
-        List<DeviceMemory> made = new ArrayList<>(fresh);
-        try {
-            for (int i = 0; i < fresh; i++) {
-                made.add(DeviceMemory.allocate(pageBytes));
-            }
-            ensureTable(count);
-        } catch (RuntimeException e) {
-            spare.addAll(made);
-            throw e;
-        }
-        spare.addAll(made);
-        int first = pages.size();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment addresses = arena.allocate(ValueLayout.JAVA_LONG, more);
-            for (int i = 0; i < more; i++) {
-                DeviceMemory p = spare.poll();
-                p.fill((byte) 0);
-                pages.add(p);
-                addresses.setAtIndex(ValueLayout.JAVA_LONG, i, p.address());
-            }
-            table.copyFromHost(addresses, 0, (long) first * Long.BYTES, (long) more * Long.BYTES);
-        }
-        return (long) fresh * pageBytes;
-    }
-
-    private void ensureTable(int count) {
-        if (count <= tableCapacity) {
+        if (count <= used) {
             return;
         }
-        int capacity = Math.max(64, tableCapacity);
-        while (capacity < count) {
-            capacity = capacity > Integer.MAX_VALUE / 2 ? Integer.MAX_VALUE : capacity * 2;
+        if (count <= capacity) {
+            used = count;
+            return;
         }
-        DeviceMemory bigger = DeviceMemory.allocate((long) capacity * Long.BYTES);
-        if (table != null) {
-            stream.synchronize();   // queued kernels may still read the old table
-            bigger.copyFrom(table, 0, 0, (long) pages.size() * Long.BYTES);
+        int c = capacityFor(count);
+        DeviceMemory newPool = DeviceMemory.allocate((long) c * pageBytes);
+        DeviceMemory newTable;
+        try {
+            newTable = DeviceMemory.allocate((long) c * Integer.BYTES);
+        } catch (RuntimeException e) {
+            newPool.close();
+            throw e;
+        }
+        try {
+            long keep = (long) used * pageBytes;
+            if (pool != null) {
+                stream.synchronize();   // queued kernels may still use the old pool
+                newPool.copyFrom(pool, 0, 0, keep);
+            }
+            newPool.fill((byte) 0, keep, newPool.byteSize() - keep);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment ids = arena.allocate(ValueLayout.JAVA_INT, c);
+                for (int i = 0; i < c; i++) {
+                    ids.setAtIndex(ValueLayout.JAVA_INT, i, i);
+                }
+                newTable.copyFromHost(ids);
+            }
+        } catch (RuntimeException e) {
+            newPool.close();
+            newTable.close();
+            throw e;
+        }
+        if (pool != null) {
+            pool.close();
             table.close();
         }
-        table = bigger;
-        tableCapacity = capacity;
+        pool = newPool;
+        table = newTable;
+        capacity = c;
+        used = count;
     }
 
     private void requireOpen() {
@@ -142,34 +160,25 @@ public final class DevicePages implements AutoCloseable {
         }
     }
 
-    /** Frees every page, spare and the table; idempotent. The caller has synchronized the stream. */
+    /** Frees the pool and the table; idempotent. The caller has synchronized the stream. */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
-        RuntimeException first = null;
-        List<DeviceMemory> all = new ArrayList<>(pages);
-        all.addAll(spare);
-        if (table != null) {
-            all.add(table);
-        }
-        for (DeviceMemory m : all) {
-            try {
-                m.close();
-            } catch (RuntimeException e) {
-                // keep freeing the rest; report the first failure
-                if (first == null) {
-                    first = e;
-                }
-            }
-        }
-        pages.clear();
-        spare.clear();
+        DeviceMemory p = pool;
+        DeviceMemory t = table;
+        pool = null;
         table = null;
-        if (first != null) {
-            throw first;
+        try {
+            if (p != null) {
+                p.close();
+            }
+        } finally {
+            if (t != null) {
+                t.close();
+            }
         }
     }
 }
