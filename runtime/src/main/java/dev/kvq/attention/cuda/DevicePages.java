@@ -12,7 +12,7 @@ import java.lang.foreign.ValueLayout;
  * and an int32 page table mapping logical page {@code k} to pool page {@code pageTable[k]} (here the
  * identity: the pool belongs to one sequence, so its pages are already in order).
  *
- * <p>The pool grows geometrically (by half, at least 16 pages): a bigger pool is allocated, the used
+ * <p>The pool grows geometrically (by half, at least 16 MiB): a bigger pool is allocated, the used
  * pages are copied over on the device, the rest is zeroed (the value kernels OR codes into zeroed
  * words), and the old pool is freed. A failed growth changes nothing. One owner: {@link #close()}
  * frees the pool and the table once. Not thread-safe (a cache is used by one thread at a time).
@@ -92,7 +92,9 @@ public final class DevicePages implements AutoCloseable {
         if (count <= capacity) {
             return capacity;
         }
-        long grown = Math.max((long) capacity + Math.max(capacity / 2, 16), count);
+        // by half again, and by at least 16 MiB worth of pages (one page when pages are larger)
+        long step = Math.max(capacity / 2, Math.max(1, (16L << 20) / pageBytes));
+        long grown = Math.max((long) capacity + step, count);
         return (int) Math.min(grown, Integer.MAX_VALUE - 8);
     }
 
