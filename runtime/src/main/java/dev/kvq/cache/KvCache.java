@@ -366,6 +366,11 @@ public final class KvCache implements AutoCloseable {
         return total;
     }
 
+    /** The device half (null on the CPU), for the GPU benchmark in this package. */
+    DeviceCache device() {
+        return device;
+    }
+
     /** Bytes reserved from the budget (pages, sink buffers, sparse chunks). */
     long reservedBytes() {
         return reservedBytes;
@@ -393,7 +398,10 @@ public final class KvCache implements AutoCloseable {
         return LayerDecoder.decode(s, keys);
     }
 
-    /** The raw bytes of page {@code page} of {@code layer} (read-only), laid out as {@link PageLayout}. */
+    /**
+     * The raw bytes of page {@code page} of {@code layer} (read-only), laid out as {@link PageLayout};
+     * on the CUDA backend a host copy of the device page.
+     */
     public MemorySegment pageBytes(int layer, int page) {
         requireOpen();
         LayerStore s = layers[checkLayer(layer)];
