@@ -24,9 +24,13 @@ import java.util.List;
 public final class KvKernels {
     /** Kernel sources (PTX resources) the backend loads. */
     public static final List<String> SOURCES = KernelSignatures.sources();
-    /** Entry points that must be present in the loaded PTX. */
-    public static final List<String> REQUIRED = KernelSignatures.all().stream().map(KernelSignatures.Signature::name)
-            .toList();
+    /**
+     * Entry points this backend launches, which must be in the loaded PTX (the token-major sparse
+     * kernels are not among them: the Java side stores fixed slots only).
+     */
+    public static final List<String> REQUIRED = List.of("kvq_rope_steps", "kvq_pack_keys", "kvq_pack_values",
+            "kvq_key_scores", "kvq_softmax", "kvq_value_partials", "kvq_value_reduce", "kvq_fp16_key_scores",
+            "kvq_fp16_value_partials");
 
     /** Largest dynamic shared memory a launch may ask for without raising the function attribute. */
     static final int SHARED_LIMIT = 48 * 1024;

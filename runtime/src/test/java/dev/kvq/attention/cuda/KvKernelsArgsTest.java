@@ -54,6 +54,13 @@ class KvKernelsArgsTest {
     }
 
     @Test
+    void everyRequiredKernelIsDeclared() {
+        for (String name : KvKernels.REQUIRED) {
+            assertTrue(KvKernels.SOURCES.contains(KernelSignatures.of(name).source()), name);
+        }
+    }
+
+    @Test
     void aMisplacedArgumentIsNamed() {
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> LaunchArgs.of("kvq_softmax").ptr("scores", 1).i32("queryHeads", 4));
