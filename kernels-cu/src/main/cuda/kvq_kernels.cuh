@@ -60,6 +60,7 @@
 #define KVQ_ERR_PAGE 1          // a page-table entry outside [0, poolPages) or a slot beyond maxPages·P
 #define KVQ_ERR_CHUNK 2         // an entry beyond maxChunks·KVQ_CHUNK or a chunk index outside the pool
 #define KVQ_ERR_SEQ 3           // a token's sequence index outside [0, B)
+#define KVQ_ERR_CAP 4           // more outliers per side than KVQ_MAX_CAP (1024), or cap > Sk/2
 
 #define KVQ_FORM_NONE 0         // no outliers
 #define KVQ_FORM_FIXED 1        // QuantSpec.OutlierForm.FIXED_SLOTS
@@ -119,7 +120,7 @@ extern "C" __global__ void kvq_pack_keys(
 // ascending consecutive slots (as appends produce them). entry start of token t =
 // seqKeyEntries[seq] + counts of the earlier tokens of that sequence; writes keyOutStart[r] and
 // keyOutStart[r+1] in the pages and advances seqKeyEntries.
-// Grid: 1 block of 32 threads (one warp, a segmented scan over chunks of 32 tokens).
+// Grid: 1 block (any size; thread 0 walks the tokens in order: a few loads and stores per token).
 extern "C" __global__ void kvq_key_sparse_starts(
         unsigned char* __restrict__ pool,          // page pool, written
         long long pageBytes,                       // bytes per page, PageLayout.pageBytes()
@@ -293,7 +294,8 @@ extern "C" __global__ void kvq_softmax(
 // w_r·res of the tile's tokens, into partials[s][q][tile][j]. One decode of the packed words serves
 // the G query heads. Residuals are added through shared-memory atomics (order may vary in the last
 // bits). Grid: (⌈max seqPacked / TV⌉ (at least 1), Hkv, B); block 256 threads; dynamic shared
-// memory = (G·TV + G + 256 + G·d) · 4 bytes.
+// memory = (G·TV + G + 2048 + G·d + 16) · 4 bytes (weights×scales, Σ weight×zero, cross-lane sums
+// [8][256], residuals, the value LUT); above 48 KiB the host raises the dynamic shared memory limit.
 extern "C" __global__ void kvq_value_partials(
         const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
         long long pageBytes,                       // bytes per page, PageLayout.pageBytes()
@@ -383,7 +385,7 @@ extern "C" __global__ void kvq_fp16_key_scores(
 // fp16 value matvec over values[h][r][j], split over tiles of TV tokens like kvq_value_partials
 // (reduce with kvq_value_reduce, sinkCap 0): each thread loads 8 channels of one token row at once
 // (16-byte loads, coalesced along the row). Grid: (⌈max seqTokens / TV⌉ (at least 1), Hkv, B);
-// block 256 threads; dynamic shared memory = (G·TV + 2048) · 4 bytes.
+// block 256 threads; dynamic shared memory = (G·TV + 8192) · 4 bytes (weights, cross-lane sums [4][2048]).
 extern "C" __global__ void kvq_fp16_value_partials(
         const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
         long long pageBytes,                       // bytes per page, PageLayout.pageBytes()

@@ -40,6 +40,8 @@ public final class KernelSignatures {
     public static final int ERR_CHUNK = 2;
     /** Error word value: a token's sequence index outside the batch. */
     public static final int ERR_SEQ = 3;
+    /** Error word value: more outliers per side than the kernels' lists hold (1024), or cap above Sk/2. */
+    public static final int ERR_CAP = 4;
 
     /** {@code form} argument: no outliers. */
     public static final int FORM_NONE = 0;
@@ -413,9 +415,12 @@ public final class KernelSignatures {
         return (16 * headDim + groupSize * headDim + headDim) * 4;
     }
 
-    /** Dynamic shared memory of {@code kvq_value_partials}: weights [G][TV], beta [G], reduction [256], residuals [G][d]. */
+    /**
+     * Dynamic shared memory of {@code kvq_value_partials}: weights × scales [G][TV], Σ weight × zero [G],
+     * cross-lane sums [8][256], fixed-slot residuals [G][d], the value table [16].
+     */
     public static int valuePartialsSharedBytes(int headDim, int groupSize) {
-        return (groupSize * VTILE + groupSize + 256 + groupSize * headDim) * 4;
+        return (groupSize * VTILE + groupSize + 2048 + groupSize * headDim + 16) * 4;
     }
 
     /** Dynamic shared memory of {@code kvq_fp16_key_scores}: scaled queries [G][d]. */
@@ -423,9 +428,9 @@ public final class KernelSignatures {
         return groupSize * headDim * 4;
     }
 
-    /** Dynamic shared memory of {@code kvq_fp16_value_partials}: weights [G][TV] and a reduction buffer [2048]. */
+    /** Dynamic shared memory of {@code kvq_fp16_value_partials}: weights [G][TV] and cross-lane sums [4][2048]. */
     public static int fp16ValuePartialsSharedBytes(int headDim, int groupSize) {
-        return (groupSize * VTILE + 2048) * 4;
+        return (groupSize * VTILE + 8192) * 4;
     }
 
     /** Tiles of {@code kvq_key_scores} for the longest sequence (at least 1, so the sinks are scored). */
