@@ -334,6 +334,7 @@ final class CudaLayers implements DeviceCache {
                     case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
                     case KernelSignatures.ERR_CHUNK -> "KVQ_ERR_CHUNK (a sparse entry out of range)";
                     case KernelSignatures.ERR_SEQ -> "KVQ_ERR_SEQ (a sequence index out of range)";
+                    case KernelSignatures.ERR_CAP -> "KVQ_ERR_CAP (more outliers per side than the kernels hold)";
                     default -> "error code " + code;
                 };
                 throw new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
