@@ -27,6 +27,10 @@ import java.lang.foreign.ValueLayout;
  * An append is atomic: a rejected one (bad shape, NaN/Inf, layer out of range, closed cache, budget
  * or allocation failure) leaves the cache exactly as it was. Not thread-safe: one thread at a time
  * per cache (a {@link KvCachePool} hands out caches to many threads).
+ *
+ * <p>With a CUDA {@link Backend} the pages live on the device (same bytes, {@code CudaLayers}) and
+ * append and attention run there; a cache whose device half cannot start falls back to the CPU with
+ * a WARN, and {@link #backend()} then says so.
  */
 public final class KvCache implements AutoCloseable {
     public static final int DEFAULT_PAGE_TOKENS = 256;
@@ -443,12 +447,15 @@ public final class KvCache implements AutoCloseable {
             return;
         }
         closed = true;
-        if (device != null) {
-            device.close();
-        }
-        arena.close();
-        if (pool != null) {
-            pool.released(this, reservedBytes);
+        try {
+            if (device != null) {
+                device.close();
+            }
+        } finally {
+            arena.close();
+            if (pool != null) {
+                pool.released(this, reservedBytes);
+            }
         }
     }
 
