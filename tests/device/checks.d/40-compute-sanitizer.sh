@@ -25,7 +25,7 @@ for tool in memcheck racecheck; do
     "$KVQ_JAVA" $KVQ_JVM_FLAGS -Dkvq.gpu.quick=true -jar "$KVQ_CONSOLE_JAR" execute \
     --disable-banner --disable-ansi-colors --details=summary --fail-if-no-tests \
     --class-path "$KVQ_CLASSPATH" \
-    --select-class dev.kvq.cache.GpuCacheTest \
+    --select-class dev.kvq.cache.GpuCacheTest --select-class dev.kvq.cache.GpuBenchTest \
     --include-tag gpu --include-engine junit-jupiter > "$log" 2>&1
   rc=$?
   echo "===== $tool (exit $rc)"

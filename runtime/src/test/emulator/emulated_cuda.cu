@@ -25,7 +25,16 @@ namespace {
 std::mutex lock;
 std::map<uintptr_t, size_t> allocations;
 size_t allocated = 0;
-const size_t TOTAL = (size_t) 64 << 30;
+
+/** The emulated device's memory: KVQ_EMULATED_GPU_MIB (MiB), 64 GiB by default; cuMemAlloc fails beyond it. */
+size_t total_bytes() {
+    static size_t total = [] {
+        const char* v = std::getenv("KVQ_EMULATED_GPU_MIB");
+        long long mib = v ? std::atoll(v) : 0;
+        return mib > 0 ? (size_t) mib << 20 : (size_t) 64 << 30;
+    }();
+    return total;
+}
 
 /** Reads kernel parameters in declaration order: each kernelParams entry points at one value. */
 struct Params {
@@ -196,20 +205,20 @@ API int cuDeviceGetAttribute(int* pi, int attrib, int) {
     }
     return 0;
 }
-API int cuDeviceTotalMem_v2(size_t* bytes, int) { *bytes = TOTAL; return 0; }
+API int cuDeviceTotalMem_v2(size_t* bytes, int) { *bytes = total_bytes(); return 0; }
 API int cuDevicePrimaryCtxRetain(void** ctx, int) { *ctx = (void*) 0x1000; return 0; }
 API int cuDevicePrimaryCtxRelease_v2(int) { return 0; }
 API int cuCtxSetCurrent(void*) { return 0; }
 API int cuCtxSynchronize() { return 0; }
 API int cuMemGetInfo_v2(size_t* free, size_t* total) {
     std::lock_guard<std::mutex> g(lock);
-    *total = TOTAL;
-    *free = TOTAL - allocated;
+    *total = total_bytes();
+    *free = total_bytes() - allocated;
     return 0;
 }
 API int cuMemAlloc_v2(uint64_t* dptr, size_t bytes) {
     std::lock_guard<std::mutex> g(lock);
-    if (bytes > TOTAL - allocated) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
+    if (bytes > total_bytes() - allocated) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
     void* p = std::malloc(bytes);
     if (p == nullptr) return 2;
     allocations[(uintptr_t) p] = bytes;

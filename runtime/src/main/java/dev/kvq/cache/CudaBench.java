@@ -147,9 +147,10 @@ public final class CudaBench {
         return n;
     }
 
-    /** Device-to-device copy of 2 GiB, (read + write bytes) ÷ time, median of 5. */
+    /** Device-to-device copy of 2 GiB (less on a small device), (read + write bytes) ÷ time, median of 5. */
     static double copyBandwidth() {
-        long bytes = 2L << 30;
+        long free = CudaEngine.shared().context().memoryInfo().freeBytes();
+        long bytes = Math.max(1L << 20, Math.min(2L << 30, free / 4) & ~((1L << 20) - 1));
         try (DeviceMemory a = DeviceMemory.allocate(bytes); DeviceMemory b = DeviceMemory.allocate(bytes);
              Stream s = Stream.create(true); Event e0 = Event.create(); Event e1 = Event.create()) {
             a.fill((byte) 1);

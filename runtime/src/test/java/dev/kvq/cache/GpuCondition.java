@@ -28,6 +28,11 @@ public final class GpuCondition {
         return available() && !Boolean.getBoolean("kvq.gpu.quick") && !emulated();
     }
 
+    /** Whether the device out-of-memory case runs: on a GPU outside quick mode, and on the (small) emulated device. */
+    public static boolean oomTestable() {
+        return available() && !Boolean.getBoolean("kvq.gpu.quick");
+    }
+
     /** Whether the device is the host emulation of the kernels (runtime/src/test/emulator). */
     public static boolean emulated() {
         return available() && CudaDriver.probe().devices().get(0).name().contains("emulated");
