@@ -3,7 +3,7 @@
 #   tests/device/run-gpu-checks.sh OUTDIR
 # Build the bundle first, on a build machine: tests/device/build-bundle.sh (then carry
 # tests/device/bundle). Each executable checks.d/NN-name.sh runs in order under one overall
-# deadline (KVQ_DEVICE_BUDGET_S, default 330 s, so the whole run ends within 6 minutes); to add
+# deadline (KVQ_DEVICE_BUDGET_S, default 340 s, so the whole run ends within 6 minutes); to add
 # a check, drop in a new checks.d/NN-name.sh. The checks: 10 driver tests, 20 cache tests (GPU vs
 # CPU), 30 benchmark (CUDA events), 40 compute-sanitizer memcheck + racecheck. A check gets:
 #   $1 = OUTDIR, and KVQ_JAVA, KVQ_CLASSPATH, KVQ_JVM_FLAGS, KVQ_BUNDLE, KVQ_CONSOLE_JAR
@@ -18,7 +18,7 @@ fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 bundle="${KVQ_BUNDLE:-$here/bundle}"
-budget="${KVQ_DEVICE_BUDGET_S:-330}"
+budget="${KVQ_DEVICE_BUDGET_S:-340}"
 summary="$out/summary.txt"
 start=$SECONDS
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# compute-sanitizer memcheck and racecheck over the GPU cache tests in quick mode
-# (-Dkvq.gpu.quick=true: the small configurations, no 1M-token case, no OOM case: the tools slow
-# every kernel down many times and need device memory of their own). Reports the tools' error
-# summaries; fails when a tool reports errors or the tests fail under it.
+# compute-sanitizer memcheck and racecheck over three GPU cache tests in quick mode
+# (-Dkvq.gpu.quick=true), which between them launch every kernel the backend uses: a batch of 16
+# nuq3-1% sequences (pack, scores, softmax, value partials/reduce), positions near 10^7 in nuq3-1%
+# and fp16 (the fp16 kernels, GQA 4:1, d = 128), and a cache extended by page copies. The tools slow
+# every kernel down many times and need device memory of their own, hence the small selection.
+# Reports the tools' error summaries; fails when a tool reports errors or a test fails under it.
 set -uo pipefail
 out="$1"
 sanitizer="$(command -v compute-sanitizer || true)"
@@ -21,11 +23,13 @@ status=0
 for tool in memcheck racecheck; do
   log="$(mktemp)"
   # the JVM's own signals are not CUDA errors; only CUDA API and kernel checks are reported
-  timeout 150 "$sanitizer" --tool "$tool" --error-exitcode 86 --print-limit 20 \
+  timeout 120 "$sanitizer" --tool "$tool" --error-exitcode 86 --print-limit 20 \
     "$KVQ_JAVA" $KVQ_JVM_FLAGS -Dkvq.gpu.quick=true -jar "$KVQ_CONSOLE_JAR" execute \
     --disable-banner --disable-ansi-colors --details=summary --fail-if-no-tests \
     --class-path "$KVQ_CLASSPATH" \
-    --select-class dev.kvq.cache.GpuCacheTest --select-class dev.kvq.cache.GpuBenchTest \
+    --select-method dev.kvq.cache.GpuCacheTest#aBatchOfSixteenSequencesOfDifferentLengths \
+    --select-method dev.kvq.cache.GpuCacheTest#positionsUpToTenMillion \
+    --select-method dev.kvq.cache.GpuBenchTest#repeatedPagesAttendLikeTheirOriginals \
     --include-tag gpu --include-engine junit-jupiter > "$log" 2>&1
   rc=$?
   echo "===== $tool (exit $rc)"
