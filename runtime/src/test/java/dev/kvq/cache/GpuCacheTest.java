@@ -308,9 +308,11 @@ class GpuCacheTest {
         }
         ctx.synchronize();
         long after = ctx.memoryInfo().freeBytes();
-        // 20 caches of 4 layers × 2000 tokens hold ~90 MB each while open; a leak of any of them shows
-        assertTrue(before - after < 32L << 20, "device free memory dropped by " + ((before - after) >> 20)
-                + " MiB after 20 caches were opened and closed");
+        // each cache holds over 64 MiB while open, so a leaked cache shows on a GPU (whose driver may keep
+        // some memory of its own); the emulated driver counts bytes exactly, so there nothing may be left
+        long tolerance = GpuCondition.emulated() ? 0 : 32L << 20;
+        assertTrue(before - after <= tolerance, "device free memory dropped by " + (before - after) + " bytes after "
+                + caches + " caches were opened and closed");
     }
 
     @Test
