@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails (exit 1) when the committed PTX differs from what nvcc makes of the .cu sources now.
+# Fails (exit 1) when the committed PTX differs from what nvcc makes of the .cu sources now, or when
+# a kernel spills registers for a shipped architecture (ptxas-report.sh; the kernels must not spill).
 # Skips (exit 0) where there is no nvcc. Called by .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,5 +35,12 @@ for old in "$committed"/*.ptx; do
 done
 if [[ $status -eq 0 ]]; then
   echo "check-ptx: committed PTX is up to date ($(ls "$tmp"/*.ptx | wc -l) files)"
+fi
+if ! "$here/ptxas-report.sh" > "$tmp/ptxas.md"; then
+  cat "$tmp/ptxas.md" >&2
+  echo "check-ptx: a kernel spills registers (table above); fix it before committing" >&2
+  status=1
+else
+  echo "check-ptx: no kernel spills registers ($(grep -c '^| kvq_\|^| vector_add' "$tmp/ptxas.md") kernel builds)"
 fi
 exit $status

@@ -409,6 +409,86 @@ KVQ_HD void kvq_pack_value_token(const Team& team, const KvqValuePack& a, int t,
     }
 }
 
+// ============================================================================ rotated fp16 stores
+struct KvqRopeStore {
+    const float* keys;
+    const float* values;
+    const int* tokenSeq;
+    const int* tokenSlot;
+    int n, batch;
+    const long long* seqFirstPos;
+    const float* invFreq;
+    int pairing, headDim, kvHeads;
+    int* error;
+};
+
+/** Rope.apply for element c of a key vector x at position pos: fp64 angle, fp32 products, no FMA. */
+KVQ_HD float kvq_rope_element(const KvqRopeStore& a, const float* x, int c, long long pos) {
+    int d = a.headDim;
+    int h = c / d;
+    int j = c - h * d;
+    int pj = kvq_rope_partner(a.pairing, j, d);
+    float cs;
+    float sn;
+    kvq_rope_cos_sin(pos, a.invFreq[kvq_rope_frequency(a.pairing, j, d)], &cs, &sn);
+    float xj = kvq_mul(x[c], cs);
+    float xp = kvq_mul(x[h * d + pj], sn);
+    return kvq_rope_first(a.pairing, j, d) ? kvq_sub(xj, xp) : kvq_add(xj, xp);
+}
+
+/** kvq_sinks_append for token t. */
+template <class Team>
+KVQ_HD void kvq_sink_token(const Team& team, const KvqRopeStore& a, uint16_t* sinks, int sinkCap, int t) {
+    int seq = a.tokenSeq[t];
+    int i = a.tokenSlot[t];
+    if (seq < 0 || seq >= a.batch || i < 0 || i >= sinkCap) {
+        kvq_fail(a.error, seq < 0 || seq >= a.batch ? KVQ_ERR_SEQ : KVQ_ERR_PAGE);
+        return;
+    }
+    int dk = a.kvHeads * a.headDim;
+    const float* k = a.keys + (long long) t * dk;
+    const float* v = a.values + (long long) t * dk;
+    long long pos = a.seqFirstPos[seq] + i;
+    uint16_t* keyRow = sinks + ((long long) seq * 2 * sinkCap + i) * dk;
+    uint16_t* valueRow = sinks + ((long long) (seq * 2 + 1) * sinkCap + i) * dk;
+    for (int c = team.rank(); c < dk; c += team.size()) {
+        keyRow[c] = kvq_f2h(kvq_rope_element(a, k, c, pos));
+        valueRow[c] = kvq_f2h(v[c]);
+    }
+}
+
+/** kvq_fp16_append for token t. */
+template <class Team>
+KVQ_HD void kvq_fp16_append_token(const Team& team, const KvqRopeStore& a, unsigned char* pool, long long pageBytes,
+                                  long long keysOff, long long valuesOff, const int* pageTable, int maxPages,
+                                  int poolPages, int pageTokens, int t) {
+    int seq = a.tokenSeq[t];
+    if (seq < 0 || seq >= a.batch) {
+        kvq_fail(a.error, KVQ_ERR_SEQ);
+        return;
+    }
+    int slot = a.tokenSlot[t];
+    unsigned char* page = kvq_page(pool, pageBytes, pageTable, seq, maxPages, poolPages, pageTokens, slot, a.error);
+    if (page == nullptr) {
+        return;
+    }
+    int d = a.headDim;
+    int dk = a.kvHeads * d;
+    long long p = pageTokens;
+    int r = slot % pageTokens;
+    const float* k = a.keys + (long long) t * dk;
+    const float* v = a.values + (long long) t * dk;
+    long long pos = a.seqFirstPos[seq] + slot;
+    uint16_t* keys = reinterpret_cast<uint16_t*>(page + keysOff);
+    uint16_t* values = reinterpret_cast<uint16_t*>(page + valuesOff);
+    for (int c = team.rank(); c < dk; c += team.size()) {
+        int h = c / d;
+        int j = c - h * d;
+        keys[((long long) h * d + j) * p + r] = kvq_f2h(kvq_rope_element(a, k, c, pos));
+        values[((long long) h * p + r) * d + j] = kvq_f2h(v[c]);
+    }
+}
+
 // ============================================================================ decode step
 struct KvqStep {
     const unsigned char* pool;
@@ -451,8 +531,8 @@ KVQ_HD void kvq_rope_step(float2* steps, const float* invFreq, int i, int r) {
 }
 
 /**
- * kvq_key_scores for block (tile, h, seq). Shared: lut [d][16], qs [G][d] (scaled queries),
- * base [d/2][2] (cos, sin of the tile's first position).
+ * kvq_key_scores for block (tile, h, seq). Shared: lut [d][16], qs [G][d] (scaled queries rotated
+ * back by the tile's base angle), base [d/2][2] (cos, sin of the tile's first position).
  */
 template <class Team>
 KVQ_HD void kvq_key_scores_block(const Team& team, const KvqStep& a, int tile, int h, int seq, float* smem) {
@@ -473,12 +553,23 @@ KVQ_HD void kvq_key_scores_block(const Team& team, const KvqStep& a, int tile, i
     for (int i = team.rank(); i < 16 * d; i += team.size()) {
         lut[i] = a.keyTable[(long long) h * d * 16 + i];
     }
-    for (int i = team.rank(); i < g * d; i += team.size()) {
-        qs[i] = kvq_mul(a.query[((long long) seq * hq + h * g) * d + i], a.scale);
-    }
     long long pos0 = a.seqFirstPos[seq] + a.sinkCap + (long long) tile * KVQ_TILE;
     for (int i = team.rank(); i < half; i += team.size()) {
         kvq_rope_cos_sin(pos0, a.invFreq[i], &base[2 * i], &base[2 * i + 1]);
+    }
+    bool interleaved = a.pairing == KVQ_ROPE_INTERLEAVED;
+    team.sync();
+    // Scores need q·R(φ_b + φ_r)k = (R(φ_b)ᵀq)·(R(φ_r)k): rotating the queries once by the tile's base
+    // angle leaves only the step angle φ_r per token, read from the table without angle addition.
+    for (int idx = team.rank(); idx < g * half; idx += team.size()) {
+        int q = idx / half;
+        int i = idx - q * half;
+        int j = interleaved ? 2 * i : i;
+        int pj = interleaved ? 2 * i + 1 : i + half;
+        const float* qv = a.query + ((long long) seq * hq + h * g + q) * d;
+        float qj = kvq_mul(qv[j], a.scale);
+        float qp = kvq_mul(qv[pj], a.scale);
+        kvq_rotate_query(qj, qp, base[2 * i], base[2 * i + 1], &qs[q * d + j], &qs[q * d + pj]);
     }
     team.sync();
     float* rows = a.scores + (long long) seq * hq * a.scoreStride;
@@ -487,14 +578,14 @@ KVQ_HD void kvq_key_scores_block(const Team& team, const KvqStep& a, int tile, i
             int i = idx / g;
             int q = idx - i * g;
             const uint16_t* k = a.sinks + ((long long) seq * 2 * a.sinkCap + i) * dk + (long long) h * d;
+            const float* qv = a.query + ((long long) seq * hq + h * g + q) * d;
             float acc = 0.0f;
             for (int j = 0; j < d; j++) {
-                acc = kvq_fma(kvq_h2f(k[j]), qs[q * d + j], acc);
+                acc = kvq_fma(kvq_h2f(k[j]), kvq_mul(qv[j], a.scale), acc);  // sinks are post-RoPE already
             }
             rows[(long long) (h * g + q) * a.scoreStride + i] = acc;
         }
     }
-    bool interleaved = a.pairing == KVQ_ROPE_INTERLEAVED;
     for (int rr = team.rank(); rr < KVQ_TILE; rr += team.size()) {
         int slot = tile * KVQ_TILE + rr;
         if (slot >= packed) {
@@ -525,18 +616,12 @@ KVQ_HD void kvq_key_scores_block(const Team& team, const KvqStep& a, int tile, i
                 float kj = lut[j * 16 + cj];
                 float kp = lut[pj * 16 + cp];
                 float2 st = a.ropeSteps[i * KVQ_TILE + rr];
-                float c;
-                float sn;
-                kvq_rotate_angle(st.x, st.y, base[2 * i], base[2 * i + 1], &c, &sn);
+                float c = st.x;
+                float sn = st.y;
 #pragma unroll
                 for (int q = 0; q < KVQ_MAXG; q++) {
                     if (g0 + q < g) {
-                        float qj = qs[(g0 + q) * d + j];
-                        float qp = qs[(g0 + q) * d + pj];
-                        float x = kvq_fma(kp, qp, kvq_mul(kj, qj));
-                        float y = kvq_fma(-kp, qj, kvq_mul(kj, qp));
-                        acc[q] = kvq_fma(c, x, acc[q]);
-                        acc[q] = kvq_fma(sn, y, acc[q]);
+                        acc[q] = kvq_pair_score(kj, kp, qs[(g0 + q) * d + j], qs[(g0 + q) * d + pj], c, sn, acc[q]);
                     }
                 }
             }
@@ -557,9 +642,8 @@ KVQ_HD void kvq_key_scores_block(const Team& team, const KvqStep& a, int tile, i
                     int f = kvq_rope_frequency(a.pairing, j, d);
                     int pj = kvq_rope_partner(a.pairing, j, d);
                     float2 st = a.ropeSteps[f * KVQ_TILE + rr];
-                    float c;
-                    float sn;
-                    kvq_rotate_angle(st.x, st.y, base[2 * f], base[2 * f + 1], &c, &sn);
+                    float c = st.x;
+                    float sn = st.y;
                     float res = kvq_h2f(bitsv);
                     float cr = kvq_mul(c, res);
                     float sr = kvq_mul(kvq_rope_first(a.pairing, j, d) ? sn : -sn, res);

@@ -40,6 +40,10 @@
 // contraction (explicit __fmul_rn/__fadd_rn), midpoints with ties to the lower code, fp16 round to
 // nearest even. Scores and outputs are fp32 with a different summation order than the CPU.
 //
+// Appends: kvq_sinks_append (the first S tokens), kvq_pack_keys + kvq_pack_values (the rest; with
+// TOKEN_MAJOR_SPARSE also kvq_key_sparse_starts + kvq_key_sparse_entries). New pages (and chunks)
+// must be zeroed before their first pack (cuMemsetD8Async): value codes are OR-ed into them.
+// fp16 baseline: kvq_fp16_append.
 // A decode step is, on one stream, with no host round trip:
 //   kvq_key_scores → [kvq_key_scores_sparse] → kvq_softmax → kvq_value_partials →
 //   kvq_value_reduce → [kvq_value_sparse]
@@ -205,6 +209,54 @@ extern "C" __global__ void kvq_pack_values(
         int poolChunks,                            // chunks in entryPool (bounds check)
         int* __restrict__ error);                  // [1] or null
 
+// Sink tokens (positions < S of a nuq cache) and fp16-baseline tokens are stored rotated: the key
+// element j becomes k_j·cos − k_p·sin (j first of its pair) or k_j·cos + k_p·sin, with cos/sin of the
+// exact angle pos·ω in fp64 rounded to fp32 and fp32 products without FMA (Rope.apply), then fp16.
+//
+// kvq_sinks_append: token t is sink i = tokenSlot[t] (< S) of sequence tokenSeq[t], at position
+// seqFirstPos[s] + i; writes sinks[s][0][i][·] (post-RoPE keys) and sinks[s][1][i][·] (values).
+// Grid: n blocks of 128 threads; no shared memory.
+extern "C" __global__ void kvq_sinks_append(
+        __half* __restrict__ sinks,                // [B][2][S][D] fp16, written
+        int sinkCap,                               // S
+        const float* __restrict__ keys,            // [n][D] fp32 pre-RoPE keys
+        const float* __restrict__ values,          // [n][D] fp32 values
+        const int* __restrict__ tokenSeq,          // [n] sequence of token t, in [0, B)
+        const int* __restrict__ tokenSlot,         // [n] sink index of token t, in [0, S)
+        int n,                                     // tokens of this launch (= gridDim.x)
+        int batch,                                 // B (bounds check of tokenSeq)
+        const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
+        const float* __restrict__ invFreq,         // [d/2] ω_i, fp32
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
+// kvq_fp16_append: the fp16 baseline's append. Token t is slot tokenSlot[t] of sequence
+// tokenSeq[t] (fp16 caches have no sinks: slot = position − seqFirstPos); writes keys[h][j][r]
+// (post-RoPE) and values[h][r][j] of its page. Grid: n blocks of 128 threads; no shared memory.
+extern "C" __global__ void kvq_fp16_append(
+        unsigned char* __restrict__ pool,          // [poolPages][pageBytes] page pool, written
+        long long pageBytes,                       // bytes per page, PageLayout.pageBytes()
+        long long keysOff,                         // keys fp16 [Hkv][d][P]
+        long long valuesOff,                       // values fp16 [Hkv][P][d]
+        const int* __restrict__ pageTable,         // [B][maxPages]
+        int maxPages,                              // row length of pageTable
+        int poolPages,                             // pages in the pool (bounds check)
+        int pageTokens,                            // P
+        const float* __restrict__ keys,            // [n][D] fp32 pre-RoPE keys
+        const float* __restrict__ values,          // [n][D] fp32 values
+        const int* __restrict__ tokenSeq,          // [n] sequence of token t, in [0, B)
+        const int* __restrict__ tokenSlot,         // [n] slot of token t in its sequence
+        int n,                                     // tokens of this launch (= gridDim.x)
+        int batch,                                 // B (bounds check of tokenSeq)
+        const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
+        const float* __restrict__ invFreq,         // [d/2] ω_i, fp32
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
 // ===================================== decode step =============================================
 // Scaled scores q·RoPE(k)·scale of every stored token (sinks and packed slots) for all query heads.
 // The CPU multiplies the query by scale = (float)(1/√d) first (CpuAttention.scores); so does this.
@@ -252,7 +304,9 @@ extern "C" __global__ void kvq_key_scores(
 // of the channel's group with atomicAdd (several threads may share a token). Runs after
 // kvq_key_scores on the same stream. Angles per entry in fp64.
 // Grid: (⌈max entries / (KVQ_SPARSE_PER_THREAD·KVQ_SPARSE_THREADS)⌉ (at least 1), B);
-// block KVQ_SPARSE_THREADS; no shared memory.
+// block KVQ_SPARSE_THREADS; no shared memory. "max entries" is the largest key entry count of a
+// sequence; the host knows it from its appends (it counts outliers to size the chunk tables, as
+// LayerStore.keyEntriesNeeded does), an upper bound is fine (extra threads return at once).
 extern "C" __global__ void kvq_key_scores_sparse(
         const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
         long long pageBytes,                       // bytes per page, PageLayout.pageBytes()

@@ -289,10 +289,23 @@ KVQ_HD void kvq_rope_cos_sin(long long pos, float invFreq, float* c, float* s) {
     *s = (float) sd;
 }
 
-/** Angle addition in fp32 as CpuAttention.pageAngles: cos(a+b), sin(a+b) from (cos, sin) of a and b. */
-KVQ_HD void kvq_rotate_angle(float cosStep, float sinStep, float cosBase, float sinBase, float* c, float* s) {
-    *c = kvq_sub(kvq_mul(cosStep, cosBase), kvq_mul(sinStep, sinBase));
-    *s = kvq_add(kvq_mul(sinStep, cosBase), kvq_mul(cosStep, sinBase));
+/**
+ * The query pair (q_j, q_p) rotated back by the base angle: (R(φ_b)ᵀq). Then a key pair rotated by
+ * φ_b + φ_r scores as the rotated query against the key rotated by φ_r alone.
+ */
+KVQ_HD void kvq_rotate_query(float qj, float qp, float cosBase, float sinBase, float* outJ, float* outP) {
+    *outJ = kvq_fma(cosBase, qj, kvq_mul(sinBase, qp));
+    *outP = kvq_fma(cosBase, qp, -kvq_mul(sinBase, qj));
+}
+
+/**
+ * acc + q·RoPE(k) for one channel pair (j first of the pair, p its partner) at angle (cos c, sin s):
+ * c·(k_j q_j + k_p q_p) + s·(k_j q_p − k_p q_j), the CPU kernels' form (PageKernels).
+ */
+KVQ_HD float kvq_pair_score(float kj, float kp, float qj, float qp, float c, float s, float acc) {
+    float x = kvq_fma(kp, qp, kvq_mul(kj, qj));
+    float y = kvq_fma(-kp, qj, kvq_mul(kj, qp));
+    return kvq_fma(s, y, kvq_fma(c, x, acc));
 }
 
 /** RopePairing.partner / frequencyIndex / isFirstOfPair for in-head channel j. */

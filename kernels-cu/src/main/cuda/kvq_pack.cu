@@ -1,9 +1,35 @@
 // kvq_pack.cu: packing kernels of the KV cache (issue 8, kernels 1 and 2): keys and values of n
 // tokens quantized in parallel, one block per token, into pages laid out exactly as
-// dev.kvq.cache.PageLayout. Signatures, shapes and launch geometry: kvq_kernels.cuh; the bodies
+// dev.kvq.cache.PageLayout; and the sink tokens, stored rotated in fp16. Signatures, shapes and launch geometry: kvq_kernels.cuh; the bodies
 // (shared with the host emulation): kvq_bodies.cuh.
 
 #include "kvq_bodies.cuh"
+
+extern "C" __global__ void kvq_sinks_append(
+        __half* __restrict__ sinks,                // [B][2][S][D] fp16, written
+        int sinkCap,                               // S
+        const float* __restrict__ keys,            // [n][D] fp32 pre-RoPE keys
+        const float* __restrict__ values,          // [n][D] fp32 values
+        const int* __restrict__ tokenSeq,          // [n] sequence of token t, in [0, B)
+        const int* __restrict__ tokenSlot,         // [n] sink index of token t, in [0, S)
+        int n,                                     // tokens of this launch (= gridDim.x)
+        int batch,                                 // B (bounds check of tokenSeq)
+        const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
+        const float* __restrict__ invFreq,         // [d/2] ω_i, fp32
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int* __restrict__ error)                  // [1] first KVQ_ERR_* code, or null
+{
+    KvqBlockTeam team{nullptr};
+    KvqRopeStore a{};
+    a.keys = keys; a.values = values; a.tokenSeq = tokenSeq; a.tokenSlot = tokenSlot; a.n = n; a.batch = batch;
+    a.seqFirstPos = seqFirstPos; a.invFreq = invFreq; a.pairing = pairing; a.headDim = headDim; a.kvHeads = kvHeads;
+    a.error = error;
+    if ((int) blockIdx.x < n) {
+        kvq_sink_token(team, a, reinterpret_cast<uint16_t*>(sinks), sinkCap, blockIdx.x);
+    }
+}
 
 extern "C" __global__ void kvq_pack_keys(
         unsigned char* __restrict__ pool,          // [poolPages][pageBytes] page pool, written

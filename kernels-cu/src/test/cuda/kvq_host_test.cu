@@ -8,20 +8,150 @@
 // i64 count, little-endian data. The input's "task" (i32) selects what to run:
 //   1  fp16 conversions: "floats" → "halves" (kvq_f2h_soft); "halfBits" → "halfFloats" (kvq_h2f_soft)
 //   2  RoPE: "positions" i64 [m], "freqs" f32 [m] → "cos","sin" (kvq_rope_cos_sin) and
-//      "tileCos","tileSin": the key kernels' form (tile base in fp64 + fp32 step table, angle addition)
-//   3  nuq cache: pack every sequence's tokens (one batched launch, then one-token decode launches),
-//      then one decode step: "pool", "pageTable", "scores", "out", "error"
-//   4  fp16 baseline decode step over given pages: "pool" (input) → "scores", "out", "error"
+//      "tileCos","tileSin": cos/sin as the key-score kernel applies them (query rotated by the fp64
+//      tile base, key by the fp32 step table)
+//   3  nuq cache: the sinks, then every sequence's packed tokens (one batched launch, then one-token
+//      decode launches), then one decode step: "sinksOut", "pool", "pageTable", "scores", "out", "error"
+//   4  fp16 baseline: append every token, then one decode step: "pool", "pageTable", "scores", "out"
+// With "threaded" (i32) = 1, tasks 3 and 4 run every block as its kernel's block size of host threads.
+//   5  quantization rules: "x" with "mid" → "codes" (kvq_nearest); "kx","kz","ks" → "normalized"
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kvq_bodies.cuh"
 
 namespace {
+
+// ------------------------------------------------------------------ threaded blocks
+// With "threaded" = 1 every block runs as blockDim real host threads (the kernels' block sizes),
+// with barriers, shared reductions and atomics, so the parallel decomposition (items per thread,
+// cross-lane sums, prefix counts, atomics between threads) is exercised too. Reductions combine in
+// rank order, so float sums may differ from the GPU's shuffle tree in the last bits.
+
+/** The shared state of one emulated block: a reusable barrier and reduction slots. */
+struct ThreadBlock {
+    int size = 0;
+    std::mutex m;
+    std::condition_variable cv;
+    int arrived = 0;
+    long generation = 0;
+    std::vector<uint64_t> u64 = std::vector<uint64_t>(1024);
+    std::vector<float> f32 = std::vector<float>(1024);
+    std::vector<int> i32 = std::vector<int>(1024);
+
+    void barrier() {
+        std::unique_lock<std::mutex> lock(m);
+        long gen = generation;
+        if (++arrived == size) {
+            arrived = 0;
+            generation++;
+            cv.notify_all();
+        } else {
+            cv.wait(lock, [&] { return generation != gen; });
+        }
+    }
+};
+
+/** One host thread of an emulated block. Host only; __host__ __device__ so the bodies type-check. */
+struct KvqThreadTeam {
+    ThreadBlock* b;
+    int r;
+    KVQ_HD int rank() const { return r; }
+    KVQ_HD int size() const { return b->size; }
+    KVQ_HD void sync() const {
+#ifndef __CUDA_ARCH__
+        b->barrier();
+#endif
+    }
+    template <class T, class Op>
+    KVQ_HD T reduce(std::vector<T>& slots, T v, Op op) const {
+#ifndef __CUDA_ARCH__
+        b->barrier();  // the previous reduction's readers are done with the slots
+        slots[r] = v;
+        b->barrier();
+        T acc = slots[0];
+        for (int i = 1; i < b->size; i++) acc = op(acc, slots[i]);
+        return acc;
+#else
+        return v;
+#endif
+    }
+    KVQ_HD uint64_t max_u64(uint64_t v) const {
+        return reduce(b->u64, v, [](uint64_t x, uint64_t y) { return x > y ? x : y; });
+    }
+    KVQ_HD uint32_t max_u32(uint32_t v) const {
+        return (uint32_t) reduce(b->u64, (uint64_t) v, [](uint64_t x, uint64_t y) { return x > y ? x : y; });
+    }
+    KVQ_HD int sum_i32(int v) const { return reduce(b->i32, v, [](int x, int y) { return x + y; }); }
+    KVQ_HD float sum_f32(float v) const { return reduce(b->f32, v, [](float x, float y) { return x + y; }); }
+    KVQ_HD float max_f32(float v) const { return reduce(b->f32, v, [](float x, float y) { return fmaxf(x, y); }); }
+    KVQ_HD int prefix_count(bool flag, int* total) const {
+#ifndef __CUDA_ARCH__
+        b->barrier();
+        b->i32[r] = flag ? 1 : 0;
+        b->barrier();
+        int before = 0;
+        int all = 0;
+        for (int i = 0; i < b->size; i++) {
+            before += i < r ? b->i32[i] : 0;
+            all += b->i32[i];
+        }
+        *total = all;
+        return before;
+#else
+        return 0;
+#endif
+    }
+    KVQ_HD void atomic_or(uint32_t* p, uint32_t v) const {
+#ifndef __CUDA_ARCH__
+        __atomic_fetch_or(p, v, __ATOMIC_RELAXED);
+#endif
+    }
+    KVQ_HD void atomic_add(float* p, float v) const {
+#ifndef __CUDA_ARCH__
+        uint32_t* bits = reinterpret_cast<uint32_t*>(p);
+        uint32_t old = __atomic_load_n(bits, __ATOMIC_RELAXED);
+        for (;;) {
+            float sum = kvq_bits_float(old) + v;
+            if (__atomic_compare_exchange_n(bits, &old, kvq_float_bits(sum), false, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                break;
+            }
+        }
+#endif
+    }
+};
+
+bool g_threaded = false;
+
+/** Runs `body(team)` as one block: a one-thread host team, or blockSize real threads. */
+template <class F>
+void launch(int blockSize, F body) {
+    if (!g_threaded) {
+        KvqHostTeam team;
+        body(team);
+        return;
+    }
+    ThreadBlock block;
+    block.size = blockSize;
+    std::vector<std::thread> threads;
+    threads.reserve(blockSize);
+    for (int r = 0; r < blockSize; r++) {
+        threads.emplace_back([&block, &body, r] {
+            KvqThreadTeam team{&block, r};
+            body(team);
+        });
+    }
+    for (auto& t : threads) t.join();
+}
 
 struct Array {
     int type = 0;
@@ -91,6 +221,22 @@ void fp16_task(Arrays& in, FILE* out) {
     write_array(out, "halfFloats", 1, fs.data(), (long long) m);
 }
 
+void rules_task(Arrays& in, FILE* out) {
+    Array& x = need(in, "x");
+    Array& mid = need(in, "mid");
+    size_t n = x.count<float>();
+    std::vector<int> codes(n);
+    for (size_t i = 0; i < n; i++) codes[i] = kvq_nearest(x.as<float>()[i], mid.as<float>(), (int) mid.count<float>());
+    write_array(out, "codes", 0, codes.data(), (long long) n);
+    Array& kx = need(in, "kx");
+    Array& kz = need(in, "kz");
+    Array& ks = need(in, "ks");
+    size_t m = kx.count<float>();
+    std::vector<float> u(m);
+    for (size_t i = 0; i < m; i++) u[i] = kvq_key_normalize(kx.as<float>()[i], kz.as<float>()[i], ks.as<float>()[i]);
+    write_array(out, "normalized", 1, u.data(), (long long) m);
+}
+
 void rope_task(Arrays& in, FILE* out) {
     Array& pos = need(in, "positions");
     Array& fr = need(in, "freqs");
@@ -101,13 +247,17 @@ void rope_task(Arrays& in, FILE* out) {
         long long p = pos.as<long long>()[k];
         float w = fr.as<float>()[k];
         kvq_rope_cos_sin(p, w, &c[k], &s[k]);
-        // the key-score kernels: fp64 cos/sin at the tile start, the fp32 step table, angle addition
+        // the key-score kernel's path: the query rotated back by the tile's fp64 base angle, the key
+        // rotated by the fp32 step table; with k = (1, 0) and q = (1, 0) or (0, 1) the score is cos or sin
         long long tileStart = p - p % KVQ_TILE;
         int r = (int) (p - tileStart);
-        float bc, bs;
+        float bc, bs, qj, qp;
         kvq_rope_cos_sin(tileStart, w, &bc, &bs);
         kvq_rope_step(steps.data(), &w, 0, r);
-        kvq_rotate_angle(steps[r].x, steps[r].y, bc, bs, &tc[k], &ts[k]);
+        kvq_rotate_query(1.0f, 0.0f, bc, bs, &qj, &qp);
+        tc[k] = kvq_pair_score(1.0f, 0.0f, qj, qp, steps[r].x, steps[r].y, 0.0f);
+        kvq_rotate_query(0.0f, 1.0f, bc, bs, &qj, &qp);
+        ts[k] = kvq_pair_score(1.0f, 0.0f, qj, qp, steps[r].x, steps[r].y, 0.0f);
     }
     write_array(out, "cos", 1, c.data(), (long long) m);
     write_array(out, "sin", 1, s.data(), (long long) m);
@@ -200,7 +350,8 @@ void decode_step(const Geometry& g, Arrays& in, KvqStep& a, const std::vector<in
         int tiles = std::max(1, (maxPacked + KVQ_TILE - 1) / KVQ_TILE);
         for (int s = 0; s < g.batch; s++)
             for (int h = 0; h < g.kvHeads; h++)
-                for (int t = 0; t < tiles; t++) kvq_key_scores_block(team, a, t, h, s, smem.data());
+                for (int t = 0; t < tiles; t++)
+                    launch(KVQ_TILE, [&](auto& tm) { kvq_key_scores_block(tm, a, t, h, s, smem.data()); });
         if (g.form == KVQ_FORM_SPARSE) {
             // every entry-thread of the balanced kernel (threads past the end return at once)
             long long maxThreads = (long long) maxPacked * g.channels / KVQ_SPARSE_PER_THREAD + 1;
@@ -210,11 +361,14 @@ void decode_step(const Geometry& g, Arrays& in, KvqStep& a, const std::vector<in
         write_array(out, "scores", 1, scores.data(), (long long) scores.size());
         for (int s = 0; s < g.batch; s++)
             for (int q = 0; q < g.queryHeads; q++)
-                kvq_softmax_block(team, scores.data(), packed.data(), sinks.data(), g.queryHeads, stride, q, s);
+                launch(256, [&](auto& tm) {
+                    kvq_softmax_block(tm, scores.data(), packed.data(), sinks.data(), g.queryHeads, stride, q, s);
+                });
         int vtiles = maxTiles;
         for (int s = 0; s < g.batch; s++)
             for (int h = 0; h < g.kvHeads; h++)
-                for (int t = 0; t < vtiles; t++) kvq_value_partials_block(team, a, t, h, s, smem.data());
+                for (int t = 0; t < vtiles; t++)
+                    launch(256, [&](auto& tm) { kvq_value_partials_block(tm, a, t, h, s, smem.data()); });
     } else {
         KvqPlain p{};
         p.pool = a.pool; p.pageBytes = a.pageBytes; p.keysOff = g.off[10]; p.valuesOff = g.off[11];
@@ -225,17 +379,22 @@ void decode_step(const Geometry& g, Arrays& in, KvqStep& a, const std::vector<in
         int tiles = std::max(1, (maxPacked + 2 * KVQ_TILE - 1) / (2 * KVQ_TILE));
         for (int s = 0; s < g.batch; s++)
             for (int h = 0; h < g.kvHeads; h++)
-                for (int t = 0; t < tiles; t++) kvq_fp16_key_scores_block(team, p, t, h, s, smem.data());
+                for (int t = 0; t < tiles; t++)
+                    launch(KVQ_TILE, [&](auto& tm) { kvq_fp16_key_scores_block(tm, p, t, h, s, smem.data()); });
         write_array(out, "scores", 1, scores.data(), (long long) scores.size());
         for (int s = 0; s < g.batch; s++)
             for (int q = 0; q < g.queryHeads; q++)
-                kvq_softmax_block(team, scores.data(), packed.data(), sinks.data(), g.queryHeads, stride, q, s);
+                launch(256, [&](auto& tm) {
+                    kvq_softmax_block(tm, scores.data(), packed.data(), sinks.data(), g.queryHeads, stride, q, s);
+                });
         for (int s = 0; s < g.batch; s++)
             for (int h = 0; h < g.kvHeads; h++)
-                for (int t = 0; t < maxTiles; t++) kvq_fp16_value_partials_block(team, p, t, h, s, smem.data());
+                for (int t = 0; t < maxTiles; t++)
+                    launch(256, [&](auto& tm) { kvq_fp16_value_partials_block(tm, p, t, h, s, smem.data()); });
     }
     for (int s = 0; s < g.batch; s++)
-        for (int q = 0; q < g.queryHeads; q++) kvq_value_reduce_block(team, a, q, s);
+        for (int q = 0; q < g.queryHeads; q++)
+            launch(g.headDim, [&](auto& tm) { kvq_value_reduce_block(tm, a, q, s); });
     if (!plain && g.form == KVQ_FORM_SPARSE) {
         a.entryPool = valuePool;
         long long maxThreads = (long long) maxPacked * g.valueSlots / KVQ_SPARSE_PER_THREAD + 1;
@@ -258,24 +417,50 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
     int maxPages, poolPages;
     std::vector<int> table;
     std::vector<unsigned char> pool;
-    if (plain) {
-        // the fp16 pages come from the Java cache, in sequence order; map them through the same table shape
-        Array& given = need(in, "pool");
-        Array& t = need(in, "pageTable");
-        maxPages = geti(in, "maxPages");
-        table.assign(t.as<int>(), t.as<int>() + (size_t) g.batch * maxPages);
-        pool = given.bytes;
-        poolPages = (int) (pool.size() / g.pageBytes);
-    } else {
-        build_pages(g, packed, maxPages, table, poolPages);
-        pool.assign((size_t) poolPages * g.pageBytes, 0);
-        if (in.count("poisonPage")) {
-            table[0] = poolPages + 5;  // a page the pool does not have: must be reported, not followed
-        }
+    build_pages(g, packed, maxPages, table, poolPages);
+    pool.assign((size_t) poolPages * g.pageBytes, 0);
+    if (in.count("poisonPage")) {
+        table[0] = poolPages + 5;  // a page the pool does not have: must be reported, not followed
     }
     int error = 0;
     const float* keys = need(in, "keys").as<float>();
     const float* values = need(in, "values").as<float>();
+    std::vector<long long> rowOf(g.batch, 0);  // the token rows of each sequence in keys/values [Σ tokens][D]
+    for (int s = 1; s < g.batch; s++) rowOf[s] = rowOf[s - 1] + g.tokens[s - 1];
+    KvqRopeStore rs{};
+    rs.keys = keys; rs.values = values; rs.batch = g.batch; rs.seqFirstPos = g.firstPos.data();
+    rs.invFreq = need(in, "invFreq").as<float>(); rs.pairing = g.pairing; rs.headDim = g.headDim;
+    rs.kvHeads = g.kvHeads; rs.error = &error;
+    std::vector<uint16_t> sinkBuf((size_t) g.batch * 2 * g.sinkCap * d, 0);
+    {
+        // one launch over every sink token / every fp16 token, tokens addressed by their rows
+        std::vector<int> seq, slot;
+        for (int s = 0; s < g.batch; s++)
+            for (int i = 0; i < (plain ? packed[s] : sinks[s]); i++) {
+                seq.push_back(s);
+                slot.push_back(i);
+            }
+        for (size_t t = 0; t < seq.size(); t++) {
+            // the launch's token t is row rowOf[seq] + slot of the inputs: point the store at that row
+            KvqRopeStore one = rs;
+            one.keys = keys + (rowOf[seq[t]] + slot[t]) * d;
+            one.values = values + (rowOf[seq[t]] + slot[t]) * d;
+            one.tokenSeq = &seq[t];
+            one.tokenSlot = &slot[t];
+            one.n = 1;
+            if (plain) {
+                launch(128, [&](auto& tm) {
+                    kvq_fp16_append_token(tm, one, pool.data(), g.pageBytes, g.off[10], g.off[11], table.data(),
+                                          maxPages, poolPages, g.pageTokens, 0);
+                });
+            } else {
+                launch(128, [&](auto& tm) { kvq_sink_token(tm, one, sinkBuf.data(), g.sinkCap, 0); });
+            }
+        }
+    }
+    if (!plain) {
+        write_array(out, "sinksOut", 0, sinkBuf.data(), (long long) (sinkBuf.size() / 2));
+    }
     std::vector<int> seqKeyEntries(g.batch, 0);
     int chunksPerSeq = 0;
     std::vector<unsigned char> keyChunks, valueChunks;
@@ -294,20 +479,16 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
                 valueChunkTable.push_back(s * chunksPerSeq + k);
             }
     }
-    KvqHostTeam team;
     std::vector<int> sel(2 * KVQ_MAX_CAP), sorted(2 * KVQ_MAX_CAP);
     if (!plain) {
-        // the token rows of each sequence inside keys/values [Σ tokens][D]
-        std::vector<long long> rowOf(g.batch, 0);
-        for (int s = 1; s < g.batch; s++) rowOf[s] = rowOf[s - 1] + g.tokens[s - 1];
         const int decodeTail = 3;  // the last packed tokens of each sequence arrive one launch at a time
-        for (int launch = 0; launch <= decodeTail; launch++) {
+        for (int round = 0; round <= decodeTail; round++) {
             std::vector<int> seq, slot;
             std::vector<float> k, v;
             for (int s = 0; s < g.batch; s++) {
                 int bulk = std::max(0, packed[s] - decodeTail);
-                int from = launch == 0 ? 0 : bulk + launch - 1;
-                int to = launch == 0 ? bulk : std::min(packed[s], bulk + launch);
+                int from = round == 0 ? 0 : bulk + round - 1;
+                int to = round == 0 ? bulk : std::min(packed[s], bulk + round);
                 for (int i = from; i < to; i++) {
                     seq.push_back(s);
                     slot.push_back(i);
@@ -332,10 +513,12 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
             kp.keyOutCount = counts.data();
             kp.entryPool = keyChunks.data(); kp.keyChunkTable = keyChunkTable.data(); kp.maxChunks = chunksPerSeq;
             kp.poolChunks = g.batch * chunksPerSeq; kp.error = &error;
-            for (int t = 0; t < n; t++) kvq_pack_key_token(team, kp, t, sel.data(), sorted.data());
+            for (int t = 0; t < n; t++)
+                launch(KVQ_PACK_THREADS, [&](auto& tm) { kvq_pack_key_token(tm, kp, t, sel.data(), sorted.data()); });
             if (g.form == KVQ_FORM_SPARSE) {
                 kvq_key_sparse_starts_seq(kp, seqKeyEntries.data());
-                for (int t = 0; t < n; t++) kvq_key_sparse_token(team, kp, t);
+                for (int t = 0; t < n; t++)
+                    launch(KVQ_PACK_THREADS, [&](auto& tm) { kvq_key_sparse_token(tm, kp, t); });
             }
             KvqValuePack vp{};
             vp.pool = pool.data(); vp.pageBytes = g.pageBytes; vp.valueCodesOff = g.off[1]; vp.valueZeroOff = g.off[2];
@@ -347,7 +530,8 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
             vp.channels = d; vp.headDim = g.headDim; vp.bits = g.bits; vp.form = g.form; vp.topK = g.topK;
             vp.entryPool = valueChunks.data(); vp.valueChunkTable = valueChunkTable.data(); vp.maxChunks = chunksPerSeq;
             vp.poolChunks = g.batch * chunksPerSeq; vp.error = &error;
-            for (int t = 0; t < n; t++) kvq_pack_value_token(team, vp, t, sel.data(), sorted.data());
+            for (int t = 0; t < n; t++)
+                launch(KVQ_PACK_THREADS, [&](auto& tm) { kvq_pack_value_token(tm, vp, t, sel.data(), sorted.data()); });
         }
     }
     write_array(out, "pool", 3, pool.data(), (long long) pool.size());
@@ -360,7 +544,7 @@ void cache_task(Arrays& in, FILE* out, bool plain) {
     a.valueOutValueOff = g.off[7]; a.keyOutStartOff = g.off[8];
     a.pageTable = table.data(); a.maxPages = maxPages; a.poolPages = poolPages; a.pageTokens = g.pageTokens;
     a.seqPacked = packed.data(); a.seqSinks = sinks.data(); a.seqFirstPos = g.firstPos.data(); a.sinkCap = g.sinkCap;
-    a.sinks = g.sinkCap > 0 ? reinterpret_cast<const uint16_t*>(need(in, "sinks").as<int>()) : nullptr;
+    a.sinks = g.sinkCap > 0 ? sinkBuf.data() : nullptr;
     a.query = need(in, "query").as<float>();
     a.scale = need(in, "scale1").as<float>()[0];
     if (!plain) {
@@ -396,11 +580,13 @@ int main(int argc, char** argv) {
     FILE* out = std::fopen(argv[2], "wb");
     if (!out) die(std::string("cannot write ") + argv[2]);
     int task = geti(in, "task");
+    g_threaded = in.count("threaded") && geti(in, "threaded") != 0;
     switch (task) {
         case 1: fp16_task(in, out); break;
         case 2: rope_task(in, out); break;
         case 3: cache_task(in, out, false); break;
         case 4: cache_task(in, out, true); break;
+        case 5: rules_task(in, out); break;
         default: die("unknown task " + std::to_string(task));
     }
     std::fclose(out);

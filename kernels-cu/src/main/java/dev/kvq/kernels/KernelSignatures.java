@@ -77,7 +77,13 @@ public final class KernelSignatures {
         }
     }
 
-    /** One kernel parameter: its name in the header, how it is passed, and its shape comment. */
+    /**
+     * One kernel parameter.
+     *
+     * @param name  its name in the header
+     * @param kind  how it is passed
+     * @param shape its shape comment from the header
+     */
     public record Param(String name, Kind kind, String shape) {
         /** Validates the fields. */
         public Param {
@@ -87,7 +93,13 @@ public final class KernelSignatures {
         }
     }
 
-    /** One kernel: the {@code .cu} source (without extension) it lives in, its name and parameters. */
+    /**
+     * One kernel.
+     *
+     * @param source the {@code .cu} source (without extension) it lives in, i.e. its PTX resource
+     * @param name   the unmangled entry name
+     * @param params its parameters in launch order
+     */
     public record Signature(String source, String name, List<Param> params) {
         /** Validates and copies the fields. */
         public Signature {
@@ -224,6 +236,42 @@ public final class KernelSignatures {
                     p("maxChunks", Kind.I32, "row length of the chunk table"),
                     p("poolChunks", Kind.I32, "chunks in entryPool (bounds check)"),
                     p("error", Kind.POINTER, "[1] or null")),
+            sig("kvq_pack", "kvq_sinks_append",
+                    p("sinks", Kind.POINTER, "[B][2][S][D] fp16, written"),
+                    p("sinkCap", Kind.I32, "S"),
+                    p("keys", Kind.POINTER, "[n][D] fp32 pre-RoPE keys"),
+                    p("values", Kind.POINTER, "[n][D] fp32 values"),
+                    p("tokenSeq", Kind.POINTER, "[n] sequence of token t, in [0, B)"),
+                    p("tokenSlot", Kind.POINTER, "[n] sink index of token t, in [0, S)"),
+                    p("n", Kind.I32, "tokens of this launch (= gridDim.x)"),
+                    p("batch", Kind.I32, "B (bounds check of tokenSeq)"),
+                    p("seqFirstPos", Kind.POINTER, "[B] RoPE position of each sequence's first token"),
+                    p("invFreq", Kind.POINTER, "[d/2] ω_i, fp32"),
+                    p("pairing", Kind.I32, "KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF"),
+                    p("headDim", Kind.I32, "d"),
+                    p("kvHeads", Kind.I32, "Hkv"),
+                    p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
+            sig("kvq_baseline", "kvq_fp16_append",
+                    p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool, written"),
+                    p("pageBytes", Kind.I64, "bytes per page, PageLayout.pageBytes()"),
+                    p("keysOff", Kind.I64, "keys fp16 [Hkv][d][P]"),
+                    p("valuesOff", Kind.I64, "values fp16 [Hkv][P][d]"),
+                    p("pageTable", Kind.POINTER, "[B][maxPages]"),
+                    p("maxPages", Kind.I32, "row length of pageTable"),
+                    p("poolPages", Kind.I32, "pages in the pool (bounds check)"),
+                    p("pageTokens", Kind.I32, "P"),
+                    p("keys", Kind.POINTER, "[n][D] fp32 pre-RoPE keys"),
+                    p("values", Kind.POINTER, "[n][D] fp32 values"),
+                    p("tokenSeq", Kind.POINTER, "[n] sequence of token t, in [0, B)"),
+                    p("tokenSlot", Kind.POINTER, "[n] slot of token t in its sequence"),
+                    p("n", Kind.I32, "tokens of this launch (= gridDim.x)"),
+                    p("batch", Kind.I32, "B (bounds check of tokenSeq)"),
+                    p("seqFirstPos", Kind.POINTER, "[B] RoPE position of each sequence's first token"),
+                    p("invFreq", Kind.POINTER, "[d/2] ω_i, fp32"),
+                    p("pairing", Kind.I32, "KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF"),
+                    p("headDim", Kind.I32, "d"),
+                    p("kvHeads", Kind.I32, "Hkv"),
+                    p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_attend", "kvq_key_scores",
                     p("pool", Kind.POINTER, "page pool"),
                     p("pageBytes", Kind.I64, "bytes per page, PageLayout.pageBytes()"),

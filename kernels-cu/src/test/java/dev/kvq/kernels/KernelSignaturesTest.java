@@ -108,7 +108,7 @@ class KernelSignaturesTest {
         // d = 128, G = 8: LUT 8 KiB + queries 4 KiB + base 512 B
         assertEquals((16 * 128 + 8 * 128 + 128) * 4, KernelSignatures.keyScoresSharedBytes(128, 8));
         assertTrue(KernelSignatures.valuePartialsSharedBytes(128, 8) <= 48 * 1024, "default 48 KiB suffices at d=128, G=8");
-        assertEquals(KernelSignatures.all().get(1).params().get(KernelSignatures.of("kvq_pack_keys").indexOf("keys")).name(),
+        assertEquals(KernelSignatures.of("kvq_pack_keys").params().get(KernelSignatures.of("kvq_pack_keys").indexOf("keys")).name(),
                 "keys");
     }
 

@@ -105,6 +105,56 @@ class KernelHostEmulationTest {
     }
 
     @Test
+    void nearestCodeAndKeyNormalizationFollowTheCpuRules() throws Exception {
+        SplittableRandom random = new SplittableRandom(3);
+        float[] centroids = new float[16];
+        for (int i = 0; i < 16; i++) {
+            centroids[i] = (float) random.nextGaussian();
+        }
+        java.util.Arrays.sort(centroids);
+        Codebook[] books = {Codebook.uniform(2), Codebook.uniform(3), Codebook.normalFloat(4),
+                Codebook.nonUniform(centroids)};
+        for (Codebook book : books) {
+            float[] mid = book.midpoints();
+            List<Float> xs = new ArrayList<>(List.of(Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f));
+            for (float m : mid) {   // exact midpoints take the lower code; their neighbours decide the upper one
+                xs.add(m);
+                xs.add(Math.nextUp(m));
+                xs.add(Math.nextDown(m));
+            }
+            for (int i = 0; i < 5000; i++) {
+                xs.add((float) (2.5 * random.nextGaussian()));
+            }
+            float[] x = new float[xs.size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = xs.get(i);
+            }
+            // key normalization: ordinary channels, and a constant channel (lo == hi, scale 0)
+            int m = 3000;
+            float[] lo = new float[m];
+            float[] hi = new float[m];
+            float[] kx = new float[m];
+            for (int c = 0; c < m; c++) {
+                lo[c] = (float) random.nextGaussian();
+                hi[c] = c % 10 == 0 ? lo[c] : lo[c] + (float) Math.abs(random.nextGaussian());
+                kx[c] = c % 30 == 0 ? lo[c] : (float) (3 * random.nextGaussian());
+            }
+            KeyQuantizer kq = new KeyQuantizer(lo, hi, book);
+            var out = HostEmulation.run("rules", new HostEmulation.Arrays().i32("task", 5).f32("x", x).f32("mid", mid)
+                    .f32("kx", kx).f32("kz", kq.zeroPoints()).f32("ks", kq.scales()));
+            int[] codes = HostEmulation.ints(out.get("codes"));
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(book.nearest(x[i]), codes[i], "nearest code of " + x[i] + " in " + book);
+            }
+            float[] u = HostEmulation.floats(out.get("normalized"));
+            for (int c = 0; c < m; c++) {
+                assertEquals(Float.floatToIntBits(kq.normalize(c, kx[c])), Float.floatToIntBits(u[c]),
+                        "normalized key element " + c);
+            }
+        }
+    }
+
+    @Test
     void ropeAnglesStayAccurateAtTenMillionPositions() throws Exception {
         SplittableRandom random = new SplittableRandom(7);
         float[] table = Rope.of(500_000, RopePairing.ROTATE_HALF, 128).invFreq();
@@ -131,7 +181,7 @@ class KernelHostEmulationTest {
                     "sin at " + positions[k] + ": " + sin[k] + " vs " + (float) Math.sin(phi));
             worst = Math.max(worst, Math.max(Math.abs(tileCos[k] - Math.cos(phi)), Math.abs(tileSin[k] - Math.sin(phi))));
         }
-        System.out.printf("kernel RoPE cos/sin (tile base + step table) max abs error vs exact over %d angles "
+        System.out.printf("kernel RoPE cos/sin (query rotated by the tile base, key by the step table) max abs error vs exact over %d angles "
                 + "at positions up to 1e7: %.3g%n", m, worst);
         assertTrue(worst < 5e-7, "kernel cos/sin error " + worst);
     }
@@ -150,7 +200,12 @@ class KernelHostEmulationTest {
                 Arguments.of(128, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE,
                         256, new int[] {300}, new long[] {0L}),
                 Arguments.of(40, 2, 2, RopePairing.INTERLEAVED, "nuq3", QuantSpec.OutlierForm.FIXED_SLOTS, 32,
-                        new int[] {90, 3}, new long[] {0L, 1_000L}));
+                        new int[] {90, 3}, new long[] {0L, 1_000L}),
+                // the extremes of the head dim: 8 (stories260K; groups span four heads) and 256
+                Arguments.of(8, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
+                        new int[] {170, 66}, new long[] {0L, 9_000_000L}),
+                Arguments.of(256, 4, 1, RopePairing.ROTATE_HALF, "nuq2-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE,
+                        128, new int[] {140}, new long[] {10_000_000L}));
     }
 
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} {5} P={6}")
@@ -158,6 +213,33 @@ class KernelHostEmulationTest {
     void packedPagesAndDecodeStepMatchTheCpu(int headDim, int queryHeads, int kvHeads, RopePairing pairing, String mode,
                                              QuantSpec.OutlierForm form, int pageTokens, int[] lengths,
                                              long[] firstPositions) throws Exception {
+        checkCache(headDim, queryHeads, kvHeads, pairing, mode, form, pageTokens, lengths, firstPositions, false);
+    }
+
+    static Stream<Arguments> threadedCaches() {
+        return Stream.of(
+                Arguments.of(16, 6, 3, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, 32,
+                        new int[] {140, 33}, new long[] {3L, 9_999_900L}),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq4-5%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
+                        new int[] {150, 61}, new long[] {0L, 12_345L}));
+    }
+
+    /**
+     * The same comparison with every block run as its kernel's block size of real host threads:
+     * items spread over threads, barriers, block reductions, prefix counts, cross-lane sums and
+     * atomics between threads (with the d = 16 and d = 64 value kernels' several lanes per channel).
+     */
+    @ParameterizedTest(name = "threaded d={0} Hq={1} Hkv={2} {3} {4} {5} P={6}")
+    @MethodSource("threadedCaches")
+    void threadedBlocksGiveTheSamePagesAndResults(int headDim, int queryHeads, int kvHeads, RopePairing pairing,
+                                                  String mode, QuantSpec.OutlierForm form, int pageTokens,
+                                                  int[] lengths, long[] firstPositions) throws Exception {
+        checkCache(headDim, queryHeads, kvHeads, pairing, mode, form, pageTokens, lengths, firstPositions, true);
+    }
+
+    private static void checkCache(int headDim, int queryHeads, int kvHeads, RopePairing pairing, String mode,
+                                   QuantSpec.OutlierForm form, int pageTokens, int[] lengths, long[] firstPositions,
+                                   boolean threaded) throws Exception {
         AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim, Rope.of(10_000, pairing, headDim));
         QuantSpec spec = QuantSpec.parse(mode).weighting(FisherWeighting.UNWEIGHTED).sinkTokens(2).outlierForm(form);
         int d = shape.kvChannels();
@@ -204,16 +286,22 @@ class KernelHostEmulationTest {
             }
             PageLayout layout = caches.get(0).pageLayout();
             int formCode = !spec.hasOutliers() ? 0 : form == QuantSpec.OutlierForm.FIXED_SLOTS ? 1 : 2;
-            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 3);
+            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 3).i32("threaded", threaded ? 1 : 0);
             geometry(in, shape, layout, spec, pageTokens, lengths, firstPositions, formCode, pairing);
             in.f32("keys", keys).f32("values", values).f32("query", query)
                     .f32("scale1", (float) (1.0 / Math.sqrt(headDim)))
                     .f32("lo", kq.lowerThresholds()).f32("hi", kq.upperThresholds()).f32("zero", kq.zeroPoints())
                     .f32("scale", kq.scales()).f32("keyMid", kq.codebook().midpoints()).f32("keyTable", keyTable)
                     .f32("valueMid", vc.midpoints()).f32("valueTable", valueTable)
-                    .f32("invFreq", shape.rope().invFreq()).i32("sinks", pairsOf(sinks));
-            Map<String, ByteBuffer> out = HostEmulation.run("cache-" + headDim + "-" + mode + "-" + formCode, in);
+                    .f32("invFreq", shape.rope().invFreq());
+            Map<String, ByteBuffer> out = HostEmulation.run("cache-" + headDim + "-" + mode + "-" + formCode
+                    + (threaded ? "-threaded" : ""), in);
             assertEquals(0, HostEmulation.ints(out.get("error"))[0], "emulator reported an error code");
+            ByteBuffer sinksOut = out.get("sinksOut");
+            for (int i = 0; i < sinks.length; i++) {
+                // only the stored sinks are written; the rest of the buffer stays zero on both sides
+                assertEquals(sinks[i], sinksOut.getShort(2 * i), "sink element " + i);
+            }
             comparePages(caches, layout, out);
             compareDecodeStep(caches, shape, query, out, 2e-5, 2e-5);
         } finally {
@@ -221,8 +309,9 @@ class KernelHostEmulationTest {
         }
     }
 
-    @Test
-    void fp16BaselineDecodeStepMatchesTheCpu() throws Exception {
+    @ParameterizedTest(name = "threaded={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void fp16BaselineAppendAndDecodeStepMatchTheCpu(boolean threaded) throws Exception {
         int headDim = 64;
         int queryHeads = 8;
         int kvHeads = 2;
@@ -236,40 +325,25 @@ class KernelHostEmulationTest {
         float[] query = activations(23, lengths.length * queryHeads, headDim, false);
         List<KvCache> caches = new ArrayList<>();
         try {
-            int maxPages = 0;
-            List<MemorySegment> pages = new ArrayList<>();
-            int[][] ids = new int[lengths.length][];
+            int total = java.util.Arrays.stream(lengths).sum();
+            float[] keys = activations(30, total, d, true);
+            float[] values = activations(40, total, d, false);
+            int row = 0;
             for (int s = 0; s < lengths.length; s++) {
                 KvCache cache = KvCache.open(shape, spec, null, Backend.cpu(), pageTokens, first[s]);
                 caches.add(cache);
-                cache.append(0, activations(30 + s, lengths[s], d, true), activations(40 + s, lengths[s], d, false));
-                int n = (lengths[s] + pageTokens - 1) / pageTokens;
-                ids[s] = new int[n];
-                for (int k = 0; k < n; k++) {
-                    ids[s][k] = pages.size();
-                    pages.add(cache.pageBytes(0, k));
-                }
-                maxPages = Math.max(maxPages, n);
+                cache.append(0, java.util.Arrays.copyOfRange(keys, row * d, (row + lengths[s]) * d),
+                        java.util.Arrays.copyOfRange(values, row * d, (row + lengths[s]) * d));
+                row += lengths[s];
             }
             PageLayout layout = caches.get(0).pageLayout();
-            long pageBytes = layout.pageBytes();
-            byte[] pool = new byte[(int) (pages.size() * pageBytes)];
-            int[] table = new int[lengths.length * maxPages];
-            java.util.Arrays.fill(table, -1);
-            for (int s = 0; s < lengths.length; s++) {
-                for (int k = 0; k < ids[s].length; k++) {
-                    int slot = pages.size() - 1 - ids[s][k];   // reversed: no identity map
-                    table[s * maxPages + k] = slot;
-                    MemorySegment.copy(pages.get(ids[s][k]), 0, MemorySegment.ofArray(pool), slot * pageBytes, pageBytes);
-                }
-            }
-            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 4);
+            HostEmulation.Arrays in = new HostEmulation.Arrays().i32("task", 4).i32("threaded", threaded ? 1 : 0);
             geometry(in, shape, layout, spec, pageTokens, lengths, first, 0, RopePairing.ROTATE_HALF);
-            in.f32("keys", new float[0]).f32("values", new float[0]).f32("query", query)
-                    .f32("scale1", (float) (1.0 / Math.sqrt(headDim))).u8("pool", pool).i32("pageTable", table)
-                    .i32("maxPages", maxPages);
-            Map<String, ByteBuffer> out = HostEmulation.run("fp16", in);
+            in.f32("keys", keys).f32("values", values).f32("query", query)
+                    .f32("scale1", (float) (1.0 / Math.sqrt(headDim))).f32("invFreq", shape.rope().invFreq());
+            Map<String, ByteBuffer> out = HostEmulation.run(threaded ? "fp16-threaded" : "fp16", in);
             assertEquals(0, HostEmulation.ints(out.get("error"))[0]);
+            comparePages(caches, layout, out);
             compareDecodeStep(caches, shape, query, out, 1e-5, 1e-5);
         } finally {
             caches.forEach(KvCache::close);
@@ -292,7 +366,7 @@ class KernelHostEmulationTest {
                     .f32("lo", kq.lowerThresholds()).f32("hi", kq.upperThresholds()).f32("zero", kq.zeroPoints())
                     .f32("scale", kq.scales()).f32("keyMid", kq.codebook().midpoints()).f32("keyTable", new float[32 * 16])
                     .f32("valueMid", cal.layer(0).values().midpoints()).f32("valueTable", new float[16])
-                    .f32("invFreq", shape.rope().invFreq()).i32("sinks", new int[32]).i32("poisonPage", 1);
+                    .f32("invFreq", shape.rope().invFreq()).i32("poisonPage", 1);
             Map<String, ByteBuffer> out = HostEmulation.run("poison", in);
             assertEquals(1, HostEmulation.ints(out.get("error"))[0], "KVQ_ERR_PAGE expected");
         }
@@ -319,15 +393,6 @@ class KernelHostEmulationTest {
                 .i32("pairing", pairing == RopePairing.INTERLEAVED ? 0 : 1)
                 .i64("pageBytes", layout.pageBytes()).i64("offsets", offsets).i32("seqTokens", lengths)
                 .i64("firstPos", firstPositions);
-    }
-
-    /** fp16 bits packed two per int (the emulator reads the array as raw little-endian bytes). */
-    private static int[] pairsOf(short[] halves) {
-        int[] out = new int[(halves.length + 1) / 2];
-        for (int i = 0; i < halves.length; i++) {
-            out[i / 2] |= (halves[i] & 0xffff) << (16 * (i & 1));
-        }
-        return out;
     }
 
     private static void comparePages(List<KvCache> caches, PageLayout layout, Map<String, ByteBuffer> out) {
