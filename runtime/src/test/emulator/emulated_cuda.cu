@@ -103,6 +103,38 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
             if ((int) b < a.n) kvq_pack_value_token(team, a, b, sel.data(), sorted.data());
         return 0;
     }
+    if (name == "kvq_sinks_append") {
+        KvqRopeStore a{};
+        uint16_t* sinks = r.ptr<uint16_t>();
+        int sinkCap = r.i32();
+        a.keys = r.ptr<const float>(); a.values = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>();
+        a.tokenSlot = r.ptr<const int>(); a.n = r.i32(); a.batch = r.i32(); a.seqFirstPos = r.ptr<const long long>();
+        a.invFreq = r.ptr<const float>(); a.pairing = r.i32(); a.headDim = r.i32(); a.kvHeads = r.i32();
+        a.error = r.ptr<int>();
+        for (unsigned b = 0; b < gx; b++)
+            if ((int) b < a.n) kvq_sink_token(team, a, sinks, sinkCap, b);
+        return 0;
+    }
+    if (name == "kvq_fp16_append") {
+        KvqRopeStore a{};
+        unsigned char* pool = r.ptr<unsigned char>();
+        long long pageBytes = r.i64();
+        long long keysOff = r.i64();
+        long long valuesOff = r.i64();
+        const int* pageTable = r.ptr<const int>();
+        int maxPages = r.i32();
+        int poolPages = r.i32();
+        int pageTokens = r.i32();
+        a.keys = r.ptr<const float>(); a.values = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>();
+        a.tokenSlot = r.ptr<const int>(); a.n = r.i32(); a.batch = r.i32(); a.seqFirstPos = r.ptr<const long long>();
+        a.invFreq = r.ptr<const float>(); a.pairing = r.i32(); a.headDim = r.i32(); a.kvHeads = r.i32();
+        a.error = r.ptr<int>();
+        for (unsigned b = 0; b < gx; b++)
+            if ((int) b < a.n)
+                kvq_fp16_append_token(team, a, pool, pageBytes, keysOff, valuesOff, pageTable, maxPages, poolPages,
+                                      pageTokens, b);
+        return 0;
+    }
     if (name == "kvq_key_scores") {
         KvqStep a{};
         a.pool = r.ptr<const unsigned char>(); a.pageBytes = r.i64();

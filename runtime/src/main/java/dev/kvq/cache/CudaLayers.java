@@ -13,7 +13,6 @@ import dev.kvq.driver.Nvtx;
 import dev.kvq.driver.Stream;
 import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.quant.Calibration;
-import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,10 +29,9 @@ import java.util.List;
  * trip in between (the host reads only the output). One owner for every allocation: this object,
  * which frees all of them once in {@link #close()}.
  *
- * <p>Sink tokens (a handful per sequence) are rotated and rounded on the host with the code of
- * {@link LayerStore} and copied up. The fp16 baseline has no pack kernel: its pages are written on
- * the host by {@link LayerStore#write} (the touched pages go down and up again), which keeps them
- * bit-identical to the CPU's; its attention runs on the device like nuq's.
+ * <p>Appends store everything on the device: sinks ({@code kvq_sinks_append}), packed tokens and the
+ * fp16 baseline's tokens ({@code kvq_fp16_append}) are rotated, rounded and packed there, bit for bit
+ * as {@link LayerStore} does on the host.
  */
 @SuppressWarnings("try") // NVTX ranges are try-with-resources whose variable is not used
 final class CudaLayers implements DeviceCache {
@@ -218,16 +216,7 @@ final class CudaLayers implements DeviceCache {
             if (newTables != null) {
                 tables[layer] = own(newTables);
             }
-            if (newSinks > 0) {
-                writeSinks(layer, stored, keysPreRope, values, newSinks);
-            }
-            if (n > newSinks) {
-                if (spec.quantized()) {
-                    packOnDevice(layer, stored + newSinks - sinkCap, keysPreRope, values, newSinks, n - newSinks);
-                } else {
-                    writePlainOnHost(layer, stored, keysPreRope, values, n);
-                }
-            }
+            storeOnDevice(layer, stored, keysPreRope, values, n, newSinks);
             try (Arena arena = Arena.ofConfined()) {
                 writeMeta(layer, stored + n, arena);
             }
@@ -235,90 +224,50 @@ final class CudaLayers implements DeviceCache {
         }
     }
 
-    /** Packs tokens {@code [from, from+count)} of the batch into packed slots from {@code firstSlot}. */
-    private void packOnDevice(int layer, int firstSlot, float[] keys, float[] values, int from, int count) {
+    /**
+     * Copies the batch up in chunks and stores it on the device: its first {@code newSinks} tokens as
+     * sinks ({@code kvq_sinks_append}: rotated, fp16), the rest packed ({@code kvq_pack_keys},
+     * {@code kvq_pack_values}) or, for the fp16 baseline, rotated into fp16 pages
+     * ({@code kvq_fp16_append}). Token t of the batch sits at position firstPosition + stored + t.
+     */
+    private void storeOnDevice(int layer, int stored, float[] keys, float[] values, int n, int newSinks) {
         int d = shape.kvChannels();
-        int chunk = (int) Math.max(1, Math.min(count, STAGING_FLOATS / d));
+        int sinkCap = sinkCapacity();
+        int chunk = (int) Math.max(1, Math.min(n, STAGING_FLOATS / d));
         LayerView v = view(layer);
+        long floats = (long) chunk * d;
+        long bytes = floats * 2 * Float.BYTES + 2L * chunk * Integer.BYTES;
+        long seqAt = floats * 2 * Float.BYTES;
+        long slotAt = seqAt + (long) chunk * Integer.BYTES;
+        DeviceMemory in = input.atLeast(bytes);
         try (Arena arena = Arena.ofConfined()) {
-            long floats = (long) chunk * d;
-            long bytes = floats * 2 * Float.BYTES + 2L * chunk * Integer.BYTES;
             MemorySegment host = arena.allocate(bytes, 64);
-            DeviceMemory in = input.atLeast(bytes);
-            long seqAt = floats * 2 * Float.BYTES;
-            long slotAt = seqAt + (long) chunk * Integer.BYTES;
-            for (int done = 0; done < count; done += chunk) {
-                int m = Math.min(chunk, count - done);
+            for (int from = 0; from < n; from += chunk) {
+                int m = Math.min(chunk, n - from);
                 long elements = (long) m * d;
-                int src = (from + done) * d;
-                MemorySegment.copy(keys, src, host, FLOAT, 0, (int) elements);
-                MemorySegment.copy(values, src, host, FLOAT, floats * Float.BYTES, (int) elements);
-                for (int t = 0; t < m; t++) {
-                    host.set(INT, seqAt + 4L * t, 0);
-                    host.set(INT, slotAt + 4L * t, firstSlot + done + t);
+                MemorySegment.copy(keys, from * d, host, FLOAT, 0, (int) elements);
+                MemorySegment.copy(values, from * d, host, FLOAT, floats * Float.BYTES, (int) elements);
+                for (int i = 0; i < m; i++) {
+                    int t = from + i;
+                    host.set(INT, seqAt + 4L * i, 0);
+                    // a sink's slot is its sink index; a packed token's is its slot after the sinks
+                    host.set(INT, slotAt + 4L * i, t < newSinks ? stored + t : stored + t - sinkCap);
                 }
                 in.copyFromHost(host, 0, 0, bytes);   // synchronous: the previous chunk's kernels are done
                 long base = in.address();
-                kernels.pack(stream, v, base, base + floats * Float.BYTES, base + seqAt, base + slotAt, m,
-                        error.address());
+                int sinksHere = Math.max(0, Math.min(m, newSinks - from));
+                if (sinksHere > 0) {
+                    kernels.append(stream, v, true, base, base + floats * Float.BYTES, base + seqAt, base + slotAt,
+                            sinksHere, invFreq.address(), error.address());
+                }
+                if (m > sinksHere) {
+                    long skip = (long) sinksHere * d * Float.BYTES;
+                    kernels.append(stream, v, false, base + skip, base + floats * Float.BYTES + skip,
+                            base + seqAt + 4L * sinksHere, base + slotAt + 4L * sinksHere, m - sinksHere,
+                            invFreq.address(), error.address());
+                }
                 stream.synchronize();
             }
-        }
-    }
-
-    /**
-     * fp16 pages: the touched pages come down, {@link LayerStore#write} fills the new tokens (the CPU's
-     * own rounding and RoPE), and they go up again; a few pages at a time.
-     */
-    private void writePlainOnHost(int layer, int stored, float[] keys, float[] values, int n) {
-        DevicePages p = pages[layer];
-        int pt = layout.pageTokens();
-        int pagesPerRound = 16;
-        int t = 0;
-        while (t < n) {
-            int firstPage = (stored + t) / pt;
-            int lastPage = Math.min((stored + n - 1) / pt, firstPage + pagesPerRound - 1);
-            int end = Math.min(n, (lastPage + 1) * pt - stored);
-            try (Arena arena = Arena.ofConfined()) {
-                LayerStore s = new LayerStore(shape, spec, layout, null, firstPosition);
-                for (int i = 0; i < firstPage; i++) {
-                    s.pages.add(MemorySegment.NULL);
-                }
-                for (int i = firstPage; i <= lastPage; i++) {
-                    MemorySegment host = arena.allocate(layout.pageBytes(), PageLayout.ALIGN);
-                    p.pool().copyToHost(host, 0, p.pageOffset(i), layout.pageBytes());
-                    s.pages.add(host);
-                }
-                for (; t < end; t++) {
-                    s.write(keys, values, t, stored + t);
-                }
-                for (int i = firstPage; i <= lastPage; i++) {
-                    p.pool().copyFromHost(s.pages.get(i), 0, p.pageOffset(i), layout.pageBytes());
-                }
-            }
-        }
-    }
-
-    /** Rotates and rounds sink tokens on the host (the code of {@link LayerStore}) and copies them up. */
-    private void writeSinks(int layer, int stored, float[] keys, float[] values, int count) {
-        int d = shape.kvChannels();
-        int cap = sinkCapacity();
-        float[] rotated = new float[d];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = arena.allocate((long) count * d * 2);
-            MemorySegment v = arena.allocate((long) count * d * 2);
-            for (int t = 0; t < count; t++) {
-                System.arraycopy(keys, t * d, rotated, 0, d);
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    shape.rope().apply(rotated, h * shape.headDim(), firstPosition + stored + t);
-                }
-                for (int c = 0; c < d; c++) {
-                    k.set(LayerStore.SHORT, ((long) t * d + c) * 2, Fp16.encode(rotated[c]));
-                    v.set(LayerStore.SHORT, ((long) t * d + c) * 2, Fp16.encode(values[t * d + c]));
-                }
-            }
-            sinks[layer].copyFromHost(k, 0, (long) stored * d * 2, k.byteSize());
-            sinks[layer].copyFromHost(v, 0, ((long) cap * d + (long) stored * d) * 2, v.byteSize());
         }
     }
 

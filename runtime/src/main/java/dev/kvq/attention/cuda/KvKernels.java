@@ -28,7 +28,8 @@ public final class KvKernels {
      * Entry points this backend launches, which must be in the loaded PTX (the token-major sparse
      * kernels are not among them: the Java side stores fixed slots only).
      */
-    public static final List<String> REQUIRED = List.of("kvq_rope_steps", "kvq_pack_keys", "kvq_pack_values",
+    public static final List<String> REQUIRED = List.of("kvq_rope_steps", "kvq_sinks_append", "kvq_fp16_append",
+            "kvq_pack_keys", "kvq_pack_values",
             "kvq_key_scores", "kvq_softmax", "kvq_value_partials", "kvq_value_reduce", "kvq_fp16_key_scores",
             "kvq_fp16_value_partials");
 
@@ -220,6 +221,46 @@ public final class KvKernels {
                 Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
         launch(packValuesArgs(v, values, tokenSeq, tokenSlot, n, error), Dim3.of(n),
                 Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
+    }
+
+    /** Arguments of {@code kvq_sinks_append}: tokens become sinks {@code tokenSlot[t]} (rotated, fp16). */
+    public LaunchArgs sinksAppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
+                                      long invFreq, long error) {
+        return LaunchArgs.of("kvq_sinks_append").ptr("sinks", v.sinks()).i32("sinkCap", spec.sinkTokens())
+                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", invFreq)
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads()).ptr("error", error);
+    }
+
+    /** Arguments of {@code kvq_fp16_append}: tokens go to slots {@code tokenSlot[t]} of fp16 pages (rotated). */
+    public LaunchArgs fp16AppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
+                                     long invFreq, long error) {
+        return LaunchArgs.of("kvq_fp16_append")
+                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("keysOff", off("keys"))
+                .i64("valuesOff", off("values"))
+                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
+                .i32("pageTokens", layout.pageTokens())
+                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", invFreq)
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads()).ptr("error", error);
+    }
+
+    /**
+     * Stores {@code n} tokens (pre-RoPE keys and values fp32 [n][D] each): as sinks when {@code sinks}
+     * (slots are sink indices), else packed into nuq pages or rotated into fp16 pages (slots are page
+     * slots). One block per token.
+     */
+    public void append(Stream stream, LayerView v, boolean sinks, long keys, long values, long tokenSeq,
+                       long tokenSlot, int n, long invFreq, long error) {
+        if (sinks) {
+            launch(sinksAppendArgs(v, keys, values, tokenSeq, tokenSlot, n, invFreq, error), Dim3.of(n), Dim3.of(128), 0,
+                    stream);
+        } else if (spec.quantized()) {
+            pack(stream, v, keys, values, tokenSeq, tokenSlot, n, error);
+        } else {
+            launch(fp16AppendArgs(v, keys, values, tokenSeq, tokenSlot, n, invFreq, error), Dim3.of(n), Dim3.of(128), 0,
+                    stream);
+        }
     }
 
     /** Arguments of {@code kvq_key_scores} (nuq pages). */

@@ -39,7 +39,9 @@ class KvKernelsArgsTest {
         all.add(k.ropeStepsArgs(1, 2));
         all.add(k.softmaxArgs(VIEW, 3, 100));
         all.add(k.valueReduceArgs(VIEW, 4, 2, 5, 100, 6));
+        all.add(k.fp16AppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
         if (spec.quantized()) {
+            all.add(k.sinksAppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
             all.add(k.packKeysArgs(VIEW, 7, 8, 9, 10, 11));
             all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10, 11));
             all.add(k.keyScoresArgs(VIEW, 12, 13, 14, 15, 100, 11));
