@@ -62,7 +62,7 @@ public final class CudaBench {
     private CudaBench() {}
 
     /** Runs the benchmark on the JVM's CUDA backend; progress lines go to {@code log}. */
-    public static Result run(Options o, PrintWriter log) {
+    public static synchronized Result run(Options o, PrintWriter log) {
         Backend cuda = Backend.cuda();
         CudaEngine engine = CudaEngine.shared();
         engine.bind();
@@ -135,14 +135,24 @@ public final class CudaBench {
                 step, hostStep);
     }
 
+    /** Synthetic keys and values [PREFIX][d] of one seed. */
+    private record Prefix(int d, long seed, float[] keys, float[] values) {}
+
+    private static Prefix prefix;   // the last one made, reused: generating it costs more than packing it
+
     /** Packs a real prefix of layer {@code l}, then repeats its pages on the device up to {@code n} tokens. */
     private static int fill(KvCache cache, CudaLayers dev, int l, int n, long seed) {
-        AttentionShape shape = cache.shape();
-        int prefix = Math.min(n, PREFIX);
-        float[][] kv = data(shape.kvChannels(), prefix, seed);
+        int d = cache.shape().kvChannels();
+        if (prefix == null || prefix.d() != d || prefix.seed() != seed) {
+            float[][] kv = data(d, PREFIX, seed);
+            prefix = new Prefix(d, seed, kv[0], kv[1]);
+        }
+        int m = Math.min(n, PREFIX);
+        float[][] kv = m == PREFIX ? new float[][] {prefix.keys(), prefix.values()}
+                : new float[][] {Arrays.copyOf(prefix.keys(), m * d), Arrays.copyOf(prefix.values(), m * d)};
         cache.append(l, kv[0], kv[1]);
-        if (n > prefix) {
-            dev.repeatPagesTo(l, prefix, n);
+        if (n > m) {
+            dev.repeatPagesTo(l, m, n);
         }
         return n;
     }
