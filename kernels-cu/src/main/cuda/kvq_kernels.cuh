@@ -263,8 +263,9 @@ extern "C" __global__ void kvq_fp16_append(
 // Block (tile, h, s) decodes tokens [tile·T, tile·T+T) of KV head h of sequence s once and serves all
 // G query heads of the group from that read; the fixed-slot key outliers of the same tokens are
 // added in the same thread before the single store (no atomics). Blocks with tile == 0 also score
-// the sinks. RoPE: cos/sin of the tile's first position in fp64 (d/2 per block), rotated to each
-// token by the step table in fp32, the CPU's angle-addition form.
+// the sinks. RoPE: q·R(φ_b + φ_r)k = (R(φ_b)ᵀq)·(R(φ_r)k): the G queries are rotated once by the
+// tile's base angle (cos/sin in fp64, d/2 per block) and each token reads (cos, sin)(r·ω) from the
+// step table.
 // Grid: (⌈max seqPacked / T⌉ (at least 1), Hkv, B); block T threads;
 // dynamic shared memory = (16·d + G·d + d) · 4 bytes (LUT, scaled queries, base cos/sin);
 // above 48 KiB the host must raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
