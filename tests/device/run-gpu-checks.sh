@@ -3,8 +3,9 @@
 #   tests/device/run-gpu-checks.sh OUTDIR
 # Build the bundle first, on a build machine: tests/device/build-bundle.sh (then carry
 # tests/device/bundle). Each executable checks.d/NN-name.sh runs in order under one overall
-# deadline (KVQ_DEVICE_BUDGET_S, default 280 s, so the whole run ends within 5 minutes); to add
-# a check (e.g. the GPU benchmark), drop in a new checks.d/NN-name.sh. A check gets:
+# deadline (KVQ_DEVICE_BUDGET_S, default 340 s, so the whole run ends within 6 minutes); to add
+# a check, drop in a new checks.d/NN-name.sh. The checks: 10 driver tests, 20 cache tests (GPU vs
+# CPU), 30 benchmark (CUDA events), 40 compute-sanitizer memcheck + racecheck. A check gets:
 #   $1 = OUTDIR, and KVQ_JAVA, KVQ_CLASSPATH, KVQ_JVM_FLAGS, KVQ_BUNDLE, KVQ_CONSOLE_JAR
 # in its environment; its output goes to OUTDIR/<name>.log, and lines it prints starting with
 # "summary: " go into OUTDIR/summary.txt. Exit status: 0 when every check passed.
@@ -17,7 +18,7 @@ fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$(mkdir -p "$1" && cd "$1" && pwd)"
 bundle="${KVQ_BUNDLE:-$here/bundle}"
-budget="${KVQ_DEVICE_BUDGET_S:-280}"
+budget="${KVQ_DEVICE_BUDGET_S:-340}"
 summary="$out/summary.txt"
 start=$SECONDS
 

@@ -18,7 +18,9 @@ final class BackendReport {
             rows.put("gpu " + i++, d.toString());
         }
         Backend b = Backend.auto();
-        String why = b.reason().equals(probe.toString()) ? "no usable CUDA device" : b.reason();
+        // on the CPU the reason is the probe's own line, already shown above; say it briefly
+        String why = b.kind() == Backend.Kind.CPU && b.reason().equals(probe.toString()) ? "no usable CUDA device"
+                : b.reason();
         rows.put("backend", b.kind().name().toLowerCase(java.util.Locale.ROOT) + " (" + why + ")");
     }
 }

@@ -5,6 +5,7 @@ import dev.kvq.attention.Backend;
 import dev.kvq.attention.Rope;
 import dev.kvq.attention.RopePairing;
 import dev.kvq.attention.cpu.Simd;
+import dev.kvq.cache.CudaBench;
 import dev.kvq.cache.KvCache;
 import dev.kvq.cache.MemoryReport;
 import dev.kvq.quant.Calibration;
@@ -33,8 +34,16 @@ final class BenchCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu (the CUDA backend is not built yet).")
+    @Option(names = "--backend", defaultValue = "cpu",
+            description = "cpu, or cuda: kernel times with CUDA events, bandwidth against the device copy bandwidth, "
+                    + "and a full decode step (its defaults: 2K, 16K, 128K and 1M tokens; fp16 and nuq4/3/2 "
+                    + "with 1 percent outliers).")
     String backend;
+
+    @Option(names = "--decode", defaultValue = "nuq2-1%@1048576x32",
+            description = "cuda only: one decode step over all layers of a model-shaped cache, MODE@TOKENSxLAYERS, "
+                    + "or none (default: ${DEFAULT-VALUE}).")
+    String decode;
 
     @Option(names = "--tokens", split = ",", defaultValue = "4096,32768,131072",
             description = "Context lengths (default: ${DEFAULT-VALUE}).")
@@ -76,9 +85,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!backend.equals("cpu")) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--backend " + backend + " is not available: this build has the cpu backend only");
+        if (!backend.equals("cpu") && !backend.equals("cuda")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--backend must be cpu or cuda, got " + backend);
         }
         if (repeat < 1 || warmup < 0) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--repeat must be >= 1 and --warmup >= 0");
@@ -98,6 +106,9 @@ final class BenchCommand implements Callable<Integer> {
                     Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        if (backend.equals("cuda")) {
+            return cuda(specs);
         }
         PrintWriter err = spec.commandLine().getErr();
         SyntheticLayer layer = new SyntheticLayer(shape, 7);
@@ -141,6 +152,95 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+
+    /** {@code --backend cuda}: the GPU benchmark of the runtime ({@link CudaBench}), with this command's options. */
+    private int cuda(List<QuantSpec> specs) {
+        var parsed = spec.commandLine().getParseResult();
+        CudaBench.Options d = CudaBench.Options.defaults();
+        int[] lengths = parsed.hasMatchedOption("--tokens") ? tokens : d.tokens();
+        List<String> names = new ArrayList<>();
+        if (parsed.hasMatchedOption("--kv")) {
+            for (QuantSpec s : specs) {
+                if (s.mode() == QuantSpec.Mode.FP32) {
+                    throw new CommandLine.ParameterException(spec.commandLine(),
+                            "--backend cuda has no fp32 kernels; choose from fp16 and nuq modes");
+                }
+                names.add(s.name());
+            }
+        } else {
+            names.addAll(d.modes());
+        }
+        String decodeMode = null;
+        int decodeTokens = 0;
+        int decodeLayers = 0;
+        if (!decode.equals("none")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(.+)@(\\d+)x(\\d+)").matcher(decode);
+            if (!m.matches()) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "--decode must be MODE@TOKENSxLAYERS (e.g. nuq2-1%@1048576x32) or none, got " + decode);
+            }
+            decodeMode = Usage.quantSpec(spec, m.group(1)).name();
+            decodeTokens = Integer.parseInt(m.group(2));
+            decodeLayers = Integer.parseInt(m.group(3));
+        }
+        try {
+            Backend.cuda();
+        } catch (IllegalStateException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--backend cuda: " + e.getMessage());
+        }
+        CudaBench.Options o = new CudaBench.Options(lengths, names, queryHeads, kvHeads, headDim,
+                parsed.hasMatchedOption("--warmup") ? warmup : d.warmup(),
+                parsed.hasMatchedOption("--repeat") ? repeat : d.repeat(), decodeMode, decodeTokens, decodeLayers);
+        PrintWriter err = quiet.on ? new PrintWriter(java.io.Writer.nullWriter()) : spec.commandLine().getErr();
+        CudaBench.Result r = CudaBench.run(o, err);
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            out.println(Json.value(cudaJson(o, r)));
+        } else {
+            CudaBench.print(r, o, out);
+        }
+        return 0;
+    }
+
+    private static Map<String, Object> cudaJson(CudaBench.Options o, CudaBench.Result r) {
+        Map<String, Object> root = new LinkedHashMap<>();
+        Map<String, Object> setup = new LinkedHashMap<>();
+        setup.put("backend", "cuda");
+        setup.put("device", r.device());
+        setup.put("query_heads", o.queryHeads());
+        setup.put("kv_heads", o.kvHeads());
+        setup.put("head_dim", o.headDim());
+        setup.put("warmup", o.warmup());
+        setup.put("repeat", o.repeat());
+        setup.put("copy_bandwidth_gbps", r.copyGBps());
+        root.put("setup", setup);
+        List<Object> results = new ArrayList<>();
+        for (CudaBench.Row row : r.rows()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("tokens", row.tokens());
+            m.put("kv", row.kv());
+            m.put("key_scores_ms", row.keyScoresMs());
+            m.put("value_matvec_ms", row.valuesMs());
+            m.put("softmax_ms", row.softmaxMs());
+            m.put("decode_step_ms", row.stepMs());
+            m.put("key_scores_gbps", row.keyGBps());
+            m.put("value_matvec_gbps", row.valueGBps());
+            m.put("key_scores_copy_fraction", row.copyFraction());
+            m.put("value_matvec_copy_fraction", row.valueCopyFraction());
+            results.add(m);
+        }
+        root.put("results", results);
+        if (!Double.isNaN(r.decodeStepMs())) {
+            Map<String, Object> step = new LinkedHashMap<>();
+            step.put("kv", r.decodeMode());
+            step.put("tokens", r.decodeTokens());
+            step.put("layers", r.decodeLayers());
+            step.put("gpu_ms", r.decodeStepMs());
+            step.put("attend_calls_ms", r.decodeHostStepMs());
+            root.put("decode_step", step);
+        }
+        return root;
+    }
 
     private Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n) {
         AttentionShape shape = layer.shape();

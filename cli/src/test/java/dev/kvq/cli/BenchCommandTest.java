@@ -30,9 +30,17 @@ class BenchCommandTest {
 
     @Test
     void badArgumentsExitWithTwo() {
-        KvqTest.Run cuda = KvqTest.run("bench", "--backend", "cuda");
-        assertEquals(2, cuda.code());
-        assertTrue(cuda.err().contains("cpu backend only"), cuda.err());
+        if (!dev.kvq.driver.CudaDriver.probe().available()) {
+            // without a GPU the CUDA bench says why, as a usage error
+            KvqTest.Run cuda = KvqTest.run("bench", "--backend", "cuda", "--quiet");
+            assertEquals(2, cuda.code());
+            assertTrue(cuda.err().contains("--backend cuda: kvq.backend=cuda but CUDA unavailable"), cuda.err());
+        }
+        assertEquals(2, KvqTest.run("bench", "--backend", "tpu").code());
+        KvqTest.Run fp32 = KvqTest.run("bench", "--backend", "cuda", "--kv", "fp32");
+        assertEquals(2, fp32.code());
+        assertTrue(fp32.err().contains("no fp32 kernels"), fp32.err());
+        assertEquals(2, KvqTest.run("bench", "--backend", "cuda", "--decode", "nuq2@x").code());
         assertEquals(2, KvqTest.run("bench", "--tokens", "0").code());
         assertEquals(2, KvqTest.run("bench", "--kv", "int9").code());
         assertEquals(2, KvqTest.run("bench", "--head-dim", "12").code());

@@ -1,5 +1,6 @@
 package dev.kvq.attention;
 
+import dev.kvq.attention.cuda.CudaEngine;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.driver.CudaProbe;
 import java.util.Locale;
@@ -9,8 +10,10 @@ import org.apache.logging.log4j.Logger;
 
 /**
  * Where attention runs. {@link #auto()} chooses once per JVM: CUDA when the driver probe finds a
- * device and the CUDA backend is part of the build, else the CPU; {@code -Dkvq.backend=cpu|cuda|auto}
- * forces the choice. A CUDA start-up failure logs a WARN with the reason and falls back to the CPU.
+ * device and the CUDA backend starts (context, kernels loaded), else the CPU;
+ * {@code -Dkvq.backend=cpu|cuda|auto} forces the choice. Under {@code auto} a CUDA start-up failure
+ * logs a WARN with the reason and falls back to the CPU; under {@code cuda} it is an error, because
+ * the user asked for the GPU explicitly.
  *
  * @param kind   the backend chosen
  * @param reason why, in one line (shown by {@code kvq info})
@@ -22,10 +25,10 @@ public record Backend(Kind kind, String reason) {
     public static final String PROPERTY = "kvq.backend";
 
     /**
-     * Whether this build contains the CUDA attention backend (the kernels of the packed cache). The
-     * driver layer and the probe exist; the cache kernels arrive with the CUDA-kernels work.
+     * Whether this build contains the CUDA attention backend ({@code dev.kvq.attention.cuda} and the
+     * kernels' PTX). Whether it can run here is decided at start-up, see {@link #auto()}.
      */
-    public static final boolean CUDA_BACKEND_BUILT = false;
+    public static final boolean CUDA_BACKEND_BUILT = true;
 
     /** The two backends. */
     public enum Kind {
@@ -33,6 +36,13 @@ public record Backend(Kind kind, String reason) {
         CPU,
         /** The CUDA kernels on a GPU. */
         CUDA
+    }
+
+    /** Starts the CUDA backend or throws with the reason (injected so the fallback is testable without a GPU). */
+    @FunctionalInterface
+    interface Starter {
+        /** Starts the backend; any {@link RuntimeException} or {@link LinkageError} means it cannot run. */
+        void start();
     }
 
     private static volatile Backend auto;
@@ -54,7 +64,17 @@ public record Backend(Kind kind, String reason) {
     }
 
     /**
-     * The backend chosen for this JVM; the first call probes and logs the choice.
+     * The CUDA backend, started now (device 0's primary context and the kernels).
+     *
+     * @return the CUDA backend
+     * @throws IllegalStateException with the reason when CUDA is unavailable or does not start
+     */
+    public static Backend cuda() {
+        return select("cuda", CudaDriver::probe, () -> CudaEngine.shared());
+    }
+
+    /**
+     * The backend chosen for this JVM; the first call probes, starts CUDA if it can, and logs the choice.
      *
      * @return the backend every {@code KvCache.open(..., Backend.auto())} of this JVM gets
      */
@@ -64,7 +84,7 @@ public record Backend(Kind kind, String reason) {
             synchronized (Backend.class) {
                 b = auto;
                 if (b == null) {
-                    b = select(System.getProperty(PROPERTY), CudaDriver::probe);
+                    b = select(System.getProperty(PROPERTY), CudaDriver::probe, () -> CudaEngine.shared());
                     if (b.kind() == Kind.CPU) {
                         LOG.info("kvq backend: cpu ({})", b.reason());
                     } else {
@@ -77,8 +97,13 @@ public record Backend(Kind kind, String reason) {
         return b;
     }
 
-    /** The selection rule, separate from the JVM-wide cache so it can be tested. */
+    /** The selection rule with the real start-up, separate from the JVM-wide cache so it can be tested. */
     static Backend select(String setting, Supplier<CudaProbe> probe) {
+        return select(setting, probe, () -> CudaEngine.shared());
+    }
+
+    /** The selection rule: {@code setting} is the property's value (null = auto). */
+    static Backend select(String setting, Supplier<CudaProbe> probe, Starter starter) {
         String s = setting == null ? "auto" : setting.trim().toLowerCase(Locale.ROOT);
         switch (s) {
             case "cpu":
@@ -88,9 +113,9 @@ public record Backend(Kind kind, String reason) {
                 if (!p.available()) {
                     throw new IllegalStateException(PROPERTY + "=cuda but " + p);
                 }
-                if (!CUDA_BACKEND_BUILT) {
-                    throw new IllegalStateException(PROPERTY + "=cuda but this build has no CUDA attention backend yet "
-                            + "(the driver works: " + p.reason() + ")");
+                String failure = tryStart(starter);
+                if (failure != null) {
+                    throw new IllegalStateException(PROPERTY + "=cuda but the CUDA backend did not start: " + failure);
                 }
                 return new Backend(Kind.CUDA, p.reason());
             }
@@ -99,8 +124,9 @@ public record Backend(Kind kind, String reason) {
                 if (!p.available()) {
                     return new Backend(Kind.CPU, p.toString());
                 }
-                if (!CUDA_BACKEND_BUILT) {
-                    String why = "a GPU is present (" + p.reason() + ") but this build has no CUDA attention backend yet";
+                String failure = tryStart(starter);
+                if (failure != null) {
+                    String why = "a GPU is present (" + p.reason() + ") but the CUDA backend did not start: " + failure;
                     LOG.warn("falling back to the CPU: {}", why);
                     return new Backend(Kind.CPU, why);
                 }
@@ -108,6 +134,18 @@ public record Backend(Kind kind, String reason) {
             }
             default:
                 throw new IllegalArgumentException(PROPERTY + " must be cpu, cuda or auto, got '" + setting + "'");
+        }
+    }
+
+    /** Null when the backend started, else the failure in one line. */
+    private static String tryStart(Starter starter) {
+        try {
+            starter.start();
+            return null;
+        } catch (RuntimeException | LinkageError e) {
+            // LinkageError: a missing kernels jar or bindings class must not take the JVM down with it
+            String m = e.getMessage();
+            return e.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m.strip());
         }
     }
 }

@@ -36,6 +36,10 @@ import java.lang.foreign.ValueLayout;
  * shared arena closed under a reader would make that reader fail part-way through with "Already
  * closed"). {@link #isClosed} never blocks. Segments returned by {@link #pageBytes} become
  * inaccessible (accesses throw {@code IllegalStateException}) once the cache is closed.
+ *
+ * <p>With a CUDA {@link Backend} the pages live on the device (same bytes, {@code CudaLayers}) and
+ * append and attention run there, under the same lock; a cache whose device half cannot start falls
+ * back to the CPU with a WARN, and {@link #backend()} then says so.
  */
 public final class KvCache implements AutoCloseable {
     /** Tokens per page when none are given: 256 keeps the page slack of short sequences small. */
@@ -52,6 +56,7 @@ public final class KvCache implements AutoCloseable {
     private final LayerStore[] layers;
     private final CpuAttention attention;
     private final KvCachePool pool;       // null when standalone
+    private final DeviceCache device;     // the CUDA backend's pages; null on the CPU
     private final long budgetBytes;       // Long.MAX_VALUE when unlimited (standalone)
     // guards every field below and all page contents; taken before the pool's lock, never after it
     private final Object lock = new Object();
@@ -68,10 +73,24 @@ public final class KvCache implements AutoCloseable {
         this.shape = shape;
         this.spec = spec;
         this.calibration = calibration;
-        this.backend = backend;
         this.layout = new PageLayout(shape, spec, pageTokens);
         this.pool = pool;
         this.budgetBytes = budgetBytes;
+        // the device half, when the backend is not the CPU (a start-up failure falls back with a WARN)
+        DeviceCaches.Opened opened = DeviceCaches.open(backend, shape, spec, calibration, layout, firstPosition,
+                new DeviceCache.Budget() {
+                    @Override
+                    public void reserve(long bytes, int layer, int tokens) {
+                        KvCache.this.reserve(bytes, layer, tokens);
+                    }
+
+                    @Override
+                    public void unreserve(long bytes) {
+                        KvCache.this.unreserve(bytes);
+                    }
+                });
+        this.backend = opened.backend();
+        this.device = opened.device();
         this.layers = new LayerStore[shape.layers()];
         for (int l = 0; l < layers.length; l++) {
             layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
@@ -88,9 +107,6 @@ public final class KvCache implements AutoCloseable {
     static void checkSetup(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend) {
         if (shape == null || spec == null || backend == null) {
             throw new IllegalArgumentException("shape, spec and backend must not be null");
-        }
-        if (backend.kind() != Backend.Kind.CPU) {
-            throw new IllegalArgumentException("backend " + backend.kind() + " is not available in this build");
         }
         if (spec.quantized()) {
             if (calibration == null) {
@@ -232,6 +248,11 @@ public final class KvCache implements AutoCloseable {
                     + store.tokens + " + " + n + " tokens from position " + store.firstPosition + ")");
         }
         store.requireStorable(keysPreRope, values, n, layer);
+        if (device != null) {
+            device.append(layer, store.tokens, keysPreRope, values, n);
+            store.tokens += n;
+            return;
+        }
         reserveAndAllocate(store, layer, keysPreRope, n);
         int start = store.tokens;
         for (int t = 0; t < n; t++) {
@@ -382,6 +403,10 @@ public final class KvCache implements AutoCloseable {
         synchronized (lock) {
             LayerStore store = checkedStep(layer, query, "query");
             requireOutput(out);
+            if (device != null) {
+                device.attend(layer, store.tokens, query, out);
+                return;
+            }
             attention.attend(store, query, out);
         }
     }
@@ -402,6 +427,10 @@ public final class KvCache implements AutoCloseable {
             if (scores == null || scores.length < n) {
                 throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
                         + (scores == null ? "none" : scores.length));
+            }
+            if (device != null) {
+                device.keyScores(layer, store.tokens, query, scores);
+                return;
             }
             attention.scores(store, query, scores, store.tokens);
         }
@@ -434,6 +463,10 @@ public final class KvCache implements AutoCloseable {
         }
         Checks.requireFinite("weights", weights, 0, n);
         requireOutput(out);
+        if (device != null) {
+            device.valueMatvec(layer, store.tokens, weights, out);
+            return;
+        }
         attention.values(store, weights, store.tokens, out);
     }
 
@@ -481,11 +514,23 @@ public final class KvCache implements AutoCloseable {
     }
 
     private MemoryReport memoryLocked() {
+        if (device != null) {
+            int[] stored = new int[layers.length];
+            for (int l = 0; l < stored.length; l++) {
+                stored[l] = layers[l].tokens;
+            }
+            return device.memory(stored);
+        }
         MemoryReport total = MemoryReport.empty(shape.kvChannels());
         for (LayerStore l : layers) {
             total = total.plus(l.memory());
         }
         return total;
+    }
+
+    /** The device half (null on the CPU), for the GPU benchmark in this package. */
+    DeviceCache device() {
+        return device;
     }
 
     /** Bytes reserved from the budget (pages, sink buffers, sparse chunks). */
@@ -527,6 +572,9 @@ public final class KvCache implements AutoCloseable {
         synchronized (lock) {
             requireOpen();
             LayerStore s = layers[checkLayer(layer)];
+            if (device != null) {
+                return device.decode(layer, s.tokens, keys);
+            }
             return LayerDecoder.decode(s, keys);
         }
     }
@@ -621,8 +669,12 @@ public final class KvCache implements AutoCloseable {
         synchronized (lock) {
             requireOpen();
             LayerStore s = layers[checkLayer(layer)];
-            if (page < 0 || page >= s.pages.size()) {
-                throw new IllegalArgumentException("layer " + layer + " has " + s.pages.size() + " pages, no page " + page);
+            int pages = device != null ? device.pages(layer) : s.pages.size();
+            if (page < 0 || page >= pages) {
+                throw new IllegalArgumentException("layer " + layer + " has " + pages + " pages, no page " + page);
+            }
+            if (device != null) {
+                return device.pageBytes(layer, page).asReadOnly();
             }
             return s.pages.get(page).asReadOnly();
         }
@@ -670,10 +722,16 @@ public final class KvCache implements AutoCloseable {
                 return;
             }
             closed = true;
-            arena.close();
-            OffHeapGauge.arenaClosed(allocatedBytes);
-            if (pool != null) {
-                pool.released(this, reservedBytes);
+            try {
+                if (device != null) {
+                    device.close();
+                }
+            } finally {
+                arena.close();
+                OffHeapGauge.arenaClosed(allocatedBytes);
+                if (pool != null) {
+                    pool.released(this, reservedBytes);
+                }
             }
         }
     }

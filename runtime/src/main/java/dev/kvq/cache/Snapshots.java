@@ -29,6 +29,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.CRC32C;
+import org.apache.logging.log4j.LogManager;
 
 /**
  * The snapshot file format ({@code docs/FORMATS.md}, "KV-cache snapshot"): writing a cache or pool
@@ -97,6 +98,7 @@ final class Snapshots {
         if (file == null) {
             throw new IllegalArgumentException("snapshot path must not be null");
         }
+        requireHostPages(caches);
         Path target = file.toAbsolutePath();
         Path dir = target.getParent();
         Files.createDirectories(dir);
@@ -260,8 +262,32 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ reading
 
+    /**
+     * A snapshot restores host pages, which a CUDA cache would not read: an opened snapshot runs on the
+     * CPU, with a WARN, until restoring onto device pages exists.
+     */
+    private static Backend restoredBackend(Backend requested) {
+        if (requested == null || requested.kind() == Backend.Kind.CPU) {
+            return requested;
+        }
+        String why = "a snapshot opens on the CPU backend (restoring it onto device pages is not implemented)";
+        LogManager.getLogger(KvCache.class).warn("falling back to the CPU: {}", why);
+        return new Backend(Backend.Kind.CPU, why);
+    }
+
+    /** A snapshot is written from host pages; a CUDA cache keeps its pages on the device. */
+    private static void requireHostPages(List<KvCache> caches) {
+        for (KvCache c : caches) {
+            if (c.device() != null) {
+                throw new IllegalStateException("snapshots of caches on the CUDA backend are not implemented: "
+                        + "their pages live on the device (open the cache with Backend.cpu() to save it)");
+            }
+        }
+    }
+
     static KvCache openCache(Path file, Calibration calibration, Backend backend, boolean verifyData)
             throws IOException {
+        backend = restoredBackend(backend);
         try (FileChannel ch = openChannel(file)) {
             Parsed p = parse(ch, file, verifyData);
             requireKind(p.header, KIND_CACHE, file);
@@ -276,6 +302,7 @@ final class Snapshots {
 
     static KvCachePool openPool(Path file, Calibration calibration, Backend backend, boolean verifyData)
             throws IOException {
+        backend = restoredBackend(backend);
         try (FileChannel ch = openChannel(file)) {
             Parsed p = parse(ch, file, verifyData);
             requireKind(p.header, KIND_POOL, file);

@@ -1,0 +1,120 @@
+package dev.kvq.attention.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Rope;
+import dev.kvq.attention.RopePairing;
+import dev.kvq.cache.PageLayout;
+import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.quant.Codebook;
+import dev.kvq.quant.KeyQuantizer;
+import dev.kvq.quant.LayerCalibration;
+import dev.kvq.quant.QuantSpec;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every launch's argument list, built without a GPU, against the kernels' declared ABI
+ * (KernelSignatures mirrors kvq_kernels.cuh and is itself checked against the PTX): names, kinds and
+ * count must match parameter by parameter, so a drift fails here rather than on the device.
+ */
+class KvKernelsArgsTest {
+    private static final LayerView VIEW = new LayerView(0x7000_0000L, 64, 0x7100_0000L, 64, 0x7200_0000L, 0x7300_0000L,
+            0x7400_0000L);
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nuq2-1%", "nuq3-1%", "nuq4-1%", "nuq3", "fp16"})
+    void everyLaunchMatchesItsSignature(String mode) {
+        AttentionShape shape = new AttentionShape(1, 8, 2, 64, Rope.of(10000, RopePairing.INTERLEAVED, 64));
+        QuantSpec spec = QuantSpec.parse(mode);
+        PageLayout layout = new PageLayout(shape, spec, 256);
+        KvKernels k = new KvKernels(null, shape, spec, layout);
+        List<LaunchArgs> all = new ArrayList<>();
+        all.add(k.ropeStepsArgs(1, 2));
+        all.add(k.softmaxArgs(VIEW, 3, 100));
+        all.add(k.valueReduceArgs(VIEW, 4, 2, 5, 100, 6));
+        all.add(k.fp16AppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
+        if (spec.quantized()) {
+            all.add(k.sinksAppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
+            all.add(k.packKeysArgs(VIEW, 7, 8, 9, 10, 11));
+            all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10, 11));
+            all.add(k.keyScoresArgs(VIEW, 12, 13, 14, 15, 100, 11));
+            all.add(k.valuePartialsArgs(VIEW, 5, 100, 4, 2, 11));
+        } else {
+            all.add(k.fp16KeyScoresArgs(VIEW, 12, 15, 100, 11));
+            all.add(k.fp16ValuePartialsArgs(VIEW, 5, 100, 4, 2, 11));
+        }
+        for (LaunchArgs a : all) {
+            assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
+        }
+    }
+
+    @Test
+    void everyRequiredKernelIsDeclared() {
+        for (String name : KvKernels.REQUIRED) {
+            assertTrue(KvKernels.SOURCES.contains(KernelSignatures.of(name).source()), name);
+        }
+    }
+
+    @Test
+    void aMisplacedArgumentIsNamed() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> LaunchArgs.of("kvq_softmax").ptr("scores", 1).i32("queryHeads", 4));
+        assertEquals("kvq_softmax parameter 2 is seqPacked (POINTER), not queryHeads (I32)", e.getMessage());
+        IllegalStateException missing = assertThrows(IllegalStateException.class,
+                () -> LaunchArgs.of("kvq_rope_steps").ptr("steps", 1).done());
+        assertTrue(missing.getMessage().contains("next missing: invFreq"), missing.getMessage());
+    }
+
+    @Test
+    void tablesHoldTheHostQuantizersNumbers() {
+        AttentionShape shape = new AttentionShape(1, 4, 1, 8);
+        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        PageLayout layout = new PageLayout(shape, spec, 32);
+        KvKernels k = new KvKernels(null, shape, spec, layout);
+        float[] lo = new float[8];
+        float[] hi = new float[8];
+        for (int c = 0; c < 8; c++) {
+            lo[c] = -1 - c;
+            hi[c] = 2 + c;
+        }
+        KeyQuantizer keys = new KeyQuantizer(lo, hi, Codebook.uniform(3));
+        LayerCalibration cal = new LayerCalibration(keys, Codebook.normalFloat(3));
+        float[] t = k.tables(cal);
+        assertEquals(k.tableFloats(), t.length);
+        for (int c = 0; c < 8; c++) {
+            assertEquals(lo[c], t[c]);
+            assertEquals(hi[c], t[KvKernels.Tables.hi(8) + c]);
+            assertEquals(keys.zero(c), t[KvKernels.Tables.zero(8) + c]);
+            assertEquals(keys.scale(c), t[KvKernels.Tables.scale(8) + c]);
+            for (int x = 0; x < 16; x++) {
+                assertEquals(keys.dequantize(c, x & 7), t[KvKernels.Tables.keyTable(8) + c * 16 + x]);
+            }
+        }
+        float[] mids = keys.codebook().midpoints();
+        assertEquals(7, mids.length);
+        for (int i = 0; i < 16; i++) {
+            assertEquals(i < 7 ? mids[i] : Float.POSITIVE_INFINITY, t[KvKernels.Tables.keyMid(8) + i]);
+            assertEquals(cal.values().dequant(i & 7), t[KvKernels.Tables.valueTable(8) + i]);
+        }
+    }
+
+    @Test
+    void unsupportedSpecsAreNamed() {
+        AttentionShape shape = new AttentionShape(1, 4, 1, 8);
+        UnsupportedOperationException fp32 = assertThrows(UnsupportedOperationException.class,
+                () -> KvKernels.requireSupported(shape, QuantSpec.fp32(), new PageLayout(shape, QuantSpec.fp32(), 32)));
+        assertTrue(fp32.getMessage().contains("fp32"), fp32.getMessage());
+        AttentionShape wide = new AttentionShape(1, 64, 1, 256);
+        QuantSpec nuq = QuantSpec.parse("nuq4");
+        UnsupportedOperationException shared = assertThrows(UnsupportedOperationException.class,
+                () -> KvKernels.requireSupported(wide, nuq, new PageLayout(wide, nuq, 32)));
+        assertTrue(shared.getMessage().contains("shared memory"), shared.getMessage());
+    }
+}

@@ -1,0 +1,361 @@
+package dev.kvq.cache;
+
+import static dev.kvq.cache.CacheFixtures.calibration;
+import static dev.kvq.cache.CacheFixtures.randomQuery;
+import static dev.kvq.cache.CacheFixtures.relativeError;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvq.attention.AttentionShape;
+import dev.kvq.attention.Backend;
+import dev.kvq.attention.Rope;
+import dev.kvq.attention.RopePairing;
+import dev.kvq.attention.cuda.CudaEngine;
+import dev.kvq.driver.Context;
+import dev.kvq.driver.DeviceMemory;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.QuantSpec;
+import dev.kvq.quant.SyntheticActivations;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The CUDA backend against the CPU backend on the same inputs: packed pages bit-identical after
+ * append (prefill and decode appends), key scores, value matvec and attention outputs within 1e-4
+ * relative (max |gpu − cpu| / max |cpu|); head dims 8, 64, 128; GQA 1:1, 2:1, 4:1; 1 to 10^6
+ * tokens; positions up to 10^7; a batch of 16 sequences of different lengths; ownership (close
+ * frees everything, once) and device OOM. Skipped without a GPU.
+ */
+@Tag("gpu")
+@EnabledIf("dev.kvq.cache.GpuCondition#available")
+class GpuCacheTest {
+    private static final double TOLERANCE = 1e-4;
+    private static final Map<String, Calibration> CALIBRATIONS = new HashMap<>();
+
+    @BeforeAll
+    static void startBackend() {
+        // with a GPU present the backend must start: a failure here is a failure, not a skip
+        Backend b = Backend.cuda();
+        System.out.println("gpu: " + CudaEngine.shared() + "; backend " + b);
+    }
+
+    private static Calibration cal(AttentionShape shape, QuantSpec spec) {
+        if (!spec.quantized()) {
+            return null;
+        }
+        String key = shape + "/" + spec.name();
+        return CALIBRATIONS.computeIfAbsent(key, k -> calibration(shape, spec, 11));
+    }
+
+    private static Backend cuda() {
+        return Backend.cuda();
+    }
+
+    /** Every configuration; in quick mode (sanitizer runs) every other one, which still covers d 8/64/128. */
+    static Stream<Arguments> configurations() {
+        List<Arguments> all = List.of(
+                // headDim, queryHeads, kvHeads, pairing, mode
+                Arguments.of(8, 4, 4, RopePairing.INTERLEAVED, "nuq3-1%"),
+                Arguments.of(8, 8, 4, RopePairing.ROTATE_HALF, "nuq2-1%"),
+                Arguments.of(8, 8, 2, RopePairing.ROTATE_HALF, "fp16"),
+                Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq4-1%"),
+                Arguments.of(64, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%"),
+                Arguments.of(64, 16, 4, RopePairing.ROTATE_HALF, "nuq2-1%"),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq3"),
+                Arguments.of(128, 8, 8, RopePairing.ROTATE_HALF, "nuq3-1%"),
+                Arguments.of(128, 8, 4, RopePairing.ROTATE_HALF, "nuq4-1%"),
+                Arguments.of(128, 16, 4, RopePairing.INTERLEAVED, "nuq2-1%"),
+                Arguments.of(128, 8, 2, RopePairing.ROTATE_HALF, "fp16"));
+        if (GpuCondition.full()) {
+            return all.stream();
+        }
+        List<Arguments> some = new ArrayList<>();
+        for (int i = 0; i < all.size(); i += 2) {
+            some.add(all.get(i));
+        }
+        return some.stream();
+    }
+
+    @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4}")
+    @MethodSource("configurations")
+    void pagesAreBitIdenticalAndAttentionAgrees(int headDim, int queryHeads, int kvHeads, RopePairing pairing,
+                                                String mode) {
+        AttentionShape shape = new AttentionShape(2, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
+        QuantSpec spec = QuantSpec.parse(mode);
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        // 1 token, then a prefill that crosses pages, then decode appends one token at a time (these
+        // OR into value words that earlier launches already wrote)
+        int[] appends = {1, 290, 1, 1, 1, 40, 1};
+        int total = 0;
+        for (int n : appends) {
+            total += n;
+        }
+        float[] keys = SyntheticActivations.keys(21 + headDim, total, d);
+        float[] values = SyntheticActivations.values(22 + headDim, total, d);
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            int at = 0;
+            for (int n : appends) {
+                float[] k = java.util.Arrays.copyOfRange(keys, at * d, (at + n) * d);
+                float[] v = java.util.Arrays.copyOfRange(values, at * d, (at + n) * d);
+                cpu.append(1, k, v);
+                gpu.append(1, k, v);
+                at += n;
+                compareLayer(cpu, gpu, 1, shape, 100 + at);
+            }
+            assertEquals(0, gpu.length(0));
+            assertEquals(cpu.memory().codes(), gpu.memory().codes());
+            assertEquals(cpu.memory().tokens(), gpu.memory().tokens());
+        }
+    }
+
+    /** Pages, decoded keys/values, scores, value matvec and attention of one layer, CPU vs GPU. */
+    private static void compareLayer(KvCache cpu, KvCache gpu, int layer, AttentionShape shape, long seed) {
+        int pages = 0;
+        while (true) {
+            MemorySegment a;
+            try {
+                a = cpu.pageBytes(layer, pages);
+            } catch (IllegalArgumentException e) {
+                break;
+            }
+            MemorySegment b = gpu.pageBytes(layer, pages);
+            long at = a.mismatch(b);
+            assertEquals(-1, at, "page " + pages + " of layer " + layer + " differs at byte " + at + " of "
+                    + a.byteSize() + " (" + describe(cpu.pageLayout(), at) + ")");
+            pages++;
+        }
+        int finalPages = pages;
+        assertThrows(IllegalArgumentException.class, () -> gpu.pageBytes(layer, finalPages));
+        assertArrayEquals(cpu.decodeKeys(layer), gpu.decodeKeys(layer));
+        assertArrayEquals(cpu.decodeValues(layer), gpu.decodeValues(layer));
+        int n = cpu.length(layer);
+        float[] q = randomQuery(shape, seed);
+        float[] sc = new float[shape.queryHeads() * n];
+        float[] sg = new float[sc.length];
+        cpu.keyScores(layer, q, sc);
+        gpu.keyScores(layer, q, sg);
+        assertWithin(sc, sg, "key scores at " + n + " tokens");
+        // value matvec with the CPU's softmax weights, so the halves are compared separately
+        float[] w = softmaxRows(sc, shape.queryHeads(), n);
+        float[] vc = new float[q.length];
+        float[] vg = new float[q.length];
+        cpu.valueMatvec(layer, w, vc);
+        gpu.valueMatvec(layer, w, vg);
+        assertWithin(vc, vg, "value matvec at " + n + " tokens");
+        float[] oc = new float[q.length];
+        float[] og = new float[q.length];
+        cpu.attend(layer, q, oc);
+        gpu.attend(layer, q, og);
+        assertWithin(oc, og, "attention output at " + n + " tokens");
+    }
+
+    private static String describe(PageLayout layout, long at) {
+        String best = "?";
+        long bestOffset = -1;
+        for (var m : layout.layout().memberLayouts()) {
+            if (m.name().isPresent()) {
+                long o = layout.offset(m.name().get());
+                if (o <= at && o > bestOffset) {
+                    bestOffset = o;
+                    best = m.name().get() + " + " + (at - o);
+                }
+            }
+        }
+        return best;
+    }
+
+    private static void assertWithin(float[] expected, float[] actual, String what) {
+        double err = relativeError(actual, expected);
+        assertTrue(err <= TOLERANCE, String.format(Locale.ROOT, "%s: relative error %.3g > %.0g", what, err, TOLERANCE));
+    }
+
+    private static float[] softmaxRows(float[] scores, int rows, int n) {
+        float[] w = scores.clone();
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int t = 0; t < n; t++) {
+                max = Math.max(max, w[r * n + t]);
+            }
+            double sum = 0;
+            for (int t = 0; t < n; t++) {
+                sum += Math.exp(w[r * n + t] - max);
+            }
+            for (int t = 0; t < n; t++) {
+                w[r * n + t] = (float) (Math.exp(w[r * n + t] - max) / sum);
+            }
+        }
+        return w;
+    }
+
+    @Test
+    void positionsUpToTenMillion() {
+        AttentionShape shape = new AttentionShape(1, 8, 2, 128);
+        for (String mode : List.of("nuq3-1%", "fp16")) {
+            QuantSpec spec = QuantSpec.parse(mode);
+            Calibration cal = cal(shape, spec);
+            int n = 700;
+            long first = 10_000_000L - n;
+            float[] k = SyntheticActivations.keys(31, n, shape.kvChannels());
+            float[] v = SyntheticActivations.values(32, n, shape.kvChannels());
+            try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 256, first);
+                 KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 256, first)) {
+                cpu.append(0, k, v);
+                gpu.append(0, k, v);
+                compareLayer(cpu, gpu, 0, shape, 33);
+            }
+        }
+    }
+
+    @Test
+    @EnabledIf("dev.kvq.cache.GpuCondition#full")
+    void aMillionTokens() {
+        AttentionShape shape = new AttentionShape(1, 4, 1, 64);
+        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        Calibration cal = cal(shape, spec);
+        int n = 1 << 20;
+        float[] k = SyntheticActivations.keys(41, n, shape.kvChannels());
+        float[] v = SyntheticActivations.values(42, n, shape.kvChannels());
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu());
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda())) {
+            long t0 = System.nanoTime();
+            cpu.append(0, k, v);
+            long t1 = System.nanoTime();
+            gpu.append(0, k, v);
+            long t2 = System.nanoTime();
+            System.out.printf(Locale.ROOT, "gpu: append of %d tokens (D=%d): cpu %.0f ms, cuda %.0f ms%n", n,
+                    shape.kvChannels(), (t1 - t0) / 1e6, (t2 - t1) / 1e6);
+            compareLayer(cpu, gpu, 0, shape, 43);
+        }
+    }
+
+    @Test
+    void aBatchOfSixteenSequencesOfDifferentLengths() {
+        AttentionShape shape = new AttentionShape(2, 8, 2, 64);
+        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        int sequences = 16;
+        int longest = GpuCondition.full() ? 3000 : 400;
+        try (KvCachePool cpuPool = KvCachePool.open(shape, spec, cal, Backend.cpu(), 1L << 32, 64);
+             KvCachePool gpuPool = KvCachePool.open(shape, spec, cal, cuda(), 1L << 32, 64)) {
+            List<KvCache> cpus = new ArrayList<>();
+            List<KvCache> gpus = new ArrayList<>();
+            for (int s = 0; s < sequences; s++) {
+                cpus.add(cpuPool.newSequence());
+                gpus.add(gpuPool.newSequence());
+            }
+            for (int s = 0; s < sequences; s++) {
+                int n = 1 + (int) ((long) longest * s * s / ((sequences - 1) * (sequences - 1)));
+                float[] k = SyntheticActivations.keys(50 + s, n, d);
+                float[] v = SyntheticActivations.values(70 + s, n, d);
+                cpus.get(s).append(s % 2, k, v);
+                gpus.get(s).append(s % 2, k, v);
+            }
+            assertEquals(sequences, gpuPool.openSequences());
+            assertTrue(gpuPool.reservedBytes() > 0);
+            for (int s = 0; s < sequences; s++) {
+                assertEquals(Backend.Kind.CUDA, gpus.get(s).backend().kind());
+                compareLayer(cpus.get(s), gpus.get(s), s % 2, shape, 90 + s);
+            }
+        }
+    }
+
+    @Test
+    void closeFreesEveryDeviceAllocationOnce() {
+        AttentionShape shape = new AttentionShape(4, 8, 8, 128);
+        QuantSpec spec = QuantSpec.parse("nuq2-1%");
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        float[] k = SyntheticActivations.keys(61, 2000, d);
+        float[] v = SyntheticActivations.values(62, 2000, d);
+        Context ctx = CudaEngine.shared().context();
+        CudaEngine.shared().bind();
+        // warm up: the first cache may allocate lazily inside the driver
+        try (KvCache c = KvCache.open(shape, spec, cal, cuda())) {
+            c.append(0, k, v);
+        }
+        ctx.synchronize();
+        long before = ctx.memoryInfo().freeBytes();
+        int caches = GpuCondition.full() ? 20 : 4;
+        for (int i = 0; i < caches; i++) {
+            KvCache c = KvCache.open(shape, spec, cal, cuda());
+            for (int l = 0; l < shape.layers(); l++) {
+                c.append(l, k, v);
+            }
+            float[] out = new float[shape.queryHeads() * shape.headDim()];
+            c.attend(3, randomQuery(shape, i), out);
+            c.close();
+            c.close();
+            assertThrows(IllegalStateException.class, () -> c.attend(3, randomQuery(shape, 1), out));
+            assertThrows(IllegalStateException.class, () -> c.append(0, k, v));
+        }
+        ctx.synchronize();
+        long after = ctx.memoryInfo().freeBytes();
+        // each cache holds over 64 MiB while open, so a leaked cache shows on a GPU (whose driver may keep
+        // some memory of its own); the emulated driver counts bytes exactly, so there nothing may be left
+        long tolerance = GpuCondition.emulated() ? 0 : 32L << 20;
+        assertTrue(before - after <= tolerance, "device free memory dropped by " + (before - after) + " bytes after "
+                + caches + " caches were opened and closed");
+    }
+
+    @Test
+    @EnabledIf("dev.kvq.cache.GpuCondition#oomTestable")
+    void aDeviceOutOfMemoryIsAClearErrorAndLeavesTheCacheUsable() {
+        AttentionShape shape = new AttentionShape(1, 32, 32, 128);
+        QuantSpec spec = QuantSpec.fp16();
+        int d = shape.kvChannels();
+        // 10 tokens fit in the first pool (16 MiB = 4 pages of 256 tokens); 1100 more need a bigger one
+        float[] k = SyntheticActivations.keys(71, 1100, d);
+        float[] v = SyntheticActivations.values(72, 1100, d);
+        Context ctx = CudaEngine.shared().context();
+        try (KvCache cache = KvCache.open(shape, spec, null, cuda(), 256)) {
+            cache.append(0, java.util.Arrays.copyOf(k, d * 10), java.util.Arrays.copyOf(v, d * 10));
+            // take almost all free device memory, so the next page pool growth cannot be allocated
+            List<DeviceMemory> hog = new ArrayList<>();
+            try {
+                long free = ctx.memoryInfo().freeBytes();
+                long chunk = 1L << 30;
+                while (free > (256L << 20) + chunk) {
+                    hog.add(DeviceMemory.allocate(chunk));
+                    free = ctx.memoryInfo().freeBytes();
+                }
+                while (free > (16L << 20)) {
+                    long size = Math.max(2L << 20, free - (8L << 20));
+                    hog.add(DeviceMemory.allocate(size));
+                    free = ctx.memoryInfo().freeBytes();
+                }
+                CacheBudgetExceededException e = assertThrows(CacheBudgetExceededException.class,
+                        () -> cache.append(0, k, v));
+                assertTrue(e.getMessage().contains("cuMemAlloc") && e.getMessage().contains("OUT_OF_MEMORY"),
+                        e.getMessage());
+                assertEquals(10, cache.length(0));
+            } finally {
+                for (DeviceMemory m : hog) {
+                    m.close();
+                }
+            }
+            cache.append(0, k, v);
+            assertEquals(1110, cache.length(0));
+            float[] out = new float[shape.queryHeads() * shape.headDim()];
+            cache.attend(0, randomQuery(shape, 73), out);
+            assertTrue(Float.isFinite(out[0]));
+        }
+    }
+}
