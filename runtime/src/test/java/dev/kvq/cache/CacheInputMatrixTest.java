@@ -218,8 +218,6 @@ class CacheInputMatrixTest {
         assertMessage("page size must be a positive multiple of 32 tokens, got 0",
                 () -> KvCache.open(SHAPE, SPEC, CAL, Backend.cpu(), 0));
         assertMessage("page size 131072 exceeds 65536 tokens", () -> KvCache.open(SHAPE, SPEC, CAL, Backend.cpu(), 1 << 17));
-        assertMessage("backend CUDA is not available in this build",
-                () -> KvCache.open(SHAPE, SPEC, CAL, new Backend(Backend.Kind.CUDA, "test")));
         assertMessage("calibration thresholds are for 1.0% outliers, the cache asks for nuq3-45%", () -> KvCache.open(SHAPE, QuantSpec.nuq(3).outliers(0.45), CAL,
                 Backend.cpu()));
         assertEquals(arenas, OffHeapGauge.liveArenas(), "a rejected open allocated an arena");
