@@ -2,11 +2,9 @@ package dev.kvq.cache;
 
 import dev.kvq.attention.AttentionShape;
 import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
 import dev.kvq.cache.SnapshotFormatException.Problem;
 import dev.kvq.quant.Calibration;
-import dev.kvq.quant.FisherWeighting;
+import dev.kvq.quant.GeometryCodec;
 import dev.kvq.quant.QuantSpec;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -176,19 +174,12 @@ final class Snapshots {
 
     private static byte[] headPayload(int kind, int sequences, int pageTokens, long budget, AttentionShape shape,
                                       QuantSpec spec, Calibration calibration) {
-        float[] invFreq = shape.rope().invFreq();
         byte[] fingerprint = spec.quantized() ? HexFormat.of().parseHex(calibration.fingerprint()) : new byte[0];
-        ByteBuffer b = le(1 + 4 + 4 + 8 + 16 + 1 + 4 + 4 * invFreq.length + 1 + 1 + 8 + 4 + 1 + 1 + 1 + 1
+        ByteBuffer b = le(1 + 4 + 4 + 8 + GeometryCodec.shapeBytes(shape) + GeometryCodec.SPEC_BYTES + 1
                 + fingerprint.length);
         b.put((byte) kind).putInt(sequences).putInt(pageTokens).putLong(budget);
-        b.putInt(shape.layers()).putInt(shape.queryHeads()).putInt(shape.kvHeads()).putInt(shape.headDim());
-        b.put((byte) shape.rope().pairing().ordinal()).putInt(invFreq.length);
-        for (float f : invFreq) {
-            b.putFloat(f);
-        }
-        b.put((byte) spec.mode().ordinal()).put((byte) spec.bits()).putDouble(spec.outlierFraction())
-                .putInt(spec.sinkTokens()).put((byte) (spec.qNorm() ? 1 : 0))
-                .put((byte) spec.outlierForm().ordinal()).put((byte) spec.weighting().ordinal());
+        GeometryCodec.putShape(b, shape);
+        GeometryCodec.putSpec(b, spec);
         b.put((byte) fingerprint.length).put(fingerprint);
         return b.array();
     }
@@ -668,8 +659,8 @@ final class Snapshots {
                 if (kind == KIND_POOL && budget <= 0 || kind == KIND_CACHE && budget != -1) {
                     throw new IllegalArgumentException("budget " + budget);
                 }
-                AttentionShape shape = readShape(b);
-                QuantSpec spec = readSpec(b);
+                AttentionShape shape = GeometryCodec.getShape(b);
+                QuantSpec spec = GeometryCodec.getSpec(b);
                 int fpLength = b.get();
                 if (fpLength != (spec.quantized() ? 32 : 0)) {
                     throw new IllegalArgumentException("calibration fingerprint of " + fpLength + " bytes");
@@ -688,45 +679,6 @@ final class Snapshots {
                 throw invalid("header: " + e);
             }
         }
-    }
-
-    private static AttentionShape readShape(ByteBuffer h) {
-        int layers = h.getInt();
-        int queryHeads = h.getInt();
-        int kvHeads = h.getInt();
-        int headDim = h.getInt();
-        RopePairing pairing = enumAt(RopePairing.values(), h.get(), "RoPE pairing");
-        int n = h.getInt();
-        if (n < 0 || n > AttentionShape.MAX_HEAD_DIM) {
-            throw new IllegalArgumentException("RoPE table length " + n);
-        }
-        float[] invFreq = new float[n];
-        for (int i = 0; i < n; i++) {
-            invFreq[i] = h.getFloat();
-        }
-        // bounds no model reaches, so that a forged header cannot make the cache allocate absurd scratch
-        if (layers > 100_000 || (long) queryHeads * headDim > 1 << 20) {
-            throw new IllegalArgumentException(layers + " layers, " + queryHeads + " query heads");
-        }
-        return new AttentionShape(layers, queryHeads, kvHeads, headDim, new Rope(pairing, invFreq));
-    }
-
-    private static QuantSpec readSpec(ByteBuffer h) {
-        QuantSpec.Mode mode = enumAt(QuantSpec.Mode.values(), h.get(), "mode");
-        int bits = h.get();
-        double fraction = h.getDouble();
-        int sinks = h.getInt();
-        boolean qNorm = h.get() != 0;
-        QuantSpec.OutlierForm form = enumAt(QuantSpec.OutlierForm.values(), h.get(), "outlier form");
-        FisherWeighting weighting = enumAt(FisherWeighting.values(), h.get(), "weighting");
-        return new QuantSpec(mode, bits, fraction, sinks, qNorm, form, weighting);
-    }
-
-    private static <E extends Enum<E>> E enumAt(E[] values, int ordinal, String what) {
-        if (ordinal < 0 || ordinal >= values.length) {
-            throw new IllegalArgumentException("unknown " + what + " " + ordinal);
-        }
-        return values[ordinal];
     }
 
     private static ByteBuffer le(int size) {

@@ -1,8 +1,6 @@
 package dev.kvq.quant;
 
 import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
 import dev.kvq.quant.CalibrationFormatException.Problem;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -242,16 +240,9 @@ public final class Calibration {
     }
 
     private byte[] headPayload() {
-        float[] invFreq = shape.rope().invFreq();
-        ByteBuffer b = le(16 + 1 + 4 + 4 * invFreq.length + 1 + 1 + 8 + 4 + 1 + 1 + 1);
-        b.putInt(shape.layers()).putInt(shape.queryHeads()).putInt(shape.kvHeads()).putInt(shape.headDim());
-        b.put((byte) shape.rope().pairing().ordinal()).putInt(invFreq.length);
-        for (float f : invFreq) {
-            b.putFloat(f);
-        }
-        b.put((byte) spec.mode().ordinal()).put((byte) spec.bits()).putDouble(spec.outlierFraction())
-                .putInt(spec.sinkTokens()).put((byte) (spec.qNorm() ? 1 : 0))
-                .put((byte) spec.outlierForm().ordinal()).put((byte) spec.weighting().ordinal());
+        ByteBuffer b = le(GeometryCodec.shapeBytes(shape) + GeometryCodec.SPEC_BYTES);
+        GeometryCodec.putShape(b, shape);
+        GeometryCodec.putSpec(b, spec);
         return b.array();
     }
 
@@ -378,8 +369,8 @@ public final class Calibration {
         ByteBuffer head = r.section(TAG_HEAD, 0);
         ByteBuffer prov = r.section(TAG_PROV, 0);
         try {
-            AttentionShape shape = readShape(head);
-            QuantSpec spec = readSpec(head);
+            AttentionShape shape = GeometryCodec.getShape(head);
+            QuantSpec spec = GeometryCodec.getSpec(head);
             r.requireConsumed(head, "HEAD");
             Provenance provenance = readProvenance(prov);
             r.requireConsumed(prov, "PROV");
@@ -458,34 +449,6 @@ public final class Calibration {
         }
     }
 
-    private static AttentionShape readShape(ByteBuffer h) {
-        int layers = h.getInt();
-        int queryHeads = h.getInt();
-        int kvHeads = h.getInt();
-        int headDim = h.getInt();
-        RopePairing pairing = enumAt(RopePairing.values(), h.get(), "RoPE pairing");
-        int n = h.getInt();
-        if (n < 0 || n > AttentionShape.MAX_HEAD_DIM) {
-            throw new IllegalArgumentException("RoPE table length " + n);
-        }
-        float[] invFreq = new float[n];
-        for (int i = 0; i < n; i++) {
-            invFreq[i] = h.getFloat();
-        }
-        return new AttentionShape(layers, queryHeads, kvHeads, headDim, new Rope(pairing, invFreq));
-    }
-
-    private static QuantSpec readSpec(ByteBuffer h) {
-        QuantSpec.Mode mode = enumAt(QuantSpec.Mode.values(), h.get(), "mode");
-        int bits = h.get();
-        double fraction = h.getDouble();
-        int sinks = h.getInt();
-        boolean qNorm = h.get() != 0;
-        QuantSpec.OutlierForm form = enumAt(QuantSpec.OutlierForm.values(), h.get(), "outlier form");
-        FisherWeighting weighting = enumAt(FisherWeighting.values(), h.get(), "weighting");
-        return new QuantSpec(mode, bits, fraction, sinks, qNorm, form, weighting);
-    }
-
     private static Provenance readProvenance(ByteBuffer p) {
         String model = readString(p);
         String data = readString(p);
@@ -515,7 +478,7 @@ public final class Calibration {
     }
 
     private static Codebook readCodebook(ByteBuffer b) {
-        Codebook.Kind kind = enumAt(Codebook.Kind.values(), b.get(), "codebook kind");
+        Codebook.Kind kind = GeometryCodec.enumAt(Codebook.Kind.values(), b.get(), "codebook kind");
         int bits = Checks.requireBits(b.get());
         boolean qNorm = b.get() != 0;
         float scale = b.getFloat();
@@ -537,13 +500,6 @@ public final class Calibration {
             throw new IllegalArgumentException(expected.kind() + " codebook with altered centroids");
         }
         return expected;
-    }
-
-    private static <E extends Enum<E>> E enumAt(E[] values, int ordinal, String what) {
-        if (ordinal < 0 || ordinal >= values.length) {
-            throw new IllegalArgumentException(what + " code " + ordinal + " is unknown");
-        }
-        return values[ordinal];
     }
 
     private static String readString(ByteBuffer b) {
