@@ -383,9 +383,14 @@ KVQ_HD void kvq_pack_value_token(const Team& team, const KvqValuePack& a, int t,
         int h = c / headDim;
         int j = c - h * headDim;
         uint32_t* w = words + h * headWords + row * headDim + j;
-        // 32 tokens share a word, possibly packed by other blocks or launches: OR atomically
+        // 32 tokens share a word, possibly packed by other blocks or launches: change only this
+        // token's bits, atomically. Clearing them first makes re-packing a slot exact (an append that
+        // failed part-way may have left codes there); each bit has one owner, so the two steps are safe.
+        uint32_t mask = (1u << b) - 1u;
+        team.atomic_and(w, ~(mask << shift));
         team.atomic_or(w, (uint32_t) code << shift);
         if (straddle) {
+            team.atomic_and(w + headDim, ~(mask >> (32 - shift)));
             team.atomic_or(w + headDim, (uint32_t) code >> (32 - shift));
         }
     }

@@ -173,8 +173,9 @@ extern "C" __global__ void kvq_key_sparse_entries(
 
 // Values of n tokens: per token the top-k rule (n_v = topK; hi/lo = n_v-th largest/smallest under
 // (value, channel); the n_v − 1 beyond each side are outliers with the middle code C/2 − 1), z and
-// s rounded to fp16 and stored, codes OR-ed into the token-packed words (atomicOr: 32 tokens share
-// a word, and appends of one group can arrive in different launches; words must start zeroed),
+// s rounded to fp16 and stored, codes put into the token-packed words with atomicAnd + atomicOr of
+// the token's own bits (32 tokens share a word, appends of one group arrive in different launches,
+// and a slot may be re-packed after a failed append; new pages start zeroed),
 // outliers as fp16 v − (z + s·c'_V[mid]) in Sv fixed slots (ascending channels) or as sparse
 // entries [slot·Sv, (slot+1)·Sv) with valueOutStart[r] = slot·Sv, valueOutStart[r+1] = (slot+1)·Sv.
 // topK = 0: min/max, no outliers. Grid: n blocks of KVQ_PACK_THREADS threads; static shared only.

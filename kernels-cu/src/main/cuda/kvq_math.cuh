@@ -339,6 +339,7 @@ struct KvqHostTeam {
         return 0;
     }
     KVQ_HD void atomic_or(uint32_t* p, uint32_t v) const { *p |= v; }
+    KVQ_HD void atomic_and(uint32_t* p, uint32_t v) const { *p &= v; }
     KVQ_HD void atomic_add(float* p, float v) const { *p += v; }
 };
 
@@ -410,6 +411,7 @@ struct KvqBlockTeam {
         return before + __popc(ballot & ((1u << lane) - 1u));
     }
     __device__ void atomic_or(uint32_t* p, uint32_t v) const { atomicOr(p, v); }
+    __device__ void atomic_and(uint32_t* p, uint32_t v) const { atomicAnd(p, v); }
     __device__ void atomic_add(float* p, float v) const { atomicAdd(p, v); }
 };
 #endif

@@ -115,6 +115,11 @@ struct KvqThreadTeam {
         __atomic_fetch_or(p, v, __ATOMIC_RELAXED);
 #endif
     }
+    KVQ_HD void atomic_and(uint32_t* p, uint32_t v) const {
+#ifndef __CUDA_ARCH__
+        __atomic_fetch_and(p, v, __ATOMIC_RELAXED);
+#endif
+    }
     KVQ_HD void atomic_add(float* p, float v) const {
 #ifndef __CUDA_ARCH__
         uint32_t* bits = reinterpret_cast<uint32_t*>(p);

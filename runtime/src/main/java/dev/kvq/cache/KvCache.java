@@ -91,15 +91,27 @@ public final class KvCache implements AutoCloseable {
                 });
         this.backend = opened.backend();
         this.device = opened.device();
-        this.layers = new LayerStore[shape.layers()];
-        for (int l = 0; l < layers.length; l++) {
-            layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
-                    firstPosition);
+        try {
+            this.layers = new LayerStore[shape.layers()];
+            for (int l = 0; l < layers.length; l++) {
+                layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
+                        firstPosition);
+            }
+            this.attention = new CpuAttention(shape, spec, layout, Simd.lanes() != 0);
+            // shared, not confined: a pool's sequences move between threads; the lock above keeps
+            // close() from ever closing it under another thread's access
+            this.arena = Arena.ofShared();
+        } catch (RuntimeException | Error e) {
+            // nobody holds this cache yet, so nobody else could ever free its device half
+            if (device != null) {
+                try {
+                    device.close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
         }
-        this.attention = new CpuAttention(shape, spec, layout, Simd.lanes() != 0);
-        // shared, not confined: a pool's sequences move between threads; the lock above keeps
-        // close() from ever closing it under another thread's access
-        this.arena = Arena.ofShared();
         OffHeapGauge.arenaOpened();
     }
 
@@ -423,7 +435,7 @@ public final class KvCache implements AutoCloseable {
     public void keyScores(int layer, float[] query, float[] scores) {
         synchronized (lock) {
             LayerStore store = checkedStep(layer, query, "query");
-            int n = shape.queryHeads() * store.tokens;
+            int n = headsTimesTokens(store.tokens, "scores");
             if (scores == null || scores.length < n) {
                 throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
                         + (scores == null ? "none" : scores.length));
@@ -450,13 +462,23 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    /** {@code queryHeads × tokens}, the length of a scores or weights array, when a Java array can have it. */
+    private int headsTimesTokens(int tokens, String what) {
+        long n = (long) shape.queryHeads() * tokens;
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(what + " of " + shape.queryHeads() + " heads × " + tokens
+                    + " tokens exceed the largest Java array; use attend, which needs no such array");
+        }
+        return (int) n;
+    }
+
     private void valueMatvecLocked(int layer, float[] weights, float[] out) {
         requireOpen();
         LayerStore store = layers[checkLayer(layer)];
         if (store.tokens == 0) {
             throw new IllegalStateException("layer " + layer + " is empty: append keys and values first");
         }
-        int n = shape.queryHeads() * store.tokens;
+        int n = headsTimesTokens(store.tokens, "weights");
         if (weights == null || weights.length < n) {
             throw new IllegalArgumentException("weights need " + n + " elements (queryHeads × length), got "
                     + (weights == null ? "none" : weights.length));

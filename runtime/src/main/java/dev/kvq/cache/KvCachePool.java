@@ -252,9 +252,23 @@ public final class KvCachePool implements AutoCloseable {
             closed = true;
             toClose = new ArrayList<>(open);
         }
-        // outside the pool lock: closing a cache takes its lock, then calls released() on the pool
+        // outside the pool lock: closing a cache takes its lock, then calls released() on the pool.
+        // Every sequence is closed even when one fails (a dead CUDA context, say): the first failure
+        // is rethrown afterwards with the others attached, so no sequence's memory is left behind.
+        RuntimeException failure = null;
         for (KvCache c : toClose) {
-            c.close();
+            try {
+                c.close();
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 

@@ -103,21 +103,34 @@ final class Snapshots {
         // A fixed temporary name (not createTempFile): a save killed midway leaves one stale file that
         // the next save truncates and reuses, instead of a new multi-GiB leftover per crash.
         Path tmp = dir.resolve(target.getFileName() + ".tmp");
+        // Savers exclude each other through a lock file that is never renamed: a lock on the temporary
+        // file itself would move with it onto the published snapshot, where a second saver that had
+        // opened the temporary name just before the rename could take it and truncate the snapshot.
+        Path lockFile = dir.resolve(target.getFileName() + ".lock");
         byte[] head = headPayload(kind, caches.size(), pageTokens, budget, shape, spec, calibration);
         boolean sparse = spec.hasOutliers() && spec.outlierForm() == QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE;
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+        try (FileChannel lockChannel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             FileLock lock;
             try {
-                lock = ch.tryLock();
+                lock = lockChannel.tryLock();
             } catch (OverlappingFileLockException e) {
                 lock = null;
             }
             if (lock == null) {
-                throw new IOException("another save to " + target + " is in progress (" + tmp + " is locked)");
+                throw new IOException("another save to " + target + " is in progress (" + lockFile + " is locked)");
             }
+            writeLocked(tmp, target, head, caches, shape, sparse);
+        }
+        forceDirectory(dir);
+    }
+
+    /** Writes the snapshot to {@code tmp}, forces it and renames it over {@code target}; the caller holds the lock. */
+    private static void writeLocked(Path tmp, Path target, byte[] head, List<KvCache> caches, AttentionShape shape,
+                                    boolean sparse) throws IOException {
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
             boolean renamed = false;
             try {
-                ch.truncate(0);
                 Out out = new Out(ch);
                 long sections = 1 + (long) caches.size() * shape.layers() * (sparse ? 4 : 2);
                 out.raw(le(16).put(MAGIC).putInt(FORMAT_VERSION).putInt((int) sections).flip());
@@ -148,7 +161,6 @@ final class Snapshots {
                 }
             }
         }
-        forceDirectory(dir);
     }
 
     private static void writeLayer(Out out, int index, LayerStore s, PageLayout layout, boolean sparse)

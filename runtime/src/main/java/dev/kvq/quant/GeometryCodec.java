@@ -70,8 +70,10 @@ public final class GeometryCodec {
             invFreq[i] = b.getFloat();
         }
         // bounds no model reaches, so that a forged header cannot make a reader allocate absurd scratch
-        if (layers > 100_000 || (long) queryHeads * headDim > 1 << 20) {
-            throw new IllegalArgumentException(layers + " layers, " + queryHeads + " query heads");
+        if (layers > 100_000 || (long) queryHeads * headDim > 1 << 20
+                || (long) layers * Math.max(kvHeads, 0) * Math.max(headDim, 0) > 1 << 24) {
+            throw new IllegalArgumentException(layers + " layers × " + kvHeads + " KV heads × " + headDim
+                    + " channels, " + queryHeads + " query heads: beyond any model");
         }
         return new AttentionShape(layers, queryHeads, kvHeads, headDim, new Rope(pairing, invFreq));
     }

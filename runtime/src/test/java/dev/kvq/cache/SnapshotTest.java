@@ -250,18 +250,19 @@ class SnapshotTest {
     @Test
     void aSaveToAPathAnotherSaveIsWritingIsRefusedAndChangesNothing() throws IOException {
         Path file = dir.resolve("c.kvqsnap");
-        Path tmp = dir.resolve("c.kvqsnap.tmp");
+        Path lockFile = dir.resolve("c.kvqsnap.lock");
         try (KvCache c = KvCache.open(SHAPE, QuantSpec.fp16(), null, Backend.cpu(), 32)) {
             fill(c, 0, 10, 1);
             c.save(file);
             byte[] before = Files.readAllBytes(file);
             fill(c, 0, 5, 2);
-            // the other save: it holds the lock on the temporary file, as a save does while writing
-            try (FileChannel other = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            // the other save: it holds the lock file, as a save does while writing
+            try (FileChannel other = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                  FileLock held = other.lock()) {
                 IOException e = assertThrows(IOException.class, () -> c.save(file));
                 assertTrue(e.getMessage().contains("in progress"), e.getMessage());
-                assertTrue(held.isValid() && Files.exists(tmp), "the other save's file was touched");
+                assertTrue(held.isValid(), "the other save lost its lock");
+                assertFalse(Files.exists(dir.resolve("c.kvqsnap.tmp")), "the refused save wrote a temporary file");
             }
             assertArrayEquals(before, Files.readAllBytes(file));
             c.save(file);
