@@ -48,7 +48,21 @@ struct Params {
 
 struct Function {
     std::string name;
+    int maxDynamicShared = 48 * 1024;  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 };
+
+/**
+ * CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN of the emulated device: KVQ_EMULATED_SHARED_OPTIN
+ * (bytes), else sm_90's 227 KiB. Kernels have no static shared memory here, so all of it is dynamic.
+ */
+int shared_optin() {
+    static int optin = [] {
+        const char* v = std::getenv("KVQ_EMULATED_SHARED_OPTIN");
+        int bytes = v ? std::atoi(v) : 0;
+        return bytes > 0 ? bytes : 232448;
+    }();
+    return optin;
+}
 
 struct Event {
     double seconds = 0;
@@ -289,6 +303,7 @@ API int cuDeviceGetAttribute(int* pi, int attrib, int) {
         case 75: *pi = 9; break;    // compute capability major
         case 76: *pi = 0; break;    // compute capability minor
         case 16: *pi = 1; break;    // multiprocessors
+        case 97: *pi = shared_optin(); break;  // max shared memory per block with opt-in
         default: *pi = 0;
     }
     return 0;
@@ -349,10 +364,31 @@ API int cuEventElapsedTime_v2(float* ms, void* start, void* end) {
 API int cuModuleLoadDataEx(void** module, const void*, unsigned int, void*, void*) { *module = new int(0); return 0; }
 API int cuModuleUnload(void* m) { delete (int*) m; return 0; }
 API int cuModuleGetFunction(void** f, void*, const char* name) { *f = new Function{name}; return 0; }
-API int cuFuncGetAttribute(int* v, int attrib, void*) { *v = attrib == 0 ? 1024 : 32; return 0; }
+API int cuFuncGetAttribute(int* v, int attrib, void* f) {
+    switch (attrib) {
+        case 0: *v = 1024; break;                                        // max threads per block
+        case 1: *v = 0; break;                                           // static shared bytes
+        case 8: *v = ((Function*) f)->maxDynamicShared; break;           // max dynamic shared bytes
+        default: *v = 32;
+    }
+    return 0;
+}
+// Like the driver: only the dynamic shared memory limit is emulated; above the opt-in maximum it is refused.
+API int cuFuncSetAttribute(void* f, int attrib, int value) {
+    if (attrib != 8) return 1;                        // CUDA_ERROR_INVALID_VALUE: not emulated
+    if (value < 0 || value > shared_optin()) return 1;
+    ((Function*) f)->maxDynamicShared = value;
+    return 0;
+}
 API int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned shared, void*, void** params, void**) {
     if (bx * by * bz == 0 || gx * gy * gz == 0) return 1;
+    // a launch above the function's dynamic shared memory limit fails on a GPU; so it does here
+    if ((int) shared > ((Function*) f)->maxDynamicShared) {
+        std::fprintf(stderr, "emulated_cuda: %s launched with %u bytes of dynamic shared memory, limit %d\n",
+                     ((Function*) f)->name.c_str(), shared, ((Function*) f)->maxDynamicShared);
+        return 1;
+    }
     return launch(((Function*) f)->name, gx, gy, gz, bx, shared, params);
 }
 API int cuProfilerStart() { return 0; }

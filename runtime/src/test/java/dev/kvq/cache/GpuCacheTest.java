@@ -281,6 +281,78 @@ class GpuCacheTest {
         return w;
     }
 
+    /**
+     * Geometries whose decode kernels need more than 48 KiB of dynamic shared memory per block
+     * (nuq value partials at G = 32, d = 128: 57 536 B; fp16 value partials at G = 32: 65 536 B) run on
+     * the device after raising the kernels' limit, and agree with the CPU.
+     */
+    @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3}")
+    @MethodSource("wideGroups")
+    void launchesAbove48KiBOfSharedMemoryRaiseTheLimit(int headDim, int queryHeads, int kvHeads, String mode,
+                                                        String kernel) {
+        AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
+                Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
+        QuantSpec spec = QuantSpec.parse(mode);
+        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
+        assertTrue(need > 48 * 1024, kernel + " needs " + need + " bytes");
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        float[] k = SyntheticActivations.keys(81, 300, d);
+        float[] v = SyntheticActivations.values(82, 300, d);
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            cpu.append(0, k, v);
+            gpu.append(0, k, v);
+            compareLayer(cpu, gpu, 0, shape, 83);
+        }
+        assertTrue(CudaEngine.shared().kernel(kernel).attribute(8) >= need,
+                "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES of " + kernel + " was not raised to " + need);
+    }
+
+    static Stream<Arguments> wideGroups() {
+        return Stream.of(
+                Arguments.of(128, 32, 1, "nuq3-1%", "kvq_value_partials"),
+                Arguments.of(64, 32, 1, "fp16", "kvq_fp16_value_partials"));
+    }
+
+    @Test
+    void aGeometryAboveTheOptInMaximumFallsBackNamingTheBytes() {
+        // G = 128, d = 256: the nuq value partials need 270 864 bytes per block, above any device's opt-in maximum
+        AttentionShape shape = new AttentionShape(1, 128, 1, 256);
+        QuantSpec spec = QuantSpec.parse("nuq3");
+        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
+        int optin = CudaEngine.shared().sharedMemoryOptin();
+        assertTrue(need > optin, need + " vs " + optin);
+        try (dev.kvq.attention.LogCapture log = dev.kvq.attention.LogCapture.of(KvCache.class);
+             KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
+            assertEquals(Backend.Kind.CPU, cache.backend().kind());
+            String why = cache.backend().reason();
+            assertTrue(why.contains("kvq_value_partials needs " + need + " bytes of dynamic shared memory")
+                    && why.contains("the device allows " + optin), why);
+            assertEquals(1, log.warnings().size(), log.warnings().toString());
+            assertTrue(log.warnings().get(0).contains(String.valueOf(need)), log.warnings().get(0));
+        }
+    }
+
+    @Test
+    @EnabledIf("dev.kvq.cache.GpuCondition#emulated")   // on a GPU a mistaken launch would run with no arguments
+    void theDriverRefusesSharedMemoryBeyondTheLimits() {
+        // the driver behaviour the backend relies on, as the emulated driver reproduces it: a launch above
+        // 48 KiB without opting in fails before it runs, and no kernel may opt in above the device maximum
+        CudaEngine e = CudaEngine.shared();
+        e.bind();
+        dev.kvq.driver.Kernel softmax = e.kernel("kvq_softmax");
+        assertEquals(48 * 1024, softmax.attribute(8));
+        dev.kvq.driver.CudaException launch = assertThrows(dev.kvq.driver.CudaException.class,
+                () -> softmax.launch(dev.kvq.driver.Dim3.of(1), dev.kvq.driver.Dim3.of(256), 48 * 1024 + 4,
+                        dev.kvq.driver.Stream.defaultStream(), dev.kvq.driver.KernelArgs.of()));
+        assertTrue(launch.getMessage().contains("cuLaunchKernel"), launch.getMessage());
+        int max = e.maxDynamicSharedBytes("kvq_softmax");
+        assertThrows(dev.kvq.driver.CudaException.class, () -> softmax.setMaxDynamicSharedMemory(max + 1));
+        assertEquals(48 * 1024, softmax.attribute(8), "a refused raise changes nothing");
+    }
+
     @Test
     void positionsUpToTenMillion() {
         AttentionShape shape = new AttentionShape(1, 8, 2, 128);

@@ -9,7 +9,10 @@ import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.QuantSpec;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.function.ToIntFunction;
 
 /**
  * The cache kernels of one cache geometry (shape, spec, page layout), launched with arguments built
@@ -35,7 +38,7 @@ public final class KvKernels {
             "kvq_value_sparse", "kvq_fp16_key_scores", "kvq_fp16_value_partials");
 
     /** Largest dynamic shared memory a launch may ask for without raising the function attribute. */
-    static final int SHARED_LIMIT = 48 * 1024;
+    public static final int SHARED_LIMIT = 48 * 1024;
 
     private final CudaEngine engine;          // null: arguments only (tests)
     private final AttentionShape shape;
@@ -83,6 +86,16 @@ public final class KvKernels {
      */
     public KvKernels(CudaEngine engine, AttentionShape shape, QuantSpec spec, PageLayout layout) {
         requireSupported(shape, spec, layout);
+        if (engine != null) {
+            // above 48 KiB a kernel must opt in before its launch; beyond the device's maximum it cannot run
+            Map<String, Integer> needs = sharedBytes(shape, spec);
+            requireShared(shape, needs, engine::maxDynamicSharedBytes);
+            needs.forEach((kernel, bytes) -> {
+                if (bytes > SHARED_LIMIT) {
+                    engine.allowDynamicShared(kernel, bytes);
+                }
+            });
+        }
         this.engine = engine;
         this.shape = shape;
         this.spec = spec;
@@ -104,20 +117,57 @@ public final class KvKernels {
 
     /**
      * Throws {@link UnsupportedOperationException} naming what the kernels lack: fp32 pages (no fp32
-     * kernels), or a geometry whose shared memory exceeds 48 KiB.
+     * kernels). Shared memory depends on the device: {@link #requireShared}.
      */
     public static void requireSupported(AttentionShape shape, QuantSpec spec, PageLayout layout) {
         if (spec.mode() == QuantSpec.Mode.FP32) {
             throw new UnsupportedOperationException("the CUDA kernels have no fp32 pages (use fp16 or nuq)");
         }
+    }
+
+    /**
+     * Dynamic shared memory per block of the launches that use it, by kernel, for this geometry.
+     *
+     * @param shape the attention shape (head dim, group size)
+     * @param spec the cache's spec (nuq or fp16 kernels)
+     * @return kernel name to bytes of dynamic shared memory per block
+     */
+    public static Map<String, Integer> sharedBytes(AttentionShape shape, QuantSpec spec) {
         int d = shape.headDim();
         int g = shape.groupSize();
-        int shared = spec.quantized()
-                ? Math.max(KernelSignatures.keyScoresSharedBytes(d, g), KernelSignatures.valuePartialsSharedBytes(d, g))
-                : Math.max(KernelSignatures.fp16KeyScoresSharedBytes(d, g), KernelSignatures.fp16ValuePartialsSharedBytes(d, g));
-        if (shared > SHARED_LIMIT) {
-            throw new UnsupportedOperationException("head dim " + d + " with " + g + " query heads per KV head needs "
-                    + shared + " bytes of shared memory per block, above " + SHARED_LIMIT);
+        Map<String, Integer> m = new LinkedHashMap<>();
+        if (spec.quantized()) {
+            m.put("kvq_key_scores", KernelSignatures.keyScoresSharedBytes(d, g));
+            m.put("kvq_value_partials", KernelSignatures.valuePartialsSharedBytes(d, g));
+        } else {
+            m.put("kvq_fp16_key_scores", KernelSignatures.fp16KeyScoresSharedBytes(d, g));
+            m.put("kvq_fp16_value_partials", KernelSignatures.fp16ValuePartialsSharedBytes(d, g));
+        }
+        return m;
+    }
+
+    /**
+     * Throws {@link UnsupportedOperationException} when a launch needs more dynamic shared memory than
+     * the device gives that kernel ({@code available}: its opt-in maximum less its static shared
+     * memory), naming the kernel, the bytes needed and the bytes available.
+     *
+     * @param shape the attention shape, for the message
+     * @param needs kernel name to dynamic shared bytes per block ({@link #sharedBytes})
+     * @param available kernel name to the most dynamic shared bytes per block it can be given
+     */
+    public static void requireShared(AttentionShape shape, Map<String, Integer> needs,
+                                     ToIntFunction<String> available) {
+        for (Map.Entry<String, Integer> e : needs.entrySet()) {
+            if (e.getValue() <= SHARED_LIMIT) {
+                continue;   // every device allows 48 KiB without opting in
+            }
+            int max = available.applyAsInt(e.getKey());
+            if (e.getValue() > max) {
+                throw new UnsupportedOperationException(e.getKey() + " needs " + e.getValue()
+                        + " bytes of dynamic shared memory per block for head dim " + shape.headDim() + " with "
+                        + shape.groupSize() + " query heads per KV head, but the device allows " + max
+                        + " (its opt-in maximum less the kernel's static shared memory)");
+            }
         }
     }
 

@@ -15,6 +15,7 @@ import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.QuantSpec;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -142,10 +143,31 @@ class KvKernelsArgsTest {
         UnsupportedOperationException fp32 = assertThrows(UnsupportedOperationException.class,
                 () -> KvKernels.requireSupported(shape, QuantSpec.fp32(), new PageLayout(shape, QuantSpec.fp32(), 32)));
         assertTrue(fp32.getMessage().contains("fp32"), fp32.getMessage());
+        // shared memory is the device's question (requireShared), not the spec's
         AttentionShape wide = new AttentionShape(1, 64, 1, 256);
         QuantSpec nuq = QuantSpec.parse("nuq4");
-        UnsupportedOperationException shared = assertThrows(UnsupportedOperationException.class,
-                () -> KvKernels.requireSupported(wide, nuq, new PageLayout(wide, nuq, 32)));
-        assertTrue(shared.getMessage().contains("shared memory"), shared.getMessage());
+        KvKernels.requireSupported(wide, nuq, new PageLayout(wide, nuq, 32));
+    }
+
+    @Test
+    void sharedMemoryAboveTheOptInMaximumIsNamedWithBothSizes() {
+        AttentionShape wide = new AttentionShape(1, 64, 1, 256);
+        QuantSpec nuq = QuantSpec.parse("nuq4");
+        Map<String, Integer> needs = KvKernels.sharedBytes(wide, nuq);
+        int partials = KernelSignatures.valuePartialsSharedBytes(256, 64);
+        assertEquals(partials, needs.get("kvq_value_partials"));
+        assertTrue(partials > KvKernels.SHARED_LIMIT);
+        // an sm_90 (227 KiB) takes it, an sm_80-sized 100 KiB device does not
+        KvKernels.requireShared(wide, needs, k -> 232448);
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> KvKernels.requireShared(wide, needs, k -> 100 * 1024));
+        assertTrue(e.getMessage().startsWith("kvq_value_partials needs " + partials + " bytes of dynamic shared memory"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("the device allows " + 100 * 1024), e.getMessage());
+        // within 48 KiB nothing is asked of the device
+        AttentionShape small = new AttentionShape(1, 4, 1, 64);
+        KvKernels.requireShared(small, KvKernels.sharedBytes(small, nuq), k -> {
+            throw new AssertionError("asked the device about " + k);
+        });
     }
 }
