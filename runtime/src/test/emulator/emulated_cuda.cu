@@ -48,7 +48,21 @@ struct Params {
 
 struct Function {
     std::string name;
+    int maxDynamicShared = 48 * 1024;  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 };
+
+/**
+ * CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN of the emulated device: KVQ_EMULATED_SHARED_OPTIN
+ * (bytes), else sm_90's 227 KiB. Kernels have no static shared memory here, so all of it is dynamic.
+ */
+int shared_optin() {
+    static int optin = [] {
+        const char* v = std::getenv("KVQ_EMULATED_SHARED_OPTIN");
+        int bytes = v ? std::atoi(v) : 0;
+        return bytes > 0 ? bytes : 232448;
+    }();
+    return optin;
+}
 
 struct Event {
     double seconds = 0;
@@ -58,7 +72,8 @@ double now() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsigned shared, void** params) {
+int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned shared,
+           void** params) {
     KvqHostTeam team;
     std::vector<float> smem(shared / 4 + 1024);
     Params r{params};
@@ -84,6 +99,32 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         std::vector<int> sel(2 * KVQ_MAX_CAP), sorted(2 * KVQ_MAX_CAP);
         for (unsigned b = 0; b < gx; b++)
             if ((int) b < a.n) kvq_pack_key_token(team, a, b, sel.data(), sorted.data());
+        return 0;
+    }
+    if (name == "kvq_key_sparse_starts") {
+        KvqKeyPack a{};
+        a.pool = r.ptr<unsigned char>(); a.pageBytes = r.i64(); a.keyOutStartOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.tokenSeq = r.ptr<const int>(); a.tokenSlot = r.ptr<const int>(); a.keyOutCount = r.ptr<int>();
+        a.n = r.i32(); a.batch = r.i32();
+        int* seqKeyEntries = r.ptr<int>();
+        a.error = r.ptr<int>();
+        kvq_key_sparse_starts_seq(a, seqKeyEntries);  // the kernel's thread 0 of block 0
+        return 0;
+    }
+    if (name == "kvq_key_sparse_entries") {
+        KvqKeyPack a{};
+        a.pool = r.ptr<unsigned char>(); a.pageBytes = r.i64(); a.keyOutStartOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.keys = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>(); a.tokenSlot = r.ptr<const int>();
+        a.n = r.i32(); a.batch = r.i32();
+        a.lo = r.ptr<const float>(); a.hi = r.ptr<const float>(); a.zero = r.ptr<const float>();
+        a.scale = r.ptr<const float>(); a.keyMid = r.ptr<const float>(); a.keyTable = r.ptr<const float>();
+        a.channels = r.i32(); a.bits = r.i32(); a.form = KVQ_FORM_SPARSE;
+        a.entryPool = r.ptr<unsigned char>(); a.keyChunkTable = r.ptr<const int>(); a.maxChunks = r.i32();
+        a.poolChunks = r.i32(); a.error = r.ptr<int>();
+        for (unsigned b = 0; b < gx; b++)
+            if ((int) b < a.n) kvq_key_sparse_token(team, a, b);
         return 0;
     }
     if (name == "kvq_pack_values") {
@@ -149,6 +190,35 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         for (unsigned z = 0; z < gz; z++)
             for (unsigned y = 0; y < gy; y++)
                 for (unsigned x = 0; x < gx; x++) kvq_key_scores_block(team, a, x, y, z, smem.data());
+        return 0;
+    }
+    if (name == "kvq_key_scores_sparse") {
+        KvqStep a{};
+        a.pool = r.ptr<const unsigned char>(); a.pageBytes = r.i64(); a.keyOutStartOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.seqPacked = r.ptr<const int>(); a.seqSinks = r.ptr<const int>(); a.seqFirstPos = r.ptr<const long long>();
+        a.sinkCap = r.i32(); a.query = r.ptr<const float>(); a.scale = r.f32(); a.invFreq = r.ptr<const float>();
+        a.pairing = r.i32();
+        a.entryPool = r.ptr<const unsigned char>(); a.keyChunkTable = r.ptr<const int>(); a.maxChunks = r.i32();
+        a.poolChunks = r.i32();
+        a.scores = r.ptr<float>(); a.scoreStride = r.i32(); a.headDim = r.i32(); a.kvHeads = r.i32();
+        a.groupSize = r.i32(); a.error = r.ptr<int>();
+        // one thread per (block, thread): global thread gt = blockIdx.x·blockDim.x + threadIdx.x
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned long long gt = 0; gt < (unsigned long long) gx * bx; gt++)
+                kvq_key_sparse_thread(team, a, y, (long long) gt);
+        return 0;
+    }
+    if (name == "kvq_value_sparse") {
+        KvqStep a{};
+        a.seqPacked = r.ptr<const int>(); a.seqSinks = r.ptr<const int>(); a.scores = r.ptr<float>();
+        a.scoreStride = r.i32();
+        a.entryPool = r.ptr<const unsigned char>(); a.valueChunkTable = r.ptr<const int>(); a.maxChunks = r.i32();
+        a.poolChunks = r.i32(); a.valueSlots = r.i32(); a.out = r.ptr<float>(); a.headDim = r.i32();
+        a.kvHeads = r.i32(); a.groupSize = r.i32(); a.error = r.ptr<int>();
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned long long gt = 0; gt < (unsigned long long) gx * bx; gt++)
+                kvq_value_sparse_thread(team, a, y, (long long) gt);
         return 0;
     }
     if (name == "kvq_softmax") {
@@ -233,6 +303,7 @@ API int cuDeviceGetAttribute(int* pi, int attrib, int) {
         case 75: *pi = 9; break;    // compute capability major
         case 76: *pi = 0; break;    // compute capability minor
         case 16: *pi = 1; break;    // multiprocessors
+        case 97: *pi = shared_optin(); break;  // max shared memory per block with opt-in
         default: *pi = 0;
     }
     return 0;
@@ -293,11 +364,32 @@ API int cuEventElapsedTime_v2(float* ms, void* start, void* end) {
 API int cuModuleLoadDataEx(void** module, const void*, unsigned int, void*, void*) { *module = new int(0); return 0; }
 API int cuModuleUnload(void* m) { delete (int*) m; return 0; }
 API int cuModuleGetFunction(void** f, void*, const char* name) { *f = new Function{name}; return 0; }
-API int cuFuncGetAttribute(int* v, int attrib, void*) { *v = attrib == 0 ? 1024 : 32; return 0; }
+API int cuFuncGetAttribute(int* v, int attrib, void* f) {
+    switch (attrib) {
+        case 0: *v = 1024; break;                                        // max threads per block
+        case 1: *v = 0; break;                                           // static shared bytes
+        case 8: *v = ((Function*) f)->maxDynamicShared; break;           // max dynamic shared bytes
+        default: *v = 32;
+    }
+    return 0;
+}
+// Like the driver: only the dynamic shared memory limit is emulated; above the opt-in maximum it is refused.
+API int cuFuncSetAttribute(void* f, int attrib, int value) {
+    if (attrib != 8) return 1;                        // CUDA_ERROR_INVALID_VALUE: not emulated
+    if (value < 0 || value > shared_optin()) return 1;
+    ((Function*) f)->maxDynamicShared = value;
+    return 0;
+}
 API int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned shared, void*, void** params, void**) {
     if (bx * by * bz == 0 || gx * gy * gz == 0) return 1;
-    return launch(((Function*) f)->name, gx, gy, gz, shared, params);
+    // a launch above the function's dynamic shared memory limit fails on a GPU; so it does here
+    if ((int) shared > ((Function*) f)->maxDynamicShared) {
+        std::fprintf(stderr, "emulated_cuda: %s launched with %u bytes of dynamic shared memory, limit %d\n",
+                     ((Function*) f)->name.c_str(), shared, ((Function*) f)->maxDynamicShared);
+        return 1;
+    }
+    return launch(((Function*) f)->name, gx, gy, gz, bx, shared, params);
 }
 API int cuProfilerStart() { return 0; }
 API int cuProfilerStop() { return 0; }

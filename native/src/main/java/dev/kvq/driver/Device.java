@@ -115,6 +115,18 @@ public final class Device {
     }
 
     /**
+     * The most shared memory a block may use once a kernel opts in
+     * ({@code CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN}; 227 KiB on sm_90, 163 KiB on
+     * sm_80). Launches above 48 KiB of dynamic shared memory must raise the kernel's limit first
+     * ({@link Kernel#setMaxDynamicSharedMemory(int)}).
+     *
+     * @return bytes of shared memory per block with opt-in
+     */
+    public int maxSharedMemoryPerBlockOptin() {
+        return attribute(cuda_h.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN());
+    }
+
+    /**
      * The number of streaming multiprocessors.
      *
      * @return the SM count

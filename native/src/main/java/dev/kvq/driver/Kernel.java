@@ -53,6 +53,44 @@ public final class Kernel {
     }
 
     /**
+     * {@code cuFuncSetAttribute} for one settable {@code CU_FUNC_ATTRIBUTE_*} value.
+     *
+     * @param attribute a {@code CUfunction_attribute} constant from the CUDA headers
+     * @param value the new value
+     * @throws CudaException when the driver refuses the value (e.g. above the device's limit)
+     */
+    public void setAttribute(int attribute, int value) {
+        module.ensureOpen();
+        CudaException.check(cuda_h.cuFuncSetAttribute(handle, attribute, value), "cuFuncSetAttribute",
+                "kernel " + name + " attribute " + attribute + " = " + value);
+    }
+
+    /**
+     * Allows launches of this kernel with up to {@code bytes} of dynamic shared memory
+     * ({@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES}). Needed above 48 KiB; the device's
+     * ceiling is {@link Device#maxSharedMemoryPerBlockOptin()} less the kernel's static shared memory.
+     *
+     * @param bytes the dynamic shared memory limit per block
+     * @throws IllegalArgumentException for a negative size
+     * @throws CudaException when the device does not allow that much
+     */
+    public void setMaxDynamicSharedMemory(int bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("dynamic shared memory must be >= 0 bytes, got " + bytes);
+        }
+        setAttribute(cuda_h.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES(), bytes);
+    }
+
+    /**
+     * Static shared memory per block, as compiled ({@code CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES}).
+     *
+     * @return bytes of statically allocated shared memory per block
+     */
+    public int staticSharedBytes() {
+        return attribute(cuda_h.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES());
+    }
+
+    /**
      * Registers per thread, as compiled for this device.
      *
      * @return the register count per thread

@@ -141,6 +141,24 @@ class GpuDriverTest {
     }
 
     @Test
+    void dynamicSharedMemoryCanBeRaisedUpToTheOptInMaximumOnly() {
+        KernelCatalog catalog = KernelCatalog.get();
+        DeviceInfo info = device.info();
+        int arch = catalog.bestArchitecture("vector_add", info.computeCapabilityMajor(), info.computeCapabilityMinor());
+        int optin = device.maxSharedMemoryPerBlockOptin();
+        assertTrue(optin >= 48 * 1024, "opt-in maximum " + optin);
+        try (Module module = Module.loadPtx("vector_add.sm_" + arch, catalog.ptxBytes("vector_add", arch))) {
+            Kernel kernel = module.kernel("vector_add");
+            int max = optin - kernel.staticSharedBytes();
+            kernel.setMaxDynamicSharedMemory(max);
+            assertEquals(max, kernel.attribute(8));   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            CudaException e = assertThrows(CudaException.class, () -> kernel.setMaxDynamicSharedMemory(optin + 1));
+            assertTrue(e.getMessage().contains("cuFuncSetAttribute"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> kernel.setMaxDynamicSharedMemory(-1));
+        }
+    }
+
+    @Test
     void invalidPtxPutsTheJitErrorLogIntoTheException() {
         String ptx = """
                 .version 9.0

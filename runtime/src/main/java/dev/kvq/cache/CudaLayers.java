@@ -6,6 +6,7 @@ import dev.kvq.attention.cuda.DevicePages;
 import dev.kvq.attention.cuda.DeviceScratch;
 import dev.kvq.attention.cuda.KvKernels;
 import dev.kvq.attention.cuda.LayerView;
+import dev.kvq.attention.cuda.SparseView;
 import dev.kvq.driver.CudaException;
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.driver.Event;
@@ -13,6 +14,7 @@ import dev.kvq.driver.Nvtx;
 import dev.kvq.driver.Stream;
 import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.quant.Calibration;
+import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -32,6 +34,13 @@ import java.util.List;
  * <p>Appends store everything on the device: sinks ({@code kvq_sinks_append}), packed tokens and the
  * fp16 baseline's tokens ({@code kvq_fp16_append}) are rotated, rounded and packed there, bit for bit
  * as {@link LayerStore} does on the host.
+ *
+ * <p>TOKEN_MAJOR_SPARSE outliers: per layer a key and a value pool of 64 KiB entry chunks
+ * ({@link SparseEntries}'s layout, identity chunk tables) beside the pages. The host counts each
+ * append's key outliers first (the same comparisons as {@link LayerStore#keyEntriesNeeded}) to reserve
+ * and zero the chunks before any kernel runs and to size the sparse score grid; value entries are a
+ * fixed number per token. The device keeps the running key entry count that
+ * {@code kvq_key_sparse_starts} advances; after each append it must equal the host's count.
  */
 @SuppressWarnings("try") // NVTX ranges are try-with-resources whose variable is not used
 final class CudaLayers implements DeviceCache {
@@ -39,6 +48,8 @@ final class CudaLayers implements DeviceCache {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     /** Tokens per pack launch: keeps the fp32 staging below 2 × 128 MiB whatever the prefill length. */
     private static final long STAGING_FLOATS = 1L << 25;
+    /** Smallest growth step of a layer's sparse entry chunk pool. */
+    private static final long CHUNK_GROWTH = 1L << 20;
 
     private final CudaEngine engine;
     private final KvKernels kernels;
@@ -50,6 +61,11 @@ final class CudaLayers implements DeviceCache {
     private final Budget budget;
     private final Stream stream;
     private final DevicePages[] pages;
+    private final boolean sparse;              // TOKEN_MAJOR_SPARSE outliers: entry chunks beside the pages
+    private final DevicePages[] keyChunks;     // per layer, sparse only: key entry chunks [CHUNK_BYTES]
+    private final DevicePages[] valueChunks;   // per layer, sparse only: value entry chunks
+    private final int[] keyEntries;            // per layer: key entries stored (the host's count)
+    private final DeviceMemory keyEntryCounts; // int32 [layers]: the device's running key entry counts
     private final DeviceMemory[] sinks;        // fp16 [2][S][D]: keys post-RoPE, then values; null until used
     private final DeviceMemory[] tables;       // per-layer quantizer tables (nuq); null until the first append
     private final List<AutoCloseable> owned = new ArrayList<>();  // every allocation, in order, freed once
@@ -77,6 +93,10 @@ final class CudaLayers implements DeviceCache {
         this.kernels = new KvKernels(engine, shape, spec, layout);
         int layers = shape.layers();
         this.pages = new DevicePages[layers];
+        this.sparse = layout.sparseOutliers();
+        this.keyChunks = new DevicePages[sparse ? layers : 0];
+        this.valueChunks = new DevicePages[sparse ? layers : 0];
+        this.keyEntries = new int[layers];
         this.sinks = new DeviceMemory[layers];
         this.tables = new DeviceMemory[layers];
         this.sinkBytes = (long) sinkCapacity() * shape.kvChannels() * 2 * 2;
@@ -88,6 +108,7 @@ final class CudaLayers implements DeviceCache {
             this.stream = s;
             this.meta = own(DeviceMemory.allocate(16L * layers));
             this.error = own(DeviceMemory.allocate(256));
+            this.keyEntryCounts = own(DeviceMemory.allocate(4L * layers));
             this.invFreq = own(DeviceMemory.allocate((long) shape.headDim() / 2 * Float.BYTES));
             this.ropeSteps = own(DeviceMemory.allocate(kernels.ropeStepBytes()));
             this.input = own(new DeviceScratch("append input", s));
@@ -97,8 +118,14 @@ final class CudaLayers implements DeviceCache {
             this.output = own(new DeviceScratch("output", s));
             for (int l = 0; l < layers; l++) {
                 pages[l] = own(new DevicePages(layout.pageBytes(), s));
+                if (sparse) {
+                    // chunks grow by at least 1 MiB (16 chunks), not the pages' 16 MiB: few tokens hold few entries
+                    keyChunks[l] = own(new DevicePages(SparseEntries.CHUNK_BYTES, s, CHUNK_GROWTH));
+                    valueChunks[l] = own(new DevicePages(SparseEntries.CHUNK_BYTES, s, CHUNK_GROWTH));
+                }
             }
             meta.fill((byte) 0);
+            keyEntryCounts.fill((byte) 0);
             error.fill((byte) 0);
             try (Arena arena = Arena.ofConfined()) {
                 invFreq.copyFromHost(arena.allocateFrom(FLOAT, shape.rope().invFreq()));
@@ -152,9 +179,53 @@ final class CudaLayers implements DeviceCache {
     /** The kernels' view of {@code layer}. */
     LayerView view(int layer) {
         DevicePages p = pages[layer];
+        SparseView sv = null;
+        if (sparse) {
+            DevicePages k = keyChunks[layer];
+            DevicePages v = valueChunks[layer];
+            sv = new SparseView(k.poolAddress(), k.capacity(), k.tableAddress(), k.capacity(), v.poolAddress(),
+                    v.capacity(), v.tableAddress(), v.capacity(), keyEntryCounts.address() + 4L * layer);
+        }
         return new LayerView(p.poolAddress(), p.capacity(), p.tableAddress(), p.capacity(),
                 meta.address() + 16L * layer, sinks[layer] == null ? 0 : sinks[layer].address(),
-                tables[layer] == null ? 0 : tables[layer].address());
+                tables[layer] == null ? 0 : tables[layer].address(), sv);
+    }
+
+    /** Chunks that hold {@code entries} sparse entries. */
+    private static int chunksFor(long entries) {
+        return (int) ((entries + SparseEntries.CHUNK - 1) / SparseEntries.CHUNK);
+    }
+
+    /**
+     * Key outliers of tokens {@code [from, n)} of the batch: elements above the upper or below the lower
+     * threshold, the comparisons of {@code kvq_pack_keys} and {@link LayerStore#keyEntriesNeeded} on the
+     * same fp32 numbers, so the count is exact.
+     */
+    private long keyOutliers(int layer, float[] keys, int from, int n) {
+        KeyQuantizer k = calibration.layer(layer).keys();
+        int d = shape.kvChannels();
+        float[] lo = new float[d];
+        float[] hi = new float[d];
+        for (int c = 0; c < d; c++) {
+            lo[c] = k.lower(c);
+            hi[c] = k.upper(c);
+        }
+        long count = 0;
+        for (int t = from; t < n; t++) {
+            int off = t * d;
+            for (int c = 0; c < d; c++) {
+                float x = keys[off + c];
+                if (x > hi[c] || x < lo[c]) {
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
+    /** Sparse value entries of {@code packed} packed tokens (a fixed number per token). */
+    private long valueEntries(long packed) {
+        return packed * spec.valueOutliersPerToken(shape.kvChannels());
     }
 
     /** Uploads packed and sink counts and the first position of {@code layer}. */
@@ -178,15 +249,36 @@ final class CudaLayers implements DeviceCache {
         DevicePages p = pages[layer];
         long tableBytes = needTables ? (long) kernels.tableFloats() * Float.BYTES : 0;
         long bytes = p.bytesToGrow(pagesFor(packedAfter)) + (needSinks ? sinkBytes : 0) + tableBytes;
+        long keyEntriesAfter = 0;
+        int keyChunksAfter = 0;
+        int valueChunksAfter = 0;
+        if (sparse) {
+            // entries stay int-indexed like SparseEntries: a layer holds at most 2^31 − 1 of each
+            keyEntriesAfter = keyEntries[layer] + keyOutliers(layer, keysPreRope, newSinks, n);
+            long valueEntriesAfter = valueEntries(packedAfter);
+            if (keyEntriesAfter > Integer.MAX_VALUE || valueEntriesAfter > Integer.MAX_VALUE) {
+                throw new CacheBudgetExceededException("layer " + layer + " would hold " + keyEntriesAfter
+                        + " key and " + valueEntriesAfter + " value outlier entries, more than the "
+                        + Integer.MAX_VALUE + " a sparse entry store indexes");
+            }
+            keyChunksAfter = chunksFor(keyEntriesAfter);
+            valueChunksAfter = chunksFor(valueEntriesAfter);
+            bytes += keyChunks[layer].bytesToGrow(keyChunksAfter) + valueChunks[layer].bytesToGrow(valueChunksAfter);
+        }
         if (bytes > 0) {
             budget.reserve(bytes, layer, n);
         }
         try (Nvtx.Range r = Nvtx.range("kvq append")) {
-            long capacityBefore = p.allocatedBytes();
+            long capacityBefore = allocatedBytes(layer);
             DeviceMemory newSinkBuffer = null;
             DeviceMemory newTables = null;
             try {
                 p.grow(pagesFor(packedAfter));
+                if (sparse) {
+                    // new chunks are zeroed by the growth, as the value pack and an exact copy of the host need
+                    keyChunks[layer].grow(keyChunksAfter);
+                    valueChunks[layer].grow(valueChunksAfter);
+                }
                 if (needSinks) {
                     newSinkBuffer = DeviceMemory.allocate(sinkBytes);
                     newSinkBuffer.fill((byte) 0);
@@ -199,7 +291,7 @@ final class CudaLayers implements DeviceCache {
                 }
             } catch (CudaException e) {
                 // a grown pool stays (it is the layer's now, counted); the rest of the reservation returns
-                long kept = p.allocatedBytes() - capacityBefore;
+                long kept = allocatedBytes(layer) - capacityBefore;
                 if (newSinkBuffer != null) {
                     newSinkBuffer.close();
                 }
@@ -221,6 +313,33 @@ final class CudaLayers implements DeviceCache {
                 writeMeta(layer, stored + n, arena);
             }
             checkError("append to layer " + layer);
+            if (sparse) {
+                int onDevice = deviceKeyEntries(layer);
+                if (onDevice != keyEntriesAfter) {
+                    throw new IllegalStateException("layer " + layer + " holds " + onDevice
+                            + " key outlier entries on the device after an append, but the host counted "
+                            + keyEntriesAfter + " (sparse start pointers and chunks disagree)");
+                }
+                keyEntries[layer] = (int) keyEntriesAfter;
+            }
+        }
+    }
+
+    /** Device bytes of {@code layer}'s page pool and (sparse) entry chunk pools, with their tables. */
+    private long allocatedBytes(int layer) {
+        long b = pages[layer].allocatedBytes();
+        if (sparse) {
+            b += keyChunks[layer].allocatedBytes() + valueChunks[layer].allocatedBytes();
+        }
+        return b;
+    }
+
+    /** The device's running key entry count of {@code layer} (kvq_key_sparse_starts advances it). */
+    private int deviceKeyEntries(int layer) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = arena.allocate(4);
+            keyEntryCounts.copyToHost(c, 0, 4L * layer, 4);
+            return c.get(INT, 0);
         }
     }
 
@@ -236,9 +355,11 @@ final class CudaLayers implements DeviceCache {
         int chunk = (int) Math.max(1, Math.min(n, STAGING_FLOATS / d));
         LayerView v = view(layer);
         long floats = (long) chunk * d;
-        long bytes = floats * 2 * Float.BYTES + 2L * chunk * Integer.BYTES;
+        // keys, values fp32 [chunk][D]; tokenSeq, tokenSlot, keyOutCount int32 [chunk]
+        long bytes = floats * 2 * Float.BYTES + 3L * chunk * Integer.BYTES;
         long seqAt = floats * 2 * Float.BYTES;
         long slotAt = seqAt + (long) chunk * Integer.BYTES;
+        long countAt = slotAt + (long) chunk * Integer.BYTES;
         DeviceMemory in = input.atLeast(bytes);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(bytes, 64);
@@ -258,13 +379,13 @@ final class CudaLayers implements DeviceCache {
                 int sinksHere = Math.max(0, Math.min(m, newSinks - from));
                 if (sinksHere > 0) {
                     kernels.append(stream, v, true, base, base + floats * Float.BYTES, base + seqAt, base + slotAt,
-                            sinksHere, invFreq.address(), error.address());
+                            sinksHere, 0, invFreq.address(), error.address());
                 }
                 if (m > sinksHere) {
                     long skip = (long) sinksHere * d * Float.BYTES;
                     kernels.append(stream, v, false, base + skip, base + floats * Float.BYTES + skip,
                             base + seqAt + 4L * sinksHere, base + slotAt + 4L * sinksHere, m - sinksHere,
-                            invFreq.address(), error.address());
+                            base + countAt, invFreq.address(), error.address());
                 }
                 stream.synchronize();
             }
@@ -299,8 +420,8 @@ final class CudaLayers implements DeviceCache {
         }
         DeviceMemory sd = scores.atLeast((long) shape.queryHeads() * stored * Float.BYTES);
         try (Nvtx.Range r = Nvtx.range("kvq scores")) {
-            kernels.scores(stream, view(layer), packed(stored), qd.address(), ropeSteps.address(), invFreq.address(),
-                    sd.address(), stored, error.address());
+            kernels.scores(stream, view(layer), packed(stored), keyEntries[layer], qd.address(), ropeSteps.address(),
+                    invFreq.address(), sd.address(), stored, error.address());
         }
         return sd;
     }
@@ -396,8 +517,53 @@ final class CudaLayers implements DeviceCache {
             s.sinks = arena.allocate(sinkBytes, PageLayout.ALIGN);
             sinks[layer].copyToHost(s.sinks);
         }
+        if (sparse) {
+            s.keyEntries.restore(hostChunks(keyChunks[layer], keyEntries[layer], arena, withData), keyEntries[layer]);
+            int values = (int) valueEntries(packed(stored));
+            s.valueEntries.restore(hostChunks(valueChunks[layer], values, arena, withData), values);
+        }
         s.tokens = stored;
         return s;
+    }
+
+    /**
+     * The chunks of an entry pool for a host {@link SparseEntries}: those holding the first
+     * {@code entries} entries copied back when {@code withData}, every other allocated chunk (and all of
+     * them without data) as an empty placeholder, so the memory report counts what is allocated.
+     */
+    private static List<MemorySegment> hostChunks(DevicePages pool, int entries, Arena arena, boolean withData) {
+        List<MemorySegment> chunks = new ArrayList<>();
+        int used = chunksFor(entries);
+        for (int i = 0; i < pool.capacity(); i++) {
+            if (withData && i < used) {
+                MemorySegment host = arena.allocate(SparseEntries.CHUNK_BYTES, PageLayout.ALIGN);
+                pool.pool().copyToHost(host, 0, (long) i * SparseEntries.CHUNK_BYTES, SparseEntries.CHUNK_BYTES);
+                chunks.add(host);
+            } else {
+                chunks.add(MemorySegment.NULL);
+            }
+        }
+        return chunks;
+    }
+
+    @Override
+    public int entries(int layer, int stored, boolean keys) {
+        requireOpen();
+        return !sparse ? 0 : keys ? keyEntries[layer] : (int) valueEntries(packed(stored));
+    }
+
+    @Override
+    public MemorySegment entryChunk(int layer, boolean keys, int chunk) {
+        requireOpen();
+        engine.bind();
+        DevicePages pool = sparse ? (keys ? keyChunks : valueChunks)[layer] : null;
+        if (pool == null || chunk < 0 || chunk >= pool.size()) {
+            throw new IllegalArgumentException("layer " + layer + " has " + (pool == null ? 0 : pool.size()) + " "
+                    + (keys ? "key" : "value") + " entry chunks, no chunk " + chunk);
+        }
+        MemorySegment host = Arena.ofAuto().allocate(SparseEntries.CHUNK_BYTES, PageLayout.ALIGN);
+        pool.pool().copyToHost(host, 0, pool.pageOffset(chunk), SparseEntries.CHUNK_BYTES);
+        return host;
     }
 
     @Override
@@ -425,7 +591,8 @@ final class CudaLayers implements DeviceCache {
                 MemoryReport m = hostCopy(l, stored[l], arena, false).memory();
                 long sinkHere = sinks[l] == null ? 0 : sinks[l].byteSize();
                 long side = m.sideData() + (long) pages[l].capacity() * Integer.BYTES
-                        + (tables[l] == null ? 0 : tables[l].byteSize());
+                        + (tables[l] == null ? 0 : tables[l].byteSize())
+                        + (sparse ? (long) (keyChunks[l].capacity() + valueChunks[l].capacity()) * Integer.BYTES : 0);
                 total = total.plus(new MemoryReport(m.codes(), m.scales(), m.outliers(), sinkHere, side,
                         m.pageSlack(), m.tokens(), shape.kvChannels()));
             }
@@ -444,6 +611,11 @@ final class CudaLayers implements DeviceCache {
     void repeatPagesTo(int layer, int stored, int target) {
         requireOpen();
         engine.bind();
+        if (sparse) {
+            // copied pages would point at entries that were never written (start pointers run on)
+            throw new UnsupportedOperationException("repeating pages needs fixed-slot outliers or none, not "
+                    + QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
+        }
         int full = packed(stored) / layout.pageTokens();
         if (full < 1 || target < stored) {
             throw new IllegalArgumentException("need at least one full page and target >= stored, got " + stored
@@ -502,7 +674,8 @@ final class CudaLayers implements DeviceCache {
         DeviceMemory pd = partials.atLeast(kernels.partialBytes(packed(stored)));
         LayerView v = view(layer);
         int packed = packed(stored);
-        Runnable scoresOnly = () -> kernels.scores(stream, v, packed, qd.address(), ropeSteps.address(),
+        long entries = keyEntries[layer];
+        Runnable scoresOnly = () -> kernels.scores(stream, v, packed, entries, qd.address(), ropeSteps.address(),
                 invFreq.address(), sd.address(), stored, error.address());
         Runnable softmaxOnly = () -> kernels.softmax(stream, v, sd.address(), stored);
         Runnable valuesOnly = () -> kernels.values(stream, v, packed, sd.address(), stored, pd.address(), od.address(),
@@ -543,8 +716,8 @@ final class CudaLayers implements DeviceCache {
         int packed = packed(stored);
         double ms = timeMs(() -> {
             for (int l = 0; l < layers; l++) {
-                kernels.scores(stream, views[l], packed, qd.address(), ropeSteps.address(), invFreq.address(),
-                        sd.address(), stored, error.address());
+                kernels.scores(stream, views[l], packed, keyEntries[l], qd.address(), ropeSteps.address(),
+                        invFreq.address(), sd.address(), stored, error.address());
                 kernels.softmax(stream, views[l], sd.address(), stored);
                 kernels.values(stream, views[l], packed, sd.address(), stored, pd.address(), od.address(),
                         error.address());

@@ -47,6 +47,24 @@ interface DeviceCache extends AutoCloseable {
     /** A host copy of page {@code page} of {@code layer}, laid out as {@link PageLayout}. */
     MemorySegment pageBytes(int layer, int page);
 
+    /**
+     * Sparse outlier entries (TOKEN_MAJOR_SPARSE) of {@code layer} holding {@code stored} tokens: key
+     * entries, or value entries; 0 for other forms.
+     */
+    default int entries(int layer, int stored, boolean keys) {
+        return 0;
+    }
+
+    /**
+     * A host copy of sparse entry chunk {@code chunk} of {@code layer} (keys or values), laid out as
+     * {@link SparseEntries} (int16 channels [CHUNK], then fp16 values [CHUNK]).
+     *
+     * @throws IllegalArgumentException when the layer has no such chunk
+     */
+    default MemorySegment entryChunk(int layer, boolean keys, int chunk) {
+        throw new IllegalArgumentException("this device cache stores no sparse entry chunks");
+    }
+
     /** Memory by part over all layers, from what is allocated on the device. */
     MemoryReport memory(int[] stored);
 

@@ -10,6 +10,7 @@ import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * The KV cache of one sequence: keys and values of every layer packed in off-heap pages (allocated on
@@ -699,6 +700,43 @@ public final class KvCache implements AutoCloseable {
                 return device.pageBytes(layer, page).asReadOnly();
             }
             return s.pages.get(page).asReadOnly();
+        }
+    }
+
+    /**
+     * Sparse outlier entries (TOKEN_MAJOR_SPARSE) of {@code layer}, keys or values; 0 for other forms.
+     * For tests comparing backends.
+     */
+    int entryCount(int layer, boolean keys) {
+        synchronized (lock) {
+            requireOpen();
+            LayerStore s = layers[checkLayer(layer)];
+            if (device != null) {
+                return device.entries(layer, s.tokens, keys);
+            }
+            return (keys ? s.keyEntries : s.valueEntries).size();
+        }
+    }
+
+    /**
+     * A read-only copy (CUDA) or view (CPU) of sparse entry chunk {@code chunk} of {@code layer}: int16
+     * channels [16384], then fp16 values [16384]. For tests comparing backends.
+     *
+     * @throws IllegalArgumentException when the layer holds no such chunk
+     */
+    MemorySegment entryChunk(int layer, boolean keys, int chunk) {
+        synchronized (lock) {
+            requireOpen();
+            LayerStore s = layers[checkLayer(layer)];
+            if (device != null) {
+                return device.entryChunk(layer, keys, chunk).asReadOnly();
+            }
+            List<MemorySegment> used = (keys ? s.keyEntries : s.valueEntries).usedChunks();
+            if (chunk < 0 || chunk >= used.size()) {
+                throw new IllegalArgumentException("layer " + layer + " has " + used.size() + " "
+                        + (keys ? "key" : "value") + " entry chunks, no chunk " + chunk);
+            }
+            return used.get(chunk).asReadOnly();
         }
     }
 

@@ -15,6 +15,7 @@ import dev.kvq.attention.RopePairing;
 import dev.kvq.attention.cuda.CudaEngine;
 import dev.kvq.driver.Context;
 import dev.kvq.driver.DeviceMemory;
+import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -125,6 +126,79 @@ class GpuCacheTest {
         }
     }
 
+    /** Sparse configurations: the 5 % ones cross a 16384-entry chunk boundary of keys and values. */
+    static Stream<Arguments> sparseConfigurations() {
+        return Stream.of(
+                // headDim, queryHeads, kvHeads, pairing, mode, tokens per append
+                Arguments.of(8, 4, 4, RopePairing.INTERLEAVED, "nuq3-1%", new int[] {1, 290, 1, 1, 1, 40, 1}),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq2-1%", new int[] {3, 1, 300, 1, 1}),
+                Arguments.of(128, 16, 4, RopePairing.INTERLEAVED, "nuq4-5%", new int[] {700, 1, 1, 1}),
+                Arguments.of(64, 8, 8, RopePairing.ROTATE_HALF, "nuq3-5%", new int[] {1, 1, 900, 1}));
+    }
+
+    @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} sparse")
+    @MethodSource("sparseConfigurations")
+    void sparseOutliersRunOnTheDeviceWithIdenticalPagesAndEntries(int headDim, int queryHeads, int kvHeads,
+                                                                  RopePairing pairing, String mode, int[] appends) {
+        AttentionShape shape = new AttentionShape(2, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
+        QuantSpec spec = QuantSpec.parse(mode).outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        int total = 0;
+        for (int n : appends) {
+            total += n;
+        }
+        float[] keys = SyntheticActivations.keys(23 + headDim, total, d);
+        float[] values = SyntheticActivations.values(24 + headDim, total, d);
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
+            // the sparse form runs on the device: no fallback to the CPU
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            assertTrue(gpu.pageLayout().sparseOutliers());
+            int at = 0;
+            for (int n : appends) {
+                float[] k = java.util.Arrays.copyOfRange(keys, at * d, (at + n) * d);
+                float[] v = java.util.Arrays.copyOfRange(values, at * d, (at + n) * d);
+                cpu.append(0, k, v);
+                gpu.append(0, k, v);
+                at += n;
+                compareLayer(cpu, gpu, 0, shape, 200 + at);
+            }
+            assertTrue(cpu.entryCount(0, true) > 0, "the keys have outliers");
+            if (mode.endsWith("5%")) {
+                assertTrue(cpu.entryCount(0, true) > KernelSignatures.CHUNK
+                        && cpu.entryCount(0, false) > KernelSignatures.CHUNK, "entries cross a chunk boundary: "
+                        + cpu.entryCount(0, true) + " key, " + cpu.entryCount(0, false) + " value");
+            }
+            assertEquals(0, gpu.entryCount(1, true));
+            assertEquals(cpu.memory().outliers(), gpu.memory().outliers());
+            assertEquals(cpu.memory().codes(), gpu.memory().codes());
+        }
+    }
+
+    /**
+     * Sparse entries of one layer, CPU vs GPU: counts, then every chunk that holds entries byte for
+     * byte (the unused tail of the last chunk is zero on both sides).
+     */
+    private static void compareEntries(KvCache cpu, KvCache gpu, int layer) {
+        for (boolean keys : new boolean[] {true, false}) {
+            String side = keys ? "key" : "value";
+            int entries = cpu.entryCount(layer, keys);
+            assertEquals(entries, gpu.entryCount(layer, keys), side + " entries of layer " + layer);
+            int chunks = (entries + KernelSignatures.CHUNK - 1) / KernelSignatures.CHUNK;
+            for (int c = 0; c < chunks; c++) {
+                MemorySegment a = cpu.entryChunk(layer, keys, c);
+                MemorySegment b = gpu.entryChunk(layer, keys, c);
+                long at = a.mismatch(b);
+                assertEquals(-1, at, side + " entry chunk " + c + " of layer " + layer + " differs at byte " + at
+                        + (at < 0 ? "" : at < 2L * KernelSignatures.CHUNK ? " (channel of entry " + at / 2 + ")"
+                        : " (value of entry " + (at / 2 - KernelSignatures.CHUNK) + ")"));
+            }
+            int last = chunks;
+            assertThrows(IllegalArgumentException.class, () -> gpu.entryChunk(layer, keys, last));
+        }
+    }
+
     /** Pages, decoded keys/values, scores, value matvec and attention of one layer, CPU vs GPU. */
     private static void compareLayer(KvCache cpu, KvCache gpu, int layer, AttentionShape shape, long seed) {
         int pages = 0;
@@ -143,6 +217,9 @@ class GpuCacheTest {
         }
         int finalPages = pages;
         assertThrows(IllegalArgumentException.class, () -> gpu.pageBytes(layer, finalPages));
+        if (cpu.pageLayout().sparseOutliers()) {
+            compareEntries(cpu, gpu, layer);
+        }
         assertArrayEquals(cpu.decodeKeys(layer), gpu.decodeKeys(layer));
         assertArrayEquals(cpu.decodeValues(layer), gpu.decodeValues(layer));
         int n = cpu.length(layer);
@@ -202,6 +279,78 @@ class GpuCacheTest {
             }
         }
         return w;
+    }
+
+    /**
+     * Geometries whose decode kernels need more than 48 KiB of dynamic shared memory per block
+     * (nuq value partials at G = 32, d = 128: 57 536 B; fp16 value partials at G = 32: 65 536 B) run on
+     * the device after raising the kernels' limit, and agree with the CPU.
+     */
+    @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3}")
+    @MethodSource("wideGroups")
+    void launchesAbove48KiBOfSharedMemoryRaiseTheLimit(int headDim, int queryHeads, int kvHeads, String mode,
+                                                        String kernel) {
+        AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
+                Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
+        QuantSpec spec = QuantSpec.parse(mode);
+        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
+        assertTrue(need > 48 * 1024, kernel + " needs " + need + " bytes");
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        float[] k = SyntheticActivations.keys(81, 300, d);
+        float[] v = SyntheticActivations.values(82, 300, d);
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            cpu.append(0, k, v);
+            gpu.append(0, k, v);
+            compareLayer(cpu, gpu, 0, shape, 83);
+        }
+        assertTrue(CudaEngine.shared().kernel(kernel).attribute(8) >= need,
+                "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES of " + kernel + " was not raised to " + need);
+    }
+
+    static Stream<Arguments> wideGroups() {
+        return Stream.of(
+                Arguments.of(128, 32, 1, "nuq3-1%", "kvq_value_partials"),
+                Arguments.of(64, 32, 1, "fp16", "kvq_fp16_value_partials"));
+    }
+
+    @Test
+    void aGeometryAboveTheOptInMaximumFallsBackNamingTheBytes() {
+        // G = 128, d = 256: the nuq value partials need 270 864 bytes per block, above any device's opt-in maximum
+        AttentionShape shape = new AttentionShape(1, 128, 1, 256);
+        QuantSpec spec = QuantSpec.parse("nuq3");
+        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
+        int optin = CudaEngine.shared().sharedMemoryOptin();
+        assertTrue(need > optin, need + " vs " + optin);
+        try (dev.kvq.attention.LogCapture log = dev.kvq.attention.LogCapture.of(KvCache.class);
+             KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
+            assertEquals(Backend.Kind.CPU, cache.backend().kind());
+            String why = cache.backend().reason();
+            assertTrue(why.contains("kvq_value_partials needs " + need + " bytes of dynamic shared memory")
+                    && why.contains("the device allows " + optin), why);
+            assertEquals(1, log.warnings().size(), log.warnings().toString());
+            assertTrue(log.warnings().get(0).contains(String.valueOf(need)), log.warnings().get(0));
+        }
+    }
+
+    @Test
+    @EnabledIf("dev.kvq.cache.GpuCondition#emulated")   // on a GPU a mistaken launch would run with no arguments
+    void theDriverRefusesSharedMemoryBeyondTheLimits() {
+        // the driver behaviour the backend relies on, as the emulated driver reproduces it: a launch above
+        // 48 KiB without opting in fails before it runs, and no kernel may opt in above the device maximum
+        CudaEngine e = CudaEngine.shared();
+        e.bind();
+        dev.kvq.driver.Kernel softmax = e.kernel("kvq_softmax");
+        assertEquals(48 * 1024, softmax.attribute(8));
+        dev.kvq.driver.CudaException launch = assertThrows(dev.kvq.driver.CudaException.class,
+                () -> softmax.launch(dev.kvq.driver.Dim3.of(1), dev.kvq.driver.Dim3.of(256), 48 * 1024 + 4,
+                        dev.kvq.driver.Stream.defaultStream(), dev.kvq.driver.KernelArgs.of()));
+        assertTrue(launch.getMessage().contains("cuLaunchKernel"), launch.getMessage());
+        int max = e.maxDynamicSharedBytes("kvq_softmax");
+        assertThrows(dev.kvq.driver.CudaException.class, () -> softmax.setMaxDynamicSharedMemory(max + 1));
+        assertEquals(48 * 1024, softmax.attribute(8), "a refused raise changes nothing");
     }
 
     @Test

@@ -1004,6 +1004,65 @@ public class cuda_h {
         }
     }
 
+    private static class cuFuncSetAttribute {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER, cuda_h.C_INT, cuda_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuFuncSetAttribute");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuFuncSetAttribute(MemorySegment hfunc, int attrib, int value)
+     * }
+     */
+    public static FunctionDescriptor cuFuncSetAttribute$descriptor() {
+        return cuFuncSetAttribute.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuFuncSetAttribute(MemorySegment hfunc, int attrib, int value)
+     * }
+     */
+    public static MethodHandle cuFuncSetAttribute$handle() {
+        return cuFuncSetAttribute.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuFuncSetAttribute(MemorySegment hfunc, int attrib, int value)
+     * }
+     */
+    public static MemorySegment cuFuncSetAttribute$address() {
+        return cuFuncSetAttribute.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuFuncSetAttribute(MemorySegment hfunc, int attrib, int value)
+     * }
+     */
+    public static int cuFuncSetAttribute(MemorySegment hfunc, int attrib, int value) {
+        var mh$ = cuFuncSetAttribute.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuFuncSetAttribute", hfunc, attrib, value);
+            }
+            return (int) mh$.invokeExact(hfunc, attrib, value);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class cuMemAlloc_v2 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             cuda_h.C_INT, cuda_h.C_POINTER, cuda_h.C_LONG
@@ -2726,6 +2785,17 @@ public class cuda_h {
      */
     public static int CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES() {
         return CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES;
+    }
+
+    private static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = (int) 8L;
+
+    /**
+     * {@snippet lang=c :
+     * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+     * }
+     */
+    public static int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES() {
+        return CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
     }
 
     private static final int CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES = (int) 2L;

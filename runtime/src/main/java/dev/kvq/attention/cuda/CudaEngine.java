@@ -35,11 +35,14 @@ public final class CudaEngine {
     private final int arch;
     private final List<Module> modules = new ArrayList<>();
     private final Map<String, Kernel> kernels = new HashMap<>();
+    private final int sharedOptin;               // CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+    private final Map<String, Integer> sharedRaised = new HashMap<>();  // guarded by this
 
-    private CudaEngine(DeviceInfo device, Context context, int arch) {
+    private CudaEngine(DeviceInfo device, Context context, int arch, int sharedOptin) {
         this.device = device;
         this.context = context;
         this.arch = arch;
+        this.sharedOptin = sharedOptin;
     }
 
     /**
@@ -74,6 +77,8 @@ public final class CudaEngine {
         }
         Device d = Device.get(0);
         DeviceInfo info = d.info();
+        // a driver that reports no opt-in maximum gets the 48 KiB every device allows
+        int optin = Math.max(KvKernels.SHARED_LIMIT, d.maxSharedMemoryPerBlockOptin());
         Context ctx = Context.primary(d);
         KernelCatalog catalog = KernelCatalog.get();
         int arch = -1;
@@ -83,7 +88,7 @@ public final class CudaEngine {
                 int a = catalog.bestArchitecture(source, info.computeCapabilityMajor(), info.computeCapabilityMinor());
                 arch = Math.max(arch, a);
                 if (engine == null) {
-                    engine = new CudaEngine(info, ctx, a);
+                    engine = new CudaEngine(info, ctx, a, optin);
                 }
                 Module m = Module.loadPtx(KernelCatalog.fileName(source, a), catalog.ptxBytes(source, a));
                 engine.modules.add(m);
@@ -134,6 +139,37 @@ public final class CudaEngine {
     /** The context of the engine (device 0's primary context). */
     public Context context() {
         return context;
+    }
+
+    /** The device's shared memory per block with opt-in ({@code CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN}). */
+    public int sharedMemoryOptin() {
+        return sharedOptin;
+    }
+
+    /**
+     * The most dynamic shared memory per block kernel {@code name} can be launched with here: the
+     * opt-in maximum less the kernel's static shared memory.
+     */
+    public int maxDynamicSharedBytes(String name) {
+        bind();
+        return sharedOptin - kernel(name).staticSharedBytes();
+    }
+
+    /**
+     * Lets kernel {@code name} be launched with {@code bytes} of dynamic shared memory: above 48 KiB
+     * raises {@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES} (per function, for the whole
+     * context), never lowering what another cache raised it to.
+     *
+     * @throws dev.kvq.driver.CudaException when the device refuses (above {@link #maxDynamicSharedBytes})
+     */
+    public synchronized void allowDynamicShared(String name, int bytes) {
+        if (bytes <= KvKernels.SHARED_LIMIT || bytes <= sharedRaised.getOrDefault(name, 0)) {
+            return;
+        }
+        bind();
+        kernel(name).setMaxDynamicSharedMemory(bytes);
+        sharedRaised.put(name, bytes);
+        LOG.debug("raised the dynamic shared memory of {} to {} bytes", name, bytes);
     }
 
     /** The {@code sm_XX} of the PTX that was loaded. */

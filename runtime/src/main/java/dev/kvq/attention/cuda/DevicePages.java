@@ -19,6 +19,7 @@ import java.lang.foreign.ValueLayout;
  */
 public final class DevicePages implements AutoCloseable {
     private final long pageBytes;
+    private final long minGrowBytes;
     private final Stream stream;
     private DeviceMemory pool;       // [capacity][pageBytes]
     private DeviceMemory table;      // int32 [capacity], the identity
@@ -31,10 +32,19 @@ public final class DevicePages implements AutoCloseable {
      * kernels run on (synchronized before memory they may read is freed).
      */
     public DevicePages(long pageBytes, Stream stream) {
+        this(pageBytes, stream, 16L << 20);
+    }
+
+    /**
+     * An empty pool whose growth steps are at least {@code minGrowBytes} (at least one page): the
+     * sparse entry chunks of a layer use a smaller step than its pages, as a cache may hold few entries.
+     */
+    public DevicePages(long pageBytes, Stream stream, long minGrowBytes) {
         if (pageBytes <= 0) {
             throw new IllegalArgumentException("page size must be positive, got " + pageBytes + " bytes");
         }
         this.pageBytes = pageBytes;
+        this.minGrowBytes = minGrowBytes;
         this.stream = stream;
     }
 
@@ -92,8 +102,8 @@ public final class DevicePages implements AutoCloseable {
         if (count <= capacity) {
             return capacity;
         }
-        // by half again, and by at least 16 MiB worth of pages (one page when pages are larger)
-        long step = Math.max(capacity / 2, Math.max(1, (16L << 20) / pageBytes));
+        // by half again, and by at least minGrowBytes worth of pages (one page when pages are larger)
+        long step = Math.max(capacity / 2, Math.max(1, minGrowBytes / pageBytes));
         long grown = Math.max((long) capacity + step, count);
         return (int) Math.min(grown, Integer.MAX_VALUE - 8);
     }

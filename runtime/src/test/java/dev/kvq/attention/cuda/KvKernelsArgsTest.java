@@ -15,6 +15,7 @@ import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.QuantSpec;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -27,6 +28,9 @@ import org.junit.jupiter.api.Test;
 class KvKernelsArgsTest {
     private static final LayerView VIEW = new LayerView(0x7000_0000L, 64, 0x7100_0000L, 64, 0x7200_0000L, 0x7300_0000L,
             0x7400_0000L);
+    private static final LayerView SPARSE_VIEW = new LayerView(0x7000_0000L, 64, 0x7100_0000L, 64, 0x7200_0000L,
+            0x7300_0000L, 0x7400_0000L, new SparseView(0x7500_0000L, 3, 0x7600_0000L, 3, 0x7700_0000L, 5, 0x7800_0000L,
+            5, 0x7900_0000L));
 
     @ParameterizedTest
     @ValueSource(strings = {"nuq2-1%", "nuq3-1%", "nuq4-1%", "nuq3", "fp16"})
@@ -42,7 +46,7 @@ class KvKernelsArgsTest {
         all.add(k.fp16AppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
         if (spec.quantized()) {
             all.add(k.sinksAppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
-            all.add(k.packKeysArgs(VIEW, 7, 8, 9, 10, 11));
+            all.add(k.packKeysArgs(VIEW, 7, 8, 9, 10, 12, 11));
             all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10, 11));
             all.add(k.keyScoresArgs(VIEW, 12, 13, 14, 15, 100, 11));
             all.add(k.valuePartialsArgs(VIEW, 5, 100, 4, 2, 11));
@@ -53,6 +57,34 @@ class KvKernelsArgsTest {
         for (LaunchArgs a : all) {
             assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
         }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nuq2-1%", "nuq3-5%", "nuq4-1%"})
+    void everySparseLaunchMatchesItsSignature(String mode) {
+        AttentionShape shape = new AttentionShape(1, 8, 2, 64, Rope.of(10000, RopePairing.ROTATE_HALF, 64));
+        QuantSpec spec = QuantSpec.parse(mode).outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
+        PageLayout layout = new PageLayout(shape, spec, 256);
+        KvKernels k = new KvKernels(null, shape, spec, layout);
+        assertTrue(k.sparse());
+        assertEquals(spec.valueOutliersPerToken(shape.kvChannels()), k.sparseValueSlots());
+        List<LaunchArgs> all = List.of(
+                k.packKeysArgs(SPARSE_VIEW, 7, 8, 9, 10, 12, 11),
+                k.keySparseStartsArgs(SPARSE_VIEW, 8, 9, 12, 10, 11),
+                k.keySparseEntriesArgs(SPARSE_VIEW, 7, 8, 9, 10, 11),
+                k.packValuesArgs(SPARSE_VIEW, 7, 8, 9, 10, 11),
+                k.keyScoresArgs(SPARSE_VIEW, 12, 13, 14, 15, 100, 11),
+                k.keyScoresSparseArgs(SPARSE_VIEW, 12, 14, 15, 100, 11),
+                k.valuePartialsArgs(SPARSE_VIEW, 5, 100, 4, 2, 11),
+                k.valueSparseArgs(SPARSE_VIEW, 5, 100, 6, 11));
+        for (LaunchArgs a : all) {
+            assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
+        }
+        // a sparse launch without the layer's chunk tables is refused before it reaches the device
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> k.keyScoresSparseArgs(VIEW, 12, 14, 15, 100, 11));
+        assertTrue(e.getMessage().contains("kvq_key_scores_sparse needs the layer's sparse entry chunks"),
+                e.getMessage());
     }
 
     @Test
@@ -111,10 +143,31 @@ class KvKernelsArgsTest {
         UnsupportedOperationException fp32 = assertThrows(UnsupportedOperationException.class,
                 () -> KvKernels.requireSupported(shape, QuantSpec.fp32(), new PageLayout(shape, QuantSpec.fp32(), 32)));
         assertTrue(fp32.getMessage().contains("fp32"), fp32.getMessage());
+        // shared memory is the device's question (requireShared), not the spec's
         AttentionShape wide = new AttentionShape(1, 64, 1, 256);
         QuantSpec nuq = QuantSpec.parse("nuq4");
-        UnsupportedOperationException shared = assertThrows(UnsupportedOperationException.class,
-                () -> KvKernels.requireSupported(wide, nuq, new PageLayout(wide, nuq, 32)));
-        assertTrue(shared.getMessage().contains("shared memory"), shared.getMessage());
+        KvKernels.requireSupported(wide, nuq, new PageLayout(wide, nuq, 32));
+    }
+
+    @Test
+    void sharedMemoryAboveTheOptInMaximumIsNamedWithBothSizes() {
+        AttentionShape wide = new AttentionShape(1, 64, 1, 256);
+        QuantSpec nuq = QuantSpec.parse("nuq4");
+        Map<String, Integer> needs = KvKernels.sharedBytes(wide, nuq);
+        int partials = KernelSignatures.valuePartialsSharedBytes(256, 64);
+        assertEquals(partials, needs.get("kvq_value_partials"));
+        assertTrue(partials > KvKernels.SHARED_LIMIT);
+        // an sm_90 (227 KiB) takes it, an sm_80-sized 100 KiB device does not
+        KvKernels.requireShared(wide, needs, k -> 232448);
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> KvKernels.requireShared(wide, needs, k -> 100 * 1024));
+        assertTrue(e.getMessage().startsWith("kvq_value_partials needs " + partials + " bytes of dynamic shared memory"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("the device allows " + 100 * 1024), e.getMessage());
+        // within 48 KiB nothing is asked of the device
+        AttentionShape small = new AttentionShape(1, 4, 1, 64);
+        KvKernels.requireShared(small, KvKernels.sharedBytes(small, nuq), k -> {
+            throw new AssertionError("asked the device about " + k);
+        });
     }
 }
