@@ -102,6 +102,15 @@ public final class CudaBench {
 
     private CudaBench() {}
 
+    /** The cache's device half; a mode the kernels do not cover (fp32) fell back to the CPU: say which. */
+    private static CudaLayers onDevice(KvCache cache) {
+        if (!(cache.device() instanceof CudaLayers dev)) {
+            throw new IllegalArgumentException(cache.spec().name() + " does not run on the CUDA backend ("
+                    + cache.backend().reason() + "); leave it out of the GPU benchmark");
+        }
+        return dev;
+    }
+
     /**
      * Runs the benchmark on the JVM's CUDA backend.
      *
@@ -124,7 +133,7 @@ public final class CudaBench {
             for (String mode : o.modes()) {
                 QuantSpec spec = QuantSpec.parse(mode);
                 try (KvCache cache = KvCache.open(layer, spec, calibration(layer, spec), cuda)) {
-                    CudaLayers dev = (CudaLayers) cache.device();
+                    CudaLayers dev = onDevice(cache);
                     int stored = fill(cache, dev, 0, n, 7);
                     float[] q = query(layer, 9);
                     CudaLayers.StepTimes t = dev.timeStep(0, stored, q, o.warmup(), o.repeat());
@@ -150,7 +159,7 @@ public final class CudaBench {
                     Rope.of(10000, RopePairing.ROTATE_HALF, o.headDim()));
             QuantSpec spec = QuantSpec.parse(o.decodeMode());
             try (KvCache cache = KvCache.open(model, spec, calibration(model, spec), cuda)) {
-                CudaLayers dev = (CudaLayers) cache.device();
+                CudaLayers dev = onDevice(cache);
                 int stored = 0;
                 for (int l = 0; l < model.layers(); l++) {
                     stored = fill(cache, dev, l, o.decodeTokens(), 11);

@@ -119,7 +119,7 @@ final class CudaLayers implements DeviceCache {
             for (int l = 0; l < layers; l++) {
                 pages[l] = own(new DevicePages(layout.pageBytes(), s));
                 if (sparse) {
-                    // chunks grow by at least 1 MiB (16 chunks), not the pages' 16 MiB: few tokens hold few entries
+                    // chunks grow by at least 1 MiB (16 chunks): entries come in bursts of a whole prefill
                     keyChunks[l] = own(new DevicePages(SparseEntries.CHUNK_BYTES, s, CHUNK_GROWTH));
                     valueChunks[l] = own(new DevicePages(SparseEntries.CHUNK_BYTES, s, CHUNK_GROWTH));
                 }
@@ -308,20 +308,43 @@ final class CudaLayers implements DeviceCache {
             if (newTables != null) {
                 tables[layer] = own(newTables);
             }
-            storeOnDevice(layer, stored, keysPreRope, values, n, newSinks);
+            try {
+                storeOnDevice(layer, stored, keysPreRope, values, n, newSinks);
+                checkError("append to layer " + layer);
+                if (sparse) {
+                    int onDevice = deviceKeyEntries(layer);
+                    if (onDevice != keyEntriesAfter) {
+                        throw new IllegalStateException("layer " + layer + " holds " + onDevice
+                                + " key outlier entries on the device after an append, but the host counted "
+                                + keyEntriesAfter + " (sparse start pointers and chunks disagree)");
+                    }
+                }
+            } catch (RuntimeException e) {
+                // None of the batch becomes visible: the kernels read lengths from the device's counts,
+                // so they go back to what the host holds (a retry re-packs the same slots exactly).
+                restoreCounts(layer, stored, e);
+                throw e;
+            }
+            // only now do the kernels see the new tokens
             try (Arena arena = Arena.ofConfined()) {
                 writeMeta(layer, stored + n, arena);
             }
-            checkError("append to layer " + layer);
             if (sparse) {
-                int onDevice = deviceKeyEntries(layer);
-                if (onDevice != keyEntriesAfter) {
-                    throw new IllegalStateException("layer " + layer + " holds " + onDevice
-                            + " key outlier entries on the device after an append, but the host counted "
-                            + keyEntriesAfter + " (sparse start pointers and chunks disagree)");
-                }
                 keyEntries[layer] = (int) keyEntriesAfter;
             }
+        }
+    }
+
+    /** After a failed append: the error word cleared, the layer's device counts back to the host's. */
+    private void restoreCounts(int layer, int stored, RuntimeException failure) {
+        try (Arena arena = Arena.ofConfined()) {
+            error.fill((byte) 0, 0, 4);
+            writeMeta(layer, stored, arena);
+            if (sparse) {
+                keyEntryCounts.copyFromHost(arena.allocateFrom(INT, keyEntries[layer]), 0, 4L * layer, 4);
+            }
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);   // a dead context: the cache is unusable either way, say both
         }
     }
 
@@ -444,8 +467,18 @@ final class CudaLayers implements DeviceCache {
         }
         DeviceMemory od = output.atLeast((long) out.length * Float.BYTES);
         queueValues(layer, stored, sd, od);
-        readBack(od, out, out.length);
+        // into a scratch array first: out stays untouched when the call throws, as on the CPU
+        float[] result = new float[out.length];
+        readBack(od, result, result.length);
         checkError("attention over layer " + layer);
+        for (float x : result) {
+            if (!Float.isFinite(x)) {
+                // the CPU rejects a score of ±Inf; on the device it turns the softmax into NaN
+                throw new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
+                        + " (the query is too large for these keys)");
+            }
+        }
+        System.arraycopy(result, 0, out, 0, out.length);
     }
 
     @Override

@@ -354,6 +354,42 @@ class GpuCacheTest {
     }
 
     @Test
+    void scoresThatOverflowAreRejectedAsOnTheCpuAndLeaveTheOutputAlone() {
+        AttentionShape shape = new AttentionShape(1, 4, 2, 64);
+        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        Calibration cal = cal(shape, spec);
+        float[] k = SyntheticActivations.keys(41, 300, shape.kvChannels());
+        float[] v = SyntheticActivations.values(42, 300, shape.kvChannels());
+        float[] q = new float[shape.queryHeads() * shape.headDim()];
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu());
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda())) {
+            cpu.append(0, k, v);
+            gpu.append(0, k, v);
+            // finite, but aligned with the last key so that q·k/√d exceeds fp32 for every head
+            float[] keys = cpu.decodeKeys(0);
+            int d = shape.headDim();
+            int last = (300 - 1) * shape.kvChannels();
+            for (int h = 0; h < shape.queryHeads(); h++) {
+                int kvHead = h / shape.groupSize();
+                for (int j = 0; j < d; j++) {
+                    q[h * d + j] = Math.copySign(1e38f, keys[last + kvHead * d + j]);
+                }
+            }
+            for (KvCache c : List.of(cpu, gpu)) {
+                float[] out = new float[q.length];
+                java.util.Arrays.fill(out, 7f);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> c.attend(0, q, out));
+                assertTrue(e.getMessage().contains("overflow fp32"), c.backend() + ": " + e.getMessage());
+                for (float x : out) {
+                    assertEquals(7f, x, c.backend() + " wrote into out before throwing");
+                }
+            }
+            // and the cache still answers normal queries the same way on both backends
+            compareLayer(cpu, gpu, 0, shape, 43);
+        }
+    }
+
+    @Test
     void positionsUpToTenMillion() {
         AttentionShape shape = new AttentionShape(1, 8, 2, 128);
         for (String mode : List.of("nuq3-1%", "fp16")) {
@@ -470,7 +506,7 @@ class GpuCacheTest {
         AttentionShape shape = new AttentionShape(1, 32, 32, 128);
         QuantSpec spec = QuantSpec.fp16();
         int d = shape.kvChannels();
-        // 10 tokens fit in the first pool (16 MiB = 4 pages of 256 tokens); 1100 more need a bigger one
+        // 10 tokens fit in the first pool (one page of 256 tokens); 1100 more need a bigger one
         float[] k = SyntheticActivations.keys(71, 1100, d);
         float[] v = SyntheticActivations.values(72, 1100, d);
         Context ctx = CudaEngine.shared().context();

@@ -12,7 +12,9 @@ import java.lang.foreign.ValueLayout;
  * and an int32 page table mapping logical page {@code k} to pool page {@code pageTable[k]} (here the
  * identity: the pool belongs to one sequence, so its pages are already in order).
  *
- * <p>The pool grows geometrically (by half, at least 16 MiB): a bigger pool is allocated, the used
+ * <p>The pool grows geometrically (by half, at least one page; the pool's capacity is what the budget
+ * is charged, so a pool of many short sequences must not pay megabytes per layer up front): a bigger
+ * pool is allocated, the used
  * pages are copied over on the device, the rest is zeroed (the value kernels OR codes into zeroed
  * words), and the old pool is freed. A failed growth changes nothing. One owner: {@link #close()}
  * frees the pool and the table once. Not thread-safe (a cache is used by one thread at a time).
@@ -32,7 +34,7 @@ public final class DevicePages implements AutoCloseable {
      * kernels run on (synchronized before memory they may read is freed).
      */
     public DevicePages(long pageBytes, Stream stream) {
-        this(pageBytes, stream, 16L << 20);
+        this(pageBytes, stream, 0);
     }
 
     /**

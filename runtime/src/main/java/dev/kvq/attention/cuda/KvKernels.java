@@ -123,7 +123,22 @@ public final class KvKernels {
         if (spec.mode() == QuantSpec.Mode.FP32) {
             throw new UnsupportedOperationException("the CUDA kernels have no fp32 pages (use fp16 or nuq)");
         }
+        if (spec.hasOutliers()) {
+            // the pack kernels keep a token's outlier lists in shared memory (KVQ_MAX_CAP per side);
+            // beyond that every append would fail on the device, so such a cache stays on the CPU
+            int d = shape.kvChannels();
+            int keyCap = spec.keyOutlierCap(d);
+            int valueCap = spec.valueTopK(d) - 1;
+            if (keyCap > MAX_OUTLIERS_PER_SIDE || valueCap > MAX_OUTLIERS_PER_SIDE) {
+                throw new UnsupportedOperationException(spec.name() + " over " + d + " channels keeps up to "
+                        + Math.max(keyCap, valueCap) + " outliers per side and token; the CUDA kernels hold "
+                        + MAX_OUTLIERS_PER_SIDE);
+            }
+        }
     }
+
+    /** KVQ_MAX_CAP of kvq_bodies.cuh: outliers per side one token may keep in the pack kernels. */
+    static final int MAX_OUTLIERS_PER_SIDE = 1024;
 
     /**
      * Dynamic shared memory per block of the launches that use it, by kernel, for this geometry.

@@ -95,6 +95,18 @@ class KvKernelsArgsTest {
     }
 
     @Test
+    void moreOutliersPerTokenThanThePackKernelsHoldIsUnsupported() {
+        // 17 × 256 = 4352 channels at 49%: ⌊0.245·4352⌋ + 1 = 1067 key outliers per side > 1024
+        AttentionShape wide = new AttentionShape(1, 17, 17, 256);
+        QuantSpec many = QuantSpec.parse("nuq3-49%");
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> KvKernels.requireSupported(wide, many, new PageLayout(wide, many, 32)));
+        assertTrue(e.getMessage().contains("the CUDA kernels hold 1024"), e.getMessage());
+        QuantSpec usual = QuantSpec.parse("nuq3-1%");
+        KvKernels.requireSupported(wide, usual, new PageLayout(wide, usual, 32));
+    }
+
+    @Test
     void aMisplacedArgumentIsNamed() {
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> LaunchArgs.of("kvq_softmax").ptr("scores", 1).i32("queryHeads", 4));
