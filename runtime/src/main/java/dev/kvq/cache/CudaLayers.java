@@ -357,6 +357,20 @@ final class CudaLayers implements DeviceCache {
         return b;
     }
 
+    /**
+     * Device bytes drawn from the budget, over all layers: page and entry chunk pools with their
+     * tables, sink buffers and quantizer tables (scratch buffers and per-cache constants are not
+     * budgeted). Equals what the appends reserved.
+     */
+    long budgetedBytes() {
+        long b = 0;
+        for (int l = 0; l < pages.length; l++) {
+            b += allocatedBytes(l) + (sinks[l] == null ? 0 : sinks[l].byteSize())
+                    + (tables[l] == null ? 0 : tables[l].byteSize());
+        }
+        return b;
+    }
+
     /** The device's running key entry count of {@code layer} (kvq_key_sparse_starts advances it). */
     private int deviceKeyEntries(int layer) {
         try (Arena arena = Arena.ofConfined()) {

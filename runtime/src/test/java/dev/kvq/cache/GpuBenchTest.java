@@ -41,6 +41,17 @@ class GpuBenchTest {
     }
 
     @Test
+    void aModeThatFallsBackToTheCpuIsSkippedWithTheReason() {
+        CudaBench.Options o = new CudaBench.Options(new int[] {1000}, List.of("fp32", "nuq3-1%"), 4, 2, 64, 0, 2,
+                null, 0, 0);
+        StringWriter log = new StringWriter();
+        CudaBench.Result r = CudaBench.run(o, new PrintWriter(log, true));
+        assertEquals(1, r.rows().size(), log.toString());
+        assertTrue(log.toString().contains("fp32     skipped: ") && log.toString().contains("no fp32 pages"),
+                log.toString());
+    }
+
+    @Test
     void repeatedPagesAttendLikeTheirOriginals() {
         // a cache extended by page copies holds the prefix's pages again: attention over it stays finite
         dev.kvq.attention.AttentionShape shape = new dev.kvq.attention.AttentionShape(1, 4, 2, 64);

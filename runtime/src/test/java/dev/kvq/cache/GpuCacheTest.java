@@ -176,6 +176,41 @@ class GpuCacheTest {
         }
     }
 
+    @Test
+    void theBudgetCoversTheSparseEntryChunksAndARejectedAppendChangesNothing() {
+        AttentionShape shape = new AttentionShape(1, 8, 2, 64);
+        QuantSpec spec = QuantSpec.parse("nuq3-5%").outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        float[] k = SyntheticActivations.keys(91, 200, d);
+        float[] v = SyntheticActivations.values(92, 200, d);
+        long needed;
+        try (KvCachePool pool = KvCachePool.open(shape, spec, cal, cuda(), 1L << 32, 64)) {
+            KvCache c = pool.newSequence();
+            c.append(0, k, v);
+            assertEquals(Backend.Kind.CUDA, c.backend().kind(), c.backend().reason());
+            needed = pool.reservedBytes();
+            // the reservation is exactly what the device half allocated, entry chunk pools included
+            CudaLayers dev = (CudaLayers) c.device();
+            assertEquals(dev.budgetedBytes(), needed);
+            assertTrue(c.entryCount(0, true) > 0 && c.entryCount(0, false) > 0);
+        }
+        try (KvCachePool pool = KvCachePool.open(shape, spec, cal, cuda(), needed - 1, 64)) {
+            KvCache c = pool.newSequence();
+            assertThrows(CacheBudgetExceededException.class, () -> c.append(0, k, v));
+            assertEquals(0, c.length(0));
+            assertEquals(0, pool.reservedBytes(), "a rejected append returns its whole reservation");
+            assertEquals(0, c.entryCount(0, true));
+        }
+        try (KvCachePool pool = KvCachePool.open(shape, spec, cal, cuda(), needed, 64)) {
+            KvCache c = pool.newSequence();
+            c.append(0, k, v);
+            assertEquals(200, c.length(0));
+            assertEquals(needed, pool.reservedBytes());
+            assertEquals(needed, ((CudaLayers) c.device()).budgetedBytes());
+        }
+    }
+
     /**
      * Sparse entries of one layer, CPU vs GPU: counts, then every chunk that holds entries byte for
      * byte (the unused tail of the last chunk is zero on both sides).
@@ -462,10 +497,13 @@ class GpuCacheTest {
         }
     }
 
-    @Test
-    void closeFreesEveryDeviceAllocationOnce() {
+    @ParameterizedTest(name = "sparse outliers: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void closeFreesEveryDeviceAllocationOnce(boolean sparse) {
         AttentionShape shape = new AttentionShape(4, 8, 8, 128);
-        QuantSpec spec = QuantSpec.parse("nuq2-1%");
+        // the sparse form adds two entry chunk pools per layer, which must be freed as well
+        QuantSpec spec = sparse ? QuantSpec.parse("nuq2-1%").outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE)
+                : QuantSpec.parse("nuq2-1%");
         Calibration cal = cal(shape, spec);
         int d = shape.kvChannels();
         float[] k = SyntheticActivations.keys(61, 2000, d);
@@ -481,6 +519,7 @@ class GpuCacheTest {
         int caches = GpuCondition.full() ? 20 : 4;
         for (int i = 0; i < caches; i++) {
             KvCache c = KvCache.open(shape, spec, cal, cuda());
+            assertEquals(Backend.Kind.CUDA, c.backend().kind(), c.backend().reason());
             for (int l = 0; l < shape.layers(); l++) {
                 c.append(l, k, v);
             }
