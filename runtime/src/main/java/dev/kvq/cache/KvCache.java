@@ -35,7 +35,7 @@ import java.util.List;
  * takes the same lock: it waits for a call in flight to finish, then frees the pages; every later call
  * throws {@link IllegalStateException}. Pages are therefore never freed under a running kernel (a
  * shared arena closed under a reader would make that reader fail part-way through with "Already
- * closed"). {@link #isClosed} never blocks. Segments returned by {@link #pageBytes} become
+ * closed"). {@link #isClosed} never blocks. Segments returned by {@link #pageBytes} on the CPU become
  * inaccessible (accesses throw {@code IllegalStateException}) once the cache is closed.
  *
  * <p>With a CUDA {@link Backend} the pages live on the device (same bytes, {@code CudaLayers}) and
@@ -683,10 +683,12 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * The raw bytes of page {@code page} of {@code layer} (read-only), laid out as {@link PageLayout}.
+     * On the CPU this is a view of the page itself (inaccessible once the cache is closed); on the CUDA
+     * backend it is a host copy of the device page, taken now, which stays readable after close.
      *
      * @param layer layer index, {@code [0, layers)}
      * @param page page index, from 0
-     * @return a read-only view of the page
+     * @return a read-only view (CPU) or copy (CUDA) of the page
      */
     public MemorySegment pageBytes(int layer, int page) {
         synchronized (lock) {
