@@ -48,6 +48,7 @@ final class CudaLayers implements DeviceCache {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     /** Tokens per pack launch: keeps the fp32 staging below 2 × 128 MiB whatever the prefill length. */
     private static final long STAGING_FLOATS = 1L << 25;
+    private static final long STAGING_KEPT_BYTES = 1L << 20;   // enough for dozens of decode tokens
     /** Smallest growth step of a layer's sparse entry chunk pool. */
     private static final long CHUNK_GROWTH = 1L << 20;
 
@@ -310,6 +311,8 @@ final class CudaLayers implements DeviceCache {
             }
             try {
                 storeOnDevice(layer, stored, keysPreRope, values, n, newSinks);
+                // a prefill's staging (up to 256 MiB) is not kept for the decode appends that follow
+                input.trimTo(STAGING_KEPT_BYTES);
                 checkError("append to layer " + layer);
                 if (sparse) {
                     int onDevice = deviceKeyEntries(layer);
@@ -355,6 +358,11 @@ final class CudaLayers implements DeviceCache {
             b += keyChunks[layer].allocatedBytes() + valueChunks[layer].allocatedBytes();
         }
         return b;
+    }
+
+    /** Bytes of the append staging buffer held now (for tests: a prefill's staging is let go). */
+    long stagingBytes() {
+        return input.byteSize();
     }
 
     /**

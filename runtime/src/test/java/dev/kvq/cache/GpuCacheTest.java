@@ -425,6 +425,25 @@ class GpuCacheTest {
     }
 
     @Test
+    void aPrefillsStagingIsNotKeptForTheDecodeAppendsAfterIt() {
+        AttentionShape shape = new AttentionShape(1, 32, 32, 128);
+        int d = shape.kvChannels();
+        float[] k = SyntheticActivations.keys(51, 1000, d);
+        float[] v = SyntheticActivations.values(52, 1000, d);
+        try (KvCache gpu = KvCache.open(shape, QuantSpec.fp16(), null, cuda())) {
+            CudaLayers device = (CudaLayers) gpu.device();
+            gpu.append(0, k, v);   // 1000 × 4096 × 2 fp32 = 32 MiB of staging
+            assertEquals(0, device.stagingBytes(), "the prefill's staging was kept");
+            gpu.append(0, java.util.Arrays.copyOf(k, d), java.util.Arrays.copyOf(v, d));
+            long oneToken = device.stagingBytes();
+            assertTrue(oneToken > 0 && oneToken <= 1 << 20, "decode staging " + oneToken);
+            gpu.append(0, java.util.Arrays.copyOf(k, d), java.util.Arrays.copyOf(v, d));
+            assertEquals(oneToken, device.stagingBytes(), "a decode append reallocated its staging");
+            assertEquals(1002, gpu.length(0));
+        }
+    }
+
+    @Test
     void positionsUpToTenMillion() {
         AttentionShape shape = new AttentionShape(1, 8, 2, 128);
         for (String mode : List.of("nuq3-1%", "fp16")) {

@@ -42,6 +42,18 @@ public final class DeviceScratch implements AutoCloseable {
         return memory;
     }
 
+    /**
+     * Frees the buffer when it is larger than {@code bytes}, so a one-off large use (a long prefill)
+     * does not keep its memory for the life of the cache; the next {@link #atLeast} allocates anew.
+     */
+    public void trimTo(long bytes) {
+        if (!closed && memory != null && memory.byteSize() > bytes) {
+            stream.synchronize();
+            memory.close();
+            memory = null;
+        }
+    }
+
     /** Bytes allocated now. */
     public long byteSize() {
         return memory == null ? 0 : memory.byteSize();
