@@ -8,6 +8,7 @@ import dev.kvq.attention.AttentionShape;
 import dev.kvq.attention.Backend;
 import dev.kvq.attention.Rope;
 import dev.kvq.attention.RopePairing;
+import dev.kvq.quant.ByteCorruptions;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.io.IOException;
@@ -87,7 +88,7 @@ class SnapshotFuzzTest {
             int which = random.nextInt(2);
             boolean recheck = random.nextInt(4) == 0;
             byte[] mutated = recheck ? mutateMetadata(good[which], sectionStarts.get(which), random)
-                    : mutate(good[which], random);
+                    : ByteCorruptions.mutate(good[which], random);
             Files.write(bad, mutated);
             try {
                 if (which == 0) {
@@ -138,47 +139,6 @@ class SnapshotFuzzTest {
                 throw e;
             }
         }
-    }
-
-    /** The plain corruptions of {@code CalibrationFuzzTest}, on a snapshot. */
-    private static byte[] mutate(byte[] good, SplittableRandom r) {
-        byte[] b = good.clone();
-        switch (r.nextInt(6)) {
-            case 0 -> {                                   // flip 1-8 random bits
-                for (int i = 0, n = 1 + r.nextInt(8); i < n; i++) {
-                    b[r.nextInt(b.length)] ^= (byte) (1 << r.nextInt(8));
-                }
-            }
-            case 1 -> b = Arrays.copyOf(b, r.nextInt(b.length));             // truncate
-            case 2 -> {                                   // append garbage
-                byte[] longer = Arrays.copyOf(b, b.length + 1 + r.nextInt(64));
-                for (int i = b.length; i < longer.length; i++) {
-                    longer[i] = (byte) r.nextInt(256);
-                }
-                b = longer;
-            }
-            case 3 -> {                                   // overwrite a run with random bytes
-                int from = r.nextInt(b.length);
-                int to = Math.min(b.length, from + 1 + r.nextInt(32));
-                for (int i = from; i < to; i++) {
-                    b[i] = (byte) r.nextInt(256);
-                }
-            }
-            case 4 -> {                                   // cut a run out of the middle
-                int from = r.nextInt(b.length);
-                int to = Math.min(b.length, from + 1 + r.nextInt(256));
-                byte[] cut = new byte[b.length - (to - from)];
-                System.arraycopy(b, 0, cut, 0, from);
-                System.arraycopy(b, to, cut, from, b.length - to);
-                b = cut;
-            }
-            default -> {                                  // an extreme integer at a random aligned spot
-                int at = r.nextInt(b.length / 4) * 4;
-                int[] extremes = {0, -1, Integer.MAX_VALUE, Integer.MIN_VALUE, 1 << 30, 65536};
-                ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at, extremes[r.nextInt(extremes.length)]);
-            }
-        }
-        return b;
     }
 
     /**
