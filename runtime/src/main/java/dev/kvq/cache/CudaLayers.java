@@ -489,18 +489,20 @@ final class CudaLayers implements DeviceCache {
         }
         DeviceMemory od = output.atLeast((long) out.length * Float.BYTES);
         queueValues(layer, stored, sd, od);
-        // into a scratch array first: out stays untouched when the call throws, as on the CPU
-        float[] result = new float[out.length];
-        readBack(od, result, result.length);
-        checkError("attention over layer " + layer);
-        for (float x : result) {
-            if (!Float.isFinite(x)) {
-                // the CPU rejects a score of ±Inf; on the device it turns the softmax into NaN
-                throw new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
-                        + " (the query is too large for these keys)");
+        // checked in the host staging copy, so out stays untouched when the call throws, as on the CPU
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate((long) out.length * Float.BYTES, 64);
+            od.copyToHost(host, 0, 0, host.byteSize());
+            checkError("attention over layer " + layer);
+            for (int i = 0; i < out.length; i++) {
+                if (!Float.isFinite(host.getAtIndex(FLOAT, i))) {
+                    // the CPU rejects a score of ±Inf; on the device it turns the softmax into NaN
+                    throw new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
+                            + " (the query is too large for these keys)");
+                }
             }
+            MemorySegment.copy(host, FLOAT, 0, out, 0, out.length);
         }
-        System.arraycopy(result, 0, out, 0, out.length);
     }
 
     @Override
