@@ -74,6 +74,12 @@ final class CalibrateCommand implements Callable<Integer> {
         o.printf(Locale.ROOT, "wrote %s: %s, %d layers, %d windows x %d tokens, %.1f s, fingerprint %s%n", out,
                 kv.spec().name(), c.layers().size(), windows, windowLength, (System.nanoTime() - t0) / 1e9,
                 c.fingerprint().substring(0, 16));
+        if (kv.spec().allocated()) {
+            o.printf(Locale.ROOT, "code bits per token and layer: keys %.1f, values %.1f (budget %d each on average)%n",
+                    c.meanKeyCodeBits(), c.meanValueCodeBits(), kv.spec().bits() * c.shape().kvChannels());
+            o.printf(Locale.ROOT, "channels per width 0-6: keys %s, values %s%n",
+                    java.util.Arrays.toString(c.widthHistogram(true)), java.util.Arrays.toString(c.widthHistogram(false)));
+        }
         return 0;
     }
 }

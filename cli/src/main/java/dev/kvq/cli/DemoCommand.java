@@ -137,10 +137,10 @@ final class DemoCommand implements Callable<Integer> {
                 fp32 = row.perplexity();
             }
             QuantSpec s = i == 0 ? QuantSpec.fp32() : specs.get(i - 1);
-            double bytes = MemoryMath.bytes(shape, s, 512, MemoryMath.Accounting.FIXED_SLOTS);
+            double bytes = MemoryMath.bytes(shape, s, 512, MemoryMath.Accounting.STORED);
             out.printf(Locale.ROOT, "%-9s %11.4f %8.2f%% %14.0f %14.2f %9.0f%n", name, row.perplexity(),
                     100 * (row.perplexity() / fp32 - 1), bytes,
-                    MemoryMath.effectiveBits(s, shape.kvChannels(), 512, MemoryMath.Accounting.FIXED_SLOTS), speeds.get(i));
+                    MemoryMath.effectiveBits(s, shape.kvChannels(), 512, MemoryMath.Accounting.STORED), speeds.get(i));
         }
         out.println();
         out.printf(Locale.ROOT, "Perplexity: 20 windows × 512 tokens, scored through the same caches. KV bytes: all %d layers at%n",

@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
  * is scored; nuq modes are calibrated on the rest unless {@code --calibration} provides one.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = "Perplexity of a llama2.c model per KV mode (simulated quantization), with effective bits.")
+        description = "Perplexity of a llama2.c model per KV mode (simulated quantization), with the bits stored per"
+                + " element at the evaluated context and at 32K tokens.")
 final class EvalCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -106,10 +107,11 @@ final class EvalCommand implements Callable<Integer> {
             for (Evaluator.Row r : rows) {
                 String family = Plots.family(r.mode());
                 if (family != null) {
-                    points.add(new Plots.Point(family, r.bits(), r.perplexity()));
+                    points.add(new Plots.Point(family, r.bits32k(), r.perplexity()));
                 }
             }
-            Plots.perplexityVsBits(plot, "stories260K perplexity vs bits — " + text.getFileName(), points, reference);
+            Plots.perplexityVsBits(plot, "stories260K perplexity vs bits at 32K tokens — " + text.getFileName(), points,
+                    reference);
             spec.commandLine().getErr().println("eval: wrote " + plot);
         }
         if (json) {
@@ -123,7 +125,8 @@ final class EvalCommand implements Callable<Integer> {
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("kv", r.mode());
                 row.put("bits", round(r.bits(), 3));
-                row.put("perplexity", round(r.perplexity(), 4));
+                row.put("bits_32k", round(r.bits32k(), 3));
+                row.put("ppl", round(r.perplexity(), 4));
                 row.put("deltaPercent", Double.isNaN(reference) ? null : round(100 * (r.perplexity() / reference - 1), 3));
                 row.put("seconds", round(r.seconds(), 2));
                 list.add(row);
@@ -133,9 +136,9 @@ final class EvalCommand implements Callable<Integer> {
         } else {
             out.printf(Locale.ROOT, "%s: %d windows x %d tokens (%d predictions)%s%n", text.getFileName(), n, windowLength,
                     (long) n * (windowLength - 1), split ? ", evaluation part" : "");
-            out.printf(Locale.ROOT, "%-20s %7s %10s %9s%n", "kv", "bits", "ppl", "vs fp32");
+            out.printf(Locale.ROOT, "%-22s %7s %8s %10s %9s%n", "kv", "bits", "bits@32K", "ppl", "vs fp32");
             for (Evaluator.Row r : rows) {
-                out.printf(Locale.ROOT, "%-20s %7.3f %10.4f %9s%n", r.mode(), r.bits(), r.perplexity(),
+                out.printf(Locale.ROOT, "%-22s %7.3f %8.3f %10.4f %9s%n", r.mode(), r.bits(), r.bits32k(), r.perplexity(),
                         Double.isNaN(reference) ? "" : String.format(Locale.ROOT, "%+.2f%%", 100 * (r.perplexity() / reference - 1)));
             }
         }

@@ -28,7 +28,7 @@ final class Plots {
     /** Perplexity against effective bits per element, one series per method family (log-scaled y). */
     static void perplexityVsBits(Path file, String title, List<Point> points, double fp32) throws IOException {
         XYChart chart = new XYChartBuilder().width(900).height(560).title(title)
-                .xAxisTitle("effective bits per K/V element").yAxisTitle("perplexity (log scale)").build();
+                .xAxisTitle("bits per K/V element as stored, at a 32K-token context").yAxisTitle("perplexity (log scale)").build();
         chart.getStyler().setYAxisLogarithmic(true);
         chart.getStyler().setYAxisLogarithmicDecadeOnly(false);
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
@@ -98,11 +98,18 @@ final class Plots {
 
     /** The series a KV mode name belongs to in the perplexity figure. */
     static String family(String mode) {
-        if (mode.matches("nuq[234]-[0-9.]+%")) {
-            return "kvq nuq, 1% outliers";
-        }
-        if (mode.matches("nuq[234]")) {
-            return "kvq nuq, dense";
+        if (mode.startsWith("nuq")) {
+            // ablation variants (sinks, weighting, outlier form) and the error splits are not curves
+            if (mode.matches(".*-(s\\d+|fisher|unweighted|sparse|packed|konly|vonly)(-.*)?")) {
+                return null;
+            }
+            dev.kvq.quant.QuantSpec s = dev.kvq.quant.QuantSpec.parse(mode);
+            return "kvq " + (s.allocated() ? "nuqa" : "nuq")
+                    + (s.allocation() == dev.kvq.quant.QuantSpec.Allocation.HEAD ? " per head"
+                    : s.allocation() == dev.kvq.quant.QuantSpec.Allocation.TENSOR ? " per tensor" : "")
+                    + (s.hasOutliers() ? ", " + mode.replaceAll(".*?-([0-9.]+%).*", "$1") + " outliers" : ", dense")
+                    + (s.keyCodebooks() == dev.kvq.quant.QuantSpec.KeyCodebooks.PER_CHANNEL ? ", channel codebooks" : "")
+                    + (s.recentWindow() > 0 ? ", window " + s.recentWindow() : "");
         }
         if (mode.matches("int[234]")) {
             return "int (per token)";

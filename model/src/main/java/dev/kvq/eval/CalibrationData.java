@@ -7,6 +7,7 @@ import dev.kvq.model.LlamaConfig;
 import dev.kvq.model.ModelShapes;
 import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Calibrator;
 import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.Provenance;
 import dev.kvq.quant.QuantSpec;
@@ -160,17 +161,14 @@ public final class CalibrationData {
     }
 
     /**
-     * Fits every layer's key thresholds and K/V codebooks for {@code spec}.
+     * Fits every layer's key thresholds and K/V codebooks for {@code spec} (and its bit allocation).
      *
      * @param spec a nuq spec
      * @param createdBy the tool and version recorded in the provenance
      * @return the calibration
      */
     public Calibration calibrate(QuantSpec spec, String createdBy) {
-        List<LayerCalibration> layers = new ArrayList<>();
-        for (int l = 0; l < config.layers(); l++) {
-            layers.add(LayerCalibration.calibrate(keys[l], values[l], spec, WeightedKMeans.Options.defaults()));
-        }
+        List<LayerCalibration> layers = Calibrator.fit(shape(), spec, keys, values, WeightedKMeans.Options.defaults());
         Provenance p = new Provenance(model, data, windows, length, createdBy,
                 Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
         return new Calibration(shape(), spec, p, layers);

@@ -1,9 +1,11 @@
 package dev.kvq.eval;
 
+import dev.kvq.cache.MemoryReport;
 import dev.kvq.model.KvStore;
 import dev.kvq.model.Llama;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Codebook;
+import dev.kvq.quant.MemoryMath;
 import dev.kvq.quant.QuantSpec;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -30,13 +32,15 @@ public final class Evaluator {
      * One table row.
      *
      * @param mode the mode's name
-     * @param bits effective bits per element
+     * @param bits effective bits per element at the evaluated context (the window length), as stored
+     * @param bits32k effective bits per element at a {@value EffectiveBits#LONG_CONTEXT}-token context
      * @param perplexity exp(mean NLL)
      * @param meanNll mean negative log-likelihood per prediction
      * @param predictions tokens predicted
      * @param seconds wall time of the row
      */
-    public record Row(String mode, double bits, double perplexity, double meanNll, long predictions, double seconds) {}
+    public record Row(String mode, double bits, double bits32k, double perplexity, double meanNll, long predictions,
+                      double seconds) {}
 
     /**
      * An evaluator of {@code windows} windows of {@code windowLength} tokens of {@code tokens}.
@@ -74,29 +78,67 @@ public final class Evaluator {
      */
     public Row evaluate(KvMode mode) {
         long t0 = System.nanoTime();
-        Perplexity.Result r = mode.kind() == KvMode.Kind.NUQ_PACKED
-                ? packed(mode.spec(), calibration(mode.spec()))
-                : evaluateStore(store(mode));
-        double bits = EffectiveBits.of(mode, model.config().kvDim(), windowLength);
-        return new Row(mode.name(), bits, r.perplexity(), r.meanNll(), r.predictions(), (System.nanoTime() - t0) / 1e9);
+        int d = model.config().kvDim();
+        Perplexity.Result r;
+        double bits;
+        double bits32k;
+        if (mode.kind() == KvMode.Kind.NUQ_PACKED) {
+            PackedRun run = packed(mode.spec(), calibration(mode.spec()));
+            r = run.result();
+            bits = MemoryMath.effectiveBits(run.packedToken(), d, mode.spec().fp16Tokens(), windowLength);
+            bits32k = MemoryMath.effectiveBits(run.packedToken(), d, mode.spec().fp16Tokens(), EffectiveBits.LONG_CONTEXT);
+        } else if (mode.isNuq()) {
+            Calibration c = calibration(mode.spec());
+            OutlierTally tally = new OutlierTally();
+            r = evaluateStore(nuqStore(mode, c, tally));
+            double rate = tally.keyOutliersPerToken();
+            if (mode.kind() == KvMode.Kind.NUQ_VALUES_ONLY) {
+                // keys were not quantized here; count them as the full mode stores them
+                OutlierTally keys = new OutlierTally();
+                evaluateStore(SimulatedStores.nuq(mode.spec(), c, true, false, keys));
+                rate = keys.keyOutliersPerToken();
+            }
+            bits = EffectiveBits.nuq(mode, c, rate, windowLength);
+            bits32k = EffectiveBits.nuq(mode, c, rate, EffectiveBits.LONG_CONTEXT);
+        } else {
+            r = evaluateStore(store(mode));
+            bits = EffectiveBits.of(mode, d, windowLength);
+            bits32k = EffectiveBits.of(mode, d, EffectiveBits.LONG_CONTEXT);
+        }
+        return new Row(mode.name(), bits, bits32k, r.perplexity(), r.meanNll(), r.predictions(),
+                (System.nanoTime() - t0) / 1e9);
+    }
+
+    private KvStore nuqStore(KvMode mode, Calibration c, OutlierTally tally) {
+        return switch (mode.kind()) {
+            case NUQ -> SimulatedStores.nuq(mode.spec(), c, true, true, tally);
+            case NUQ_KEYS_ONLY -> SimulatedStores.nuq(mode.spec(), c, true, false, tally);
+            case NUQ_VALUES_ONLY -> SimulatedStores.nuq(mode.spec(), c, false, true, tally);
+            default -> throw new IllegalStateException(mode.name() + " is not a simulated nuq mode");
+        };
     }
 
     private Perplexity.Result evaluateStore(KvStore store) {
         return Perplexity.evaluate(model, tokens, windowLength, windows, w -> store);
     }
 
+    /** A packed run: its perplexity, and what one packed token took in the caches (their memory reports). */
+    private record PackedRun(Perplexity.Result result, MemoryMath.TokenBits packedToken) {}
+
     /**
      * Teacher-forced decoding of every window through the runtime's packed cache: BOS or the window's
      * first token is the only prompt, every later K/V is appended packed before it is attended to
-     * (the deployment path; the simulation quantizes the same vectors in one batch).
+     * (the deployment path; the simulation quantizes the same vectors in one batch). The bits come
+     * from the caches' own {@link MemoryReport}s: codes, scales and outliers of the packed tokens.
      */
-    private Perplexity.Result packed(QuantSpec spec, Calibration c) {
+    private PackedRun packed(QuantSpec spec, Calibration c) {
         int available = Perplexity.windows(tokens, windowLength);
         if (windows <= 0 || windows > available) {
             throw new IllegalArgumentException(windows + " windows of " + windowLength + " tokens requested; the text has "
                     + available);
         }
         double[] nll = new double[windows];
+        MemoryReport[] memory = new MemoryReport[windows];
         java.util.stream.IntStream.range(0, windows).parallel().forEach(w -> {
             int from = w * windowLength;
             double sum = 0;
@@ -105,6 +147,7 @@ public final class Evaluator {
                     float[] logits = model.step(tokens[from + t], t, cache);
                     sum -= Perplexity.logSoftmax(logits, 0, logits.length, tokens[from + t + 1]);
                 }
+                memory[w] = cache.cache().memory();
             }
             nll[w] = sum;
         });
@@ -112,8 +155,18 @@ public final class Evaluator {
         for (double v : nll) {
             total += v;
         }
+        long packedBytes = 0;
+        long packedTokens = 0;
+        int layers = model.config().layers();
+        for (MemoryReport m : memory) {
+            packedBytes += m.codes() + m.scales() + m.outliers();
+            packedTokens += m.tokens() - (long) layers * Math.min(windowLength - 1, spec.fp16Tokens());
+        }
+        double perToken = packedTokens == 0 ? 0 : packedBytes * 8.0 / packedTokens;
         long predictions = (long) windows * (windowLength - 1);
-        return new Perplexity.Result(total / predictions, predictions, windows);
+        // the reports do not split keys from values; the average over both is what the bits need
+        return new PackedRun(new Perplexity.Result(total / predictions, predictions, windows),
+                new MemoryMath.TokenBits(perToken / 2, perToken / 2));
     }
 
     KvStore store(KvMode mode) {
@@ -132,9 +185,7 @@ public final class Evaluator {
                 }
                 yield SimulatedStores.keysPerChannel(mode.bits(), ranges, pre);
             }
-            case NUQ -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()));
-            case NUQ_KEYS_ONLY -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()), true, false);
-            case NUQ_VALUES_ONLY -> SimulatedStores.nuq(mode.spec(), calibration(mode.spec()), false, true);
+            case NUQ, NUQ_KEYS_ONLY, NUQ_VALUES_ONLY -> nuqStore(mode, calibration(mode.spec()), null);
             case NUQ_PACKED -> throw new IllegalStateException(mode.name() + " runs through the packed cache, not a store");
         };
     }
@@ -146,14 +197,22 @@ public final class Evaluator {
      * @return the calibration
      */
     public synchronized Calibration calibration(QuantSpec spec) {
+        QuantSpec key = calibrationKey(spec);
         for (Calibration c : given) {
-            QuantSpec s = c.spec();
-            if (s.bits() == spec.bits() && s.outlierFraction() == spec.outlierFraction()
-                    && s.weighting() == spec.weighting() && s.sinkTokens() == spec.sinkTokens() && s.qNorm() == spec.qNorm()) {
+            if (calibrationKey(c.spec()).equals(key)) {
                 return c;
             }
         }
-        return fitted.computeIfAbsent(spec, s -> data().calibrate(s, "kvq eval"));
+        return fitted.computeIfAbsent(key, s -> data().calibrate(spec, "kvq eval"));
+    }
+
+    /**
+     * What a calibration depends on: not the recent window, and the outlier form only through the key cap
+     * an allocation measures its errors with.
+     */
+    private static QuantSpec calibrationKey(QuantSpec spec) {
+        QuantSpec k = spec.window(0);
+        return k.allocated() ? k : k.outlierForm(QuantSpec.OutlierForm.FIXED_SLOTS);
     }
 
     private synchronized CalibrationData data() {

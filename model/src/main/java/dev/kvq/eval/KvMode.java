@@ -1,6 +1,5 @@
 package dev.kvq.eval;
 
-import dev.kvq.quant.FisherWeighting;
 import dev.kvq.quant.QuantSpec;
 import java.util.Locale;
 import java.util.regex.Matcher;
@@ -14,18 +13,18 @@ import java.util.regex.Pattern;
  * <li>{@code intB-kchan}: keys per channel post-RoPE (calibrated min/max), values per token — ablation step
  * <li>{@code intB-kchan-pre}: the same with pre-RoPE keys — ablation step
  * <li>{@code kiviB[-rR]}: KIVI-style (keys per channel in groups of 32 tokens, values per token in groups
- * of 32 channels, the most recent R tokens, default 128, in full precision)
- * <li>{@code nuqB[-P%][-sN][-fisher|-unweighted][-sparse]}: KVQuant with P% outliers (capped fixed slots, or
- *     uncapped token-major sparse with {@code -sparse}), N sink tokens (default 1); {@code -packed} scores
- *     through the packed {@code KvCache} token by token instead of simulating; {@code -konly}/{@code -vonly}
- *     quantize only the keys/values (error split; bits then count the mode as if both were quantized),
- * k-means weighted by F·s² (default), F only, or not at all
+ * of 32 channels, the most recent R tokens, default 128, in fp16; R = 0 or a multiple of 32)
+ * <li>a kvq spec name ({@link QuantSpec#parse}: {@code nuqB} or {@code nuqaB} with {@code -P%}, {@code -rN},
+ *     {@code -sN}, {@code -fisher|-unweighted}, {@code -sparse}, {@code -lcb|-ccb}, {@code -head|-tensor},
+ *     or a preset), optionally followed by {@code -packed} (score through the packed {@code KvCache} token by
+ *     token instead of simulating) or {@code -konly}/{@code -vonly} (quantize only the keys/values: an
+ *     error split; bits then count the mode as if both were quantized)
  * </ul>
  *
  * @param name the mode's name, normalized to lower case
  * @param kind the family of the mode
- * @param bits code width, or 16/32 for the float modes
- * @param recentWindow KIVI's full-precision window in tokens; 0 for other modes
+ * @param bits code width (the average under a bit allocation), or 16/32 for the float modes
+ * @param recentWindow the fp16 window of recent tokens (KIVI's, or a kvq mode's {@code -rN}); 0 for none
  * @param spec the runtime spec of nuq modes; fp16/fp32 specs for the float modes, null otherwise
  */
 public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSpec spec) {
@@ -62,7 +61,7 @@ public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSp
 
     private static final Pattern BASELINE = Pattern.compile("(int|nf)([234])(-kchan(-pre)?)?");
     private static final Pattern KIVI = Pattern.compile("kivi([234])(?:-r(\\d+))?");
-    private static final Pattern NUQ = Pattern.compile("(nuq[234](?:-\\d+(?:\\.\\d+)?%)?)((?:-s\\d+)?)((?:-fisher|-unweighted)?)((?:-sparse)?)((?:-packed|-konly|-vonly)?)");
+    private static final Pattern NUQ = Pattern.compile("(nuq.*?|kvq\\d.*?)(-packed|-konly|-vonly)?");
 
     /**
      * Parses a mode name (see the list above).
@@ -102,29 +101,16 @@ public record KvMode(String name, Kind kind, int bits, int recentWindow, QuantSp
         m = NUQ.matcher(n);
         if (m.matches()) {
             QuantSpec spec = QuantSpec.parse(m.group(1));
-            if (!m.group(2).isEmpty()) {
-                spec = spec.sinkTokens(Integer.parseInt(m.group(2).substring(2)));
-            }
-            if (m.group(3).equals("-fisher")) {
-                spec = spec.weighting(FisherWeighting.FISHER);
-            } else if (m.group(3).equals("-unweighted")) {
-                spec = spec.weighting(FisherWeighting.UNWEIGHTED);
-            }
-            if (!m.group(4).isEmpty()) {
-                // token-major sparse outliers: no per-token cap, every out-of-range key keeps its residual
-                spec = spec.outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
-            }
-            // -packed: score through the runtime's packed KvCache on the decode path (deployment semantics)
-            Kind kind = switch (m.group(5)) {
-                case "-packed" -> Kind.NUQ_PACKED;
+            Kind kind = m.group(2) == null ? Kind.NUQ : switch (m.group(2)) {
+                case "-packed" -> Kind.NUQ_PACKED;       // the runtime's packed KvCache on the decode path
                 case "-konly" -> Kind.NUQ_KEYS_ONLY;     // error split: values stay fp32
-                case "-vonly" -> Kind.NUQ_VALUES_ONLY;   // error split: keys stay fp32
-                default -> Kind.NUQ;
+                default -> Kind.NUQ_VALUES_ONLY;         // error split: keys stay fp32
             };
-            return new KvMode(n, kind, spec.bits(), 0, spec);
+            return new KvMode(n, kind, spec.bits(), spec.recentWindow(), spec);
         }
         throw new IllegalArgumentException("unknown KV mode '" + text + "' (expected fp32, fp16, int2-4, nf2-4, "
-                + "int3-kchan[-pre], kivi2-4[-rR], nuq2-4[-P%][-sN][-fisher|-unweighted][-sparse][-packed|-konly|-vonly])");
+                + "int3-kchan[-pre], kivi2-4[-rR], or a kvq mode such as nuq3-1%, nuqa3-r32 or kvq3, optionally "
+                + "-packed|-konly|-vonly)");
     }
 
     /**

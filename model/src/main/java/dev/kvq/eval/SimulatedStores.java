@@ -3,6 +3,7 @@ package dev.kvq.eval;
 import dev.kvq.model.KvStore;
 import dev.kvq.model.KvView;
 import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Calibrator;
 import dev.kvq.quant.Codebook;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.KeyQuantizer;
@@ -41,38 +42,42 @@ public final class SimulatedStores {
     /**
      * kvq nuq with the runtime's quantizers: pre-RoPE per-channel keys with capped outliers
      * (uncapped for token-major sparse storage), per-token values with top-k outliers, reconstruction
-     * {@code dequant(code) + residual}; the first {@code sinkTokens} tokens stay fp16 (keys post-RoPE).
+     * {@code dequant(code) + residual}; the first {@code sinkTokens} tokens stay fp16 (keys post-RoPE), and
+     * with a recent-token window query {@code t} reads tokens {@code (t − N, t]} in fp16 too.
      *
      * @param spec a nuq spec
      * @param calibration a calibration for {@code spec}
      * @return the store
      */
     public static KvStore nuq(QuantSpec spec, Calibration calibration) {
-        return nuq(spec, calibration, true, true);
+        return nuq(spec, calibration, true, true, null);
     }
 
     /**
      * {@link #nuq(QuantSpec, Calibration)} quantizing only the keys or only the values (the other stays
-     * fp32): splits the perplexity cost of a mode between K and V.
+     * fp32): splits the perplexity cost of a mode between K and V. Counts the key outliers it stores
+     * into {@code tally} when one is given.
      *
      * @param spec a nuq spec
      * @param calibration a calibration for {@code spec}
      * @param quantizeKeys whether keys are quantized
      * @param quantizeValues whether values are quantized
+     * @param tally receives the quantized key tokens and their stored outliers, or null
      * @return the store
      */
-    public static KvStore nuq(QuantSpec spec, Calibration calibration, boolean quantizeKeys, boolean quantizeValues) {
+    public static KvStore nuq(QuantSpec spec, Calibration calibration, boolean quantizeKeys, boolean quantizeValues,
+                              OutlierTally tally) {
         return (layer, keys, values, n, rope) -> {
             LayerCalibration cal = calibration.layer(layer);
             KeyQuantizer kq = cal.keys();
             int d = kq.channels();
-            ValueQuantizer vq = new ValueQuantizer(cal.values(), spec, d);  // holds scratch: one per call
-            int cap = spec.outlierForm() == QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE ? Integer.MAX_VALUE
-                    : spec.keyOutlierCap(d);
+            ValueQuantizer vq = cal.valueQuantizer(spec);  // holds scratch: one per call
+            int cap = Calibrator.keyCap(spec, d);
             int sinks = Math.min(n, spec.sinkTokens());
             QuantizedToken tok = new QuantizedToken(d);
             float[] k = keys.clone();
             float[] v = values.clone();
+            long keyOutliers = 0;
             for (int t = sinks; t < n; t++) {
                 int o = t * d;
                 if (quantizeKeys) {
@@ -81,21 +86,30 @@ public final class SimulatedStores {
                         k[o + c] = kq.dequantize(c, tok.codes[c]);
                     }
                     addResiduals(k, o, tok);
+                    keyOutliers += tok.outlierCount;
                 }
                 if (quantizeValues) {
                     vq.quantize(values, o, tok);
                     for (int c = 0; c < d; c++) {
-                        v[o + c] = vq.dequantize(tok, tok.codes[c]);
+                        v[o + c] = vq.dequantize(tok, c, tok.codes[c]);
                     }
                     addResiduals(v, o, tok);
                 }
+            }
+            if (tally != null && quantizeKeys) {
+                tally.add(n - sinks, keyOutliers);
             }
             rope.rotate(k, n, rope.kvHeads());
             for (int i = 0; i < sinks * d; i++) {
                 k[i] = Fp16.round(k[i]);
                 v[i] = Fp16.round(v[i]);
             }
-            return KvView.of(k, v);
+            if (spec.recentWindow() == 0) {
+                return KvView.of(k, v);
+            }
+            float[] recentKeys = keys.clone();
+            rope.rotate(recentKeys, n, rope.kvHeads());
+            return new KvView(k, v, roundFp16(recentKeys), roundFp16(values.clone()), spec.recentWindow(), 0);
         };
     }
 
@@ -187,8 +201,10 @@ public final class SimulatedStores {
 
     /**
      * KIVI-style: post-RoPE keys per channel over groups of 32 consecutive tokens, values per token in
-     * groups of 32 channels, uniform levels; query {@code t} reads tokens newer than {@code t − R} in full
-     * precision. A group is read quantized only once all its tokens exist (R ≥ 32), so this is causal.
+     * groups of 32 channels, uniform levels; query {@code t} reads tokens newer than {@code t − R} in fp16,
+     * like kvq's recent window, and the tokens of a key group that is not complete yet at {@code t} as well
+     * (a group is quantized once all its tokens exist, so no query sees statistics of later tokens; with
+     * R a positive multiple of 32 the window already covers the open group).
      *
      * @param bits code width
      * @param recentWindow tokens kept in full precision
@@ -202,6 +218,7 @@ public final class SimulatedStores {
             float[] full = keys.clone();
             rope.rotate(full, n, rope.kvHeads());
             float[] k = full.clone();
+            roundFp16(full);
             for (int start = 0; start < n; start += g) {
                 int count = Math.min(g, n - start);
                 for (int c = 0; c < d; c++) {
@@ -214,7 +231,7 @@ public final class SimulatedStores {
                     quantizeRange(v, t * d + c, 1, Math.min(g, d - c), codebook);
                 }
             }
-            return new KvView(k, v, full, values, recentWindow);
+            return new KvView(k, v, full, roundFp16(values.clone()), recentWindow, g);
         };
     }
 }

@@ -127,6 +127,25 @@ public final class KvCache implements AutoCloseable {
             }
             calibration.requireCompatible(shape, spec);
         }
+        refuseUntilPageFormatV2(spec, backend);
+    }
+
+    /**
+     * The one place that refuses what page format v1 cannot store yet; it goes when format v2 lands: a
+     * recent-token fp16 window, mixed code widths (a bit allocation), and, on the CUDA backend, per-channel
+     * key codebooks (its pack kernel searches one key codebook per layer). Simulated evaluation
+     * ({@code kvq eval}) runs all of them.
+     */
+    private static void refuseUntilPageFormatV2(QuantSpec spec, Backend backend) {
+        String missing = spec.recentWindow() > 0 ? "a recent-token window needs page format v2"
+                : spec.allocated() ? "mixed code widths (a bit allocation) need page format v2"
+                : spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL && backend.kind() != Backend.Kind.CPU
+                ? "per-channel key codebooks need the page format v2 kernels on " + backend.kind() : null;
+        if (missing != null) {
+            throw new UnsupportedOperationException(spec.name() + ": " + missing
+                    + ", which the packed cache does not have yet; simulated evaluation (kvq eval --kv "
+                    + spec.name() + ") runs it");
+        }
     }
 
     /**

@@ -23,20 +23,25 @@ import java.util.List;
 import java.util.zip.CRC32C;
 
 /**
- * The calibration artifact: per layer the key thresholds and K codebook and the V codebook, plus the
- * attention shape, the quantization spec and the provenance.
+ * The calibration artifact: per layer the key thresholds and key codebooks and the value codebooks,
+ * plus the attention shape, the quantization spec and the provenance.
  *
- * <p>File format (little-endian), version {@value #FORMAT_VERSION}:
+ * <p>File format (little-endian), version 1 or {@value #FORMAT_VERSION} (docs/FORMATS.md):
  * <pre>
  *   magic "KVQCALIB" · u32 version · u32 sectionCount
  *   sectionCount × { u32 tag · u32 index · u64 length · payload[length] · u32 crc32c(tag..payload) }
  *   sections: 'HEAD' (shape, RoPE, spec), 'PROV' (provenance), 'LAYR' × layers (in order)
  * </pre>
- * Every section carries its own checksum, so a flipped byte is reported with the section it hit.
+ * Every section carries its own checksum, so a flipped byte is reported with the section it hit. A
+ * calibration that version 1 can hold (one key and one value codebook per layer, every channel at the
+ * spec's width, a spec without the extended fields) is written as version 1, so its bytes and
+ * fingerprint are what they were before version 2 existed; anything else is written as version 2,
+ * whose layers carry a codebook table, each channel's codebook and the packed channel order.
  */
 public final class Calibration {
-    /** The version of the file format {@link #save} writes and {@link #load} reads. */
-    public static final int FORMAT_VERSION = 1;
+    /** The newest version of the file format; {@link #load} reads it and version 1. */
+    public static final int FORMAT_VERSION = 2;
+    private static final int FORMAT_V1 = 1;
     private static final byte[] MAGIC = "KVQCALIB".getBytes(StandardCharsets.US_ASCII);
     private static final int TAG_HEAD = tag("HEAD");
     private static final int TAG_PROV = tag("PROV");
@@ -78,15 +83,81 @@ public final class Calibration {
                 throw new IllegalArgumentException("layer " + i + " has " + l.keys().channels()
                         + " key channels, the shape has " + shape.kvChannels());
             }
-            if (l.values().bits() != spec.bits()) {
-                throw new IllegalArgumentException("layer " + i + " codebooks have " + l.values().bits()
-                        + " bits, the spec " + spec.name() + " has " + spec.bits());
-            }
+            requireWidths(shape, spec, l, i);
         }
         this.shape = shape;
         this.spec = spec;
         this.provenance = provenance == null ? Provenance.unknown() : provenance;
         this.layers = List.copyOf(layers);
+    }
+
+    /** The widths a spec promises: uniform ones, or an allocation's (pairs equal, whole 32-bit words per token). */
+    private static void requireWidths(AttentionShape shape, QuantSpec spec, LayerCalibration l, int layer) {
+        int d = shape.kvChannels();
+        if (!spec.allocated()) {
+            for (int c = 0; c < d; c++) {
+                if (l.keys().width(c) != spec.bits() || l.valueWidth(c) != spec.bits()) {
+                    throw new IllegalArgumentException("layer " + layer + " channel " + c + " has "
+                            + l.keys().width(c) + "-bit key and " + l.valueWidth(c) + "-bit value codes, the spec "
+                            + spec.name() + " has " + spec.bits());
+                }
+            }
+            if (spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_LAYER && !l.keys().sharedCodebook()) {
+                throw new IllegalArgumentException("layer " + layer + " has a key codebook per channel, the spec "
+                        + spec.name() + " one per layer");
+            }
+            return;
+        }
+        for (int c = 0; c < d; c++) {
+            int j = c % shape.headDim();
+            int partner = c - j + shape.rope().pairing().partner(j, shape.headDim());
+            if (l.keys().width(c) != l.keys().width(partner)) {
+                throw new IllegalArgumentException("layer " + layer + " key channels " + c + " and " + partner
+                        + " form a RoPE pair but have widths " + l.keys().width(c) + " and " + l.keys().width(partner));
+            }
+        }
+        if (Calibrator.wordAligned(spec, d, true) && l.keyCodeBits() % Calibrator.WORD_BITS != 0) {
+            throw new IllegalArgumentException("layer " + layer + " has " + l.keyCodeBits() + " key code bits per token;"
+                    + " the packed format needs a multiple of " + Calibrator.WORD_BITS);
+        }
+        if (Calibrator.wordAligned(spec, d, false) && l.valueCodeBits() % Calibrator.WORD_BITS != 0) {
+            throw new IllegalArgumentException("layer " + layer + " has " + l.valueCodeBits() + " value code bits per"
+                    + " token; the packed format needs a multiple of " + Calibrator.WORD_BITS + " (or -vtok)");
+        }
+    }
+
+    /**
+     * Key code bits per token, averaged over the layers (the sum of the key channels' widths).
+     *
+     * @return mean {@code Σ_c width_K(c)} per layer
+     */
+    public double meanKeyCodeBits() {
+        return layers.stream().mapToInt(LayerCalibration::keyCodeBits).average().orElse(0);
+    }
+
+    /**
+     * Value code bits per token, averaged over the layers.
+     *
+     * @return mean {@code Σ_c width_V(c)} per layer
+     */
+    public double meanValueCodeBits() {
+        return layers.stream().mapToInt(LayerCalibration::valueCodeBits).average().orElse(0);
+    }
+
+    /**
+     * How many channels of all layers have each code width.
+     *
+     * @param keys true for the key channels, false for the value channels
+     * @return {@code [0, 6]} → channel count, summed over the layers
+     */
+    public int[] widthHistogram(boolean keys) {
+        int[] h = new int[Checks.MAX_ALLOCATED_BITS + 1];
+        for (LayerCalibration l : layers) {
+            for (int c = 0; c < shape.kvChannels(); c++) {
+                h[keys ? l.keys().width(c) : l.valueWidth(c)]++;
+            }
+        }
+        return h;
     }
 
     /**
@@ -133,7 +204,8 @@ public final class Calibration {
 
     /**
      * Checks that this calibration can serve a cache of {@code cacheShape} and {@code cacheSpec}: the
-     * same geometry, bit width and outlier fraction (the key thresholds depend on it).
+     * same geometry, widths (bits or allocation), key codebooks and outlier fraction (the key thresholds
+     * depend on it). The recent-token window does not matter to a calibration.
      *
      * @param cacheShape the shape of the cache to be opened
      * @param cacheSpec the spec of the cache to be opened
@@ -151,8 +223,13 @@ public final class Calibration {
             return "calibration is for " + shape.describe() + ", the cache is " + cacheShape.describe();
         }
         if (cacheSpec != null && cacheSpec.quantized()) {
-            if (cacheSpec.bits() != spec.bits()) {
-                return "calibration has " + spec.bits() + "-bit codebooks, the cache asks for " + cacheSpec.name();
+            if (cacheSpec.allocation() != spec.allocation() || cacheSpec.bits() != spec.bits()) {
+                return "calibration has " + (spec.allocated() ? spec.allocation() + "-allocated widths averaging "
+                        + spec.bits() + " bits" : spec.bits() + "-bit codebooks") + ", the cache asks for " + cacheSpec.name();
+            }
+            if (cacheSpec.keyCodebooks() != spec.keyCodebooks()) {
+                return "calibration has key codebooks " + spec.keyCodebooks() + ", the cache asks for "
+                        + cacheSpec.keyCodebooks() + " (" + cacheSpec.name() + ")";
             }
             if (cacheSpec.outlierFraction() != spec.outlierFraction()) {
                 return "calibration thresholds are for " + spec.outlierFraction() * 100 + "% outliers, the cache asks for "
@@ -185,13 +262,14 @@ public final class Calibration {
     public byte[] toBytes() {
         try {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
+            boolean v1 = fitsVersion1();
             out.write(MAGIC);
-            out.write(le(4).putInt(FORMAT_VERSION).array());
+            out.write(le(4).putInt(v1 ? FORMAT_V1 : FORMAT_VERSION).array());
             out.write(le(4).putInt(2 + layers.size()).array());
             writeSection(out, TAG_HEAD, 0, headPayload());
             writeSection(out, TAG_PROV, 0, provenancePayload());
             for (int i = 0; i < layers.size(); i++) {
-                writeSection(out, TAG_LAYR, i, layerPayload(layers.get(i)));
+                writeSection(out, TAG_LAYR, i, v1 ? layerPayload(layers.get(i)) : layerPayloadV2(layers.get(i)));
             }
             return out.toByteArray();
         } catch (IOException e) {
@@ -239,8 +317,13 @@ public final class Calibration {
         out.write(le(4).putInt((int) crc.getValue()).array());
     }
 
+    /** Version 1 holds one key and one value codebook per layer, at the spec's width, and no extended spec. */
+    private boolean fitsVersion1() {
+        return !spec.extended() && layers.stream().allMatch(l -> l.keys().sharedCodebook() && l.sharedValueCodebook());
+    }
+
     private byte[] headPayload() {
-        ByteBuffer b = le(GeometryCodec.shapeBytes(shape) + GeometryCodec.SPEC_BYTES);
+        ByteBuffer b = le(GeometryCodec.shapeBytes(shape) + GeometryCodec.specBytes(spec));
         GeometryCodec.putShape(b, shape);
         GeometryCodec.putSpec(b, spec);
         return b.array();
@@ -275,6 +358,57 @@ public final class Calibration {
         putCodebook(b, k.codebook());
         putCodebook(b, layer.values());
         return b.array();
+    }
+
+    /**
+     * Version 2: {@code u32 D; f32 lo[D]; f32 hi[D]; u16 C; codebook × C; u16 keyBook[D]; u16 valueBook[D];
+     * u16 keyOrder[D]; u16 valueOrder[D]} — a table of the layer's distinct codebooks (first use first: key
+     * channels, then value channels), the table index of every key and value channel (its width is that
+     * codebook's), and the packed order of each tensor ({@link LayerCalibration#packedOrder}).
+     */
+    private static byte[] layerPayloadV2(LayerCalibration layer) {
+        KeyQuantizer k = layer.keys();
+        int d = k.channels();
+        List<Codebook> table = new ArrayList<>();
+        int[] keyBook = new int[d];
+        int[] valueBook = new int[d];
+        for (int c = 0; c < d; c++) {
+            keyBook[c] = indexIn(table, k.codebook(c));
+        }
+        for (int c = 0; c < d; c++) {
+            valueBook[c] = indexIn(table, layer.valueCodebook(c));
+        }
+        int size = 4 + 8 * d + 2 + 8 * d;
+        for (Codebook c : table) {
+            size += codebookSize(c);
+        }
+        ByteBuffer b = le(size);
+        b.putInt(d);
+        for (int c = 0; c < d; c++) {
+            b.putFloat(k.lower(c));
+        }
+        for (int c = 0; c < d; c++) {
+            b.putFloat(k.upper(c));
+        }
+        b.putShort((short) table.size());
+        for (Codebook c : table) {
+            putCodebook(b, c);
+        }
+        for (int[] column : new int[][] {keyBook, valueBook, layer.keyPackedOrder(), layer.valuePackedOrder()}) {
+            for (int x : column) {
+                b.putShort((short) x);
+            }
+        }
+        return b.array();
+    }
+
+    private static int indexIn(List<Codebook> table, Codebook c) {
+        int i = table.indexOf(c);
+        if (i < 0) {
+            table.add(c);
+            i = table.size() - 1;
+        }
+        return i;
     }
 
     private static int codebookSize(Codebook c) {
@@ -357,9 +491,9 @@ public final class Calibration {
         b.position(MAGIC.length);
         need(b, 8, source, "the header");
         int version = b.getInt();
-        if (version != FORMAT_VERSION) {
+        if (version != FORMAT_V1 && version != FORMAT_VERSION) {
             throw new CalibrationFormatException(source, Problem.UNSUPPORTED_VERSION,
-                    "version " + version + ", this build reads version " + FORMAT_VERSION);
+                    "version " + version + ", this build reads versions " + FORMAT_V1 + " and " + FORMAT_VERSION);
         }
         int sections = b.getInt();
         if (sections < 3 || sections > 1_000_000) {
@@ -372,6 +506,10 @@ public final class Calibration {
             AttentionShape shape = GeometryCodec.getShape(head);
             QuantSpec spec = GeometryCodec.getSpec(head);
             r.requireConsumed(head, "HEAD");
+            if (version == FORMAT_V1 && spec.extended()) {
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, "a version 1 file with the "
+                        + "extended spec " + spec.name() + " of version " + FORMAT_VERSION);
+            }
             Provenance provenance = readProvenance(prov);
             r.requireConsumed(prov, "PROV");
             if (sections != 2 + shape.layers()) {
@@ -381,14 +519,21 @@ public final class Calibration {
             List<LayerCalibration> layers = new ArrayList<>(shape.layers());
             for (int i = 0; i < shape.layers(); i++) {
                 ByteBuffer l = r.section(TAG_LAYR, i);
-                layers.add(readLayer(l, shape.kvChannels(), i, source));
+                layers.add(version == FORMAT_V1 ? readLayer(l, shape.kvChannels(), i, source)
+                        : readLayerV2(l, shape.kvChannels(), i, source));
                 r.requireConsumed(l, "LAYR " + i);
             }
             if (b.hasRemaining()) {
                 throw new CalibrationFormatException(source, Problem.CORRUPTED,
                         b.remaining() + " unexpected bytes after the last section");
             }
-            return new Calibration(shape, spec, provenance, layers);
+            Calibration c = new Calibration(shape, spec, provenance, layers);
+            if (version != FORMAT_V1 && c.fitsVersion1()) {
+                // one calibration, one image: a second encoding would give it a second fingerprint
+                throw new CalibrationFormatException(source, Problem.CORRUPTED, "a version " + version
+                        + " file holding a calibration that version 1 writes");
+            }
+            return c;
         } catch (IllegalArgumentException | java.nio.BufferUnderflowException e) {
             // the checksums matched, so the writer itself stored values no calibration can have
             throw new CalibrationFormatException(source, Problem.INVALID, String.valueOf(e.getMessage()));
@@ -477,9 +622,57 @@ public final class Calibration {
         return new LayerCalibration(new KeyQuantizer(lo, hi, k), v);
     }
 
+    private static LayerCalibration readLayerV2(ByteBuffer l, int channels, int index, Path source)
+            throws CalibrationFormatException {
+        int d = l.getInt();
+        if (d != channels) {
+            throw new CalibrationFormatException(source, Problem.CORRUPTED, "layer " + index + " has " + d
+                    + " key channels, the header says " + channels);
+        }
+        float[] lo = new float[d];
+        float[] hi = new float[d];
+        for (int c = 0; c < d; c++) {
+            lo[c] = l.getFloat();
+        }
+        for (int c = 0; c < d; c++) {
+            hi[c] = l.getFloat();
+        }
+        int count = Short.toUnsignedInt(l.getShort());
+        if (count == 0 || count > 2 * d) {
+            throw new IllegalArgumentException("layer " + index + " has " + count + " codebooks for 2 × " + d + " channels");
+        }
+        Codebook[] table = new Codebook[count];
+        for (int i = 0; i < count; i++) {
+            table[i] = readCodebook(l);
+        }
+        Codebook[] keys = new Codebook[d];
+        Codebook[] values = new Codebook[d];
+        for (Codebook[] books : new Codebook[][] {keys, values}) {
+            for (int c = 0; c < d; c++) {
+                int i = Short.toUnsignedInt(l.getShort());
+                if (i >= count) {
+                    throw new IllegalArgumentException("layer " + index + " channel " + c + " names codebook " + i
+                            + " of " + count);
+                }
+                books[c] = table[i];
+            }
+        }
+        LayerCalibration layer = new LayerCalibration(new KeyQuantizer(lo, hi, keys), values);
+        for (int[] expected : new int[][] {layer.keyPackedOrder(), layer.valuePackedOrder()}) {
+            for (int i = 0; i < d; i++) {
+                int stored = Short.toUnsignedInt(l.getShort());
+                if (stored != expected[i]) {
+                    throw new IllegalArgumentException("layer " + index + " packed order has channel " + stored
+                            + " at position " + i + "; the widths put channel " + expected[i] + " there");
+                }
+            }
+        }
+        return layer;
+    }
+
     private static Codebook readCodebook(ByteBuffer b) {
         Codebook.Kind kind = GeometryCodec.enumAt(Codebook.Kind.values(), b.get(), "codebook kind");
-        int bits = Checks.requireBits(b.get());
+        int bits = Checks.requireChannelBits(b.get());
         boolean qNorm = b.get() != 0;
         float scale = b.getFloat();
         float offset = b.getFloat();

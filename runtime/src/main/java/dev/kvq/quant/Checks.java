@@ -20,6 +20,22 @@ public final class Checks {
         return bits;
     }
 
+    /** The widest code of a Fisher-allocated channel (spec: whole widths 0–6). */
+    public static final int MAX_ALLOCATED_BITS = 6;
+
+    /**
+     * Checks the width of one channel's codes under a bit allocation.
+     *
+     * @param bits the bit width
+     * @return {@code bits}, when it is in {@code [0, }{@value #MAX_ALLOCATED_BITS}{@code ]}
+     */
+    public static int requireChannelBits(int bits) {
+        if (bits < 0 || bits > MAX_ALLOCATED_BITS) {
+            throw new IllegalArgumentException("channel bit width must be in [0, " + MAX_ALLOCATED_BITS + "], got " + bits);
+        }
+        return bits;
+    }
+
     /**
      * Checks an outlier fraction.
      *

@@ -7,7 +7,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * A scalar codebook of {@code 2^bits} sorted centroids in normalized space (spec §3.1): an element is
- * stored as the index of its nearest centroid and read back as {@code z + s·dequant[code]}.
+ * stored as the index of its nearest centroid and read back as {@code z + s·dequant[code]}. Uniform
+ * specs use 2–4 bits; a Fisher bit allocation gives channels 0–6 bits, where a 0-bit codebook has one
+ * centroid and stores nothing per element.
  *
  * <p>Nearest-code search compares against the midpoints of neighbouring centroids by binary search;
  * a value exactly on a midpoint takes the lower index, which is what a linear scan with a strict
@@ -36,8 +38,9 @@ public final class Codebook {
 
     private Codebook(Kind kind, float[] centroids, boolean qNorm, float qNormScale, float qNormOffset) {
         int size = centroids.length;
-        if (size != 4 && size != 8 && size != 16) {
-            throw new IllegalArgumentException("a codebook needs 4, 8 or 16 centroids (2, 3 or 4 bits), got " + size);
+        if (Integer.bitCount(size) != 1 || size > 1 << Checks.MAX_ALLOCATED_BITS) {
+            throw new IllegalArgumentException("a codebook needs 2^b centroids, b in [0, " + Checks.MAX_ALLOCATED_BITS
+                    + "], got " + size);
         }
         for (int i = 0; i < size; i++) {
             if (!Float.isFinite(centroids[i])) {
@@ -71,7 +74,7 @@ public final class Codebook {
     /**
      * A non-uniform (nuq) codebook from sorted centroids, typically the output of {@link WeightedKMeans}.
      *
-     * @param sortedCentroids {@code 2^bits} ascending finite centroids
+     * @param sortedCentroids {@code 2^bits} ascending finite centroids, {@code bits} in [0, 6]
      * @return the codebook, of kind {@code NON_UNIFORM}
      */
     public static Codebook nonUniform(float[] sortedCentroids) {
@@ -208,7 +211,7 @@ public final class Codebook {
     /**
      * The code width.
      *
-     * @return 2, 3 or 4
+     * @return 2, 3 or 4 for the uniform specs; 0–6 under a bit allocation
      */
     public int bits() { return bits; }
 

@@ -15,11 +15,30 @@ import java.nio.ByteBuffer;
  * <pre>
  * shape: u32 layers, query heads, KV heads, head dim; u8 RoPE pairing; u32 n; f32 invFreq[n]
  * spec:  u8 mode, u8 bits, f64 outlier fraction, u32 sink tokens, u8 Q-Norm, u8 outlier form, u8 k-means weighting
+ *        extended form (a spec with a recent window, a bit allocation or per-channel key codebooks):
+ *        u8 (mode | 0x80), the same 16 bytes, then u32 recent window, u8 allocation, u8 key codebooks,
+ *        u8 flags (bit 0: value codes packed along tokens)
  * </pre>
+ * A spec without the extension is written in the original 17 bytes, so files written before the
+ * extension existed read back unchanged and their bytes (and fingerprints) stay the same.
  */
 public final class GeometryCodec {
-    /** Bytes of an encoded spec. */
+    /** Bytes of an encoded spec without the extension ({@link QuantSpec#extended()} false). */
     public static final int SPEC_BYTES = 1 + 1 + 8 + 4 + 1 + 1 + 1;
+    /** Bytes the extension adds: u32 recent window, u8 allocation, u8 key codebooks, u8 flags. */
+    private static final int EXTENSION_BYTES = 4 + 1 + 1 + 1;
+    private static final int VALUES_ALONG_TOKENS = 1;
+    private static final int EXTENDED = 0x80;
+
+    /**
+     * Bytes of the encoded {@code spec}.
+     *
+     * @param spec the spec
+     * @return {@link #SPEC_BYTES}, plus the extension when the spec needs it
+     */
+    public static int specBytes(QuantSpec spec) {
+        return SPEC_BYTES + (spec.extended() ? EXTENSION_BYTES : 0);
+    }
 
     private GeometryCodec() {}
 
@@ -79,15 +98,20 @@ public final class GeometryCodec {
     }
 
     /**
-     * Writes {@code spec} ({@link #SPEC_BYTES} bytes).
+     * Writes {@code spec} ({@link #specBytes} bytes).
      *
      * @param b    a little-endian buffer
      * @param spec the spec
      */
     public static void putSpec(ByteBuffer b, QuantSpec spec) {
-        b.put((byte) spec.mode().ordinal()).put((byte) spec.bits()).putDouble(spec.outlierFraction())
-                .putInt(spec.sinkTokens()).put((byte) (spec.qNorm() ? 1 : 0))
+        boolean extended = spec.extended();
+        b.put((byte) (spec.mode().ordinal() | (extended ? EXTENDED : 0))).put((byte) spec.bits())
+                .putDouble(spec.outlierFraction()).putInt(spec.sinkTokens()).put((byte) (spec.qNorm() ? 1 : 0))
                 .put((byte) spec.outlierForm().ordinal()).put((byte) spec.weighting().ordinal());
+        if (extended) {
+            b.putInt(spec.recentWindow()).put((byte) spec.allocation().ordinal()).put((byte) spec.keyCodebooks().ordinal())
+                    .put((byte) (spec.valuesAlongTokens() ? VALUES_ALONG_TOKENS : 0));
+        }
     }
 
     /**
@@ -98,14 +122,32 @@ public final class GeometryCodec {
      * @throws IllegalArgumentException when the bytes describe no valid spec
      */
     public static QuantSpec getSpec(ByteBuffer b) {
-        QuantSpec.Mode mode = enumAt(QuantSpec.Mode.values(), b.get(), "mode");
+        int first = b.get() & 0xff;
+        boolean extended = (first & EXTENDED) != 0;
+        QuantSpec.Mode mode = enumAt(QuantSpec.Mode.values(), first & ~EXTENDED, "mode");
         int bits = b.get();
         double fraction = b.getDouble();
         int sinks = b.getInt();
         boolean qNorm = b.get() != 0;
         QuantSpec.OutlierForm form = enumAt(QuantSpec.OutlierForm.values(), b.get(), "outlier form");
         FisherWeighting weighting = enumAt(FisherWeighting.values(), b.get(), "weighting");
-        return new QuantSpec(mode, bits, fraction, sinks, qNorm, form, weighting);
+        if (!extended) {
+            return new QuantSpec(mode, bits, fraction, sinks, qNorm, form, weighting);
+        }
+        int window = b.getInt();
+        QuantSpec.Allocation allocation = enumAt(QuantSpec.Allocation.values(), b.get(), "allocation");
+        QuantSpec.KeyCodebooks codebooks = enumAt(QuantSpec.KeyCodebooks.values(), b.get(), "key codebooks");
+        int flags = b.get();
+        if ((flags & ~VALUES_ALONG_TOKENS) != 0) {
+            throw new IllegalArgumentException("spec flags " + flags + " are unknown");
+        }
+        QuantSpec spec = new QuantSpec(mode, bits, fraction, sinks, qNorm, form, weighting, window, allocation, codebooks,
+                (flags & VALUES_ALONG_TOKENS) != 0);
+        if (!spec.extended()) {
+            // one spec, one encoding: the fingerprint of a calibration must not depend on how it was written
+            throw new IllegalArgumentException("spec " + spec.name() + " is stored in the extended form it does not need");
+        }
+        return spec;
     }
 
     /**

@@ -7,32 +7,51 @@ import java.util.Arrays;
  *
  * <p>Each channel {@code c} has offline thresholds {@code lo_c ≤ hi_c} (0.5/99.5 percentiles at 1%
  * outliers), giving {@code z_c = (hi+lo)/2} and {@code s_c = (hi−lo)/2}. An element is stored as the
- * nearest code of {@code u = (k − z)/s}; elements strictly outside {@code [lo, hi]} are outliers, of
- * which at most {@code cap} per side (largest {@code |u|} first) also keep an fp16 residual
- * {@code k − dequant(code)}; the rest are clamped to the extreme code.
+ * nearest code of {@code u = (k − z)/s} in its channel's codebook; elements strictly outside
+ * {@code [lo, hi]} are outliers, of which at most {@code cap} per side (largest {@code |u|} first) also
+ * keep an fp16 residual {@code k − dequant(code)}; the rest are clamped to the extreme code.
+ *
+ * <p>The layer's channels share one codebook (the paper's per-layer datatype), or each channel has its
+ * own (per-channel codebooks, and the widths of a Fisher bit allocation: a channel's code width is its
+ * codebook's).
  */
 public final class KeyQuantizer {
     private final float[] lo;     // [D]
     private final float[] hi;     // [D]
     private final float[] zero;   // [D]
     private final float[] scale;  // [D], 0 for a channel that was constant during calibration
-    private final Codebook codebook;
+    private final Codebook[] codebooks;  // [D]
+    private final Codebook shared;       // the one codebook of every channel, or null when they differ
 
     /**
-     * Key thresholds and codebook of one layer; {@code lo} and {@code hi} are per channel.
+     * Key thresholds and one codebook for every channel; {@code lo} and {@code hi} are per channel.
      *
      * @param lo per-channel lower thresholds (the {@code 100τ} percentile), finite
      * @param hi per-channel upper thresholds, at least {@code lo}
      * @param codebook the K codebook, in normalized space
      */
     public KeyQuantizer(float[] lo, float[] hi, Codebook codebook) {
-        if (lo == null || hi == null || codebook == null) {
-            throw new IllegalArgumentException("key thresholds and codebook must not be null");
+        this(lo, hi, fill(lo, codebook));
+    }
+
+    /**
+     * Key thresholds and a codebook per channel (their widths may differ).
+     *
+     * @param lo per-channel lower thresholds (the {@code 100τ} percentile), finite
+     * @param hi per-channel upper thresholds, at least {@code lo}
+     * @param codebooks {@code [channels]} the codebook of each channel, in normalized space
+     */
+    public KeyQuantizer(float[] lo, float[] hi, Codebook[] codebooks) {
+        if (lo == null || hi == null || codebooks == null) {
+            throw new IllegalArgumentException("key thresholds and codebooks must not be null");
         }
         Checks.requireLength("upper key thresholds", hi, lo.length);
         Checks.requirePositive("key channel count", lo.length);
         Checks.requireFinite("lower key thresholds", lo);
         Checks.requireFinite("upper key thresholds", hi);
+        if (codebooks.length != lo.length) {
+            throw new IllegalArgumentException(codebooks.length + " key codebooks for " + lo.length + " channels");
+        }
         this.lo = lo.clone();
         this.hi = hi.clone();
         this.zero = new float[lo.length];
@@ -42,27 +61,45 @@ public final class KeyQuantizer {
                 throw new IllegalArgumentException("key channel " + c + " has upper threshold " + hi[c]
                         + " below its lower threshold " + lo[c]);
             }
+            if (codebooks[c] == null) {
+                throw new IllegalArgumentException("key channel " + c + " has no codebook");
+            }
             zero[c] = (hi[c] + lo[c]) * 0.5f;
             scale[c] = (hi[c] - lo[c]) * 0.5f;
         }
-        this.codebook = codebook;
+        this.codebooks = codebooks.clone();
+        this.shared = sharedOf(this.codebooks);
+    }
+
+    private static Codebook[] fill(float[] lo, Codebook codebook) {
+        if (lo == null || codebook == null) {
+            throw new IllegalArgumentException("key thresholds and codebook must not be null");
+        }
+        Codebook[] all = new Codebook[lo.length];
+        Arrays.fill(all, codebook);
+        return all;
+    }
+
+    /** The codebook every entry equals, or null. */
+    static Codebook sharedOf(Codebook[] codebooks) {
+        for (Codebook c : codebooks) {
+            if (!codebooks[0].equals(c)) {
+                return null;
+            }
+        }
+        return codebooks[0];
     }
 
     /**
-     * Calibrates one layer (spec §5.1, §3.3): per-channel percentiles {@code 100τ} and {@code 100(1−τ)}
-     * over the non-sink tokens (min/max without outliers), then the codebook by weighted k-means over
-     * the normalized non-outlier elements, Q-Normed when the spec asks for it.
+     * Per-channel thresholds over the non-sink tokens (spec §5.1): the {@code 100τ} and {@code 100(1−τ)}
+     * percentiles, min/max without outliers.
      *
      * @param keys pre-RoPE key activations of one layer
-     * @param spec the quantization to calibrate for (bits, outlier fraction, sinks, weighting)
-     * @param options k-means settings
-     * @return the layer's key quantizer
+     * @param spec the quantization (outlier fraction and sinks)
+     * @return {@code {lo[D], hi[D]}}
      */
-    public static KeyQuantizer calibrate(Activations keys, QuantSpec spec, WeightedKMeans.Options options) {
-        requireNuq(spec);
-        requireFisher(keys, spec.weighting());
+    public static float[][] thresholds(Activations keys, QuantSpec spec) {
         int d = keys.channels();
-        spec.requireCompatible(d);
         int sinks = spec.sinkTokens();
         int n = keys.calibrationTokens(sinks);
         if (n == 0) {
@@ -85,11 +122,50 @@ public final class KeyQuantizer {
             lo[c] = (float) Percentiles.ofSorted(column, n, 100.0 * tail);
             hi[c] = (float) Percentiles.ofSorted(column, n, 100.0 * (1.0 - tail));
         }
-        KeyQuantizer thresholds = new KeyQuantizer(lo, hi, Codebook.uniform(spec.bits()));
+        return new float[][] {lo, hi};
+    }
 
-        // The normalized in-range elements of every non-sink token, with their k-means weights.
+    /**
+     * Calibrates one layer with one codebook for all channels (spec §5.1, §3.3): per-channel thresholds
+     * ({@link #thresholds}), then the codebook by weighted k-means over the normalized non-outlier elements
+     * of every channel, Q-Normed when the spec asks for it.
+     *
+     * @param keys pre-RoPE key activations of one layer
+     * @param spec the quantization to calibrate for (bits, outlier fraction, sinks, weighting)
+     * @param options k-means settings
+     * @return the layer's key quantizer
+     */
+    public static KeyQuantizer calibrate(Activations keys, QuantSpec spec, WeightedKMeans.Options options) {
+        requireNuq(spec);
+        requireFisher(keys, spec.weighting());
+        spec.requireCompatible(keys.channels());
+        float[][] t = thresholds(keys, spec);
+        KeyQuantizer ranges = new KeyQuantizer(t[0], t[1], Codebook.nonUniform(new float[] {0f}));
+        Samples all = ranges.samples(keys, spec, null);
+        return new KeyQuantizer(t[0], t[1], fitCodebook(all.normalized(), all.weights(), all.count(), spec.bits(), spec,
+                options));
+    }
+
+    /**
+     * The normalized in-range elements of the non-sink tokens, with their k-means weights.
+     *
+     * @param normalized the elements in codebook space, {@code [count]} used
+     * @param weights their weights, {@code [count]} used
+     * @param count valid entries
+     */
+    record Samples(float[] normalized, float[] weights, int count) {}
+
+    /**
+     * The calibration elements the codebook of {@code channels} (null: every channel) is fitted on: the
+     * normalized in-range elements of the non-sink tokens, with the spec's k-means weights.
+     */
+    Samples samples(Activations keys, QuantSpec spec, boolean[] channels) {
+        int d = channels();
+        int sinks = spec.sinkTokens();
+        int n = keys.calibrationTokens(sinks);
         float[] normalized = new float[n * d];
         float[] weights = new float[n * d];
+        float[] data = keys.values();
         float[] fisher = keys.fisher();
         int m = 0;
         for (int t = 0; t < keys.tokens(); t++) {
@@ -98,17 +174,16 @@ public final class KeyQuantizer {
             }
             for (int c = 0; c < d; c++) {
                 float x = data[t * d + c];
-                if (x < lo[c] || x > hi[c]) {
+                if ((channels != null && !channels[c]) || x < lo[c] || x > hi[c]) {
                     continue;
                 }
-                normalized[m] = thresholds.normalize(c, x);
+                normalized[m] = normalize(c, x);
                 float f = fisher == null ? 1f : fisher[t * d + c];
-                weights[m] = spec.weighting().weight(f, thresholds.scale[c]);
+                weights[m] = spec.weighting().weight(f, scale[c]);
                 m++;
             }
         }
-        Codebook codebook = fitCodebook(normalized, weights, m, spec, options);
-        return new KeyQuantizer(lo, hi, codebook);
+        return new Samples(normalized, weights, m);
     }
 
     static void requireNuq(QuantSpec spec) {
@@ -124,13 +199,13 @@ public final class KeyQuantizer {
         }
     }
 
-    static Codebook fitCodebook(float[] normalized, float[] weights, int count, QuantSpec spec,
+    static Codebook fitCodebook(float[] normalized, float[] weights, int count, int bits, QuantSpec spec,
                                 WeightedKMeans.Options options) {
         if (count == 0) {
             throw new IllegalArgumentException("no in-range calibration elements to fit the codebook on");
         }
         float[] w = spec.weighting() == FisherWeighting.UNWEIGHTED ? null : weights;
-        WeightedKMeans.Result fit = WeightedKMeans.fit(normalized, w, count, 1 << spec.bits(), options);
+        WeightedKMeans.Result fit = WeightedKMeans.fit(normalized, w, count, 1 << bits, options);
         Codebook codebook = Codebook.nonUniform(fit.centroids());
         return spec.qNorm() ? codebook.fitQNorm(normalized, count) : codebook;
     }
@@ -159,7 +234,7 @@ public final class KeyQuantizer {
      * @return the pre-RoPE key element the code stands for
      */
     public float dequantize(int channel, int code) {
-        return zero[channel] + scale[channel] * codebook.dequant(code);
+        return zero[channel] + scale[channel] * codebooks[channel].dequant(code);
     }
 
     /**
@@ -194,7 +269,13 @@ public final class KeyQuantizer {
                 lower++;
             }
         }
-        codebook.nearestAll(u, 0, d, out.codes, 0);
+        if (shared != null) {
+            shared.nearestAll(u, 0, d, out.codes, 0);
+        } else {
+            for (int c = 0; c < d; c++) {
+                out.codes[c] = codebooks[c].nearest(u[c]);
+            }
+        }
         if (upper + lower == 0 || capPerSide == 0) {
             return;
         }
@@ -243,12 +324,45 @@ public final class KeyQuantizer {
     }
 
     /**
-     * The K codebook.
+     * The K codebook shared by every channel.
      *
      * @return the codebook
+     * @throws IllegalStateException when the channels have codebooks of their own ({@link #codebook(int)})
      */
     public Codebook codebook() {
-        return codebook;
+        if (shared == null) {
+            throw new IllegalStateException("this layer's key channels have codebooks of their own; use codebook(channel)");
+        }
+        return shared;
+    }
+
+    /**
+     * The codebook of one channel.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @return its codebook
+     */
+    public Codebook codebook(int channel) {
+        return codebooks[channel];
+    }
+
+    /**
+     * Whether every channel uses the same codebook (the paper's per-layer datatype).
+     *
+     * @return true when {@link #codebook()} answers
+     */
+    public boolean sharedCodebook() {
+        return shared != null;
+    }
+
+    /**
+     * The code width of one channel.
+     *
+     * @param channel key channel, {@code [0, channels)}
+     * @return its codebook's bits, 0–6
+     */
+    public int width(int channel) {
+        return codebooks[channel].bits();
     }
 
     /**
@@ -328,7 +442,7 @@ public final class KeyQuantizer {
     }
 
     /**
-     * The same thresholds with another codebook (for example after Q-Norm or an import).
+     * The same thresholds with another codebook for every channel (for example after Q-Norm or an import).
      *
      * @param other a codebook of the same bit width
      * @return a new quantizer; this one is unchanged
@@ -337,10 +451,20 @@ public final class KeyQuantizer {
         return new KeyQuantizer(lo, hi, other);
     }
 
+    /**
+     * The same thresholds with a codebook per channel.
+     *
+     * @param perChannel {@code [channels]} codebooks
+     * @return a new quantizer; this one is unchanged
+     */
+    public KeyQuantizer withCodebooks(Codebook[] perChannel) {
+        return new KeyQuantizer(lo, hi, perChannel);
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof KeyQuantizer q && Arrays.equals(lo, q.lo) && Arrays.equals(hi, q.hi)
-                && codebook.equals(q.codebook);
+                && Arrays.equals(codebooks, q.codebooks);
     }
 
     @Override

@@ -10,13 +10,19 @@ package dev.kvq.quant;
  * ties never double-count. Outlier positions hold the middle code {@code m = 2^(b−1) − 1} and an fp16
  * residual {@code v − dequant(m)}. Without outliers {@code lo}/{@code hi} are the min/max.
  * {@code z = (hi+lo)/2} and {@code s = (hi−lo)/2} are rounded to fp16 (their storage) before use.
+ *
+ * <p>Under a Fisher bit allocation the channels have codebooks of different widths (0–6 bits); the
+ * normalization and the outlier set do not depend on them, and an outlier's middle code is its own
+ * channel's ({@code 0} at width 0).
  */
 public final class ValueQuantizer {
-    private final Codebook codebook;
+    private final Codebook codebook;      // the one codebook of every channel, or null when they differ
+    private final Codebook[] codebooks;   // [channels]
+    private final int[] middleCodes;      // [channels]
     private final QuantSpec spec;
     private final int channels;
     private final int topK;         // n_v, 0 without outliers
-    private final int middleCode;
+    private final int middleCode;   // of the shared codebook; -1 when the channels differ
     private final long[] top;       // scratch [n_v] ascending (value, channel) keys
     private final long[] bottom;    // scratch [n_v] ascending keys of the negated order
     private final boolean[] outlier;
@@ -29,23 +35,60 @@ public final class ValueQuantizer {
      * @param channels {@code kvHeads·headDim}
      */
     public ValueQuantizer(Codebook codebook, QuantSpec spec, int channels) {
-        if (codebook == null || spec == null) {
-            throw new IllegalArgumentException("value codebook and spec must not be null");
-        }
-        KeyQuantizer.requireNuq(spec);
-        spec.requireCompatible(channels);
-        if (codebook.bits() != spec.bits()) {
+        this(perChannel(codebook, spec, channels), spec, channels);
+        if (!spec.allocated() && codebook.bits() != spec.bits()) {
             throw new IllegalArgumentException("value codebook has " + codebook.bits() + " bits, spec " + spec.name()
                     + " needs " + spec.bits());
         }
-        this.codebook = codebook;
+    }
+
+    private static Codebook[] perChannel(Codebook codebook, QuantSpec spec, int channels) {
+        if (codebook == null || spec == null) {
+            throw new IllegalArgumentException("value codebook and spec must not be null");
+        }
+        Checks.requirePositive("channel count", channels);
+        Codebook[] all = new Codebook[channels];
+        java.util.Arrays.fill(all, codebook);
+        return all;
+    }
+
+    /**
+     * A quantizer of value tokens whose channels have codebooks of their own (a bit allocation).
+     *
+     * @param codebooks {@code [channels]} the codebook of each channel
+     * @param spec a nuq spec
+     * @param channels {@code kvHeads·headDim}
+     */
+    public ValueQuantizer(Codebook[] codebooks, QuantSpec spec, int channels) {
+        if (codebooks == null || spec == null) {
+            throw new IllegalArgumentException("value codebooks and spec must not be null");
+        }
+        KeyQuantizer.requireNuq(spec);
+        spec.requireCompatible(channels);
+        if (codebooks.length != channels) {
+            throw new IllegalArgumentException(codebooks.length + " value codebooks for " + channels + " channels");
+        }
+        this.codebooks = codebooks.clone();
+        this.middleCodes = new int[channels];
+        for (int c = 0; c < channels; c++) {
+            if (codebooks[c] == null) {
+                throw new IllegalArgumentException("value channel " + c + " has no codebook");
+            }
+            middleCodes[c] = middleCode(codebooks[c].bits());
+        }
+        this.codebook = KeyQuantizer.sharedOf(this.codebooks);
         this.spec = spec;
         this.channels = channels;
         this.topK = spec.valueTopK(channels);
-        this.middleCode = (1 << (spec.bits() - 1)) - 1;
+        this.middleCode = codebook == null ? -1 : middleCode(codebook.bits());
         this.top = new long[Math.max(topK, 1)];
         this.bottom = new long[Math.max(topK, 1)];
         this.outlier = new boolean[channels];
+    }
+
+    /** The code an outlier's dense part holds at {@code bits}: the middle one, {@code 2^(b−1) − 1}. */
+    private static int middleCode(int bits) {
+        return bits == 0 ? 0 : (1 << (bits - 1)) - 1;
     }
 
     /**
@@ -58,6 +101,15 @@ public final class ValueQuantizer {
      * @return the V codebook
      */
     public static Codebook calibrate(Activations values, QuantSpec spec, WeightedKMeans.Options options) {
+        KeyQuantizer.Samples all = samples(values, spec, null);
+        return KeyQuantizer.fitCodebook(all.normalized(), all.weights(), all.count(), spec.bits(), spec, options);
+    }
+
+    /**
+     * The calibration elements a value codebook of {@code channels} (null: every channel) is fitted on:
+     * each non-sink token normalized with the online rule, its in-range elements with their weights.
+     */
+    static KeyQuantizer.Samples samples(Activations values, QuantSpec spec, boolean[] channels) {
         KeyQuantizer.requireNuq(spec);
         KeyQuantizer.requireFisher(values, spec.weighting());
         int d = values.channels();
@@ -67,7 +119,9 @@ public final class ValueQuantizer {
                     + spec.sinkTokens() + " sink token(s) per sequence of " + values.sequenceLength());
         }
         // The codebook does not influence z, s or the outlier set, so any codebook serves here.
-        ValueQuantizer rule = new ValueQuantizer(Codebook.uniform(spec.bits()), spec, d);
+        Codebook[] any = new Codebook[d];
+        java.util.Arrays.fill(any, Codebook.nonUniform(new float[] {0f}));
+        ValueQuantizer rule = new ValueQuantizer(any, spec, d);
         QuantizedToken token = new QuantizedToken(d);
         float[] normalized = new float[n * d];
         float[] weights = new float[n * d];
@@ -80,7 +134,7 @@ public final class ValueQuantizer {
             }
             rule.quantize(data, t * d, token);
             for (int c = 0; c < d; c++) {
-                if (rule.outlier[c]) {
+                if (rule.outlier[c] || (channels != null && !channels[c])) {
                     continue;
                 }
                 normalized[m] = normalize(data[t * d + c], token.zero, token.scale);
@@ -89,7 +143,7 @@ public final class ValueQuantizer {
                 m++;
             }
         }
-        return KeyQuantizer.fitCodebook(normalized, weights, m, spec, options);
+        return new KeyQuantizer.Samples(normalized, weights, m);
     }
 
     private static float normalize(float x, float z, float s) {
@@ -136,16 +190,22 @@ public final class ValueQuantizer {
         float s = Fp16.round((hi - lo) * 0.5f);
         out.zero = z;
         out.scale = s;
-        float middle = z + s * codebook.dequant(middleCode);
         float[] u = out.normalized;
         for (int c = 0; c < channels; c++) {
             u[c] = normalize(v[offset + c], z, s);
         }
-        codebook.nearestAll(u, 0, channels, out.codes, 0);
+        if (codebook != null) {
+            codebook.nearestAll(u, 0, channels, out.codes, 0);
+        } else {
+            for (int c = 0; c < channels; c++) {
+                out.codes[c] = codebooks[c].nearest(u[c]);
+            }
+        }
         if (topK > 0) {
             for (int c = 0; c < channels; c++) {
                 if (outlier[c]) {
-                    out.codes[c] = middleCode;
+                    out.codes[c] = middleCodes[c];
+                    float middle = z + s * codebooks[c].dequant(middleCodes[c]);
                     out.addOutlier(c, v[offset + c] - middle);   // channels arrive in ascending order
                 }
             }
@@ -209,16 +269,42 @@ public final class ValueQuantizer {
      * @return the value element the code stands for
      */
     public float dequantize(QuantizedToken token, int code) {
-        return token.zero + token.scale * codebook.dequant(code);
+        return token.zero + token.scale * codebook().dequant(code);
     }
 
     /**
-     * The V codebook.
+     * {@code z + s·c'_channel[code]} for one element of one channel.
+     *
+     * @param token a quantized token (for its zero point and scale)
+     * @param channel the value channel, {@code [0, channels)}
+     * @param code a code of that channel's codebook
+     * @return the value element the code stands for
+     */
+    public float dequantize(QuantizedToken token, int channel, int code) {
+        return token.zero + token.scale * codebooks[channel].dequant(code);
+    }
+
+    /**
+     * The V codebook shared by every channel.
      *
      * @return the codebook
+     * @throws IllegalStateException when the channels have codebooks of different widths
      */
     public Codebook codebook() {
+        if (codebook == null) {
+            throw new IllegalStateException("this layer's value channels have codebooks of their own; use codebook(channel)");
+        }
         return codebook;
+    }
+
+    /**
+     * The codebook of one value channel.
+     *
+     * @param channel the value channel, {@code [0, channels)}
+     * @return its codebook
+     */
+    public Codebook codebook(int channel) {
+        return codebooks[channel];
     }
 
     /**
@@ -243,8 +329,10 @@ public final class ValueQuantizer {
      * The code outlier elements carry in the dense part: their residual is taken against it.
      *
      * @return {@code 2^(bits−1) − 1}
+     * @throws IllegalStateException when the channels have codebooks of different widths
      */
     public int middleCode() {
+        codebook();
         return middleCode;
     }
 }

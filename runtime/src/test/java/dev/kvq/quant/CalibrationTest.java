@@ -124,7 +124,7 @@ class CalibrationTest {
         bytes[8] = 9;   // version 9
         e = assertThrows(CalibrationFormatException.class, () -> Calibration.fromBytes(bytes, null));
         assertEquals(Problem.UNSUPPORTED_VERSION, e.problem());
-        assertTrue(e.getMessage().contains("version 9, this build reads version 1"), e.getMessage());
+        assertTrue(e.getMessage().contains("version 9, this build reads versions 1 and 2"), e.getMessage());
 
         assertThrows(java.nio.file.NoSuchFileException.class, () -> Calibration.load(dir.resolve("missing.kvqcal")));
         assertEquals(Problem.TRUNCATED, assertThrows(CalibrationFormatException.class,
