@@ -49,6 +49,29 @@ class ModelCommandsTest {
     }
 
     @Test
+    void evalReportsStoredBitsAtTheContextAndAt32kAndRefusesPackedWindows() {
+        Path d = data();
+        String model = d.resolve(DataRoot.STORIES_MODEL).toString();
+        String text = d.resolve(DataRoot.TINYSTORIES).toString();
+        KvqTest.Run r = run("eval", "--model", model, "--text", text, "--kv", "fp32,nuq3-r32,kivi2-r32", "--windows", "1",
+                "--json", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        // nuq3-r32: 3.5 bits per packed token (3 code bits, values' fp16 scale and zero = 1 bit), 33 fp16 tokens
+        assertTrue(r.out().contains("\"bits\": " + round3((3.5 * 479 + 16 * 33) / 512) + ","), r.out());
+        assertTrue(r.out().contains("\"bits_32k\": " + round3((3.5 * (32768 - 33) + 16 * 33) / 32768) + ","), r.out());
+        assertTrue(r.out().contains("\"ppl\": "), r.out());
+        assertTrue(r.out().contains("\"kv\": \"kivi2-r32\", \"bits\": 3.813, \"bits_32k\": 3.013"), r.out());
+        KvqTest.Run packed = run("eval", "--model", model, "--text", text, "--kv", "nuq3-r32-packed", "--windows", "1",
+                "--quiet");
+        assertEquals(1, packed.code(), packed.err());
+        assertTrue(packed.err().contains("a recent-token window needs page format v2"), packed.err());
+    }
+
+    private static String round3(double v) {
+        return String.valueOf(Math.round(v * 1000) / 1000.0);
+    }
+
+    @Test
     void calibrateWritesALoadableFileAndGenerateUsesIt(@TempDir Path tmp) throws Exception {
         Path d = data();
         Path out = tmp.resolve("nuq4.kvqcal");

@@ -19,6 +19,27 @@ class CalibrationDataInputTest {
     }
 
     @Test
+    void theFisherWeightOfEveryElementIsItsSquaredGradientInItsWindow() {
+        Llama m = Llama.random(new LlamaConfig(16, 24, 2, 2, 1, 10, 16, true), 3, 0.3f);
+        int[] tokens = new java.util.Random(4).ints(64, 0, 10).toArray();
+        CalibrationData data = CalibrationData.collect(m, tokens, 3, 16, "m", "t");
+        int[] starts = CalibrationData.windowStarts(tokens.length, 3, 16);
+        int d = m.config().kvDim();
+        for (int w = 0; w < 3; w++) {
+            dev.kvq.model.FisherGradients.Result g = dev.kvq.model.FisherGradients.compute(m, tokens, starts[w], 16);
+            for (int l = 0; l < 2; l++) {
+                for (int i = 0; i < 16 * d; i++) {
+                    float gk = g.keys()[l][i];
+                    float gv = g.values()[l][i];
+                    org.junit.jupiter.api.Assertions.assertEquals(gk * gk, data.keys(l).fisher()[w * 16 * d + i]);
+                    org.junit.jupiter.api.Assertions.assertEquals(gv * gv, data.values(l).fisher()[w * 16 * d + i]);
+                    org.junit.jupiter.api.Assertions.assertEquals(g.keyActivations()[l][i], data.keys(l).values()[w * 16 * d + i]);
+                }
+            }
+        }
+    }
+
+    @Test
     void windowsTokensAndVocabulary() {
         int[] tokens = new int[40];
         for (int i = 0; i < tokens.length; i++) {

@@ -50,11 +50,41 @@ class KvModeTest {
     }
 
     @Test
+    void parsesTheNewKvqModesAndTheirPaths() {
+        KvMode m = KvMode.parse("nuqa3-1%-r32");
+        assertEquals(KvMode.Kind.NUQ, m.kind());
+        assertEquals(32, m.recentWindow());
+        assertTrue(m.spec().allocated());
+        assertEquals(KvMode.Kind.NUQ_PACKED, KvMode.parse("nuqa4-r16-packed").kind());
+        assertEquals(KvMode.Kind.NUQ_KEYS_ONLY, KvMode.parse("nuq3-r32-ccb-konly").kind());
+        assertEquals(dev.kvq.quant.QuantSpec.KeyCodebooks.PER_CHANNEL, KvMode.parse("nuq3-r32-ccb-konly").spec().keyCodebooks());
+        for (String name : java.util.List.of("nuqa4-r16", "nuqa3-r32", "nuqa2-r32", "nuqa3-1%-r32", "nuq3-1%-r32")) {
+            assertEquals(name, KvMode.parse(name).spec().name());
+        }
+        for (String preset : dev.kvq.quant.QuantSpec.PRESETS.keySet()) {
+            assertTrue(KvMode.parse(preset).isNuq(), preset);
+        }
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> KvMode.parse("nuq3-packed-r32")).getMessage()
+                .contains("packed"));
+    }
+
+    @Test
+    void storedBitsCountTheAllocatedSlotsTheWindowAndTheOpenKiviGroup() {
+        // D = 32: nuq4-1% stores 2 key slots and 2 value slots of 32 bits per token (not the paper's 1%)
+        assertEquals(6.5, EffectiveBits.of(KvMode.parse("nuq4-1%"), 32, 0), 1e-12);
+        assertEquals((3.5 * (512 - 33) + 16.0 * 33) / 512, EffectiveBits.of(KvMode.parse("nuq3-r32"), 32, 512), 1e-12);
+        // KIVI without a window keeps the tokens of the group being filled in fp16
+        assertEquals((5.0 * 512 + 16.0 * 8) / 520, EffectiveBits.of(KvMode.parse("kivi4-r0"), 32, 520), 1e-12);
+        assertEquals(5.0, EffectiveBits.of(KvMode.parse("kivi4-r0"), 32, 512), 1e-12);
+    }
+
+    @Test
     void effectiveBitsCountOverheadsAndTheKiviWindow() {
         assertEquals(4 + 1.0, EffectiveBits.of(KvMode.parse("int4"), 32, 512), 1e-12);   // fp16 z,s per 32-vector
         assertEquals((3.0 * 384 + 16 * 128) / 512, EffectiveBits.of(KvMode.parse("kivi2-r128"), 32, 512), 1e-12);
         assertEquals(3.0 + 13 * 128 / 32768.0, EffectiveBits.of(KvMode.parse("kivi2-r128"), 4096, 32768), 1e-12);
         double nuq = EffectiveBits.of(KvMode.parse("nuq3-1%"), 4096, 0);
-        assertTrue(nuq > 3.3 && nuq < 3.36, "paper's 3.32–3.35 bits for nuq3-1% at D=4096, got " + nuq);
+        // stored: 42 key and 42 value slots of 32 bits (the paper's count of the same data is 3.32–3.35)
+        assertEquals(3 + 42 * 32.0 / 4096 + 16.0 / 4096, nuq, 1e-12);
     }
 }

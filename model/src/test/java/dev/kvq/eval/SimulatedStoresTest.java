@@ -3,6 +3,7 @@ package dev.kvq.eval;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvq.model.KvStore;
@@ -65,11 +66,86 @@ class SimulatedStoresTest {
         float[] v = randomKv(n, 16, 4);
         KvView view = SimulatedStores.kivi(2, 32).view(0, k, v, n, rope);
         KvView exact = KvStore.FP32.view(0, k, v, n, rope);
-        assertArrayEquals(exact.keys(), view.recentKeys());
+        assertArrayEquals(fp16(exact.keys()), view.recentKeys(), "the window is fp16, as kvq's");
+        assertArrayEquals(fp16(v), view.recentValues());
         assertTrue(view.recent(99, 68) && !view.recent(99, 67));
         // a group of 32 tokens shares one range per channel: 4 levels, so at most 4 distinct values
         long distinct = java.util.stream.IntStream.range(0, 32).mapToDouble(t -> view.keys()[t * 16 + 3]).distinct().count();
         assertTrue(distinct <= 4, "channel 3 of group 0 has " + distinct + " distinct levels");
+    }
+
+    private static float[] fp16(float[] a) {
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = dev.kvq.quant.Fp16.round(a[i]);
+        }
+        return r;
+    }
+
+    @Test
+    void kiviWithoutAWindowKeepsTheGroupBeingFilledInFp16() {
+        KvView view = SimulatedStores.kivi(2, 0).view(0, randomKv(100, 16, 3), randomKv(100, 16, 4), 100,
+                new LlamaRope(8, 2, 128));
+        assertTrue(view.recent(70, 64) && view.recent(70, 70), "group [64, 96) is not complete at 70");
+        assertTrue(!view.recent(70, 63) && !view.recent(96, 95), "group [32, 64) is, and [64, 96) at 96");
+    }
+
+    @Test
+    void theRecentWindowIsReadInFp16ForTheLastNTokensOfEachQuery() {
+        Llama m = Llama.random(SMALL, 23, 0.2f);
+        int[] tokens = new Random(7).ints(6 * 64, 0, SMALL.vocabSize()).toArray();
+        CalibrationData data = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+        QuantSpec spec = QuantSpec.parse("nuq2-r8");
+        Calibration c = data.calibrate(spec, "test");
+        int n = 64;
+        int d = SMALL.kvDim();
+        float[] k = java.util.Arrays.copyOf(data.keys(0).values(), n * d);
+        float[] v = java.util.Arrays.copyOf(data.values(0).values(), n * d);
+        KvView view = SimulatedStores.nuq(spec, c).view(0, k, v, n, m.rope());
+        KvView exact = KvStore.FP32.view(0, k, v, n, m.rope());
+        assertArrayEquals(fp16(exact.keys()), view.recentKeys());
+        assertArrayEquals(fp16(v), view.recentValues());
+        assertTrue(view.recent(40, 33) && !view.recent(40, 32), "(t − 8, t]");
+        KvView without = SimulatedStores.nuq(QuantSpec.parse("nuq2"), c).view(0, k, v, n, m.rope());
+        assertArrayEquals(without.keys(), view.keys(), "tokens that left the window read the same codes");
+        // a window as long as the sequence leaves nothing quantized: exactly the fp16 store
+        float[] all = m.forward(tokens, 0, n, SimulatedStores.nuq(QuantSpec.parse("nuq2-r64"), c));
+        assertArrayEquals(m.forward(tokens, 0, n, SimulatedStores.fp16()), all);
+    }
+
+    @Test
+    void windowedAndKiviStoresAreCausal() {
+        Llama m = Llama.random(SMALL, 24, 0.2f);
+        int n = 80;
+        int[] tokens = new Random(8).ints(4 * 64 + n, 0, SMALL.vocabSize()).toArray();
+        CalibrationData data = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+        int[] changed = tokens.clone();
+        changed[n - 1] = (changed[n - 1] + 1) % SMALL.vocabSize();
+        int vocab = SMALL.vocabSize();
+        for (KvStore store : java.util.List.of(SimulatedStores.kivi(2, 0), SimulatedStores.kivi(3, 32),
+                SimulatedStores.nuq(QuantSpec.parse("nuq3-r16"), data.calibrate(QuantSpec.parse("nuq3"), "test")))) {
+            float[] a = m.forward(tokens, 0, n, store);
+            float[] b = m.forward(changed, 0, n, store);
+            assertArrayEquals(java.util.Arrays.copyOf(a, (n - 1) * vocab), java.util.Arrays.copyOf(b, (n - 1) * vocab),
+                    "no earlier position may see the last token");
+        }
+    }
+
+    @Test
+    void aPackedRowOfAModeThePagesCannotHoldFailsNamingWhatIsMissing() {
+        Llama m = Llama.random(SMALL, 25, 0.2f);
+        int[] tokens = new Random(9).ints(8 * 64, 0, SMALL.vocabSize()).toArray();
+        CalibrationData data = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+        Evaluator ev = new Evaluator(m, tokens, 64, 2, () -> data);
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> ev.evaluate(KvMode.parse("nuq3-r16-packed")));
+        assertTrue(e.getMessage().contains("recent-token window needs page format v2"), e.getMessage());
+        assertTrue(assertThrows(UnsupportedOperationException.class, () -> ev.evaluate(KvMode.parse("nuqa3-packed")))
+                .getMessage().contains("mixed code widths"));
+        Evaluator.Row row = ev.evaluate(KvMode.parse("nuqa3-r16"));
+        assertEquals(EffectiveBits.nuq(KvMode.parse("nuqa3-r16"), ev.calibration(QuantSpec.parse("nuqa3")), 0, 64),
+                row.bits(), 1e-12);
+        assertTrue(row.bits32k() < row.bits(), "the window weighs less at 32K tokens");
     }
 
     @Test

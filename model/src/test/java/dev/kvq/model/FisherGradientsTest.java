@@ -39,6 +39,60 @@ class FisherGradientsTest {
         assertEquals(SMALL.layers() * 12, checked);
     }
 
+    /**
+     * The gradients that reach k-means on the real model (issue 13 §2): the squared-gradient weights are
+     * those of the pre-RoPE key and value elements, checked against central differences of the window's
+     * mean NLL on elements of every layer (a random pick and the largest gradient of each tensor).
+     */
+    @Test
+    void realModelGradientsMatchCentralDifferences() throws java.io.IOException {
+        Llama m = TestData.model();
+        String text = dev.kvq.eval.Corpus.read(TestData.corpus(DataRoot.TINYSTORIES));
+        int[] tokens = TestData.tokenizer().encode(dev.kvq.eval.Corpus.calibrationPart(text));
+        int n = 96;
+        int from = 1000;
+        FisherGradients.Result g = FisherGradients.compute(m, tokens, from, n);
+        int kvDim = m.config().kvDim();
+        Random r = new Random(13);
+        for (int layer = 0; layer < m.config().layers(); layer++) {
+            for (int tensor = 0; tensor < 2; tensor++) {
+                boolean key = tensor == 0;
+                float[] grads = (key ? g.keys() : g.values())[layer];
+                int largest = 0;
+                for (int i = 0; i < grads.length; i++) {
+                    if (Math.abs(grads[i]) > Math.abs(grads[largest])) {
+                        largest = i;
+                    }
+                }
+                assertTrue(Math.abs(grads[largest]) > 1e-3, "the largest gradient is well above the fp32 resolution");
+                for (int idx : new int[] {largest, r.nextInt((n - 1) * kvDim)}) {
+                    // five-point stencil: truncation error O(h⁴), so h can stay large against fp32 rounding
+                    float h = 2e-2f;
+                    double numeric = (8 * (windowLoss(m, tokens, from, n, layer, key, idx, h)
+                            - windowLoss(m, tokens, from, n, layer, key, idx, -h))
+                            - (windowLoss(m, tokens, from, n, layer, key, idx, 2 * h)
+                            - windowLoss(m, tokens, from, n, layer, key, idx, -2 * h))) / (12 * h);
+                    double analytic = grads[idx];
+                    // fp32 forward passes resolve the difference quotient to about 1e-5
+                    assertEquals(numeric, analytic, 0.02 * Math.abs(numeric) + 1e-5, "layer " + layer
+                            + (key ? " key " : " value ") + "token " + idx / kvDim + " channel " + idx % kvDim);
+                }
+            }
+        }
+    }
+
+    private static double windowLoss(Llama m, int[] tokens, int from, int n, int layer, boolean key, int idx, float h) {
+        KvStore perturbed = (l, k, v, t, rope) -> {
+            float[] kk = k.clone();
+            float[] vv = v.clone();
+            if (l == layer) {
+                (key ? kk : vv)[idx] += h;
+            }
+            return KvStore.FP32.view(l, kk, vv, t, rope);
+        };
+        return Perplexity.windowNll(m, tokens, from, n, perturbed) / (n - 1);
+    }
+
     @Test
     void gradientsAreNotTriviallyZero() {
         Llama m = Llama.random(SMALL, 5, 0.3f);
