@@ -10,6 +10,9 @@ public final class OutlierTally {
     private final LongAdder tokens = new LongAdder();
     private final LongAdder outliers = new LongAdder();
 
+    /** An empty tally. */
+    public OutlierTally() {}
+
     /**
      * Records one layer's window.
      *
