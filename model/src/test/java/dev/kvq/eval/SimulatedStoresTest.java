@@ -25,6 +25,12 @@ class SimulatedStoresTest {
     // head size 8 (the runtime's minimum), 2 KV heads: D = 16
     static final LlamaConfig SMALL = new LlamaConfig(32, 48, 2, 4, 2, 40, 96, true);
 
+    /** Calibration activations of a random model on random tokens: 4 windows of 64. */
+    private static CalibrationData randomData(Llama m, long seed) {
+        int[] tokens = new Random(seed).ints(6 * 64, 0, SMALL.vocabSize()).toArray();
+        return CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+    }
+
     private static float[] randomKv(int n, int d, long seed) {
         Random r = new Random(seed);
         float[] a = new float[n * d];
@@ -93,8 +99,7 @@ class SimulatedStoresTest {
     @Test
     void theRecentWindowIsReadInFp16ForTheLastNTokensOfEachQuery() {
         Llama m = Llama.random(SMALL, 23, 0.2f);
-        int[] tokens = new Random(7).ints(6 * 64, 0, SMALL.vocabSize()).toArray();
-        CalibrationData data = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+        CalibrationData data = randomData(m, 7);
         QuantSpec spec = QuantSpec.parse("nuq2-r8");
         Calibration c = data.calibrate(spec, "test");
         int n = 64;
@@ -109,6 +114,7 @@ class SimulatedStoresTest {
         KvView without = SimulatedStores.nuq(QuantSpec.parse("nuq2"), c).view(0, k, v, n, m.rope());
         assertArrayEquals(without.keys(), view.keys(), "tokens that left the window read the same codes");
         // a window as long as the sequence leaves nothing quantized: exactly the fp16 store
+        int[] tokens = new Random(17).ints(n, 0, SMALL.vocabSize()).toArray();
         float[] all = m.forward(tokens, 0, n, SimulatedStores.nuq(QuantSpec.parse("nuq2-r64"), c));
         assertArrayEquals(m.forward(tokens, 0, n, SimulatedStores.fp16()), all);
     }
@@ -151,9 +157,8 @@ class SimulatedStoresTest {
     @Test
     void calibrationIsDeterministicAndRoundTripsThroughAFile(@TempDir Path dir) throws Exception {
         Llama m = Llama.random(SMALL, 21, 0.2f);
-        int[] tokens = new Random(5).ints(6 * 64, 0, SMALL.vocabSize()).toArray();
-        CalibrationData a = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
-        CalibrationData b = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+        CalibrationData a = randomData(m, 5);
+        CalibrationData b = randomData(m, 5);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         Calibration ca = a.calibrate(spec, "test");
         Calibration cb = b.calibrate(spec, "test");
@@ -171,8 +176,7 @@ class SimulatedStoresTest {
     @Test
     void nuqStoreKeepsSinksAndStaysCloseToExact() {
         Llama m = Llama.random(SMALL, 22, 0.2f);
-        int[] tokens = new Random(6).ints(6 * 64, 0, SMALL.vocabSize()).toArray();
-        CalibrationData data = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
+        CalibrationData data = randomData(m, 6);
         QuantSpec spec = QuantSpec.parse("nuq4-1%");
         KvStore store = SimulatedStores.nuq(spec, data.calibrate(spec, "test"));
         LlamaRope rope = m.rope();

@@ -81,18 +81,6 @@ class FisherGradientsTest {
         }
     }
 
-    private static double windowLoss(Llama m, int[] tokens, int from, int n, int layer, boolean key, int idx, float h) {
-        KvStore perturbed = (l, k, v, t, rope) -> {
-            float[] kk = k.clone();
-            float[] vv = v.clone();
-            if (l == layer) {
-                (key ? kk : vv)[idx] += h;
-            }
-            return KvStore.FP32.view(l, kk, vv, t, rope);
-        };
-        return Perplexity.windowNll(m, tokens, from, n, perturbed) / (n - 1);
-    }
-
     @Test
     void gradientsAreNotTriviallyZero() {
         Llama m = Llama.random(SMALL, 5, 0.3f);
@@ -121,6 +109,11 @@ class FisherGradientsTest {
 
     /** Mean NLL with element {@code idx} of layer {@code layer}'s pre-RoPE keys (or values) shifted by {@code h}. */
     private static double loss(Llama m, int[] tokens, int n, int layer, boolean key, int idx, float h) {
+        return windowLoss(m, tokens, 0, n, layer, key, idx, h);
+    }
+
+    /** The mean NLL of window {@code [from, from+n)} with one pre-RoPE key (or value) element shifted by {@code h}. */
+    private static double windowLoss(Llama m, int[] tokens, int from, int n, int layer, boolean key, int idx, float h) {
         KvStore perturbed = (l, k, v, t, rope) -> {
             float[] kk = k.clone();
             float[] vv = v.clone();
@@ -129,6 +122,6 @@ class FisherGradientsTest {
             }
             return KvStore.FP32.view(l, kk, vv, t, rope);
         };
-        return Perplexity.windowNll(m, tokens, 0, n, perturbed) / (n - 1);
+        return Perplexity.windowNll(m, tokens, from, n, perturbed) / (n - 1);
     }
 }

@@ -602,41 +602,37 @@ public final class Calibration {
         return new Provenance(model, data, p.getInt(), p.getInt(), createdBy, createdAt);
     }
 
-    private static LayerCalibration readLayer(ByteBuffer l, int channels, int index, Path source)
+    /** The start of every layer payload: {@code u32 D; f32 lo[D]; f32 hi[D]}, returned as {@code {lo, hi}}. */
+    private static float[][] readThresholds(ByteBuffer l, int channels, int index, Path source)
             throws CalibrationFormatException {
         int d = l.getInt();
         if (d != channels) {
             throw new CalibrationFormatException(source, Problem.CORRUPTED, "layer " + index + " has " + d
                     + " key channels, the header says " + channels);
         }
-        float[] lo = new float[d];
-        float[] hi = new float[d];
-        for (int c = 0; c < d; c++) {
-            lo[c] = l.getFloat();
+        float[][] t = new float[2][d];
+        for (float[] column : t) {
+            for (int c = 0; c < d; c++) {
+                column[c] = l.getFloat();
+            }
         }
-        for (int c = 0; c < d; c++) {
-            hi[c] = l.getFloat();
-        }
+        return t;
+    }
+
+    private static LayerCalibration readLayer(ByteBuffer l, int channels, int index, Path source)
+            throws CalibrationFormatException {
+        float[][] t = readThresholds(l, channels, index, source);
         Codebook k = readCodebook(l);
         Codebook v = readCodebook(l);
-        return new LayerCalibration(new KeyQuantizer(lo, hi, k), v);
+        return new LayerCalibration(new KeyQuantizer(t[0], t[1], k), v);
     }
 
     private static LayerCalibration readLayerV2(ByteBuffer l, int channels, int index, Path source)
             throws CalibrationFormatException {
-        int d = l.getInt();
-        if (d != channels) {
-            throw new CalibrationFormatException(source, Problem.CORRUPTED, "layer " + index + " has " + d
-                    + " key channels, the header says " + channels);
-        }
-        float[] lo = new float[d];
-        float[] hi = new float[d];
-        for (int c = 0; c < d; c++) {
-            lo[c] = l.getFloat();
-        }
-        for (int c = 0; c < d; c++) {
-            hi[c] = l.getFloat();
-        }
+        float[][] t = readThresholds(l, channels, index, source);
+        int d = channels;
+        float[] lo = t[0];
+        float[] hi = t[1];
         int count = Short.toUnsignedInt(l.getShort());
         if (count == 0 || count > 2 * d) {
             throw new IllegalArgumentException("layer " + index + " has " + count + " codebooks for 2 × " + d + " channels");

@@ -133,30 +133,24 @@ public final class Calibrator {
             }
             return out;
         }
-        for (int w = 0; w <= Checks.MAX_ALLOCATED_BITS; w++) {
-            boolean[] group = withWidth(widths, w);
-            if (group != null) {
-                Codebook c = fit(ranges.samples(keys, spec, group), w, spec, options);
-                for (int ch = 0; ch < d; ch++) {
-                    if (group[ch]) {
-                        out[ch] = c;
-                    }
-                }
-            }
-        }
-        return out;
+        return perWidth(widths, group -> ranges.samples(keys, spec, group), spec, options);
     }
 
     /** The value codebook of every channel: one per width in use, fitted on the channels of that width. */
     private static Codebook[] valueCodebooks(Activations values, QuantSpec spec, int[] widths,
                                              WeightedKMeans.Options options) {
-        int d = widths.length;
-        Codebook[] out = new Codebook[d];
+        return perWidth(widths, group -> ValueQuantizer.samples(values, spec, group), spec, options);
+    }
+
+    /** One codebook per width in use, fitted on the samples of the channels of that width. */
+    private static Codebook[] perWidth(int[] widths, java.util.function.Function<boolean[], KeyQuantizer.Samples> samples,
+                                       QuantSpec spec, WeightedKMeans.Options options) {
+        Codebook[] out = new Codebook[widths.length];
         for (int w = 0; w <= Checks.MAX_ALLOCATED_BITS; w++) {
             boolean[] group = withWidth(widths, w);
             if (group != null) {
-                Codebook c = fit(ValueQuantizer.samples(values, spec, group), w, spec, options);
-                for (int ch = 0; ch < d; ch++) {
+                Codebook c = fit(samples.apply(group), w, spec, options);
+                for (int ch = 0; ch < widths.length; ch++) {
                     if (group[ch]) {
                         out[ch] = c;
                     }

@@ -30,17 +30,8 @@ class PageFormatV2GapTest {
     private static final AttentionShape SHAPE = new AttentionShape(2, 8, 4, 8, Rope.of(10000, RopePairing.INTERLEAVED, 8));
 
     private static Calibration calibration(QuantSpec spec) {
-        int d = SHAPE.kvChannels();
-        int tokens = 2048;
-        Activations[] k = new Activations[SHAPE.layers()];
-        Activations[] v = new Activations[SHAPE.layers()];
-        for (int l = 0; l < SHAPE.layers(); l++) {
-            k[l] = new Activations(SyntheticActivations.keys(l, tokens, d), SyntheticActivations.fisher(10 + l, tokens * d),
-                    tokens, d, 128);
-            v[l] = new Activations(SyntheticActivations.values(20 + l, tokens, d),
-                    SyntheticActivations.fisher(30 + l, tokens * d), tokens, d, 128);
-        }
-        return new Calibration(SHAPE, spec, Provenance.unknown(), Calibrator.fit(SHAPE, spec, k, v,
+        Activations[][] a = SyntheticActivations.perLayer(SHAPE.layers(), 2048, SHAPE.kvChannels(), 10);
+        return new Calibration(SHAPE, spec, Provenance.unknown(), Calibrator.fit(SHAPE, spec, a[0], a[1],
                 WeightedKMeans.Options.defaults()));
     }
 

@@ -28,18 +28,9 @@ class CalibrationFormatV2Test {
     static final AttentionShape SHAPE = new AttentionShape(3, 8, 4, 8, Rope.of(10000, RopePairing.INTERLEAVED, 8));
 
     static Calibration fitted(QuantSpec spec) {
-        int d = SHAPE.kvChannels();
-        int tokens = 256;
-        Activations[] k = new Activations[SHAPE.layers()];
-        Activations[] v = new Activations[SHAPE.layers()];
-        for (int l = 0; l < SHAPE.layers(); l++) {
-            k[l] = new Activations(SyntheticActivations.keys(l, tokens, d), SyntheticActivations.fisher(100 + l, tokens * d),
-                    tokens, d, 64);
-            v[l] = new Activations(SyntheticActivations.values(l, tokens, d),
-                    SyntheticActivations.fisher(200 + l, tokens * d), tokens, d, 64);
-        }
+        Activations[][] a = SyntheticActivations.perLayer(SHAPE.layers(), 256, SHAPE.kvChannels(), 0);
         return new Calibration(SHAPE, spec, Provenance.unknown(),
-                Calibrator.fit(SHAPE, spec, k, v, WeightedKMeans.Options.defaults()));
+                Calibrator.fit(SHAPE, spec, a[0], a[1], WeightedKMeans.Options.defaults()));
     }
 
     @Test

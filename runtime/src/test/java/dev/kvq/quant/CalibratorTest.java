@@ -16,16 +16,7 @@ class CalibratorTest {
     private static final int TOKENS = 256;
 
     private static Activations[][] activations(AttentionShape shape) {
-        int d = shape.kvChannels();
-        Activations[] k = new Activations[shape.layers()];
-        Activations[] v = new Activations[shape.layers()];
-        for (int l = 0; l < shape.layers(); l++) {
-            k[l] = new Activations(SyntheticActivations.keys(l, TOKENS, d), SyntheticActivations.fisher(100 + l, TOKENS * d),
-                    TOKENS, d, 64);
-            v[l] = new Activations(SyntheticActivations.values(l, TOKENS, d),
-                    SyntheticActivations.fisher(200 + l, TOKENS * d), TOKENS, d, 64);
-        }
-        return new Activations[][] {k, v};
+        return SyntheticActivations.perLayer(shape.layers(), TOKENS, shape.kvChannels(), 0);
     }
 
     private static List<LayerCalibration> fit(AttentionShape shape, String spec) {

@@ -50,6 +50,21 @@ public final class SyntheticActivations {
         return x;
     }
 
+    /**
+     * Keys and values of {@code layers} layers with Fisher weights, {@code {keys[layers], values[layers]}}, in
+     * sequences of 64 tokens.
+     */
+    public static Activations[][] perLayer(int layers, int tokens, int channels, long seed) {
+        Activations[][] a = new Activations[2][layers];
+        for (int l = 0; l < layers; l++) {
+            a[0][l] = new Activations(keys(seed + l, tokens, channels), fisher(seed + 100 + l, tokens * channels), tokens,
+                    channels, 64);
+            a[1][l] = new Activations(values(seed + 200 + l, tokens, channels), fisher(seed + 300 + l, tokens * channels),
+                    tokens, channels, 64);
+        }
+        return a;
+    }
+
     public static float[] fisher(long seed, int n) {
         SplittableRandom random = new SplittableRandom(seed);
         float[] f = new float[n];
