@@ -4,6 +4,7 @@ import dev.kvq.attention.AttentionShape;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * Fits the quantizers of every layer for one spec (spec §1 step 2): per-channel key thresholds, then the
@@ -82,13 +83,14 @@ public final class Calibrator {
                 Arrays.fill(w, spec.bits());
             }
         }
-        List<LayerCalibration> layers = new ArrayList<>();
-        for (int l = 0; l < keys.length; l++) {
-            Codebook[] k = keyCodebooks(keys[l], spec, ranges[l], keyWidths[l], options);
-            Codebook[] v = valueCodebooks(values[l], spec, valueWidths[l], options);
-            layers.add(new LayerCalibration(ranges[l].withCodebooks(k), v));
-        }
-        return layers;
+        // layers are independent: fit them in parallel, in a deterministic result order
+        Activations[] k = keys;
+        Activations[] v = values;
+        LayerCalibration[] layers = new LayerCalibration[keys.length];
+        IntStream.range(0, keys.length).parallel().forEach(l -> layers[l] = new LayerCalibration(
+                ranges[l].withCodebooks(keyCodebooks(k[l], spec, ranges[l], keyWidths[l], options)),
+                valueCodebooks(v[l], spec, valueWidths[l], options)));
+        return List.of(layers);
     }
 
     /** The activations with every Fisher weight shrunk toward its channel's mean over the non-sink tokens. */
@@ -188,10 +190,10 @@ public final class Calibrator {
                                  int[][] valueWidths) {
         int d = shape.kvChannels();
         int max = Checks.MAX_ALLOCATED_BITS;
-        List<BitAllocation.Row> rows = new ArrayList<>();
         int[][] keyUnits = units(shape, spec.allocation(), true);
         int[][] valueUnits = units(shape, spec.allocation(), false);
-        for (int l = 0; l < keys.length; l++) {
+        BitAllocation.Row[] rows = new BitAllocation.Row[2 * keys.length];
+        IntStream.range(0, keys.length).parallel().forEach(l -> {
             double[][] keyError = new double[d][max + 1];
             double[][] valueError = new double[d][max + 1];
             for (int w = 0; w <= max; w++) {
@@ -202,11 +204,11 @@ public final class Calibrator {
                 ValueQuantizer vq = new ValueQuantizer(valueCodebooks(values[l], spec, uniform, options), spec, d);
                 valueErrors(vq, values[l], spec, valueError, w);
             }
-            rows.add(new BitAllocation.Row(keyError, keyUnits, wordAligned(spec, d, true)));
-            rows.add(new BitAllocation.Row(valueError, valueUnits, wordAligned(spec, d, false)));
-        }
+            rows[2 * l] = new BitAllocation.Row(keyError, keyUnits, wordAligned(spec, d, true));
+            rows[2 * l + 1] = new BitAllocation.Row(valueError, valueUnits, wordAligned(spec, d, false));
+        });
         long budget = (long) spec.bits() * 2 * keys.length * d;
-        int[][] widths = BitAllocation.allocate(rows, budget, WORD_BITS);
+        int[][] widths = BitAllocation.allocate(List.of(rows), budget, WORD_BITS);
         for (int l = 0; l < keys.length; l++) {
             keyWidths[l] = widths[2 * l];
             valueWidths[l] = widths[2 * l + 1];
