@@ -58,7 +58,8 @@ final class EvalCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CommonOptions.Quiet quiet;
 
-    @Option(names = "--plot", description = "Also draw perplexity against effective bits per method into this PNG.")
+    @Option(names = "--plot", description = "Also draw perplexity against bits at 32K tokens per method into this PNG"
+            + " (and, with an fp32 row, a close-up beside it: NAME-zoom.png).")
     Path plot;
 
     @CommandLine.Mixin
@@ -110,9 +111,14 @@ final class EvalCommand implements Callable<Integer> {
                     points.add(new Plots.Point(family, r.bits32k(), r.perplexity()));
                 }
             }
-            Plots.perplexityVsBits(plot, "stories260K perplexity vs bits at 32K tokens — " + text.getFileName(), points,
-                    reference);
+            String title = "stories260K perplexity vs bits at 32K tokens — " + text.getFileName();
+            Plots.perplexityVsBits(plot, title, points, reference, 0);
             spec.commandLine().getErr().println("eval: wrote " + plot);
+            if (!Double.isNaN(reference)) {
+                Path zoomed = plot.resolveSibling(plot.getFileName().toString().replaceFirst("(?i)(\\.png)?$", "-zoom.png"));
+                Plots.perplexityVsBits(zoomed, title + " (within 10% of fp32)", points, reference, 1.10);
+                spec.commandLine().getErr().println("eval: wrote " + zoomed);
+            }
         }
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();

@@ -25,24 +25,45 @@ final class Plots {
     /** One measured point of a series. */
     record Point(String series, double x, double y) {}
 
-    /** Perplexity against effective bits per element, one series per method family (log-scaled y). */
-    static void perplexityVsBits(Path file, String title, List<Point> points, double fp32) throws IOException {
+    /** Marker shapes, cycled with a different period than the colours so that no two series look alike. */
+    private static final org.knowm.xchart.style.markers.Marker[] MARKERS = {SeriesMarkers.CIRCLE, SeriesMarkers.SQUARE,
+        SeriesMarkers.DIAMOND, SeriesMarkers.TRIANGLE_UP, SeriesMarkers.TRIANGLE_DOWN};
+
+    /**
+     * Perplexity against bits per element, one series per method family: the whole range (log-scaled y),
+     * or with {@code zoom} only perplexities up to {@code zoom} times the fp32 reference (linear y), where
+     * the modes worth shipping differ.
+     */
+    static void perplexityVsBits(Path file, String title, List<Point> points, double fp32, double zoom) throws IOException {
         XYChart chart = new XYChartBuilder().width(900).height(560).title(title)
-                .xAxisTitle("bits per K/V element as stored, at a 32K-token context").yAxisTitle("perplexity (log scale)").build();
-        chart.getStyler().setYAxisLogarithmic(true);
-        chart.getStyler().setYAxisLogarithmicDecadeOnly(false);
+                .xAxisTitle("bits per K/V element as stored, at a 32K-token context")
+                .yAxisTitle(zoom > 0 ? "perplexity" : "perplexity (log scale)").build();
+        if (zoom > 0) {
+            chart.getStyler().setYAxisMin(fp32 * 0.995);
+            chart.getStyler().setYAxisMax(fp32 * zoom);
+        } else {
+            chart.getStyler().setYAxisLogarithmic(true);
+            chart.getStyler().setYAxisLogarithmicDecadeOnly(false);
+        }
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         double minX = Double.MAX_VALUE;
         double maxX = 0;
         for (Map.Entry<String, List<Point>> e : bySeries(points).entrySet()) {
             List<Point> ps = new ArrayList<>(e.getValue());
+            if (zoom > 0) {
+                ps.removeIf(p -> p.y() > fp32 * zoom);
+                if (ps.isEmpty()) {
+                    continue;
+                }
+            }
             ps.sort((a, b) -> Double.compare(a.x(), b.x()));
             double[] x = ps.stream().mapToDouble(Point::x).toArray();
             double[] y = ps.stream().mapToDouble(Point::y).toArray();
             XYSeries s = chart.addSeries(e.getKey(), x, y);
-            s.setMarker(SeriesMarkers.CIRCLE);
-            s.setLineColor(PALETTE[chart.getSeriesMap().size() % PALETTE.length]);
-            s.setMarkerColor(PALETTE[chart.getSeriesMap().size() % PALETTE.length]);
+            int i = chart.getSeriesMap().size();
+            s.setMarker(MARKERS[i % MARKERS.length]);
+            s.setLineColor(PALETTE[i % PALETTE.length]);
+            s.setMarkerColor(PALETTE[i % PALETTE.length]);
             for (double v : x) {
                 minX = Math.min(minX, v);
                 maxX = Math.max(maxX, v);

@@ -92,8 +92,9 @@ public final class Evaluator {
             OutlierTally tally = new OutlierTally();
             r = evaluateStore(nuqStore(mode, c, tally));
             double rate = tally.keyOutliersPerToken();
-            if (mode.kind() == KvMode.Kind.NUQ_VALUES_ONLY) {
-                // keys were not quantized here; count them as the full mode stores them
+            if (mode.kind() == KvMode.Kind.NUQ_VALUES_ONLY && mode.spec().hasOutliers()
+                    && mode.spec().outlierForm() == QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE) {
+                // keys were not quantized here; count their sparse entries as the full mode stores them
                 OutlierTally keys = new OutlierTally();
                 evaluateStore(SimulatedStores.nuq(mode.spec(), c, true, false, keys));
                 rate = keys.keyOutliersPerToken();
