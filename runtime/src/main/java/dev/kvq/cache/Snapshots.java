@@ -187,7 +187,7 @@ final class Snapshots {
     private static byte[] headPayload(int kind, int sequences, int pageTokens, long budget, AttentionShape shape,
                                       QuantSpec spec, Calibration calibration) {
         byte[] fingerprint = spec.quantized() ? HexFormat.of().parseHex(calibration.fingerprint()) : new byte[0];
-        ByteBuffer b = le(1 + 4 + 4 + 8 + GeometryCodec.shapeBytes(shape) + GeometryCodec.SPEC_BYTES + 1
+        ByteBuffer b = le(1 + 4 + 4 + 8 + GeometryCodec.shapeBytes(shape) + GeometryCodec.specBytes(spec) + 1
                 + fingerprint.length);
         b.put((byte) kind).putInt(sequences).putInt(pageTokens).putLong(budget);
         GeometryCodec.putShape(b, shape);

@@ -86,6 +86,28 @@ class PageFormatV2GapTest {
     }
 
     @Test
+    void aCacheWithPerChannelKeyCodebooksSnapshotsAndReopensBitIdentical(@org.junit.jupiter.api.io.TempDir
+                                                                        java.nio.file.Path dir) throws Exception {
+        QuantSpec spec = QuantSpec.parse("nuq3-1%-ccb");
+        Calibration c = calibration(spec);
+        int d = SHAPE.kvChannels();
+        java.nio.file.Path file = dir.resolve("ccb.kvqsnap");
+        try (KvCache cache = KvCache.open(SHAPE, spec, c, Backend.cpu())) {
+            for (int l = 0; l < SHAPE.layers(); l++) {
+                cache.append(l, SyntheticActivations.keys(l, 300, d), SyntheticActivations.values(l, 300, d));
+            }
+            cache.save(file);
+            try (KvCache back = KvCache.openSnapshot(file, c, Backend.cpu())) {
+                assertEquals(spec, back.spec());
+                for (int l = 0; l < SHAPE.layers(); l++) {
+                    assertArrayEquals(cache.decodeKeys(l), back.decodeKeys(l));
+                    assertArrayEquals(cache.decodeValues(l), back.decodeValues(l));
+                }
+            }
+        }
+    }
+
+    @Test
     void theMemoryReportCountsWhatTheStoredBitsArithmeticCounts() {
         SplittableRandom r = new SplittableRandom(4);
         for (String name : List.of("nuq4", "nuq3-1%", "nuq2-1%-sparse", "nuq3-ccb")) {
