@@ -1,13 +1,13 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.attention.cpu.Simd;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.cache.Backend;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.engine.cpu.Simd;
 import dev.kvq.cache.CudaBench;
 import dev.kvq.cache.KvCache;
-import dev.kvq.cache.MemoryReport;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.io.PrintWriter;

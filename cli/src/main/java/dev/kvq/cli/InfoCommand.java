@@ -1,6 +1,6 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.cpu.Simd;
+import dev.kvq.engine.cpu.Simd;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;

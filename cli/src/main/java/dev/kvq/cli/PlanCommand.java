@@ -1,6 +1,6 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.MemoryMath;
 import dev.kvq.quant.QuantSpec;
 import java.io.PrintWriter;

@@ -1,14 +1,15 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.attention.cpu.KeyPlan;
-import dev.kvq.attention.cpu.PageKernels;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.engine.cpu.KeyPlan;
+import dev.kvq.engine.cpu.PageKernels;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import dev.kvq.layout.PageLayout;
 
 /**
  * One decode step of attention on the CPU over a {@link LayerStore}: sink scores, fused packed key

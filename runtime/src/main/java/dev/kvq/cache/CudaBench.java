@@ -1,10 +1,9 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.attention.cuda.CudaEngine;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.engine.cuda.CudaEngine;
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.driver.Event;
 import dev.kvq.driver.Stream;

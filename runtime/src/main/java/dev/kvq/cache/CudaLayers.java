@@ -1,12 +1,12 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.cuda.CudaEngine;
-import dev.kvq.attention.cuda.DevicePages;
-import dev.kvq.attention.cuda.DeviceScratch;
-import dev.kvq.attention.cuda.KvKernels;
-import dev.kvq.attention.cuda.LayerView;
-import dev.kvq.attention.cuda.SparseView;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.engine.cuda.CudaEngine;
+import dev.kvq.engine.cuda.DevicePages;
+import dev.kvq.engine.cuda.DeviceScratch;
+import dev.kvq.engine.cuda.KvKernels;
+import dev.kvq.engine.cuda.LayerView;
+import dev.kvq.engine.cuda.SparseView;
 import dev.kvq.driver.CudaException;
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.driver.Event;
@@ -22,6 +22,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.MemoryReport;
 
 /**
  * The CUDA half of a {@link KvCache}: per layer a device page pool laid out exactly as

@@ -1,6 +1,7 @@
 package dev.kvq.cache;
 
 import java.lang.foreign.MemorySegment;
+import dev.kvq.layout.MemoryReport;
 
 /**
  * The device half of a {@link KvCache} on a non-CPU backend. {@code KvCache} keeps the public API,

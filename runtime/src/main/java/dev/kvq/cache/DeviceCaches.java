@@ -1,11 +1,11 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
+import dev.kvq.layout.PageLayout;
 
 /**
  * Opens the device half of a cache for a non-CPU backend, or falls back to the CPU with a WARN that

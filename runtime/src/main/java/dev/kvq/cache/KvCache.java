@@ -1,8 +1,7 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.cpu.Simd;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.engine.cpu.Simd;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Checks;
 import dev.kvq.quant.Fp16;
@@ -11,6 +10,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.MemoryReport;
 
 /**
  * The KV cache of one sequence: keys and values of every layer packed in off-heap pages (allocated on

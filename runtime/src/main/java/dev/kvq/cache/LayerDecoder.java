@@ -1,10 +1,11 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.BitPacking;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemorySegment;
+import dev.kvq.layout.PageLayout;
 
 /**
  * Decodes a layer back to floats with plain scalar code, independent of the attention kernels: the

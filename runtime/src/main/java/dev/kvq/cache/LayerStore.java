@@ -1,6 +1,6 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.BitPacking;
 import dev.kvq.quant.Checks;
 import dev.kvq.quant.Fp16;
@@ -14,6 +14,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.MemoryReport;
 
 /**
  * One layer of one sequence: its pages, sink tokens and sparse entries, and the appenders that fill

@@ -1,7 +1,6 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.cache.SnapshotFormatException.Problem;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.GeometryCodec;
@@ -28,6 +27,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.CRC32C;
 import org.apache.logging.log4j.LogManager;
+import dev.kvq.layout.PageLayout;
 
 /**
  * The snapshot file format ({@code docs/FORMATS.md}, "KV-cache snapshot"): writing a cache or pool

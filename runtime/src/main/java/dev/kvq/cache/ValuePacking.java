@@ -1,13 +1,14 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.cpu.PageKernels;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.engine.cpu.PageKernels;
 import dev.kvq.quant.BitPacking;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import dev.kvq.layout.PageLayout;
 
 /**
  * Writes one token's value codes into the token-packed layout: the token is element {@code r mod 32}

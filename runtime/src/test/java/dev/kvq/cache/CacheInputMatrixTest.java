@@ -8,8 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -20,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import dev.kvq.layout.PageLayout;
 
 /**
  * The input matrix of {@link KvCache} and {@link KvCachePool} (docs/RELIABILITY.md): every bad input

@@ -6,8 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -19,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import dev.kvq.layout.PageLayout;
 
 /** Closing under use, two threads on one cache, a pool closed while its sequences append, a contended budget. */
 class CloseAndContentionTest {

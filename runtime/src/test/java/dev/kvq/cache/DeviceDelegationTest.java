@@ -7,9 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.LogCapture;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
@@ -19,6 +17,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.MemoryReport;
 
 /**
  * The CUDA backend's wiring inside {@link KvCache}, on the CPU: start-up failures fall back with a

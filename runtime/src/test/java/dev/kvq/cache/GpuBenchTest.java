@@ -54,9 +54,9 @@ class GpuBenchTest {
     @Test
     void repeatedPagesAttendLikeTheirOriginals() {
         // a cache extended by page copies holds the prefix's pages again: attention over it stays finite
-        dev.kvq.attention.AttentionShape shape = new dev.kvq.attention.AttentionShape(1, 4, 2, 64);
+        dev.kvq.geometry.AttentionShape shape = new dev.kvq.geometry.AttentionShape(1, 4, 2, 64);
         dev.kvq.quant.QuantSpec spec = dev.kvq.quant.QuantSpec.parse("nuq3-1%");
-        try (KvCache cache = KvCache.open(shape, spec, CudaBench.calibration(shape, spec), dev.kvq.attention.Backend.cuda())) {
+        try (KvCache cache = KvCache.open(shape, spec, CudaBench.calibration(shape, spec), dev.kvq.cache.Backend.cuda())) {
             CudaLayers dev = (CudaLayers) cache.device();
             float[][] kv = CudaBench.data(shape.kvChannels(), 1025, 3);
             cache.append(0, kv[0], kv[1]);

@@ -8,11 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.attention.cuda.CudaEngine;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.engine.cuda.CudaEngine;
 import dev.kvq.driver.Context;
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.kernels.KernelSignatures;
@@ -33,6 +32,7 @@ import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import dev.kvq.layout.PageLayout;
 
 /**
  * The CUDA backend against the CPU backend on the same inputs: packed pages bit-identical after
@@ -328,7 +328,7 @@ class GpuCacheTest {
         AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
                 Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
         QuantSpec spec = QuantSpec.parse(mode);
-        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
+        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
         assertTrue(need > 48 * 1024, kernel + " needs " + need + " bytes");
         Calibration cal = cal(shape, spec);
         int d = shape.kvChannels();
@@ -356,10 +356,10 @@ class GpuCacheTest {
         // G = 128, d = 256: the nuq value partials need 270 864 bytes per block, above any device's opt-in maximum
         AttentionShape shape = new AttentionShape(1, 128, 1, 256);
         QuantSpec spec = QuantSpec.parse("nuq3");
-        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
+        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
         int optin = CudaEngine.shared().sharedMemoryOptin();
         assertTrue(need > optin, need + " vs " + optin);
-        try (dev.kvq.attention.LogCapture log = dev.kvq.attention.LogCapture.of(KvCache.class);
+        try (dev.kvq.cache.LogCapture log = dev.kvq.cache.LogCapture.of(KvCache.class);
              KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
             assertEquals(Backend.Kind.CPU, cache.backend().kind());
             String why = cache.backend().reason();

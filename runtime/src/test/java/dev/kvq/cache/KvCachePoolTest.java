@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.QuantSpec;
 import org.junit.jupiter.api.Test;
+import dev.kvq.layout.PageLayout;
 
 class KvCachePoolTest {
     private static final AttentionShape SHAPE = new AttentionShape(1, 4, 2, 32);

@@ -1,9 +1,9 @@
 package dev.kvq.bench;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.cache.Backend;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.cache.KvCache;
 import dev.kvq.cli.SyntheticLayer;
 import dev.kvq.quant.Calibration;

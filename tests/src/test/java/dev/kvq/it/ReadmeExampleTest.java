@@ -3,12 +3,12 @@ package dev.kvq.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.cache.Backend;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.cache.KvCache;
-import dev.kvq.cache.MemoryReport;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.cli.SyntheticLayer;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;

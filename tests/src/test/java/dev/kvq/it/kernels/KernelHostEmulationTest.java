@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.cache.Backend;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.cache.KvCache;
-import dev.kvq.cache.PageLayout;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Codebook;

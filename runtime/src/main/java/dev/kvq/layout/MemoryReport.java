@@ -1,4 +1,4 @@
-package dev.kvq.cache;
+package dev.kvq.layout;
 
 /**
  * What a cache (or pool) really holds, in bytes of allocated memory, by part.
@@ -62,7 +62,13 @@ public record MemoryReport(long codes, long scales, long outliers, long sinks, l
         return tokens == 0 ? 0 : tokenBytes() * 8.0 / (2.0 * tokens * channels);
     }
 
-    MemoryReport plus(MemoryReport o) {
+    /**
+     * The sum of two reports over the same channels (layers of a cache, sequences of a pool).
+     *
+     * @param o another report
+     * @return every part and the token count added
+     */
+    public MemoryReport plus(MemoryReport o) {
         return new MemoryReport(codes + o.codes, scales + o.scales, outliers + o.outliers, sinks + o.sinks,
                 sideData + o.sideData, pageSlack + o.pageSlack, tokens + o.tokens, channels);
     }

@@ -1,4 +1,4 @@
-package dev.kvq.attention.cuda;
+package dev.kvq.engine.cuda;
 
 /**
  * The device addresses of one layer's token-major sparse outlier entries, as the sparse kernels take

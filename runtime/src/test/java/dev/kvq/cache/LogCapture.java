@@ -1,4 +1,4 @@
-package dev.kvq.attention;
+package dev.kvq.cache;
 
 import java.util.ArrayList;
 import java.util.List;

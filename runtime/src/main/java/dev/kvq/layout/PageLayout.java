@@ -1,6 +1,6 @@
-package dev.kvq.cache;
+package dev.kvq.layout;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemoryLayout.PathElement;

@@ -1,4 +1,4 @@
-package dev.kvq.attention;
+package dev.kvq.geometry;
 
 /**
  * The attention geometry a cache serves: layers, query heads, KV heads (GQA when fewer than query

@@ -1,4 +1,4 @@
-package dev.kvq.attention.cpu;
+package dev.kvq.engine.cpu;
 
 import dev.kvq.quant.BitPacking;
 import java.lang.foreign.MemorySegment;

@@ -1,4 +1,4 @@
-package dev.kvq.attention;
+package dev.kvq.geometry;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,4 +1,4 @@
-package dev.kvq.attention.cuda;
+package dev.kvq.engine.cuda;
 
 import dev.kvq.driver.Context;
 import dev.kvq.driver.CudaDriver;

@@ -1,4 +1,4 @@
-package dev.kvq.attention;
+package dev.kvq.geometry;
 
 import java.util.Arrays;
 import java.util.function.DoubleUnaryOperator;

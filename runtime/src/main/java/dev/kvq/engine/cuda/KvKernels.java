@@ -1,8 +1,8 @@
-package dev.kvq.attention.cuda;
+package dev.kvq.engine.cuda;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.cache.PageLayout;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.driver.Dim3;
 import dev.kvq.driver.Stream;
 import dev.kvq.kernels.KernelSignatures;

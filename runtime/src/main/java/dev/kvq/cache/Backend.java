@@ -1,6 +1,6 @@
-package dev.kvq.attention;
+package dev.kvq.cache;
 
-import dev.kvq.attention.cuda.CudaEngine;
+import dev.kvq.engine.cuda.CudaEngine;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.driver.CudaProbe;
 import java.util.Locale;
@@ -25,7 +25,7 @@ public record Backend(Kind kind, String reason) {
     public static final String PROPERTY = "kvq.backend";
 
     /**
-     * Whether this build contains the CUDA attention backend ({@code dev.kvq.attention.cuda} and the
+     * Whether this build contains the CUDA attention backend ({@code dev.kvq.engine.cuda} and the
      * kernels' PTX). Whether it can run here is decided at start-up, see {@link #auto()}.
      */
     public static final boolean CUDA_BACKEND_BUILT = true;

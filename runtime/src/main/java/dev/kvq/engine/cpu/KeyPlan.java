@@ -1,6 +1,6 @@
-package dev.kvq.attention.cpu;
+package dev.kvq.engine.cpu;
 
-import dev.kvq.attention.RopePairing;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.quant.BitPacking;
 
 /**

@@ -1,4 +1,4 @@
-package dev.kvq.attention.cpu;
+package dev.kvq.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;

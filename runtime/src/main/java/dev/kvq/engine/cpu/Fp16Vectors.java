@@ -1,4 +1,4 @@
-package dev.kvq.attention.cpu;
+package dev.kvq.engine.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;

@@ -1,13 +1,13 @@
-package dev.kvq.attention.cuda;
+package dev.kvq.engine.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.cache.PageLayout;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.quant.Codebook;
 import dev.kvq.quant.KeyQuantizer;

@@ -1,4 +1,4 @@
-package dev.kvq.attention;
+package dev.kvq.geometry;
 
 /** Which channels RoPE rotates together (spec §2.3, §15.12); a property of the checkpoint's layout. */
 public enum RopePairing {

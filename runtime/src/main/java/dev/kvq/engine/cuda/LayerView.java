@@ -1,4 +1,4 @@
-package dev.kvq.attention.cuda;
+package dev.kvq.engine.cuda;
 
 /**
  * The device addresses of one layer of one sequence, as the kernels take them (B = 1).

@@ -1,4 +1,4 @@
-package dev.kvq.attention.cuda;
+package dev.kvq.engine.cuda;
 
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.driver.Stream;
