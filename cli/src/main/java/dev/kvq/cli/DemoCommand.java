@@ -4,7 +4,8 @@ import dev.kvq.geometry.AttentionShape;
 import dev.kvq.cache.Backend;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.engine.cpu.Simd;
+import dev.kvq.bench.SyntheticLayer;
+import dev.kvq.bench.Timing;
 import dev.kvq.cache.KvCache;
 import dev.kvq.layout.MemoryReport;
 import dev.kvq.eval.CalibrationData;
@@ -222,7 +223,7 @@ final class DemoCommand implements Callable<Integer> {
         double fp16Bytes = 0;
         double fp16Ms = 0;
         out.printf(Locale.ROOT, "kvq demo — synthetic LLaMA-7B-shaped layer (%s), %d tokens, cpu backend (%s)%n",
-                shape.describe(), tokens, Simd.lanes() == 0 ? "scalar" : Simd.lanes() + " SIMD lanes");
+                shape.describe(), tokens, Backend.simdLanes() == 0 ? "scalar" : Backend.simdLanes() + " SIMD lanes");
         out.println();
         out.printf(Locale.ROOT, "%-8s %12s %9s %13s %12s %9s%n", "kv", "KV MiB", "vs fp16", "bits/element", "output err",
                 "decode ms");
@@ -237,7 +238,7 @@ final class DemoCommand implements Callable<Integer> {
             try (KvCache cache = KvCache.open(shape, s, cal, Backend.auto())) {
                 layer.fill(cache, tokens);
                 float[] o = new float[query.length];
-                double ms = medianMs(() -> cache.attend(0, query, o));
+                double ms = Timing.medianWallMs(() -> cache.attend(0, query, o), 5, 5);
                 MemoryReport mem = cache.memory();
                 if (reference == null) {
                     reference = o.clone();
@@ -259,20 +260,6 @@ final class DemoCommand implements Callable<Integer> {
         out.println(dataAvailable ? "The real model runs with: ./kvq demo (without --synthetic)."
                 : "This was the synthetic case: set KVQ_DATA to a data folder (e.g. ../shared/data) for the real model.");
         out.printf(Locale.ROOT, "(%.1f s)%n", (System.nanoTime() - t0) / 1e9);
-    }
-
-    private static double medianMs(Runnable body) {
-        for (int i = 0; i < 5; i++) {
-            body.run();
-        }
-        double[] ms = new double[5];
-        for (int i = 0; i < ms.length; i++) {
-            long t = System.nanoTime();
-            body.run();
-            ms[i] = (System.nanoTime() - t) / 1e6;
-        }
-        Arrays.sort(ms);
-        return ms[2];
     }
 
     /** ‖a − b‖₂ / ‖b‖₂. */

@@ -1,6 +1,7 @@
 package dev.kvq.cache;
 
-import dev.kvq.engine.cuda.CudaEngine;
+import dev.kvq.engine.cpu.Simd;
+import dev.kvq.engine.cuda.CudaRuntime;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.driver.CudaProbe;
 import java.util.Locale;
@@ -25,10 +26,10 @@ public record Backend(Kind kind, String reason) {
     public static final String PROPERTY = "kvq.backend";
 
     /**
-     * Whether this build contains the CUDA attention backend ({@code dev.kvq.engine.cuda} and the
-     * kernels' PTX). Whether it can run here is decided at start-up, see {@link #auto()}.
+     * The system property that sets the CPU backend's SIMD width: unset for the machine's preferred
+     * width, {@code 0} for the scalar kernels, or 4, 8 or 16 float lanes.
      */
-    public static final boolean CUDA_BACKEND_BUILT = true;
+    public static final String SIMD_PROPERTY = Simd.PROPERTY;
 
     /** The two backends. */
     public enum Kind {
@@ -70,7 +71,7 @@ public record Backend(Kind kind, String reason) {
      * @throws IllegalStateException with the reason when CUDA is unavailable or does not start
      */
     public static Backend cuda() {
-        return select("cuda", CudaDriver::probe, () -> CudaEngine.shared());
+        return select("cuda", CudaDriver::probe, () -> CudaRuntime.shared());
     }
 
     /**
@@ -84,7 +85,7 @@ public record Backend(Kind kind, String reason) {
             synchronized (Backend.class) {
                 b = auto;
                 if (b == null) {
-                    b = select(System.getProperty(PROPERTY), CudaDriver::probe, () -> CudaEngine.shared());
+                    b = select(System.getProperty(PROPERTY), CudaDriver::probe, () -> CudaRuntime.shared());
                     if (b.kind() == Kind.CPU) {
                         LOG.info("kvq backend: cpu ({})", b.reason());
                     } else {
@@ -97,9 +98,28 @@ public record Backend(Kind kind, String reason) {
         return b;
     }
 
+    /**
+     * The float lanes the CPU backend's kernels use in this JVM, from {@value #SIMD_PROPERTY}.
+     *
+     * @return 4, 8 or 16, or 0 for the scalar kernels
+     * @throws IllegalArgumentException when the property asks for a width this CPU does not have
+     */
+    public static int simdLanes() {
+        return Simd.lanes();
+    }
+
+    /**
+     * The float lanes of this CPU's preferred vector width (what {@link #simdLanes()} uses by default).
+     *
+     * @return the preferred lane count
+     */
+    public static int preferredSimdLanes() {
+        return Simd.preferredLanes();
+    }
+
     /** The selection rule with the real start-up, separate from the JVM-wide cache so it can be tested. */
     static Backend select(String setting, Supplier<CudaProbe> probe) {
-        return select(setting, probe, () -> CudaEngine.shared());
+        return select(setting, probe, () -> CudaRuntime.shared());
     }
 
     /** The selection rule: {@code setting} is the property's value (null = auto). */

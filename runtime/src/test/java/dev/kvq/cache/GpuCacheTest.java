@@ -11,7 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.engine.cuda.CudaEngine;
+import dev.kvq.engine.cuda.CudaRuntime;
+import dev.kvq.engine.cuda.CudaSequence;
 import dev.kvq.driver.Context;
 import dev.kvq.driver.DeviceMemory;
 import dev.kvq.kernels.KernelSignatures;
@@ -51,7 +52,7 @@ class GpuCacheTest {
     static void startBackend() {
         // with a GPU present the backend must start: a failure here is a failure, not a skip
         Backend b = Backend.cuda();
-        System.out.println("gpu: " + CudaEngine.shared() + "; backend " + b);
+        System.out.println("gpu: " + CudaRuntime.shared() + "; backend " + b);
     }
 
     private static Calibration cal(AttentionShape shape, QuantSpec spec) {
@@ -191,7 +192,7 @@ class GpuCacheTest {
             assertEquals(Backend.Kind.CUDA, c.backend().kind(), c.backend().reason());
             needed = pool.reservedBytes();
             // the reservation is exactly what the device half allocated, entry chunk pools included
-            CudaLayers dev = (CudaLayers) c.device();
+            CudaSequence dev = (CudaSequence) c.sequence();
             assertEquals(dev.budgetedBytes(), needed);
             assertTrue(c.entryCount(0, true) > 0 && c.entryCount(0, false) > 0);
         }
@@ -207,7 +208,7 @@ class GpuCacheTest {
             c.append(0, k, v);
             assertEquals(200, c.length(0));
             assertEquals(needed, pool.reservedBytes());
-            assertEquals(needed, ((CudaLayers) c.device()).budgetedBytes());
+            assertEquals(needed, ((CudaSequence) c.sequence()).budgetedBytes());
         }
     }
 
@@ -341,7 +342,7 @@ class GpuCacheTest {
             gpu.append(0, k, v);
             compareLayer(cpu, gpu, 0, shape, 83);
         }
-        assertTrue(CudaEngine.shared().kernel(kernel).attribute(8) >= need,
+        assertTrue(CudaRuntime.shared().kernel(kernel).attribute(8) >= need,
                 "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES of " + kernel + " was not raised to " + need);
     }
 
@@ -357,7 +358,7 @@ class GpuCacheTest {
         AttentionShape shape = new AttentionShape(1, 128, 1, 256);
         QuantSpec spec = QuantSpec.parse("nuq3");
         int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
-        int optin = CudaEngine.shared().sharedMemoryOptin();
+        int optin = CudaRuntime.shared().sharedMemoryOptin();
         assertTrue(need > optin, need + " vs " + optin);
         try (dev.kvq.cache.LogCapture log = dev.kvq.cache.LogCapture.of(KvCache.class);
              KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
@@ -375,7 +376,7 @@ class GpuCacheTest {
     void theDriverRefusesSharedMemoryBeyondTheLimits() {
         // the driver behaviour the backend relies on, as the emulated driver reproduces it: a launch above
         // 48 KiB without opting in fails before it runs, and no kernel may opt in above the device maximum
-        CudaEngine e = CudaEngine.shared();
+        CudaRuntime e = CudaRuntime.shared();
         e.bind();
         dev.kvq.driver.Kernel softmax = e.kernel("kvq_softmax");
         assertEquals(48 * 1024, softmax.attribute(8));
@@ -431,7 +432,7 @@ class GpuCacheTest {
         float[] k = SyntheticActivations.keys(51, 1000, d);
         float[] v = SyntheticActivations.values(52, 1000, d);
         try (KvCache gpu = KvCache.open(shape, QuantSpec.fp16(), null, cuda())) {
-            CudaLayers device = (CudaLayers) gpu.device();
+            CudaSequence device = (CudaSequence) gpu.sequence();
             gpu.append(0, k, v);   // 1000 × 4096 × 2 fp32 = 32 MiB of staging
             assertEquals(0, device.stagingBytes(), "the prefill's staging was kept");
             gpu.append(0, java.util.Arrays.copyOf(k, d), java.util.Arrays.copyOf(v, d));
@@ -527,8 +528,8 @@ class GpuCacheTest {
         int d = shape.kvChannels();
         float[] k = SyntheticActivations.keys(61, 2000, d);
         float[] v = SyntheticActivations.values(62, 2000, d);
-        Context ctx = CudaEngine.shared().context();
-        CudaEngine.shared().bind();
+        Context ctx = CudaRuntime.shared().context();
+        CudaRuntime.shared().bind();
         // warm up: the first cache may allocate lazily inside the driver
         try (KvCache c = KvCache.open(shape, spec, cal, cuda())) {
             c.append(0, k, v);
@@ -567,7 +568,7 @@ class GpuCacheTest {
         // 10 tokens fit in the first pool (one page of 256 tokens); 1100 more need a bigger one
         float[] k = SyntheticActivations.keys(71, 1100, d);
         float[] v = SyntheticActivations.values(72, 1100, d);
-        Context ctx = CudaEngine.shared().context();
+        Context ctx = CudaRuntime.shared().context();
         try (KvCache cache = KvCache.open(shape, spec, null, cuda(), 256)) {
             cache.append(0, java.util.Arrays.copyOf(k, d * 10), java.util.Arrays.copyOf(v, d * 10));
             // take almost all free device memory, so the next page pool growth cannot be allocated

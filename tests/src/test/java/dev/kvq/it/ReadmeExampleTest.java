@@ -9,7 +9,7 @@ import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.cache.KvCache;
 import dev.kvq.layout.MemoryReport;
-import dev.kvq.cli.SyntheticLayer;
+import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.nio.file.Files;

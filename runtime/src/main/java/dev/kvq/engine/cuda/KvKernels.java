@@ -1,11 +1,13 @@
 package dev.kvq.engine.cuda;
 
-import dev.kvq.geometry.AttentionShape;
-import dev.kvq.geometry.RopePairing;
-import dev.kvq.layout.PageLayout;
 import dev.kvq.driver.Dim3;
 import dev.kvq.driver.Stream;
+import dev.kvq.engine.CodeTables;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.PageLayout.Part;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.QuantSpec;
@@ -15,10 +17,12 @@ import java.util.Map;
 import java.util.function.ToIntFunction;
 
 /**
- * The cache kernels of one cache geometry (shape, spec, page layout), launched with arguments built
- * and checked against kvq_kernels.cuh ({@link LaunchArgs}). Every launch takes device addresses, so
- * the argument lists can be built and checked without a GPU (see the unit tests); launching needs
- * the {@link CudaEngine}. Batches are of one sequence here ({@code B = 1}): a cache owns its pages.
+ * The cache kernels of one sequence's geometry (shape, spec, page layout) and per-cache constants
+ * (inverse frequencies, RoPE step table, error word: {@link Constants}), launched with arguments
+ * built and checked against kvq_kernels.cuh ({@link LaunchArgs}). Every launch takes device
+ * addresses, so the argument lists can be built and checked without a GPU (see the unit tests);
+ * launching needs the {@link CudaRuntime}. Batches are of one sequence here ({@code B = 1}): a cache
+ * owns its pages.
  *
  * <p>Launch geometry is the header's: packing one block of {@code KVQ_PACK_THREADS} per token; key
  * scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
@@ -40,7 +44,8 @@ public final class KvKernels {
     /** Largest dynamic shared memory a launch may ask for without raising the function attribute. */
     public static final int SHARED_LIMIT = 48 * 1024;
 
-    private final CudaEngine engine;          // null: arguments only (tests)
+    private final CudaRuntime runtime;        // null: arguments only (tests)
+    private final Constants constants;
     private final AttentionShape shape;
     private final QuantSpec spec;
     private final PageLayout layout;
@@ -55,6 +60,15 @@ public final class KvKernels {
     private final int sparseValueSlots;       // Sv of the sparse form: entries per token (0 otherwise)
     private final float scale;
     private final int pairing;
+
+    /**
+     * Device addresses of a cache's constants, the same for every launch.
+     *
+     * @param invFreq   fp32 [d/2] RoPE inverse frequencies
+     * @param ropeSteps float2 [d/2][T] (cos, sin) of the steps inside a key-score tile
+     * @param error     int32 [1] the kernels' error word
+     */
+    public record Constants(long invFreq, long ropeSteps, long error) {}
 
     /** The byte layout of a layer's quantizer tables on the device, in floats from the start. */
     public static final class Tables {
@@ -80,23 +94,18 @@ public final class KvKernels {
     }
 
     /**
-     * Launches for one geometry on {@code engine} (null builds arguments only).
+     * Launches for one geometry on {@code runtime} (null builds arguments only), with a cache's constants.
      *
      * @throws UnsupportedOperationException for a spec or shape the kernels do not cover
      */
-    public KvKernels(CudaEngine engine, AttentionShape shape, QuantSpec spec, PageLayout layout) {
+    public KvKernels(CudaRuntime runtime, AttentionShape shape, QuantSpec spec, PageLayout layout,
+                     Constants constants) {
         requireSupported(shape, spec, layout);
-        if (engine != null) {
-            // above 48 KiB a kernel must opt in before its launch; beyond the device's maximum it cannot run
-            Map<String, Integer> needs = sharedBytes(shape, spec);
-            requireShared(shape, needs, engine::maxDynamicSharedBytes);
-            needs.forEach((kernel, bytes) -> {
-                if (bytes > SHARED_LIMIT) {
-                    engine.allowDynamicShared(kernel, bytes);
-                }
-            });
+        if (runtime != null) {
+            allowShared(runtime, shape, spec);
         }
-        this.engine = engine;
+        this.runtime = runtime;
+        this.constants = constants;
         this.shape = shape;
         this.spec = spec;
         this.layout = layout;
@@ -135,6 +144,20 @@ public final class KvKernels {
                         + MAX_OUTLIERS_PER_SIDE);
             }
         }
+    }
+
+    /**
+     * Opts the kernels of this geometry in to the dynamic shared memory they need above 48 KiB, or
+     * throws {@link UnsupportedOperationException} when the device cannot give it.
+     */
+    static void allowShared(CudaRuntime runtime, AttentionShape shape, QuantSpec spec) {
+        Map<String, Integer> needs = sharedBytes(shape, spec);
+        requireShared(shape, needs, runtime::maxDynamicSharedBytes);
+        needs.forEach((kernel, bytes) -> {
+            if (bytes > SHARED_LIMIT) {
+                runtime.allowDynamicShared(kernel, bytes);
+            }
+        });
     }
 
     /** KVQ_MAX_CAP of kvq_bodies.cuh: outliers per side one token may keep in the pack kernels. */
@@ -204,44 +227,54 @@ public final class KvKernels {
     public float[] tables(LayerCalibration calibration) {
         KeyQuantizer k = calibration.keys();
         float[] t = new float[Tables.floats(channels)];
-        int mask = (1 << bits) - 1;
         for (int c = 0; c < channels; c++) {
             t[c] = k.lower(c);
             t[Tables.hi(channels) + c] = k.upper(c);
             t[Tables.zero(channels) + c] = k.zero(c);
             t[Tables.scale(channels) + c] = k.scale(c);
-            for (int x = 0; x < 16; x++) {
-                t[Tables.keyTable(channels) + c * 16 + x] = k.dequantize(c, x & mask);
-            }
         }
+        float[] keyTable = CodeTables.keys(k, bits, channels);
+        System.arraycopy(keyTable, 0, t, Tables.keyTable(channels), keyTable.length);
+        float[] valueTable = CodeTables.values(calibration.values(), bits);
+        System.arraycopy(valueTable, 0, t, Tables.valueTable(channels), valueTable.length);
         float[] km = k.codebook().midpoints();
         float[] vm = calibration.values().midpoints();
         for (int i = 0; i < 16; i++) {
             t[Tables.keyMid(channels) + i] = i < km.length ? km[i] : Float.POSITIVE_INFINITY;
             t[Tables.valueMid(channels) + i] = i < vm.length ? vm[i] : Float.POSITIVE_INFINITY;
-            t[Tables.valueTable(channels) + i] = calibration.values().dequant(i & mask);
         }
         return t;
     }
 
     /** Arguments of {@code kvq_rope_steps}. */
-    public LaunchArgs ropeStepsArgs(long steps, long invFreq) {
-        return LaunchArgs.of("kvq_rope_steps").ptr("steps", steps).ptr("invFreq", invFreq).i32("halfDim", d / 2);
+    public LaunchArgs ropeStepsArgs() {
+        return LaunchArgs.of("kvq_rope_steps").ptr("steps", constants.ropeSteps()).ptr("invFreq", constants.invFreq())
+                .i32("halfDim", d / 2);
     }
 
-    /** Bytes of the RoPE step table: (cos, sin) [d/2][T]. */
-    public long ropeStepBytes() {
-        return (long) (d / 2) * KernelSignatures.TILE * 8;
+    /** Bytes of the RoPE step table of head dim {@code headDim}: (cos, sin) [d/2][T]. */
+    public static long ropeStepBytes(int headDim) {
+        return (long) (headDim / 2) * KernelSignatures.TILE * 8;
     }
 
     /** Fills the RoPE step table (once per cache). */
-    public void ropeSteps(Stream stream, long steps, long invFreq) {
-        launch(ropeStepsArgs(steps, invFreq), Dim3.of(Dim3.blocksFor((long) (d / 2) * KernelSignatures.TILE, 256)),
-                Dim3.of(256), 0, stream);
+    public void ropeSteps(Stream stream) {
+        launch(ropeStepsArgs(), Dim3.of(Dim3.blocksFor((long) (d / 2) * KernelSignatures.TILE, 256)), Dim3.of(256), 0,
+                stream);
     }
 
-    private long off(String part) {
-        return layout.has(part) ? layout.offset(part) : 0;
+    /**
+     * The arguments every kernel that reads pages starts with: the pool, the page size, the offsets of
+     * the {@code parts} it reads ({@link PageLayout#kernelOffset}), the page table and the page size in
+     * tokens.
+     */
+    private LaunchArgs pagePool(String kernel, LayerView v, Part... parts) {
+        LaunchArgs a = LaunchArgs.of(kernel).ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes());
+        for (Part part : parts) {
+            a.i64(part.layoutName() + "Off", layout.kernelOffset(part));
+        }
+        return a.ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
+                .i32("pageTokens", layout.pageTokens());
     }
 
     /** Whether outliers are stored in the token-major sparse form (entry chunks beside the pages). */
@@ -258,22 +291,16 @@ public final class KvKernels {
      * Arguments of {@code kvq_pack_keys} for {@code n} tokens of sequence 0; {@code keyOutCount} (int32
      * [n]) receives the uncapped outlier counts of the sparse form, 0 otherwise.
      */
-    public LaunchArgs packKeysArgs(LayerView v, long keys, long tokenSeq, long tokenSlot, int n, long keyOutCount,
-                                   long error) {
+    public LaunchArgs packKeysArgs(LayerView v, long keys, long tokenSeq, long tokenSlot, int n, long keyOutCount) {
         long t = v.tables();
-        return LaunchArgs.of("kvq_pack_keys")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes())
-                .i64("keyCodesOff", off("keyCodes")).i64("keyOutChannelOff", off("keyOutChannel"))
-                .i64("keyOutValueOff", off("keyOutValue"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+        return pagePool("kvq_pack_keys", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE)
                 .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
                 .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
                 .ptr("scale", t + 4L * Tables.scale(channels)).ptr("keyMid", t + 4L * Tables.keyMid(channels))
                 .ptr("keyTable", t + 4L * Tables.keyTable(channels))
                 .i32("channels", channels).i32("bits", bits).i32("form", form)
                 .i32("cap", spec.keyOutlierCap(channels)).i32("keySlots", keySlots)
-                .ptr("keyOutCount", sparse ? keyOutCount : 0).ptr("error", error);
+                .ptr("keyOutCount", sparse ? keyOutCount : 0).ptr("error", constants.error());
     }
 
     /** The sparse chunk tables of {@code v}, or an error naming the launch when the view has none. */
@@ -285,44 +312,33 @@ public final class KvKernels {
     }
 
     /** Arguments of {@code kvq_key_sparse_starts}: start pointers from the counts of {@code kvq_pack_keys}. */
-    public LaunchArgs keySparseStartsArgs(LayerView v, long tokenSeq, long tokenSlot, long keyOutCount, int n,
-                                          long error) {
+    public LaunchArgs keySparseStartsArgs(LayerView v, long tokenSeq, long tokenSlot, long keyOutCount, int n) {
         SparseView s = sparseOf(v, "kvq_key_sparse_starts");
-        return LaunchArgs.of("kvq_key_sparse_starts")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("keyOutStartOff", off("keyOutStart"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+        return pagePool("kvq_key_sparse_starts", v, Part.KEY_OUT_START)
                 .ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).ptr("keyOutCount", keyOutCount)
-                .i32("n", n).i32("batch", 1).ptr("seqKeyEntries", s.seqKeyEntries()).ptr("error", error);
+                .i32("n", n).i32("batch", 1).ptr("seqKeyEntries", s.seqKeyEntries()).ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_key_sparse_entries}: every key outlier of the {@code n} tokens as an entry. */
-    public LaunchArgs keySparseEntriesArgs(LayerView v, long keys, long tokenSeq, long tokenSlot, int n, long error) {
+    public LaunchArgs keySparseEntriesArgs(LayerView v, long keys, long tokenSeq, long tokenSlot, int n) {
         SparseView s = sparseOf(v, "kvq_key_sparse_entries");
         long t = v.tables();
-        return LaunchArgs.of("kvq_key_sparse_entries")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("keyOutStartOff", off("keyOutStart"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+        return pagePool("kvq_key_sparse_entries", v, Part.KEY_OUT_START)
                 .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
                 .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
                 .ptr("scale", t + 4L * Tables.scale(channels)).ptr("keyMid", t + 4L * Tables.keyMid(channels))
                 .ptr("keyTable", t + 4L * Tables.keyTable(channels))
                 .i32("channels", channels).i32("bits", bits)
                 .ptr("entryPool", s.keyPool()).ptr("keyChunkTable", s.keyChunkTable())
-                .i32("maxChunks", s.keyMaxChunks()).i32("poolChunks", s.keyPoolChunks()).ptr("error", error);
+                .i32("maxChunks", s.keyMaxChunks()).i32("poolChunks", s.keyPoolChunks())
+                .ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_pack_values} for {@code n} tokens of sequence 0. */
-    public LaunchArgs packValuesArgs(LayerView v, long values, long tokenSeq, long tokenSlot, int n, long error) {
+    public LaunchArgs packValuesArgs(LayerView v, long values, long tokenSeq, long tokenSlot, int n) {
         long t = v.tables();
-        return LaunchArgs.of("kvq_pack_values")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes())
-                .i64("valueCodesOff", off("valueCodes")).i64("valueZeroOff", off("valueZero"))
-                .i64("valueScaleOff", off("valueScale")).i64("valueOutChannelOff", off("valueOutChannel"))
-                .i64("valueOutValueOff", off("valueOutValue")).i64("valueOutStartOff", off("valueOutStart"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+        return pagePool("kvq_pack_values", v, Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE,
+                Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE, Part.VALUE_OUT_START)
                 .ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
                 .ptr("valueMid", t + 4L * Tables.valueMid(channels)).ptr("valueTable", t + 4L * Tables.valueTable(channels))
                 .i32("channels", channels).i32("headDim", d).i32("bits", bits).i32("form", form)
@@ -331,7 +347,7 @@ public final class KvKernels {
                 .ptr("valueChunkTable", sparse ? v.sparse().valueChunkTable() : 0)
                 .i32("maxChunks", sparse ? v.sparse().valueMaxChunks() : 0)
                 .i32("poolChunks", sparse ? v.sparse().valuePoolChunks() : 0)
-                .ptr("error", error);
+                .ptr("error", constants.error());
     }
 
     /**
@@ -340,105 +356,94 @@ public final class KvKernels {
      * formed in token order from the layer's running entry count, then the entries are written into the
      * key chunks; values write theirs directly (Sv per token).
      */
-    public void pack(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
-                     long keyOutCount, long error) {
-        launch(packKeysArgs(v, keys, tokenSeq, tokenSlot, n, keyOutCount, error), Dim3.of(n),
+    private void pack(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
+                      long keyOutCount) {
+        launch(packKeysArgs(v, keys, tokenSeq, tokenSlot, n, keyOutCount), Dim3.of(n),
                 Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
         if (sparse) {
             // one thread walks the tokens (a running sum); 32 threads keep the launch a whole warp
-            launch(keySparseStartsArgs(v, tokenSeq, tokenSlot, keyOutCount, n, error), Dim3.of(1), Dim3.of(32), 0,
-                    stream);
-            launch(keySparseEntriesArgs(v, keys, tokenSeq, tokenSlot, n, error), Dim3.of(n),
+            launch(keySparseStartsArgs(v, tokenSeq, tokenSlot, keyOutCount, n), Dim3.of(1), Dim3.of(32), 0, stream);
+            launch(keySparseEntriesArgs(v, keys, tokenSeq, tokenSlot, n), Dim3.of(n),
                     Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
         }
-        launch(packValuesArgs(v, values, tokenSeq, tokenSlot, n, error), Dim3.of(n),
-                Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
+        launch(packValuesArgs(v, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(KernelSignatures.PACK_THREADS),
+                0, stream);
     }
 
     /** Arguments of {@code kvq_sinks_append}: tokens become sinks {@code tokenSlot[t]} (rotated, fp16). */
-    public LaunchArgs sinksAppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
-                                      long invFreq, long error) {
+    public LaunchArgs sinksAppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
         return LaunchArgs.of("kvq_sinks_append").ptr("sinks", v.sinks()).i32("sinkCap", spec.sinkTokens())
                 .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
-                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", invFreq)
-                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads()).ptr("error", error);
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
+                .ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_fp16_append}: tokens go to slots {@code tokenSlot[t]} of fp16 pages (rotated). */
-    public LaunchArgs fp16AppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
-                                     long invFreq, long error) {
-        return LaunchArgs.of("kvq_fp16_append")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("keysOff", off("keys"))
-                .i64("valuesOff", off("values"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+    public LaunchArgs fp16AppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        return pagePool("kvq_fp16_append", v, Part.KEYS, Part.VALUES)
                 .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
-                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", invFreq)
-                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads()).ptr("error", error);
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
+                .ptr("error", constants.error());
     }
 
     /**
-     * Stores {@code n} tokens (pre-RoPE keys and values fp32 [n][D] each): as sinks when {@code sinks}
-     * (slots are sink indices), else packed into nuq pages or rotated into fp16 pages (slots are page
-     * slots). One block per token.
+     * Stores {@code n} tokens (pre-RoPE keys and values fp32 [n][D] each) as sinks: rotated, fp16,
+     * {@code tokenSlot[t]} being the sink index. One block per token.
      */
-    public void append(Stream stream, LayerView v, boolean sinks, long keys, long values, long tokenSeq,
-                       long tokenSlot, int n, long keyOutCount, long invFreq, long error) {
-        if (sinks) {
-            launch(sinksAppendArgs(v, keys, values, tokenSeq, tokenSlot, n, invFreq, error), Dim3.of(n), Dim3.of(128), 0,
-                    stream);
-        } else if (spec.quantized()) {
-            pack(stream, v, keys, values, tokenSeq, tokenSlot, n, keyOutCount, error);
+    public void appendSinks(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        launch(sinksAppendArgs(v, keys, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(128), 0, stream);
+    }
+
+    /**
+     * Stores {@code n} tokens (pre-RoPE keys and values fp32 [n][D] each) into page slots
+     * {@code tokenSlot[t]}: packed into nuq pages ({@code keyOutCount} int32 [n] receives the sparse
+     * form's key outlier counts) or rotated into fp16 pages. One block per token.
+     */
+    public void appendPages(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
+                            long keyOutCount) {
+        if (spec.quantized()) {
+            pack(stream, v, keys, values, tokenSeq, tokenSlot, n, keyOutCount);
         } else {
-            launch(fp16AppendArgs(v, keys, values, tokenSeq, tokenSlot, n, invFreq, error), Dim3.of(n), Dim3.of(128), 0,
-                    stream);
+            launch(fp16AppendArgs(v, keys, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(128), 0, stream);
         }
     }
 
     /** Arguments of {@code kvq_key_scores} (nuq pages). */
-    public LaunchArgs keyScoresArgs(LayerView v, long query, long steps, long invFreq, long scores, int stride,
-                                    long error) {
-        return LaunchArgs.of("kvq_key_scores")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes())
-                .i64("keyCodesOff", off("keyCodes")).i64("keyOutChannelOff", off("keyOutChannel"))
-                .i64("keyOutValueOff", off("keyOutValue"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+    public LaunchArgs keyScoresArgs(LayerView v, long query, long scores, int stride) {
+        return pagePool("kvq_key_scores", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE)
                 .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
                 .i32("sinkCap", spec.sinkTokens()).ptr("sinks", spec.sinkTokens() == 0 ? 0 : v.sinks())
                 .ptr("query", query).f32("scale", scale)
-                .ptr("keyTable", v.tables() + 4L * Tables.keyTable(channels)).ptr("invFreq", invFreq)
-                .ptr("ropeSteps", steps).i32("pairing", pairing)
+                .ptr("keyTable", v.tables() + 4L * Tables.keyTable(channels)).ptr("invFreq", constants.invFreq())
+                .ptr("ropeSteps", constants.ropeSteps()).i32("pairing", pairing)
                 .ptr("scores", scores).i32("scoreStride", stride)
                 .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).i32("bits", bits)
-                .i32("keySlots", keySlots).ptr("error", error);
+                .i32("keySlots", keySlots).ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_fp16_key_scores}. */
-    public LaunchArgs fp16KeyScoresArgs(LayerView v, long query, long scores, int stride, long error) {
-        return LaunchArgs.of("kvq_fp16_key_scores")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("keysOff", off("keys"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+    public LaunchArgs fp16KeyScoresArgs(LayerView v, long query, long scores, int stride) {
+        return pagePool("kvq_fp16_key_scores", v, Part.KEYS)
                 .ptr("seqTokens", v.seqPacked()).ptr("query", query).f32("scale", scale)
                 .ptr("scores", scores).i32("scoreStride", stride)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).ptr("error", error);
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_key_scores_sparse}: the sparse key residuals added onto the scores. */
-    public LaunchArgs keyScoresSparseArgs(LayerView v, long query, long invFreq, long scores, int stride, long error) {
+    public LaunchArgs keyScoresSparseArgs(LayerView v, long query, long scores, int stride) {
         SparseView s = sparseOf(v, "kvq_key_scores_sparse");
-        return LaunchArgs.of("kvq_key_scores_sparse")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("keyOutStartOff", off("keyOutStart"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+        return pagePool("kvq_key_scores_sparse", v, Part.KEY_OUT_START)
                 .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
-                .i32("sinkCap", spec.sinkTokens()).ptr("query", query).f32("scale", scale).ptr("invFreq", invFreq)
-                .i32("pairing", pairing)
+                .i32("sinkCap", spec.sinkTokens()).ptr("query", query).f32("scale", scale)
+                .ptr("invFreq", constants.invFreq()).i32("pairing", pairing)
                 .ptr("entryPool", s.keyPool()).ptr("keyChunkTable", s.keyChunkTable())
                 .i32("maxChunks", s.keyMaxChunks()).i32("poolChunks", s.keyPoolChunks())
                 .ptr("scores", scores).i32("scoreStride", stride)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).ptr("error", error);
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
     }
 
     /**
@@ -446,20 +451,19 @@ public final class KvKernels {
      * {@code scores [Hq][stride]}; with sparse outliers the residual pass follows on the same stream,
      * one thread per {@code KVQ_SPARSE_PER_THREAD} of the layer's {@code keyEntries} key entries.
      */
-    public void scores(Stream stream, LayerView v, int packed, long keyEntries, long query, long steps, long invFreq,
-                       long scores, int stride, long error) {
+    public void scores(Stream stream, LayerView v, int packed, long keyEntries, long query, long scores, int stride) {
         if (spec.quantized()) {
-            launch(keyScoresArgs(v, query, steps, invFreq, scores, stride, error),
+            launch(keyScoresArgs(v, query, scores, stride),
                     new Dim3(KernelSignatures.keyScoreTiles(packed), shape.kvHeads(), 1), Dim3.of(KernelSignatures.TILE),
                     KernelSignatures.keyScoresSharedBytes(d, group), stream);
             if (sparse) {
-                launch(keyScoresSparseArgs(v, query, invFreq, scores, stride, error),
+                launch(keyScoresSparseArgs(v, query, scores, stride),
                         new Dim3(KernelSignatures.sparseBlocks(keyEntries), 1, 1),
                         Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
             }
         } else {
             int blocks = Math.max(1, (packed + 2 * KernelSignatures.TILE - 1) / (2 * KernelSignatures.TILE));
-            launch(fp16KeyScoresArgs(v, query, scores, stride, error), new Dim3(blocks, shape.kvHeads(), 1),
+            launch(fp16KeyScoresArgs(v, query, scores, stride), new Dim3(blocks, shape.kvHeads(), 1),
                     Dim3.of(KernelSignatures.TILE), KernelSignatures.fp16KeyScoresSharedBytes(d, group), stream);
         }
     }
@@ -481,32 +485,24 @@ public final class KvKernels {
     }
 
     /** Arguments of {@code kvq_value_partials} (nuq pages). */
-    public LaunchArgs valuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles, long error) {
-        return LaunchArgs.of("kvq_value_partials")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes())
-                .i64("valueCodesOff", off("valueCodes")).i64("valueZeroOff", off("valueZero"))
-                .i64("valueScaleOff", off("valueScale")).i64("valueOutChannelOff", off("valueOutChannel"))
-                .i64("valueOutValueOff", off("valueOutValue"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+    public LaunchArgs valuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles) {
+        return pagePool("kvq_value_partials", v, Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE,
+                Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE)
                 .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks())
                 .ptr("weights", weights).i32("scoreStride", stride)
                 .ptr("valueTable", v.tables() + 4L * Tables.valueTable(channels))
                 .ptr("partials", partials).i32("maxTiles", maxTiles)
                 .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).i32("bits", bits)
-                .i32("valueSlots", valueSlots).ptr("error", error);
+                .i32("valueSlots", valueSlots).ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_fp16_value_partials}. */
-    public LaunchArgs fp16ValuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles,
-                                            long error) {
-        return LaunchArgs.of("kvq_fp16_value_partials")
-                .ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes()).i64("valuesOff", off("values"))
-                .ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
-                .i32("pageTokens", layout.pageTokens())
+    public LaunchArgs fp16ValuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles) {
+        return pagePool("kvq_fp16_value_partials", v, Part.VALUES)
                 .ptr("seqTokens", v.seqPacked()).ptr("weights", weights).i32("scoreStride", stride)
                 .ptr("partials", partials).i32("maxTiles", maxTiles)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).ptr("error", error);
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
     }
 
     /** Arguments of {@code kvq_value_reduce}. */
@@ -524,28 +520,26 @@ public final class KvKernels {
      * Queues {@code out [Hq][d] = Σ_t weights[q][t]·v_t}: the tile partials, then their reduction
      * in tile order together with the sinks. {@code partials} holds {@link #partialBytes}.
      */
-    public void values(Stream stream, LayerView v, int packed, long weights, int stride, long partials, long out,
-                       long error) {
+    public void values(Stream stream, LayerView v, int packed, long weights, int stride, long partials, long out) {
         int tiles = KernelSignatures.valueTiles(packed);
         if (spec.quantized()) {
-            launch(valuePartialsArgs(v, weights, stride, partials, tiles, error), new Dim3(tiles, shape.kvHeads(), 1),
+            launch(valuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
                     Dim3.of(256), KernelSignatures.valuePartialsSharedBytes(d, group), stream);
         } else {
-            launch(fp16ValuePartialsArgs(v, weights, stride, partials, tiles, error),
-                    new Dim3(tiles, shape.kvHeads(), 1), Dim3.of(256),
-                    KernelSignatures.fp16ValuePartialsSharedBytes(d, group), stream);
+            launch(fp16ValuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
+                    Dim3.of(256), KernelSignatures.fp16ValuePartialsSharedBytes(d, group), stream);
         }
         launch(valueReduceArgs(v, partials, tiles, weights, stride, out), Dim3.of(shape.queryHeads()), Dim3.of(d), 0,
                 stream);
         if (sparse) {
-            launch(valueSparseArgs(v, weights, stride, out, error),
+            launch(valueSparseArgs(v, weights, stride, out),
                     new Dim3(KernelSignatures.sparseBlocks((long) packed * sparseValueSlots), 1, 1),
                     Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
         }
     }
 
     /** Arguments of {@code kvq_value_sparse}: the sparse value residuals added onto the output. */
-    public LaunchArgs valueSparseArgs(LayerView v, long weights, int stride, long out, long error) {
+    public LaunchArgs valueSparseArgs(LayerView v, long weights, int stride, long out) {
         SparseView s = sparseOf(v, "kvq_value_sparse");
         return LaunchArgs.of("kvq_value_sparse")
                 .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks())
@@ -553,13 +547,14 @@ public final class KvKernels {
                 .ptr("entryPool", s.valuePool()).ptr("valueChunkTable", s.valueChunkTable())
                 .i32("maxChunks", s.valueMaxChunks()).i32("poolChunks", s.valuePoolChunks())
                 .i32("valueSlots", sparseValueSlots).ptr("out", out)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).ptr("error", error);
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
     }
 
     private void launch(LaunchArgs args, Dim3 grid, Dim3 block, int shared, Stream stream) {
-        if (engine == null) {
+        if (runtime == null) {
             throw new IllegalStateException("these kernels were made for argument checks only, without a device");
         }
-        engine.kernel(args.kernel()).launch(grid, block, shared, stream, args.done());
+        runtime.kernel(args.kernel()).launch(grid, block, shared, stream, args.done());
     }
 }

@@ -9,6 +9,7 @@ import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.layout.PageLayout;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.EntryChunks;
 import dev.kvq.quant.Codebook;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
@@ -31,6 +32,8 @@ class KvKernelsArgsTest {
     private static final LayerView SPARSE_VIEW = new LayerView(0x7000_0000L, 64, 0x7100_0000L, 64, 0x7200_0000L,
             0x7300_0000L, 0x7400_0000L, new SparseView(0x7500_0000L, 3, 0x7600_0000L, 3, 0x7700_0000L, 5, 0x7800_0000L,
             5, 0x7900_0000L));
+    /** invFreq, ropeSteps and the error word of a cache: per-cache constants of every launch. */
+    private static final KvKernels.Constants CONSTANTS = new KvKernels.Constants(14, 13, 11);
 
     @ParameterizedTest
     @ValueSource(strings = {"nuq2-1%", "nuq3-1%", "nuq4-1%", "nuq3", "fp16"})
@@ -38,21 +41,21 @@ class KvKernelsArgsTest {
         AttentionShape shape = new AttentionShape(1, 8, 2, 64, Rope.of(10000, RopePairing.INTERLEAVED, 64));
         QuantSpec spec = QuantSpec.parse(mode);
         PageLayout layout = new PageLayout(shape, spec, 256);
-        KvKernels k = new KvKernels(null, shape, spec, layout);
+        KvKernels k = new KvKernels(null, shape, spec, layout, CONSTANTS);
         List<LaunchArgs> all = new ArrayList<>();
-        all.add(k.ropeStepsArgs(1, 2));
+        all.add(k.ropeStepsArgs());
         all.add(k.softmaxArgs(VIEW, 3, 100));
         all.add(k.valueReduceArgs(VIEW, 4, 2, 5, 100, 6));
-        all.add(k.fp16AppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
+        all.add(k.fp16AppendArgs(VIEW, 7, 8, 9, 10, 11));
         if (spec.quantized()) {
-            all.add(k.sinksAppendArgs(VIEW, 7, 8, 9, 10, 11, 12, 13));
-            all.add(k.packKeysArgs(VIEW, 7, 8, 9, 10, 12, 11));
-            all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10, 11));
-            all.add(k.keyScoresArgs(VIEW, 12, 13, 14, 15, 100, 11));
-            all.add(k.valuePartialsArgs(VIEW, 5, 100, 4, 2, 11));
+            all.add(k.sinksAppendArgs(VIEW, 7, 8, 9, 10, 11));
+            all.add(k.packKeysArgs(VIEW, 7, 8, 9, 10, 12));
+            all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10));
+            all.add(k.keyScoresArgs(VIEW, 12, 15, 100));
+            all.add(k.valuePartialsArgs(VIEW, 5, 100, 4, 2));
         } else {
-            all.add(k.fp16KeyScoresArgs(VIEW, 12, 15, 100, 11));
-            all.add(k.fp16ValuePartialsArgs(VIEW, 5, 100, 4, 2, 11));
+            all.add(k.fp16KeyScoresArgs(VIEW, 12, 15, 100));
+            all.add(k.fp16ValuePartialsArgs(VIEW, 5, 100, 4, 2));
         }
         for (LaunchArgs a : all) {
             assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
@@ -65,26 +68,34 @@ class KvKernelsArgsTest {
         AttentionShape shape = new AttentionShape(1, 8, 2, 64, Rope.of(10000, RopePairing.ROTATE_HALF, 64));
         QuantSpec spec = QuantSpec.parse(mode).outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
         PageLayout layout = new PageLayout(shape, spec, 256);
-        KvKernels k = new KvKernels(null, shape, spec, layout);
+        KvKernels k = new KvKernels(null, shape, spec, layout, CONSTANTS);
         assertTrue(k.sparse());
         assertEquals(spec.valueOutliersPerToken(shape.kvChannels()), k.sparseValueSlots());
         List<LaunchArgs> all = List.of(
-                k.packKeysArgs(SPARSE_VIEW, 7, 8, 9, 10, 12, 11),
-                k.keySparseStartsArgs(SPARSE_VIEW, 8, 9, 12, 10, 11),
-                k.keySparseEntriesArgs(SPARSE_VIEW, 7, 8, 9, 10, 11),
-                k.packValuesArgs(SPARSE_VIEW, 7, 8, 9, 10, 11),
-                k.keyScoresArgs(SPARSE_VIEW, 12, 13, 14, 15, 100, 11),
-                k.keyScoresSparseArgs(SPARSE_VIEW, 12, 14, 15, 100, 11),
-                k.valuePartialsArgs(SPARSE_VIEW, 5, 100, 4, 2, 11),
-                k.valueSparseArgs(SPARSE_VIEW, 5, 100, 6, 11));
+                k.packKeysArgs(SPARSE_VIEW, 7, 8, 9, 10, 12),
+                k.keySparseStartsArgs(SPARSE_VIEW, 8, 9, 12, 10),
+                k.keySparseEntriesArgs(SPARSE_VIEW, 7, 8, 9, 10),
+                k.packValuesArgs(SPARSE_VIEW, 7, 8, 9, 10),
+                k.keyScoresArgs(SPARSE_VIEW, 12, 15, 100),
+                k.keyScoresSparseArgs(SPARSE_VIEW, 12, 15, 100),
+                k.valuePartialsArgs(SPARSE_VIEW, 5, 100, 4, 2),
+                k.valueSparseArgs(SPARSE_VIEW, 5, 100, 6));
         for (LaunchArgs a : all) {
             assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
         }
         // a sparse launch without the layer's chunk tables is refused before it reaches the device
         IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> k.keyScoresSparseArgs(VIEW, 12, 14, 15, 100, 11));
+                () -> k.keyScoresSparseArgs(VIEW, 12, 15, 100));
         assertTrue(e.getMessage().contains("kvq_key_scores_sparse needs the layer's sparse entry chunks"),
                 e.getMessage());
+    }
+
+    @Test
+    void theKernelsEntryChunksAreTheLayoutsEntryChunks() {
+        // KVQ_CHUNK of the header and the host's entry store must agree, or device chunks would not
+        // be byte for byte the CPU's
+        assertEquals(KernelSignatures.CHUNK, EntryChunks.ENTRIES);
+        assertEquals(KernelSignatures.CHUNK_BYTES, EntryChunks.BYTES);
     }
 
     @Test
@@ -121,7 +132,7 @@ class KvKernelsArgsTest {
         AttentionShape shape = new AttentionShape(1, 4, 1, 8);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         PageLayout layout = new PageLayout(shape, spec, 32);
-        KvKernels k = new KvKernels(null, shape, spec, layout);
+        KvKernels k = new KvKernels(null, shape, spec, layout, CONSTANTS);
         float[] lo = new float[8];
         float[] hi = new float[8];
         for (int c = 0; c < 8; c++) {

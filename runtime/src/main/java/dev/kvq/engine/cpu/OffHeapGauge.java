@@ -1,4 +1,4 @@
-package dev.kvq.cache;
+package dev.kvq.engine.cpu;
 
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * the counters are only touched when an arena opens or closes and when a page is allocated, never on
  * the attention path.
  */
-final class OffHeapGauge {
+public final class OffHeapGauge {
     private static final AtomicLong ARENAS = new AtomicLong();
     private static final AtomicLong BYTES = new AtomicLong();
 
@@ -29,12 +29,12 @@ final class OffHeapGauge {
     }
 
     /** Arenas currently open in this JVM. */
-    static long liveArenas() {
+    public static long liveArenas() {
         return ARENAS.get();
     }
 
     /** Bytes currently allocated from open arenas. */
-    static long liveBytes() {
+    public static long liveBytes() {
         return BYTES.get();
     }
 }

@@ -1,4 +1,4 @@
-package dev.kvq.cache;
+package dev.kvq.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

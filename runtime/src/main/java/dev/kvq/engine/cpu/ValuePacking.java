@@ -1,7 +1,6 @@
-package dev.kvq.cache;
+package dev.kvq.engine.cpu;
 
 import dev.kvq.geometry.AttentionShape;
-import dev.kvq.engine.cpu.PageKernels;
 import dev.kvq.quant.BitPacking;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;

@@ -1,12 +1,11 @@
-package dev.kvq.bench;
+package dev.kvq.bench.jmh;
 
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.cache.Backend;
 import dev.kvq.geometry.Rope;
-import dev.kvq.engine.cpu.Simd;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.cache.KvCache;
-import dev.kvq.cli.SyntheticLayer;
+import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.io.IOException;
@@ -29,7 +28,7 @@ import java.util.Locale;
  *
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx6g \
- *      -cp tests/target/benchmarks.jar dev.kvq.bench.LongContextBenchmark \
+ *      -cp tests/target/benchmarks.jar dev.kvq.bench.jmh.LongContextBenchmark \
  *      [--tokens 1048576] [--kv nuq2-1%] [--backing arena|mmap] [--dir /tmp] [--runs 9] [--warmup 3]
  * </pre>
  */
@@ -72,7 +71,7 @@ public final class LongContextBenchmark {
         Calibration calibration = spec.quantized() ? layer.calibrate(spec) : null;
         System.out.printf(Locale.ROOT, "long-context: 1 layer, 32 query / 32 KV heads × 128, %s, %d tokens, backing %s,"
                 + " %d cores, %d SIMD lanes, single-threaded%n", spec.name(), tokens, backing,
-                Runtime.getRuntime().availableProcessors(), Simd.lanes());
+                Runtime.getRuntime().availableProcessors(), Backend.simdLanes());
 
         KvCache cache = KvCache.open(shape, spec, calibration, Backend.cpu());
         try {

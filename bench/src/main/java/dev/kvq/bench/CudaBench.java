@@ -1,12 +1,12 @@
-package dev.kvq.cache;
+package dev.kvq.bench;
 
+import dev.kvq.cache.Backend;
+import dev.kvq.cache.KvCache;
+import dev.kvq.driver.CudaException;
+import dev.kvq.engine.cuda.profiling.CudaProfiler;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.engine.cuda.CudaEngine;
-import dev.kvq.driver.DeviceMemory;
-import dev.kvq.driver.Event;
-import dev.kvq.driver.Stream;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Codebook;
 import dev.kvq.quant.KeyQuantizer;
@@ -19,6 +19,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The GPU benchmark (issue 8): decode-attention kernels of one LLaMA-7B layer (32 query heads × head
@@ -28,13 +30,15 @@ import java.util.SplittableRandom;
  * measured device-to-device copy bandwidth (bytes read + written ÷ time, as the driver test reports
  * it). Then one full decode step over every layer of a LLaMA-7B-shaped cache (32 layers) in one mode.
  *
- * <p>Each cache packs a real prefix (2048 tokens of synthetic LLaMA-like keys and values, on the
- * device, through {@link KvCache#append}) and is then extended to the context length by copying its
- * pages on the device: the kernels' work does not depend on the codes' values, and packing a million
- * host tokens per mode would take longer than the whole measurement. Calibration is synthetic too
- * (per-channel thresholds at ±2.576σ, uniform codebooks): it fixes which bytes are read, not how fast.
+ * <p>It runs on the CUDA engine's profiling hooks ({@link CudaProfiler}, exported to this module
+ * only): each mode's sequence packs a real prefix (2048 tokens of synthetic LLaMA-like keys and
+ * values, on the device, as a cache's appends do) and is then extended to the context length by
+ * copying its pages on the device: the kernels' work does not depend on the codes' values, and
+ * packing a million host tokens per mode would take longer than the whole measurement. Calibration is
+ * synthetic too (per-channel thresholds at ±2.576σ, uniform codebooks): it fixes which bytes are read,
+ * not how fast. Kernel times are medians of CUDA-event times ({@link Timing#median}).
  *
- * <pre>java -cp ... dev.kvq.cache.CudaBench [--tokens 2048,16384,131072,1048576]
+ * <pre>java -cp ... dev.kvq.bench.CudaBench [--tokens 2048,16384,131072,1048576]
  *     [--kv fp16,nuq4-1%,nuq3-1%,nuq2-1%] [--decode nuq2-1%@1048576x32] [--warmup 5] [--repeat 20]</pre>
  */
 public final class CudaBench {
@@ -55,7 +59,8 @@ public final class CudaBench {
      * @param valueCopyFraction {@code valueGBps} as a fraction of the copy bandwidth
      */
     public record Row(int tokens, String kv, double keyScoresMs, double valuesMs, double softmaxMs, double stepMs,
-                      double keyGBps, double valueGBps, double copyFraction, double valueCopyFraction) {}
+                      double keyGBps, double valueGBps, double copyFraction, double valueCopyFraction)
+            implements BenchRow {}
 
     /**
      * What was measured: copy bandwidth, the rows, and the full decode step (NaN when not run).
@@ -97,6 +102,42 @@ public final class CudaBench {
             return new Options(new int[] {2048, 16384, 131072, 1 << 20}, List.of("fp16", "nuq4-1%", "nuq3-1%", "nuq2-1%"),
                     32, 32, 128, 5, 20, "nuq2-1%", 1 << 20, 32);
         }
+
+        /** The defaults' full decode step as {@code MODE@TOKENSxLAYERS}. */
+        static String defaultDecode() {
+            Options d = defaults();
+            return d.decodeMode() + "@" + d.decodeTokens() + "x" + d.decodeLayers();
+        }
+    }
+
+    /**
+     * The full decode step of a run, as {@code --decode} gives it.
+     *
+     * @param mode   KV mode
+     * @param tokens context length
+     * @param layers layers
+     */
+    public record Decode(String mode, int tokens, int layers) {
+        private static final Pattern FORM = Pattern.compile("(.+)@(\\d+)x(\\d+)");
+
+        /**
+         * Parses {@code MODE@TOKENSxLAYERS}, e.g. {@code nuq2-1%@1048576x32}, or {@code none}.
+         *
+         * @param text the option's value
+         * @return the step, or null for {@code none}
+         * @throws IllegalArgumentException naming the expected form
+         */
+        public static Decode parse(String text) {
+            if (text.equals("none")) {
+                return null;
+            }
+            Matcher m = FORM.matcher(text);
+            if (!m.matches()) {
+                throw new IllegalArgumentException("--decode must be MODE@TOKENSxLAYERS (e.g. nuq2-1%@1048576x32) or "
+                        + "none, got " + text);
+            }
+            return new Decode(m.group(1), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)));
+        }
     }
 
     private CudaBench() {}
@@ -110,11 +151,12 @@ public final class CudaBench {
      * @throws IllegalStateException when CUDA is unavailable
      */
     public static synchronized Result run(Options o, PrintWriter log) {
-        Backend cuda = Backend.cuda();
-        CudaEngine engine = CudaEngine.shared();
-        engine.bind();
-        double copy = copyBandwidth();
-        log.printf(Locale.ROOT, "device %s; device-to-device copy %.0f GB/s (read + write)%n", engine.device(), copy);
+        Backend.cuda();
+        String device = CudaProfiler.device();
+        CudaProfiler.CopyTimes copyTimes = CudaProfiler.deviceCopy(5);
+        // read and write bytes over the median time, as the driver test reports copy bandwidth
+        double copy = 2.0 * copyTimes.bytes() / (Timing.median(copyTimes.ms()) * 1e6);
+        log.printf(Locale.ROOT, "device %s; device-to-device copy %.0f GB/s (read + write)%n", device, copy);
         log.flush();
         AttentionShape layer = new AttentionShape(1, o.queryHeads(), o.kvHeads(), o.headDim(),
                 Rope.of(10000, RopePairing.ROTATE_HALF, o.headDim()));
@@ -122,28 +164,27 @@ public final class CudaBench {
         for (int n : o.tokens()) {
             for (String mode : o.modes()) {
                 QuantSpec spec = QuantSpec.parse(mode);
-                try (KvCache cache = KvCache.open(layer, spec, calibration(layer, spec), cuda)) {
-                    if (!(cache.device() instanceof CudaLayers dev)) {
-                        // the cache fell back to the CPU (fp32 pages, too much shared memory): nothing to time
-                        log.printf(Locale.ROOT, "%8d %-8s skipped: %s%n", n, mode, cache.backend().reason());
-                        log.flush();
-                        continue;
-                    }
-                    int stored = fill(cache, dev, 0, n, 7);
+                try (CudaProfiler dev = CudaProfiler.open(layer, spec, calibration(layer, spec),
+                        KvCache.DEFAULT_PAGE_TOKENS)) {
+                    int stored = fill(dev, layer.kvChannels(), 0, n, 7);
                     float[] q = query(layer, 9);
-                    CudaLayers.StepTimes t = dev.timeStep(0, stored, q, o.warmup(), o.repeat());
-                    double keyGBps = dev.keyBytes(stored) / (t.scoresMs() * 1e6);
-                    double valueRead = dev.valueBytes(stored) + 4.0 * layer.queryHeads() * stored;
-                    double valueGBps = valueRead / (t.valuesMs() * 1e6);
-                    Row r = new Row(stored, spec.name(), t.scoresMs(), t.valuesMs(), t.softmaxMs(), t.stepMs(), keyGBps,
-                            valueGBps, keyGBps / copy, valueGBps / copy);
+                    double scoresMs = medianMs(dev, q, CudaProfiler.Launch.SCORES, o);
+                    double valuesMs = medianMs(dev, q, CudaProfiler.Launch.VALUES, o);
+                    // softmax of its own output costs the same (max, exp, sum over the same length)
+                    double softmaxMs = medianMs(dev, q, CudaProfiler.Launch.SOFTMAX, o);
+                    double stepMs = medianMs(dev, q, CudaProfiler.Launch.STEP, o);
+                    double keyGBps = dev.keyBytes(0) / (scoresMs * 1e6);
+                    double valueRead = dev.valueBytes(0) + 4.0 * layer.queryHeads() * stored;
+                    double valueGBps = valueRead / (valuesMs * 1e6);
+                    Row r = new Row(stored, spec.name(), scoresMs, valuesMs, softmaxMs, stepMs, keyGBps, valueGBps,
+                            keyGBps / copy, valueGBps / copy);
                     rows.add(r);
                     log.printf(Locale.ROOT, "%8d %-8s scores %.4f ms (%.0f GB/s)  values %.4f ms (%.0f GB/s)%n", stored,
-                            spec.name(), t.scoresMs(), keyGBps, t.valuesMs(), valueGBps);
+                            spec.name(), scoresMs, keyGBps, valuesMs, valueGBps);
                     log.flush();
-                } catch (CacheBudgetExceededException | dev.kvq.driver.CudaException
-                         | UnsupportedOperationException e) {
-                    // UnsupportedOperationException: sparse outliers beyond the real prefix (pages cannot be repeated)
+                } catch (CudaProfiler.DeviceMemoryExhausted | CudaException | UnsupportedOperationException e) {
+                    // UnsupportedOperationException: no kernels for this mode or geometry (fp32, too much
+                    // shared memory), or sparse outliers beyond the real prefix (pages cannot be repeated)
                     log.printf(Locale.ROOT, "%8d %-8s skipped: %s%n", n, mode, e.getMessage());
                     log.flush();
                 }
@@ -155,40 +196,35 @@ public final class CudaBench {
             AttentionShape model = new AttentionShape(o.decodeLayers(), o.queryHeads(), o.kvHeads(), o.headDim(),
                     Rope.of(10000, RopePairing.ROTATE_HALF, o.headDim()));
             QuantSpec spec = QuantSpec.parse(o.decodeMode());
-            try (KvCache cache = KvCache.open(model, spec, calibration(model, spec), cuda)) {
-                if (!(cache.device() instanceof CudaLayers dev)) {
-                    throw new UnsupportedOperationException(cache.backend().reason());
-                }
+            try (CudaProfiler dev = CudaProfiler.open(model, spec, calibration(model, spec),
+                    KvCache.DEFAULT_PAGE_TOKENS)) {
                 int stored = 0;
                 for (int l = 0; l < model.layers(); l++) {
-                    stored = fill(cache, dev, l, o.decodeTokens(), 11);
+                    stored = fill(dev, model.kvChannels(), l, o.decodeTokens(), 11);
                 }
                 float[] q = query(model, 13);
-                step = dev.timeAllLayers(stored, q, o.warmup(), Math.max(3, o.repeat() / 4));
-                // the same step through the public path: each layer uploads its query and reads its output
+                int repeat = Math.max(3, o.repeat() / 4);
+                step = Timing.median(dev.timeAllLayers(q, o.warmup(), repeat));
+                // the same step through the engine's attend: each layer uploads its query and reads its output
                 float[] out = new float[q.length];
-                double[] host = new double[Math.max(3, o.repeat() / 4)];
-                for (int i = -1; i < host.length; i++) {
-                    long t0 = System.nanoTime();
+                hostStep = Timing.medianWallMs(() -> {
                     for (int l = 0; l < model.layers(); l++) {
-                        dev.attend(l, stored, q, out);
+                        dev.attend(l, q, out);
                     }
-                    if (i >= 0) {
-                        host[i] = (System.nanoTime() - t0) / 1e6;
-                    }
-                }
-                Arrays.sort(host);
-                hostStep = host[host.length / 2];
+                }, 1, repeat);
                 log.printf(Locale.ROOT, "decode step, %d layers × %d tokens, %s: %.3f ms on the GPU (events), "
                         + "%.3f ms through attend() per layer%n", model.layers(), stored, spec.name(), step, hostStep);
                 log.flush();
-            } catch (CacheBudgetExceededException | dev.kvq.driver.CudaException | UnsupportedOperationException e) {
+            } catch (CudaProfiler.DeviceMemoryExhausted | CudaException | UnsupportedOperationException e) {
                 log.printf(Locale.ROOT, "decode step skipped: %s%n", e.getMessage());
                 log.flush();
             }
         }
-        return new Result(engine.device().toString(), copy, rows, o.decodeMode(), o.decodeTokens(), o.decodeLayers(),
-                step, hostStep);
+        return new Result(device, copy, rows, o.decodeMode(), o.decodeTokens(), o.decodeLayers(), step, hostStep);
+    }
+
+    private static double medianMs(CudaProfiler dev, float[] q, CudaProfiler.Launch what, Options o) {
+        return Timing.median(dev.time(0, q, what, o.warmup(), o.repeat()));
     }
 
     /** Synthetic keys and values [PREFIX][d] of one seed. */
@@ -197,8 +233,7 @@ public final class CudaBench {
     private static Prefix prefix;   // the last one made, reused: generating it costs more than packing it
 
     /** Packs a real prefix of layer {@code l}, then repeats its pages on the device up to {@code n} tokens. */
-    private static int fill(KvCache cache, CudaLayers dev, int l, int n, long seed) {
-        int d = cache.shape().kvChannels();
+    private static int fill(CudaProfiler dev, int d, int l, int n, long seed) {
         if (prefix == null || prefix.d() != d || prefix.seed() != seed) {
             float[][] kv = data(d, PREFIX, seed);
             prefix = new Prefix(d, seed, kv[0], kv[1]);
@@ -206,32 +241,11 @@ public final class CudaBench {
         int m = Math.min(n, PREFIX);
         float[][] kv = m == PREFIX ? new float[][] {prefix.keys(), prefix.values()}
                 : new float[][] {Arrays.copyOf(prefix.keys(), m * d), Arrays.copyOf(prefix.values(), m * d)};
-        cache.append(l, kv[0], kv[1]);
+        dev.append(l, kv[0], kv[1]);
         if (n > m) {
-            dev.repeatPagesTo(l, m, n);
+            dev.repeatPagesTo(l, n);
         }
         return n;
-    }
-
-    /** Device-to-device copy of 2 GiB (less on a small device), (read + write bytes) ÷ time, median of 5. */
-    static double copyBandwidth() {
-        long free = CudaEngine.shared().context().memoryInfo().freeBytes();
-        long bytes = Math.max(1L << 20, Math.min(2L << 30, free / 4) & ~((1L << 20) - 1));
-        try (DeviceMemory a = DeviceMemory.allocate(bytes); DeviceMemory b = DeviceMemory.allocate(bytes);
-             Stream s = Stream.create(true); Event e0 = Event.create(); Event e1 = Event.create()) {
-            a.fill((byte) 1);
-            double[] ms = new double[5];
-            b.copyFromAsync(a, 0, 0, bytes, s);
-            for (int i = 0; i < ms.length; i++) {
-                e0.record(s);
-                b.copyFromAsync(a, 0, 0, bytes, s);
-                e1.record(s);
-                e1.synchronize();
-                ms[i] = e1.elapsedMillisSince(e0);
-            }
-            Arrays.sort(ms);
-            return 2.0 * bytes / (ms[2] * 1e6);
-        }
     }
 
     /** Keys and values [n][D] with per-channel offsets and scales and rare large channels (LLaMA-like). */
@@ -305,12 +319,7 @@ public final class CudaBench {
         out.printf(Locale.ROOT, "%8s %-8s %10s %6s %6s %10s %6s %6s %9s %9s%n", "tokens", "kv", "scores ms", "×fp16",
                 "%copy", "values ms", "×fp16", "%copy", "softmax", "step ms");
         for (Row r : res.rows()) {
-            Row base = null;
-            for (Row b : res.rows()) {
-                if (b.tokens() == r.tokens() && b.kv().equals("fp16")) {
-                    base = b;
-                }
-            }
+            Row base = BenchRow.fp16(res.rows(), r.tokens());
             out.printf(Locale.ROOT, "%8d %-8s %10.4f %6s %5.0f%% %10.4f %6s %5.0f%% %9.4f %9.4f%n", r.tokens(), r.kv(),
                     r.keyScoresMs(), base == null ? "-" : String.format(Locale.ROOT, "%.2f", base.keyScoresMs() / r.keyScoresMs()),
                     100 * r.copyFraction(), r.valuesMs(),
@@ -324,12 +333,7 @@ public final class CudaBench {
         // the issue's goals, at every length ≥ 128K that was measured
         for (Row r : res.rows()) {
             if (r.kv().equals("nuq3-1%") && r.tokens() >= 131072) {
-                Row base = null;
-                for (Row b : res.rows()) {
-                    if (b.tokens() == r.tokens() && b.kv().equals("fp16")) {
-                        base = b;
-                    }
-                }
+                Row base = BenchRow.fp16(res.rows(), r.tokens());
                 if (base != null) {
                     double ks = base.keyScoresMs() / r.keyScoresMs();
                     double vs = base.valuesMs() / r.valuesMs();
@@ -353,7 +357,7 @@ public final class CudaBench {
         Options d = Options.defaults();
         int[] tokens = d.tokens();
         List<String> modes = d.modes();
-        String decode = d.decodeMode() + "@" + d.decodeTokens() + "x" + d.decodeLayers();
+        String decode = Options.defaultDecode();
         int warmup = d.warmup();
         int repeat = d.repeat();
         for (int i = 0; i < args.length; i++) {
@@ -373,20 +377,9 @@ public final class CudaBench {
             }
             i++;
         }
-        String decodeMode = null;
-        int decodeTokens = 0;
-        int decodeLayers = 0;
-        if (!decode.equals("none")) {
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(.+)@(\\d+)x(\\d+)").matcher(decode);
-            if (!m.matches()) {
-                throw new IllegalArgumentException("--decode must be MODE@TOKENSxLAYERS or none, got " + decode);
-            }
-            decodeMode = m.group(1);
-            decodeTokens = Integer.parseInt(m.group(2));
-            decodeLayers = Integer.parseInt(m.group(3));
-        }
-        Options o = new Options(tokens, modes, d.queryHeads(), d.kvHeads(), d.headDim(), warmup, repeat, decodeMode,
-                decodeTokens, decodeLayers);
+        Decode step = Decode.parse(decode);
+        Options o = new Options(tokens, modes, d.queryHeads(), d.kvHeads(), d.headDim(), warmup, repeat,
+                step == null ? null : step.mode(), step == null ? 0 : step.tokens(), step == null ? 0 : step.layers());
         PrintWriter out = new PrintWriter(System.out, true);
         Result r = run(o, new PrintWriter(System.err, true));
         print(r, o, out);

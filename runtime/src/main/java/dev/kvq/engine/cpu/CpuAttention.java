@@ -1,18 +1,20 @@
-package dev.kvq.cache;
+package dev.kvq.engine.cpu;
 
+import dev.kvq.engine.Tensor;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.engine.cpu.KeyPlan;
-import dev.kvq.engine.cpu.PageKernels;
+import dev.kvq.layout.Occupancy;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.PageLayout.Part;
+import dev.kvq.layout.SinkLayout;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
-import dev.kvq.layout.PageLayout;
 
 /**
- * One decode step of attention on the CPU over a {@link LayerStore}: sink scores, fused packed key
+ * One decode step of attention on the CPU over a {@link CpuLayer}: sink scores, fused packed key
  * scores with the outlier residuals of each page added in the same pass, an fp32 softmax, then the
  * packed value matvec with its residuals and the sinks. Holds the scratch buffers of one cache, so a
  * cache attends from one thread at a time.
@@ -24,6 +26,8 @@ final class CpuAttention {
     private final AttentionShape shape;
     private final QuantSpec spec;
     private final PageLayout layout;
+    private final Occupancy occupancy;
+    private final SinkLayout sinkLayout;
     private final boolean simd;                   // false = the scalar path
     private final KeyPlan[] plans;                // [kvHeads]
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
@@ -46,10 +50,12 @@ final class CpuAttention {
     private final float[] pageScale;              // [P] this page's value scales as floats
     private final float[] pageZero;               // [P]
 
-    CpuAttention(AttentionShape shape, QuantSpec spec, PageLayout layout, boolean simd) {
+    CpuAttention(AttentionShape shape, QuantSpec spec, Occupancy occupancy, boolean simd) {
         this.shape = shape;
         this.spec = spec;
-        this.layout = layout;
+        this.layout = occupancy.layout();
+        this.occupancy = occupancy;
+        this.sinkLayout = occupancy.sinks();
         this.simd = simd;
         int d = shape.headDim();
         int p = layout.pageTokens();
@@ -90,28 +96,28 @@ final class CpuAttention {
         beta = new float[shape.queryHeads()];
     }
 
-    /** Scores, softmax and values: one decode step. */
-    void attend(LayerStore store, float[] query, float[] out) {
-        int total = store.tokens;
+    /** Scores, softmax and values: one decode step over {@code total} stored tokens. */
+    void attend(CpuLayer store, int total, float[] query, float[] out) {
         int hq = shape.queryHeads();
         if (scores.length < hq * total) {
             scores = new float[Math.max(hq * total, scores.length + scores.length / 2)];
         }
-        scores(store, query, scores, total);
+        scores(store, total, query, scores, total);
         for (int q = 0; q < hq; q++) {
             softmax(scores, q * total, total);
         }
-        values(store, scores, total, out);
+        values(store, total, scores, total, out);
     }
 
-    /** Scaled scores {@code q·k/√d} of every stored token, {@code scores[q·stride + t]}. */
-    void scores(LayerStore store, float[] query, float[] scores, int stride) {
+    /** Scaled scores {@code q·k/√d} of the {@code stored} tokens, {@code scores[q·stride + t]}. */
+    void scores(CpuLayer store, int stored, float[] query, float[] scores, int stride) {
         int d = shape.headDim();
         int hq = shape.queryHeads();
         int group = shape.groupSize();
         int p = layout.pageTokens();
-        int sinks = store.sinkTokens();
-        int pages = store.pagesFor(store.packedTokens());
+        int sinks = occupancy.sinkTokens(stored);
+        int packed = occupancy.packedTokens(stored);
+        int pages = occupancy.pagesFor(packed);
         float scale = (float) (1.0 / Math.sqrt(d));
         for (int i = 0; i < hq * d; i++) {
             queries[i] = query[i] * scale;
@@ -119,48 +125,51 @@ final class CpuAttention {
         boolean nuq = spec.quantized();
         sinkScores(store, sinks, scores, stride);
         for (int pg = 0; pg < pages; pg++) {
-            MemorySegment page = store.pages.get(pg);
-            int n = Math.min(p, store.packedTokens() - pg * p);
+            MemorySegment page = store.page(pg);
+            int n = Math.min(p, packed - pg * p);
             int base = sinks + pg * p;
             if (nuq) {
-                pageAngles(store.firstPosition + sinks + (long) pg * p);
+                pageAngles(store.firstPosition() + sinks + (long) pg * p);
+                long codes = layout.offset(Part.KEY_CODES);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedKeyScores(simd, plans[h], page, store.keyCodesOffset, p, n, store.keyTable,
+                    PageKernels.packedKeyScores(simd, plans[h], page, codes, p, n, store.keyTable(),
                             cosPage, sinPage, queries, h * group, group, scores, stride, base);
                 }
                 keyOutlierScores(store, page, n, scores, stride, base);
             } else {
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
-                long headBytes = (long) d * p * (half ? 2 : 4);
+                int width = layout.elementBytes();
+                long keys = layout.offset(Part.KEYS);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.plainKeyScores(simd, half, page, store.keysOffset + h * headBytes, d, p, n,
+                    PageKernels.plainKeyScores(simd, half, page, keys + layout.keyElement(h, 0, 0) * width, d, p, n,
                             queries, h * group, group, scores, stride, base);
                 }
             }
         }
     }
 
-    /** {@code out[q] = Σ_t weights[q·stride + t]·v_t} over every stored token. */
-    void values(LayerStore store, float[] weights, int stride, float[] out) {
+    /** {@code out[q] = Σ_t weights[q·stride + t]·v_t} over the {@code stored} tokens. */
+    void values(CpuLayer store, int stored, float[] weights, int stride, float[] out) {
         int d = shape.headDim();
         int hq = shape.queryHeads();
         int group = shape.groupSize();
         int p = layout.pageTokens();
-        int sinks = store.sinkTokens();
-        int pages = store.pagesFor(store.packedTokens());
+        int sinks = occupancy.sinkTokens(stored);
+        int packed = occupancy.packedTokens(stored);
+        int pages = occupancy.pagesFor(packed);
         boolean nuq = spec.quantized();
         java.util.Arrays.fill(out, 0, hq * d, 0f);
         sinkValues(store, sinks, weights, stride, out);
         for (int pg = 0; pg < pages; pg++) {
-            MemorySegment page = store.pages.get(pg);
-            int n = Math.min(p, store.packedTokens() - pg * p);
+            MemorySegment page = store.page(pg);
+            int n = Math.min(p, packed - pg * p);
             int base = sinks + pg * p;
             if (nuq) {
-                pageValueWeights(page, store, n, weights, stride, base);
-                long headBytes = (long) (p / 32) * spec.bits() * d * 4;
+                pageValueWeights(page, n, weights, stride, base);
+                long codes = layout.offset(Part.VALUE_CODES);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedValues(simd, spec.bits(), page, store.valueCodesOffset + h * headBytes, d, p,
-                            n, store.valueTable, alpha, beta, h * group, group, out);
+                    PageKernels.packedValues(simd, spec.bits(), page, codes + layout.valueWord(h, 0, 0, d) * 4, d, p,
+                            n, store.valueTable(), alpha, beta, h * group, group, out);
                 }
                 valueOutliers(store, page, n, weights, stride, base, out);
             } else {
@@ -168,10 +177,11 @@ final class CpuAttention {
                     System.arraycopy(weights, q * stride + base, alpha, q * p, n);
                 }
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
-                long headBytes = (long) d * p * (half ? 2 : 4);
+                int width = layout.elementBytes();
+                long values = layout.offset(Part.VALUES);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.plainValues(simd, half, page, store.valuesOffset + h * headBytes, d, p, n, alpha,
-                            h * group, group, out);
+                    PageKernels.plainValues(simd, half, page, values + layout.valueElement(h, 0, 0) * width, d, p, n,
+                            alpha, h * group, group, out);
                 }
             }
         }
@@ -205,35 +215,32 @@ final class CpuAttention {
         }
     }
 
-    private void sinkScores(LayerStore store, int sinks, float[] scores, int stride) {
+    private void sinkScores(CpuLayer store, int sinks, float[] scores, int stride) {
         int d = shape.headDim();
-        int channels = shape.kvChannels();
         int group = shape.groupSize();
         for (int i = 0; i < sinks; i++) {
             for (int q = 0; q < shape.queryHeads(); q++) {
                 int h = q / group;
-                long at = ((long) i * channels + (long) h * d) * 2;
+                long at = sinkLayout.keyOffset(i, h * d);
                 float acc = 0f;
                 for (int j = 0; j < d; j++) {
-                    acc = Math.fma(Fp16.decode(store.sinks.get(LayerStore.SHORT, at + j * 2L)), queries[q * d + j], acc);
+                    acc = Math.fma(Fp16.decode(store.sinks().get(CpuLayer.SHORT, at + j * 2L)), queries[q * d + j], acc);
                 }
                 scores[q * stride + i] = acc;
             }
         }
     }
 
-    private void sinkValues(LayerStore store, int sinks, float[] weights, int stride, float[] out) {
+    private void sinkValues(CpuLayer store, int sinks, float[] weights, int stride, float[] out) {
         int d = shape.headDim();
-        int channels = shape.kvChannels();
         int group = shape.groupSize();
-        long valuesAt = (long) store.sinkCapacity * channels * 2;
         for (int i = 0; i < sinks; i++) {
             for (int q = 0; q < shape.queryHeads(); q++) {
                 int h = q / group;
                 float w = weights[q * stride + i];
-                long at = valuesAt + ((long) i * channels + (long) h * d) * 2;
+                long at = sinkLayout.valueOffset(i, h * d);
                 for (int j = 0; j < d; j++) {
-                    out[q * d + j] = Math.fma(w, Fp16.decode(store.sinks.get(LayerStore.SHORT, at + j * 2L)),
+                    out[q * d + j] = Math.fma(w, Fp16.decode(store.sinks().get(CpuLayer.SHORT, at + j * 2L)),
                             out[q * d + j]);
                 }
             }
@@ -246,24 +253,25 @@ final class CpuAttention {
      * first ends the token's list. (The key and value walks are written out twice on purpose: a shared
      * walker with a visitor lambda measured 20–30% slower on the value pass.)
      */
-    private void keyOutlierScores(LayerStore store, MemorySegment page, int n, float[] scores, int stride, int base) {
+    private void keyOutlierScores(CpuLayer store, MemorySegment page, int n, float[] scores, int stride, int base) {
         if (!spec.hasOutliers()) {
             return;
         }
         int p = layout.pageTokens();
         if (layout.sparseOutliers()) {
+            long starts = layout.offset(Part.KEY_OUT_START);
+            SparseEntries entries = store.entries(Tensor.KEYS);
             for (int r = 0; r < n; r++) {
-                int from = page.get(LayerStore.INT, store.keyOutStartOffset + r * 4L);
-                int to = page.get(LayerStore.INT, store.keyOutStartOffset + (r + 1) * 4L);
+                int from = page.get(CpuLayer.INT, starts + r * 4L);
+                int to = page.get(CpuLayer.INT, starts + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
-                    addKeyResidual(r, store.keyEntries.channel(e), Fp16.decode(store.keyEntries.value(e)), p, scores,
-                            stride, base);
+                    addKeyResidual(r, entries.channel(e), Fp16.decode(entries.value(e)), p, scores, stride, base);
                 }
             }
             return;
         }
         int slots = layout.keySlots();
-        copySlots(page, store.keyOutChannelOffset, store.keyOutValueOffset, n * slots);
+        copySlots(page, layout.offset(Part.KEY_OUT_CHANNEL), layout.offset(Part.KEY_OUT_VALUE), n * slots);
         for (int r = 0; r < n; r++) {
             int at = r * slots;
             for (int i = 0; i < slots; i++, at++) {
@@ -295,11 +303,13 @@ final class CpuAttention {
     }
 
     /** alpha[q][r] = p·s_r and beta[q] = Σ_r p·z_r for the page. */
-    private void pageValueWeights(MemorySegment page, LayerStore store, int n, float[] weights, int stride, int base) {
+    private void pageValueWeights(MemorySegment page, int n, float[] weights, int stride, int base) {
         int p = layout.pageTokens();
+        long scales = layout.offset(Part.VALUE_SCALE);
+        long zeros = layout.offset(Part.VALUE_ZERO);
         for (int r = 0; r < n; r++) {
-            pageScale[r] = Fp16.decode(page.get(LayerStore.SHORT, store.valueScaleOffset + r * 2L));
-            pageZero[r] = Fp16.decode(page.get(LayerStore.SHORT, store.valueZeroOffset + r * 2L));
+            pageScale[r] = Fp16.decode(page.get(CpuLayer.SHORT, scales + r * 2L));
+            pageZero[r] = Fp16.decode(page.get(CpuLayer.SHORT, zeros + r * 2L));
         }
         for (int q = 0; q < shape.queryHeads(); q++) {
             float b = 0f;
@@ -313,24 +323,25 @@ final class CpuAttention {
         }
     }
 
-    private void valueOutliers(LayerStore store, MemorySegment page, int n, float[] weights, int stride, int base,
+    private void valueOutliers(CpuLayer store, MemorySegment page, int n, float[] weights, int stride, int base,
                                float[] out) {
         if (!spec.hasOutliers()) {
             return;
         }
         if (layout.sparseOutliers()) {
+            long starts = layout.offset(Part.VALUE_OUT_START);
+            SparseEntries entries = store.entries(Tensor.VALUES);
             for (int r = 0; r < n; r++) {
-                int from = page.get(LayerStore.INT, store.valueOutStartOffset + r * 4L);
-                int to = page.get(LayerStore.INT, store.valueOutStartOffset + (r + 1) * 4L);
+                int from = page.get(CpuLayer.INT, starts + r * 4L);
+                int to = page.get(CpuLayer.INT, starts + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
-                    addValueResidual(r, store.valueEntries.channel(e), Fp16.decode(store.valueEntries.value(e)),
-                            weights, stride, base, out);
+                    addValueResidual(r, entries.channel(e), Fp16.decode(entries.value(e)), weights, stride, base, out);
                 }
             }
             return;
         }
         int slots = layout.valueSlots();
-        copySlots(page, store.valueOutChannelOffset, store.valueOutValueOffset, n * slots);
+        copySlots(page, layout.offset(Part.VALUE_OUT_CHANNEL), layout.offset(Part.VALUE_OUT_VALUE), n * slots);
         for (int r = 0; r < n; r++) {
             int at = r * slots;
             for (int i = 0; i < slots; i++, at++) {
@@ -363,8 +374,8 @@ final class CpuAttention {
             slotChannels = new short[count];
             slotValues = new short[count];
         }
-        MemorySegment.copy(page, LayerStore.SHORT, channelOffset, slotChannels, 0, count);
-        MemorySegment.copy(page, LayerStore.SHORT, valueOffset, slotValues, 0, count);
+        MemorySegment.copy(page, CpuLayer.SHORT, channelOffset, slotChannels, 0, count);
+        MemorySegment.copy(page, CpuLayer.SHORT, valueOffset, slotValues, 0, count);
     }
 
     /** Numerically stable fp32 softmax of scores[from, from+n) in place. */

@@ -1,5 +1,6 @@
-package dev.kvq.cli;
+package dev.kvq.bench;
 
+import dev.kvq.cache.KvCache;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
@@ -7,7 +8,6 @@ import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.Provenance;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.WeightedKMeans;
-import dev.kvq.cache.KvCache;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -24,6 +24,7 @@ import java.util.SplittableRandom;
  * at its own position.
  */
 public final class SyntheticLayer {
+    /** Tokens generated; longer contexts repeat them. */
     public static final int BLOCK = 2048;
 
     private final AttentionShape shape;
@@ -31,6 +32,12 @@ public final class SyntheticLayer {
     private final float[] values;   // [BLOCK][D]
     private final long seed;
 
+    /**
+     * Generates the layer's block of tokens.
+     *
+     * @param shape the geometry (its layer count is used by {@link #calibrate})
+     * @param seed  what the statistics and the tokens are drawn from
+     */
     public SyntheticLayer(AttentionShape shape, long seed) {
         this.shape = shape;
         this.seed = seed;
@@ -63,6 +70,11 @@ public final class SyntheticLayer {
         }
     }
 
+    /**
+     * The geometry.
+     *
+     * @return the shape given
+     */
     public AttentionShape shape() {
         return shape;
     }

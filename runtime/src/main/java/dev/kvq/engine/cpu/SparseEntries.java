@@ -1,19 +1,17 @@
-package dev.kvq.cache;
+package dev.kvq.engine.cpu;
 
+import dev.kvq.layout.EntryChunks;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The entry store of the token-major sparse outlier form: (int16 channel, fp16 value) pairs in
- * fixed-size chunks, appended in token order; tokens find theirs through the pages' start pointers.
- * Chunks never move, so an append costs O(nnz) and nothing is copied.
+ * One layer's host entry store of the token-major sparse outlier form, in chunks laid out as
+ * {@link EntryChunks}. Entries are appended in token order; chunks never move, so an append costs
+ * O(nnz) and nothing is copied.
  */
 final class SparseEntries {
-    static final int CHUNK_SHIFT = 14;
-    static final int CHUNK = 1 << CHUNK_SHIFT;            // entries per chunk
-    static final long CHUNK_BYTES = CHUNK * 4L;            // int16 channel [CHUNK] · fp16 value [CHUNK]
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     private final List<MemorySegment> chunks = new ArrayList<>();
@@ -24,17 +22,18 @@ final class SparseEntries {
     }
 
     int capacity() {
-        return chunks.size() * CHUNK;
+        return chunks.size() * EntryChunks.ENTRIES;
     }
 
-    long allocatedBytes() {
-        return chunks.size() * CHUNK_BYTES;
+    /** Chunks allocated (holding entries or spare). */
+    int chunks() {
+        return chunks.size();
     }
 
     /** Chunks needed so that {@code more} entries fit. */
     int chunksNeeded(long more) {
         long need = size + more - capacity();
-        return need <= 0 ? 0 : (int) ((need + CHUNK - 1) / CHUNK);
+        return need <= 0 ? 0 : EntryChunks.chunksFor(need);
     }
 
     void addChunk(MemorySegment chunk) {
@@ -43,12 +42,12 @@ final class SparseEntries {
 
     /** The chunks that hold entries (a snapshot writes these; spare capacity beyond them is not saved). */
     List<MemorySegment> usedChunks() {
-        return chunks.subList(0, (int) ((size + CHUNK - 1L) / CHUNK));
+        return chunks.subList(0, EntryChunks.chunksFor(size));
     }
 
     /** Takes over restored chunks holding {@code entries} entries; the store must be empty. */
     void restore(List<MemorySegment> restored, int entries) {
-        if (size != 0 || !chunks.isEmpty() || (long) restored.size() * CHUNK < entries) {
+        if (size != 0 || !chunks.isEmpty() || (long) restored.size() * EntryChunks.ENTRIES < entries) {
             throw new IllegalStateException("restoring " + entries + " entries in " + restored.size()
                     + " chunks into a store that holds " + size);
         }
@@ -57,18 +56,17 @@ final class SparseEntries {
     }
 
     void add(int channel, short value) {
-        MemorySegment c = chunks.get(size >>> CHUNK_SHIFT);
-        int at = size & (CHUNK - 1);
-        c.set(SHORT, at * 2L, (short) channel);
-        c.set(SHORT, (CHUNK + at) * 2L, value);
+        MemorySegment c = chunks.get(EntryChunks.chunk(size));
+        c.set(SHORT, EntryChunks.channelOffset(size), (short) channel);
+        c.set(SHORT, EntryChunks.valueOffset(size), value);
         size++;
     }
 
     int channel(int entry) {
-        return chunks.get(entry >>> CHUNK_SHIFT).get(SHORT, (entry & (CHUNK - 1)) * 2L);
+        return chunks.get(EntryChunks.chunk(entry)).get(SHORT, EntryChunks.channelOffset(entry));
     }
 
     short value(int entry) {
-        return chunks.get(entry >>> CHUNK_SHIFT).get(SHORT, (CHUNK + (entry & (CHUNK - 1))) * 2L);
+        return chunks.get(EntryChunks.chunk(entry)).get(SHORT, EntryChunks.valueOffset(entry));
     }
 }

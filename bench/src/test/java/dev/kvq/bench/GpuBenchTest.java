@@ -1,8 +1,13 @@
-package dev.kvq.cache;
+package dev.kvq.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kvq.cache.KvCache;
+import dev.kvq.driver.CudaDriver;
+import dev.kvq.engine.cuda.profiling.CudaProfiler;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.quant.QuantSpec;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;
@@ -16,8 +21,13 @@ import org.junit.jupiter.api.condition.EnabledIf;
  * full decode step print, and the decode step over repeated pages gives finite outputs.
  */
 @Tag("gpu")
-@EnabledIf("dev.kvq.cache.GpuCondition#available")
+@EnabledIf("gpu")
 class GpuBenchTest {
+
+    /** A CUDA device here: a GPU, or the emulated driver of this module's emulated-gpu run. */
+    static boolean gpu() {
+        return CudaDriver.probe().available();
+    }
 
     @Test
     void aSmallRunMeasuresEveryRow() {
@@ -53,27 +63,27 @@ class GpuBenchTest {
 
     @Test
     void repeatedPagesAttendLikeTheirOriginals() {
-        // a cache extended by page copies holds the prefix's pages again: attention over it stays finite
-        dev.kvq.geometry.AttentionShape shape = new dev.kvq.geometry.AttentionShape(1, 4, 2, 64);
-        dev.kvq.quant.QuantSpec spec = dev.kvq.quant.QuantSpec.parse("nuq3-1%");
-        try (KvCache cache = KvCache.open(shape, spec, CudaBench.calibration(shape, spec), dev.kvq.cache.Backend.cuda())) {
-            CudaLayers dev = (CudaLayers) cache.device();
+        // a sequence extended by page copies holds the prefix's pages again: attention over it stays finite
+        AttentionShape shape = new AttentionShape(1, 4, 2, 64);
+        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        try (CudaProfiler dev = CudaProfiler.open(shape, spec, CudaBench.calibration(shape, spec),
+                KvCache.DEFAULT_PAGE_TOKENS)) {
             float[][] kv = CudaBench.data(shape.kvChannels(), 1025, 3);
-            cache.append(0, kv[0], kv[1]);
-            dev.repeatPagesTo(0, 1025, 4097);
+            dev.append(0, kv[0], kv[1]);
+            dev.repeatPagesTo(0, 4097);
             float[] q = CudaBench.query(shape, 4);
             float[] scores = new float[shape.queryHeads() * 4097];
-            dev.keyScores(0, 4097, q, scores);
+            dev.keyScores(0, q, scores);
             // slot i and slot i + 1024 hold the same codes; their positions differ, so compare the decoded keys
-            float[] keys = dev.decode(0, 4097, true);
-            float[] values = dev.decode(0, 4097, false);
+            float[] keys = dev.decodeKeys(0);
+            float[] values = dev.decodeValues(0);
             int d = shape.kvChannels();
             for (int c = 0; c < d; c++) {
                 assertEquals(values[(1 + 5) * d + c], values[(1 + 5 + 1024) * d + c], "value channel " + c);
             }
             assertTrue(Float.isFinite(keys[4096 * d]));
             float[] out = new float[q.length];
-            dev.attend(0, 4097, q, out);
+            dev.attend(0, q, out);
             for (float x : out) {
                 assertTrue(Float.isFinite(x));
             }

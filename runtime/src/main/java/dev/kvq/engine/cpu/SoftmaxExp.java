@@ -1,4 +1,4 @@
-package dev.kvq.cache;
+package dev.kvq.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
