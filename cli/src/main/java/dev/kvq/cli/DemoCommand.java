@@ -1,17 +1,17 @@
 package dev.kvq.cli;
 
-import dev.kvq.geometry.AttentionShape;
-import dev.kvq.cache.Backend;
-import dev.kvq.geometry.Rope;
-import dev.kvq.geometry.RopePairing;
 import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.bench.Timing;
+import dev.kvq.cache.Backend;
 import dev.kvq.cache.KvCache;
-import dev.kvq.layout.MemoryReport;
 import dev.kvq.eval.CalibrationData;
 import dev.kvq.eval.Corpus;
 import dev.kvq.eval.Evaluator;
 import dev.kvq.eval.KvMode;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.model.DataRoot;
 import dev.kvq.model.DecodeCache;
 import dev.kvq.model.Fp32DecodeCache;
@@ -26,14 +26,13 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * {@code kvq demo}: the main job. With {@code KVQ_DATA}: the real stories260K model generating with

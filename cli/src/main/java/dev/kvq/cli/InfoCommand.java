@@ -5,9 +5,9 @@ import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** {@code kvq info}: the JDK, the SIMD width, CUDA availability (with the reason) and the backend. */
 @Command(name = "info", mixinStandardHelpOptions = true,

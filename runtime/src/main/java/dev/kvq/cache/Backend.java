@@ -1,9 +1,9 @@
 package dev.kvq.cache;
 
-import dev.kvq.engine.cpu.Simd;
-import dev.kvq.engine.cuda.CudaRuntime;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.driver.CudaProbe;
+import dev.kvq.engine.cpu.Simd;
+import dev.kvq.engine.cuda.CudaRuntime;
 import java.util.Locale;
 import java.util.function.Supplier;
 import org.apache.logging.log4j.LogManager;

@@ -2,13 +2,13 @@ package dev.kvq.cache;
 
 import dev.kvq.engine.CacheSetup;
 import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import dev.kvq.layout.MemoryReport;
 
 /**
  * Many sequences (batch &gt; 1) of one shape and spec under one memory budget. Closing the pool

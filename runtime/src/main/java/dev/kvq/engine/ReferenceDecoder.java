@@ -2,8 +2,8 @@ package dev.kvq.engine;
 
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.layout.EntryChunks;
-import dev.kvq.layout.PageLayout;
 import dev.kvq.layout.PageLayout.Part;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.layout.SinkLayout;
 import dev.kvq.quant.BitPacking;
 import dev.kvq.quant.Fp16;

@@ -2,8 +2,8 @@ package dev.kvq.layout;
 
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.QuantSpec;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemoryLayout.PathElement;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;

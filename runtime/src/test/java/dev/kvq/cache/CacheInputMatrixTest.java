@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvq.engine.cpu.OffHeapGauge;
 import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -20,7 +21,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import dev.kvq.layout.PageLayout;
 
 /**
  * The input matrix of {@link KvCache} and {@link KvCachePool} (docs/RELIABILITY.md): every bad input

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.kvq.engine.cpu.OffHeapGauge;
 import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -19,7 +20,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import dev.kvq.layout.PageLayout;
 
 /** Closing under use, two threads on one cache, a pool closed while its sequences append, a contended budget. */
 class CloseAndContentionTest {

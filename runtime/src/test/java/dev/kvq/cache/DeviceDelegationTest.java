@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.geometry.AttentionShape;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.engine.Budget;
 import dev.kvq.engine.CacheSetup;
@@ -15,6 +14,9 @@ import dev.kvq.engine.Engine;
 import dev.kvq.engine.LayerImage;
 import dev.kvq.engine.Sequence;
 import dev.kvq.engine.Tensor;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.MemoryReport;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -24,8 +26,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import dev.kvq.layout.PageLayout;
-import dev.kvq.layout.MemoryReport;
 
 /**
  * The CUDA backend's wiring inside {@link KvCache}, on the CPU: start-up failures fall back with a

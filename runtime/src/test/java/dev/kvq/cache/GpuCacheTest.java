@@ -8,14 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kvq.driver.Context;
+import dev.kvq.driver.DeviceMemory;
+import dev.kvq.engine.cuda.CudaRuntime;
+import dev.kvq.engine.cuda.CudaSequence;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.engine.cuda.CudaRuntime;
-import dev.kvq.engine.cuda.CudaSequence;
-import dev.kvq.driver.Context;
-import dev.kvq.driver.DeviceMemory;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -33,7 +34,6 @@ import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import dev.kvq.layout.PageLayout;
 
 /**
  * The CUDA backend against the CPU backend on the same inputs: packed pages bit-identical after

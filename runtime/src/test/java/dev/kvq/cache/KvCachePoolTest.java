@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.QuantSpec;
 import org.junit.jupiter.api.Test;
-import dev.kvq.layout.PageLayout;
 
 class KvCachePoolTest {
     private static final AttentionShape SHAPE = new AttentionShape(1, 4, 2, 32);

@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
@@ -24,7 +25,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import dev.kvq.layout.MemoryReport;
 
 class KvCacheTest {
 

@@ -3,13 +3,13 @@ package dev.kvq.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.geometry.AttentionShape;
+import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.cache.Backend;
+import dev.kvq.cache.KvCache;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.cache.KvCache;
 import dev.kvq.layout.MemoryReport;
-import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.nio.file.Files;

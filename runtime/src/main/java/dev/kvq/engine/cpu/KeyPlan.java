@@ -9,7 +9,7 @@ import dev.kvq.quant.BitPacking;
  * rows, bit shifts and whether the code straddles into the next word (b = 3, elements 10 and 21).
  * Word rows are in units of {@code pageTokens} words, as in {@code PageLayout} (keyCodes).
  */
-public final class KeyPlan {
+final class KeyPlan {
     final int pairs;
     final int[] first;      // [pairs] in-head channel j
     final int[] second;     // [pairs] in-head partner p

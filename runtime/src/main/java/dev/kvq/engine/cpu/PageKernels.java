@@ -23,7 +23,7 @@ import jdk.incubator.vector.VectorSpecies;
  * x in [0, 16), so the permute can ignore the bits above the code; {@code valueTable[x]} likewise holds
  * {@code c'_V[x mod 2^b]}.
  */
-public final class PageKernels {
+final class PageKernels {
     private PageKernels() {}
 
     /**

@@ -1,13 +1,13 @@
 package dev.kvq.engine.cpu;
 
 import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.BitPacking;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import dev.kvq.layout.PageLayout;
 
 /**
  * Writes one token's value codes into the token-packed layout: the token is element {@code r mod 32}

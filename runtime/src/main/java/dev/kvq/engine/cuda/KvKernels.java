@@ -6,8 +6,8 @@ import dev.kvq.engine.CodeTables;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
-import dev.kvq.layout.PageLayout;
 import dev.kvq.layout.PageLayout.Part;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.QuantSpec;
@@ -221,7 +221,7 @@ public final class KvKernels {
 
     /**
      * One layer's quantizer tables as the pack and score kernels read them: lo, hi, z, s [D]; the key
-     * table [D][16] (z_c + s_c·c'_K[x mod C], LayerStore's); key midpoints [16]; value midpoints [16];
+     * table [D][16] (z_c + s_c·c'_K[x mod C], CodeTables.keys); key midpoints [16]; value midpoints [16];
      * the value table [16] (c'_V[x mod C]). Midpoint rows are padded with +∞ (never below a value).
      */
     public float[] tables(LayerCalibration calibration) {

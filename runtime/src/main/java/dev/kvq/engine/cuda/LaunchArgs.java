@@ -1,9 +1,9 @@
 package dev.kvq.engine.cuda;
 
 import dev.kvq.driver.KernelArgs;
-import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.kernels.KernelSignatures.Kind;
 import dev.kvq.kernels.KernelSignatures.Param;
+import dev.kvq.kernels.KernelSignatures;
 import java.util.List;
 
 /**

@@ -7,9 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.layout.PageLayout;
 import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.layout.EntryChunks;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Codebook;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
@@ -17,9 +17,9 @@ import dev.kvq.quant.QuantSpec;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * Every launch's argument list, built without a GPU, against the kernels' declared ABI

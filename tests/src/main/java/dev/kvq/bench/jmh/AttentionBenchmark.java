@@ -1,11 +1,11 @@
 package dev.kvq.bench.jmh;
 
-import dev.kvq.geometry.AttentionShape;
+import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.cache.Backend;
+import dev.kvq.cache.KvCache;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
-import dev.kvq.cache.KvCache;
-import dev.kvq.bench.SyntheticLayer;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.util.concurrent.TimeUnit;

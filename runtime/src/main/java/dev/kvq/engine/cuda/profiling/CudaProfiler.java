@@ -12,8 +12,8 @@ import dev.kvq.engine.cuda.CudaSequence;
 import dev.kvq.engine.cuda.DevicePages;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.layout.Occupancy;
-import dev.kvq.layout.PageLayout;
 import dev.kvq.layout.PageLayout.Part;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 
