@@ -253,13 +253,14 @@ public final class PageLayout {
     }
 
     /**
-     * The offset the CUDA kernels are given for {@code part}: its offset, or 0 for a part this page
-     * does not have (the kernels never read it then; {@code kvq_kernels.cuh}).
+     * The offset of {@code part}, or 0 for a part this page does not have, which nothing reads then:
+     * the CUDA kernels are passed every part they could read this way ({@code kvq_kernels.cuh}), and
+     * the CPU engine resolves its offsets once with it.
      *
      * @param part a page part
      * @return the offset in bytes, or 0
      */
-    public long kernelOffset(Part part) {
+    public long offsetOrZero(Part part) {
         long[] e = parts.get(part);
         return e == null ? 0 : e[0];
     }

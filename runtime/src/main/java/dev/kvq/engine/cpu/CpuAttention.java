@@ -49,6 +49,19 @@ final class CpuAttention {
     private short[] slotValues = new short[0];
     private final float[] pageScale;              // [P] this page's value scales as floats
     private final float[] pageZero;               // [P]
+    // byte offsets of the page parts (PageLayout.offsetOrZero: resolved once, read per page)
+    private final long keyCodes;
+    private final long valueCodes;
+    private final long valueZero;
+    private final long valueScale;
+    private final long keyOutChannel;
+    private final long keyOutValue;
+    private final long valueOutChannel;
+    private final long valueOutValue;
+    private final long keyOutStart;
+    private final long valueOutStart;
+    private final long keys;
+    private final long values;
 
     CpuAttention(AttentionShape shape, QuantSpec spec, Occupancy occupancy, boolean simd) {
         this.shape = shape;
@@ -89,6 +102,18 @@ final class CpuAttention {
         }
         pageScale = new float[p];
         pageZero = new float[p];
+        keyCodes = layout.offsetOrZero(Part.KEY_CODES);
+        valueCodes = layout.offsetOrZero(Part.VALUE_CODES);
+        valueZero = layout.offsetOrZero(Part.VALUE_ZERO);
+        valueScale = layout.offsetOrZero(Part.VALUE_SCALE);
+        keyOutChannel = layout.offsetOrZero(Part.KEY_OUT_CHANNEL);
+        keyOutValue = layout.offsetOrZero(Part.KEY_OUT_VALUE);
+        valueOutChannel = layout.offsetOrZero(Part.VALUE_OUT_CHANNEL);
+        valueOutValue = layout.offsetOrZero(Part.VALUE_OUT_VALUE);
+        keyOutStart = layout.offsetOrZero(Part.KEY_OUT_START);
+        valueOutStart = layout.offsetOrZero(Part.VALUE_OUT_START);
+        keys = layout.offsetOrZero(Part.KEYS);
+        values = layout.offsetOrZero(Part.VALUES);
         cosPage = new float[d / 2 * p];
         sinPage = new float[d / 2 * p];
         queries = new float[shape.queryHeads() * d];
@@ -130,16 +155,14 @@ final class CpuAttention {
             int base = sinks + pg * p;
             if (nuq) {
                 pageAngles(store.firstPosition() + sinks + (long) pg * p);
-                long codes = layout.offset(Part.KEY_CODES);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedKeyScores(simd, plans[h], page, codes, p, n, store.keyTable(),
+                    PageKernels.packedKeyScores(simd, plans[h], page, keyCodes, p, n, store.keyTable(),
                             cosPage, sinPage, queries, h * group, group, scores, stride, base);
                 }
                 keyOutlierScores(store, page, n, scores, stride, base);
             } else {
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
                 int width = layout.elementBytes();
-                long keys = layout.offset(Part.KEYS);
                 for (int h = 0; h < shape.kvHeads(); h++) {
                     PageKernels.plainKeyScores(simd, half, page, keys + layout.keyElement(h, 0, 0) * width, d, p, n,
                             queries, h * group, group, scores, stride, base);
@@ -166,9 +189,8 @@ final class CpuAttention {
             int base = sinks + pg * p;
             if (nuq) {
                 pageValueWeights(page, n, weights, stride, base);
-                long codes = layout.offset(Part.VALUE_CODES);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedValues(simd, spec.bits(), page, codes + layout.valueWord(h, 0, 0, d) * 4, d, p,
+                    PageKernels.packedValues(simd, spec.bits(), page, valueCodes + layout.valueWord(h, 0, 0, d) * 4, d, p,
                             n, store.valueTable(), alpha, beta, h * group, group, out);
                 }
                 valueOutliers(store, page, n, weights, stride, base, out);
@@ -178,7 +200,6 @@ final class CpuAttention {
                 }
                 boolean half = spec.mode() == QuantSpec.Mode.FP16;
                 int width = layout.elementBytes();
-                long values = layout.offset(Part.VALUES);
                 for (int h = 0; h < shape.kvHeads(); h++) {
                     PageKernels.plainValues(simd, half, page, values + layout.valueElement(h, 0, 0) * width, d, p, n,
                             alpha, h * group, group, out);
@@ -259,11 +280,10 @@ final class CpuAttention {
         }
         int p = layout.pageTokens();
         if (layout.sparseOutliers()) {
-            long starts = layout.offset(Part.KEY_OUT_START);
             SparseEntries entries = store.entries(Tensor.KEYS);
             for (int r = 0; r < n; r++) {
-                int from = page.get(CpuLayer.INT, starts + r * 4L);
-                int to = page.get(CpuLayer.INT, starts + (r + 1) * 4L);
+                int from = page.get(CpuLayer.INT, keyOutStart + r * 4L);
+                int to = page.get(CpuLayer.INT, keyOutStart + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
                     addKeyResidual(r, entries.channel(e), Fp16.decode(entries.value(e)), p, scores, stride, base);
                 }
@@ -271,7 +291,7 @@ final class CpuAttention {
             return;
         }
         int slots = layout.keySlots();
-        copySlots(page, layout.offset(Part.KEY_OUT_CHANNEL), layout.offset(Part.KEY_OUT_VALUE), n * slots);
+        copySlots(page, keyOutChannel, keyOutValue, n * slots);
         for (int r = 0; r < n; r++) {
             int at = r * slots;
             for (int i = 0; i < slots; i++, at++) {
@@ -305,11 +325,9 @@ final class CpuAttention {
     /** alpha[q][r] = p·s_r and beta[q] = Σ_r p·z_r for the page. */
     private void pageValueWeights(MemorySegment page, int n, float[] weights, int stride, int base) {
         int p = layout.pageTokens();
-        long scales = layout.offset(Part.VALUE_SCALE);
-        long zeros = layout.offset(Part.VALUE_ZERO);
         for (int r = 0; r < n; r++) {
-            pageScale[r] = Fp16.decode(page.get(CpuLayer.SHORT, scales + r * 2L));
-            pageZero[r] = Fp16.decode(page.get(CpuLayer.SHORT, zeros + r * 2L));
+            pageScale[r] = Fp16.decode(page.get(CpuLayer.SHORT, valueScale + r * 2L));
+            pageZero[r] = Fp16.decode(page.get(CpuLayer.SHORT, valueZero + r * 2L));
         }
         for (int q = 0; q < shape.queryHeads(); q++) {
             float b = 0f;
@@ -329,11 +347,10 @@ final class CpuAttention {
             return;
         }
         if (layout.sparseOutliers()) {
-            long starts = layout.offset(Part.VALUE_OUT_START);
             SparseEntries entries = store.entries(Tensor.VALUES);
             for (int r = 0; r < n; r++) {
-                int from = page.get(CpuLayer.INT, starts + r * 4L);
-                int to = page.get(CpuLayer.INT, starts + (r + 1) * 4L);
+                int from = page.get(CpuLayer.INT, valueOutStart + r * 4L);
+                int to = page.get(CpuLayer.INT, valueOutStart + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
                     addValueResidual(r, entries.channel(e), Fp16.decode(entries.value(e)), weights, stride, base, out);
                 }
@@ -341,7 +358,7 @@ final class CpuAttention {
             return;
         }
         int slots = layout.valueSlots();
-        copySlots(page, layout.offset(Part.VALUE_OUT_CHANNEL), layout.offset(Part.VALUE_OUT_VALUE), n * slots);
+        copySlots(page, valueOutChannel, valueOutValue, n * slots);
         for (int r = 0; r < n; r++) {
             int at = r * slots;
             for (int i = 0; i < slots; i++, at++) {

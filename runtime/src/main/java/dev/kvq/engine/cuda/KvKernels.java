@@ -265,13 +265,13 @@ public final class KvKernels {
 
     /**
      * The arguments every kernel that reads pages starts with: the pool, the page size, the offsets of
-     * the {@code parts} it reads ({@link PageLayout#kernelOffset}), the page table and the page size in
+     * the {@code parts} it reads ({@link PageLayout#offsetOrZero}), the page table and the page size in
      * tokens.
      */
     private LaunchArgs pagePool(String kernel, LayerView v, Part... parts) {
         LaunchArgs a = LaunchArgs.of(kernel).ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes());
         for (Part part : parts) {
-            a.i64(part.layoutName() + "Off", layout.kernelOffset(part));
+            a.i64(part.layoutName() + "Off", layout.offsetOrZero(part));
         }
         return a.ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
                 .i32("pageTokens", layout.pageTokens());
