@@ -51,7 +51,7 @@ final class KvFootprint {
         SplittableRandom random = new SplittableRandom(11);
         Calibration calibration = null;
         if (spec.quantized()) {
-            int rows = 256;
+            int rows = 32;   // enough for a valid codebook; the cache's size does not depend on it
             float[] k = gaussian(random, rows * d);
             float[] v = gaussian(random, rows * d);
             float[] fisher = new float[rows * d];
