@@ -125,7 +125,7 @@ final class DemoCommand implements Callable<Integer> {
                 "stories260K");
         List<Calibration> calibrations = calibrations(shape, specs, calibrationText);
 
-        out.println("kvq demo — stories260K, a real LLaMA (" + shape.describe() + "), from " + modelDir);
+        out.println("kvq demo — stories260K, a real LLaMA (" + shape.describe() + "), from " + shown(modelDir));
         out.println();
         out.println("\"" + PROMPT + "\", " + NEW_TOKENS + " new tokens, greedy. Quantized caches are kvq's packed runtime cache:");
         out.println("the prompt is attended in full precision, every later token is stored packed and read packed.");
@@ -187,13 +187,17 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         out.println("KL to fp32: mean KL divergence (nats) of each next-token distribution from fp32's (0 = the same);");
         out.println("top-1 same: how often the most likely next token is fp32's; text ppl: perplexity of the scored text,");
-        out.printf(Locale.ROOT, "%d × %d tokens the fp32 model wrote itself, fed through each cache token by token.%s%n",
-                REFERENCE_WINDOWS, WINDOW, corpus != null ? " TinyStories: " + CORPUS_WINDOWS + " windows of its evaluation part." : "");
+        out.printf(Locale.ROOT, "%d × %d tokens the fp32 model wrote itself, fed through each cache token by token.%n",
+                REFERENCE_WINDOWS, WINDOW);
+        if (corpus != null) {
+            out.printf(Locale.ROOT, "TinyStories ppl: %d windows of %d tokens of its evaluation part, through the same caches.%n",
+                    CORPUS_WINDOWS, WINDOW);
+        }
         out.println("KV bytes, bits/element: all that one sequence's cache allocated (codes, scales, outlier slots,");
         out.println("fp16 sink, per-layer codebooks and thresholds, page padding). Head dim 8 makes those fixed parts weigh");
         out.println("far more than on LLaMA-7B, whose rows come from a one-layer cache of its geometry, counted for 32 layers.");
         out.printf(Locale.ROOT, "Calibration: Fisher-weighted, on %d × %d tokens of generated text, cached in %s.%n",
-                CALIBRATION_WINDOWS, WINDOW, cacheDir());
+                CALIBRATION_WINDOWS, WINDOW, shown(cacheDir()));
         out.println("Decode speed: ./kvq bench. Full tables: docs/QUALITY.md. A synthetic 7B-shaped layer: ./kvq demo --synthetic");
         if (plot != null) {
             figure(fidelity, corpus, rows, corpusPerplexity, longSpecs, footprints);
@@ -288,6 +292,17 @@ final class DemoCommand implements Callable<Integer> {
             result.add(c);
         }
         return result;
+    }
+
+    /** {@code path} relative to the repository when it lies inside it (run through ./kvq), else as it is. */
+    static Path shown(Path path) {
+        String home = System.getProperty(DataRoot.HOME_PROPERTY);
+        if (home == null) {
+            return path;
+        }
+        Path root = Path.of(home).toAbsolutePath().normalize();
+        Path p = path.toAbsolutePath().normalize();
+        return p.startsWith(root) ? root.relativize(p) : path;
     }
 
     /** {@code -Dkvq.cache.dir}, else {@code <repo>/.kvq/cache} when run through ./kvq, else ~/.cache/kvq. */
