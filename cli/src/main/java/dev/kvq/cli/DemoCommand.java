@@ -87,7 +87,8 @@ final class DemoCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--plot draws the real model's figure; drop --synthetic");
         }
         boolean corpus = !synthetic && DataRoot.configured().isPresent();
-        long steps = synthetic ? 8 : 4 + 3L * MODES.size() + (corpus ? 1 : 0) + (plot != null ? 2 : 0);
+        // load, calibrations, generations, reference, scores (fp32, fp16, modes), LLaMA-7B, [corpus], [figure]
+        long steps = synthetic ? 8 : 6 + 3L * MODES.size() + (corpus ? 1 : 0) + (plot != null ? 2 : 0);
         try (Progress p = Progress.start("kvq demo", steps, quiet.on)) {
             bar = p;
             if (synthetic) {
@@ -340,7 +341,7 @@ final class DemoCommand implements Callable<Integer> {
                 cal = layer.calibrate(s);
             }
             progress("filling a " + name + " cache with " + tokens + " tokens");
-            try (KvCache cache = KvCache.open(shape, s, cal, Backend.auto())) {
+            try (KvCache cache = KvCache.open(shape, s, cal, Backend.cpu())) {   // the legend's one CPU thread
                 layer.fill(cache, tokens);
                 float[] o = new float[query.length];
                 double ms = medianMs(() -> cache.attend(0, query, o));
