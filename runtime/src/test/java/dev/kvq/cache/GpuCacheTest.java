@@ -464,7 +464,8 @@ class GpuCacheTest {
     }
 
     @Test
-    @EnabledIf("dev.kvq.cache.GpuCondition#full")
+    @EnabledIf(value = "dev.kvq.cache.GpuCondition#full",
+            disabledReason = "real-GPU test: a million tokens on the device (too long for the emulated driver)")
     void aMillionTokens() {
         AttentionShape shape = new AttentionShape(1, 4, 1, 64);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
