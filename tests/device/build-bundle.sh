@@ -5,8 +5,9 @@
 #                jdk.unsupported, jdk.incubator.vector, and jdk.zipfs: without it the JUnit
 #                launcher cannot scan a test jar — "Provider \"jar\" not found", 0 tests found)
 #   lib/         kvq-bindings, kvq-native (+ its test classes), kvq-kernels-cu, kvq-runtime (+ its
-#                test classes: the GPU cache tests and the GPU benchmark), their runtime
-#                dependencies, and the JUnit console launcher
+#                test classes: the GPU cache tests), kvq-bench (+ its test classes: the GPU
+#                benchmark and its harness test), their runtime dependencies, and the JUnit
+#                console launcher
 #   MANIFEST.txt what went in, from which commit
 # Then carry tests/device/bundle to the GPU machine and run tests/device/run-gpu-checks.sh OUTDIR.
 set -euo pipefail
@@ -37,8 +38,8 @@ rm -rf "$bundle"
 mkdir -p "$bundle/lib"
 cd "$root"
 mvn_flags=(-B -ntp -q)
-# package the four modules (tests ran in CI already) and copy their runtime dependencies
-mvn "${mvn_flags[@]}" -pl bindings,native,kernels-cu,runtime -am -DskipTests package \
+# package the five modules (tests ran in CI already) and copy their runtime dependencies
+mvn "${mvn_flags[@]}" -pl bindings,native,kernels-cu,runtime,bench -am -DskipTests package \
   dependency:copy-dependencies -DincludeScope=runtime -DexcludeGroupIds=dev.kvq \
   -DoutputDirectory="$bundle/lib"
 mvn "${mvn_flags[@]}" -N dependency:copy \
@@ -46,7 +47,8 @@ mvn "${mvn_flags[@]}" -N dependency:copy \
   -DoutputDirectory="$bundle/lib"
 cp bindings/target/kvq-bindings-*[0-9T].jar native/target/kvq-native-*[0-9T].jar \
    native/target/kvq-native-*-tests.jar kernels-cu/target/kvq-kernels-cu-*[0-9T].jar \
-   runtime/target/kvq-runtime-*[0-9T].jar runtime/target/kvq-runtime-*-tests.jar "$bundle/lib/"
+   runtime/target/kvq-runtime-*[0-9T].jar runtime/target/kvq-runtime-*-tests.jar \
+   bench/target/kvq-bench-*[0-9T].jar bench/target/kvq-bench-*-tests.jar "$bundle/lib/"
 
 # the runtime: no debug info, man pages or headers (the GPU machine only runs tests)
 tmp="$(mktemp -d)"

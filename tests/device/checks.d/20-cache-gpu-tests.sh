@@ -9,7 +9,7 @@ trap 'rm -f "$log"' EXIT
 "$KVQ_JAVA" $KVQ_JVM_FLAGS -Xmx24g -jar "$KVQ_CONSOLE_JAR" execute \
   --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests \
   --class-path "$KVQ_CLASSPATH" \
-  --select-class dev.kvq.cache.GpuCacheTest --select-class dev.kvq.cache.GpuBenchTest \
+  --select-class dev.kvq.cache.GpuCacheTest --select-class dev.kvq.bench.GpuBenchTest \
   --include-tag gpu \
   --include-engine junit-jupiter \
   --reports-dir "$out/junit-cache" > "$log" 2>&1

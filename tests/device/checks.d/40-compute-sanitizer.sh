@@ -29,7 +29,7 @@ for tool in memcheck racecheck; do
     --class-path "$KVQ_CLASSPATH" \
     --select-method dev.kvq.cache.GpuCacheTest#aBatchOfSixteenSequencesOfDifferentLengths \
     --select-method dev.kvq.cache.GpuCacheTest#positionsUpToTenMillion \
-    --select-method dev.kvq.cache.GpuBenchTest#repeatedPagesAttendLikeTheirOriginals \
+    --select-method dev.kvq.bench.GpuBenchTest#repeatedPagesAttendLikeTheirOriginals \
     --include-tag gpu --include-engine junit-jupiter > "$log" 2>&1
   rc=$?
   echo "===== $tool (exit $rc)"

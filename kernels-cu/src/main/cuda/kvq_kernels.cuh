@@ -1,5 +1,5 @@
 // kvq_kernels.cuh: the kernel ABI of the KV cache (issue 8). Every entry point the Java backend
-// (dev.kvq.attention.cuda) launches is declared here with extern "C" linkage, a shape comment on
+// (dev.kvq.engine.cuda) launches is declared here with extern "C" linkage, a shape comment on
 // every parameter and its launch geometry. dev.kvq.kernels.KernelSignatures mirrors this file and a
 // test checks it against the PTX, so the two cannot drift apart silently.
 //
@@ -13,7 +13,7 @@
 //   n      tokens packed by one launch         maxPages   page-table row length
 //   T      KVQ_TILE = 128 tokens (key-score tile)          TV   KVQ_VTILE = 256 tokens (value tile)
 //
-// Device layout (mirrors dev.kvq.cache.PageLayout byte for byte)
+// Device layout (mirrors dev.kvq.layout.PageLayout byte for byte)
 //   pool       one allocation per layer: page p occupies bytes [p·pageBytes, (p+1)·pageBytes).
 //              The part offsets (keyCodesOff, ...) are PageLayout.offset(part), in bytes from the
 //              page start; a part a launch does not use may be passed as 0.
@@ -22,13 +22,13 @@
 //              logical page i / P at row r = i % P.
 //   seqPacked  int32 [B] packed tokens of each sequence (tokens stored beyond the sinks).
 //   seqSinks   int32 [B] sink tokens stored (0..S).
-//   seqFirstPos int64 [B] RoPE position of each sequence's first token (LayerStore.firstPosition);
+//   seqFirstPos int64 [B] RoPE position of each sequence's first token (the cache's first position);
 //              packed slot i sits at position seqFirstPos[s] + S + i.
 //   sinks      fp16 [B][2][S][D]: per sequence, post-RoPE keys [S][D] then values [S][D], exactly
 //              the CPU's sink segment.
 //   entryPool  sparse outlier entries (TOKEN_MAJOR_SPARSE) in chunks of KVQ_CHUNK = 16384 entries,
 //              each chunk 64 KiB: int16 channel [KVQ_CHUNK] then fp16 value [KVQ_CHUNK]
-//              (dev.kvq.cache.SparseEntries). Entry e of sequence s lives in pool chunk
+//              (dev.kvq.layout.EntryChunks). Entry e of sequence s lives in pool chunk
 //              chunkTable[s·maxChunks + e / KVQ_CHUNK]; keys and values use separate chunk tables.
 //   scores     fp32 [B][Hq][scoreStride]: index t < seqSinks[s] is sink t, then packed slot i at
 //              seqSinks[s] + i (the CPU's order). After kvq_softmax they are the weights.
@@ -56,7 +56,7 @@
 
 #define KVQ_TILE 128            // tokens per block of the key-score kernels
 #define KVQ_VTILE 256           // tokens per block of the value kernels (one partial per tile)
-#define KVQ_CHUNK 16384         // sparse entries per chunk (SparseEntries.CHUNK)
+#define KVQ_CHUNK 16384         // sparse entries per chunk (EntryChunks.ENTRIES)
 #define KVQ_PACK_THREADS 256    // block size of the pack kernels
 #define KVQ_SPARSE_PER_THREAD 8 // nonzeros per thread of the balanced sparse kernels
 #define KVQ_SPARSE_THREADS 256  // block size of the balanced sparse kernels
@@ -111,7 +111,7 @@ extern "C" __global__ void kvq_pack_keys(
         const float* __restrict__ zero,            // [D] z_c = (hi+lo)/2 in fp32 (KeyQuantizer.zeroPoints())
         const float* __restrict__ scale,           // [D] s_c = (hi−lo)/2 in fp32 (KeyQuantizer.scales())
         const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids
-        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C] (LayerStore.keyTable)
+        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C] (CodeTables.keys)
         int channels,                              // D
         int bits,                                  // b
         int form,                                  // KVQ_FORM_*
@@ -308,7 +308,7 @@ extern "C" __global__ void kvq_key_scores(
 // Grid: (⌈max entries / (KVQ_SPARSE_PER_THREAD·KVQ_SPARSE_THREADS)⌉ (at least 1), B);
 // block KVQ_SPARSE_THREADS; no shared memory. "max entries" is the largest key entry count of a
 // sequence; the host knows it from its appends (it counts outliers to size the chunk tables, as
-// LayerStore.keyEntriesNeeded does), an upper bound is fine (extra threads return at once).
+// Occupancy.keyOutliers does), an upper bound is fine (extra threads return at once).
 extern "C" __global__ void kvq_key_scores_sparse(
         const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
         long long pageBytes,                       // bytes per page, PageLayout.pageBytes()

@@ -1,6 +1,6 @@
 // kvq_pack.cu: packing kernels of the KV cache (issue 8, kernels 1 and 2): keys and values of n
 // tokens quantized in parallel, one block per token, into pages laid out exactly as
-// dev.kvq.cache.PageLayout; and the sink tokens, stored rotated in fp16. Signatures, shapes and launch geometry: kvq_kernels.cuh; the bodies
+// dev.kvq.layout.PageLayout; and the sink tokens, stored rotated in fp16. Signatures, shapes and launch geometry: kvq_kernels.cuh; the bodies
 // (shared with the host emulation): kvq_bodies.cuh.
 
 #include "kvq_bodies.cuh"
@@ -51,7 +51,7 @@ extern "C" __global__ void kvq_pack_keys(
         const float* __restrict__ zero,            // [D] z_c = (hi+lo)/2 in fp32 (KeyQuantizer.zeroPoints())
         const float* __restrict__ scale,           // [D] s_c = (hi−lo)/2 in fp32 (KeyQuantizer.scales())
         const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids
-        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C] (LayerStore.keyTable)
+        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C] (CodeTables.keys)
         int channels,                              // D
         int bits,                                  // b
         int form,                                  // KVQ_FORM_*

@@ -1,5 +1,5 @@
 // emulated_cuda.cu: a CUDA driver (libcuda.so.1) that runs kvq's cache kernels on the host, so the
-// Java CUDA backend (dev.kvq.cache.CudaLayers and dev.kvq.attention.cuda) can be tested end to end
+// Java CUDA engine (dev.kvq.engine.cuda) can be tested end to end
 // on a machine without a GPU: the same launches, arguments, page tables, copies and error words as on
 // a device, with the kernels' own bodies (kernels-cu/src/main/cuda/kvq_bodies.cuh) executed block by
 // block by a one-thread team (KvqHostTeam), as the kernels' host emulation test does.

@@ -1,6 +1,6 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.Backend;
+import dev.kvq.cache.Backend;
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.driver.CudaProbe;
 import dev.kvq.driver.DeviceInfo;

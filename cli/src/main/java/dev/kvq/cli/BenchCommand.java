@@ -1,31 +1,30 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.attention.cpu.Simd;
-import dev.kvq.cache.CudaBench;
-import dev.kvq.cache.KvCache;
-import dev.kvq.cache.MemoryReport;
-import dev.kvq.quant.Calibration;
+import dev.kvq.bench.BenchRow;
+import dev.kvq.bench.CpuBench;
+import dev.kvq.bench.CudaBench;
+import dev.kvq.cache.Backend;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.quant.QuantSpec;
 import java.io.PrintWriter;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * {@code kvq bench}: decode-attention timings of one LLaMA-7B-shaped layer (32 query heads, head dim
  * 128) per KV mode and context length, with the speed-up of every mode over fp16 measured in the
- * same run. Medians of repeated runs after warm-up; no JMH (see docs/BENCHMARKS.md for that).
+ * same run. Medians of repeated runs after warm-up; no JMH (see docs/BENCHMARKS.md for that). The
+ * harnesses are the bench module's ({@link CpuBench}, {@link CudaBench}); this command parses the
+ * options and prints the results.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Time key scores, value matvec, decode attention and append per KV mode on one "
@@ -80,9 +79,6 @@ final class BenchCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CommonOptions.Verbose verbose;
 
-    record Row(int tokens, String kv, double keyScoresMs, double valueMatvecMs, double decodeMs, double appendUsPerToken,
-               double bytesPerToken, double effectiveBits) {}
-
     @Override
     public Integer call() {
         if (!backend.equals("cpu") && !backend.equals("cuda")) {
@@ -111,29 +107,14 @@ final class BenchCommand implements Callable<Integer> {
             return cuda(specs);
         }
         PrintWriter err = spec.commandLine().getErr();
-        SyntheticLayer layer = new SyntheticLayer(shape, 7);
-        Map<String, Calibration> calibrations = new LinkedHashMap<>();
-        List<Row> rows = new ArrayList<>();
+        List<CpuBench.Row> rows;
         try (Progress bar = Progress.start("kvq bench", (long) tokens.length * specs.size(), quiet.on)) {
-            for (int n : tokens) {
-                for (QuantSpec s : specs) {
-                    Calibration cal = null;
-                    if (s.quantized()) {
-                        cal = calibrations.computeIfAbsent(s.name(), k -> {
-                            bar.message("calibrating " + k);
-                            return layer.calibrate(s);
-                        });
-                    }
-                    bar.message(String.format(Locale.ROOT, "%d tokens, %s", n, s.name()));
-                    rows.add(measure(layer, s, cal, n));
-                    bar.step();
-                }
-            }
+            rows = CpuBench.run(shape, specs, tokens, warmup, repeat, bar::message, bar::step);
         }
         PrintWriter out = spec.commandLine().getOut();
         if (plot != null) {
             List<Plots.Point> points = new ArrayList<>();
-            for (Row r : rows) {
+            for (CpuBench.Row r : rows) {
                 points.add(new Plots.Point(r.kv(), r.tokens(), r.decodeMs()));
             }
             try {
@@ -153,7 +134,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
 
-    /** {@code --backend cuda}: the GPU benchmark of the runtime ({@link CudaBench}), with this command's options. */
+    /** {@code --backend cuda}: the GPU benchmark ({@link CudaBench}), with this command's options. */
     private int cuda(List<QuantSpec> specs) {
         var parsed = spec.commandLine().getParseResult();
         CudaBench.Options d = CudaBench.Options.defaults();
@@ -170,19 +151,13 @@ final class BenchCommand implements Callable<Integer> {
         } else {
             names.addAll(d.modes());
         }
-        String decodeMode = null;
-        int decodeTokens = 0;
-        int decodeLayers = 0;
-        if (!decode.equals("none")) {
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(.+)@(\\d+)x(\\d+)").matcher(decode);
-            if (!m.matches()) {
-                throw new CommandLine.ParameterException(spec.commandLine(),
-                        "--decode must be MODE@TOKENSxLAYERS (e.g. nuq2-1%@1048576x32) or none, got " + decode);
-            }
-            decodeMode = Usage.quantSpec(spec, m.group(1)).name();
-            decodeTokens = Integer.parseInt(m.group(2));
-            decodeLayers = Integer.parseInt(m.group(3));
+        CudaBench.Decode step;
+        try {
+            step = CudaBench.Decode.parse(decode);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
+        String decodeMode = step == null ? null : Usage.quantSpec(spec, step.mode()).name();
         try {
             Backend.cuda();
         } catch (IllegalStateException e) {
@@ -190,7 +165,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         CudaBench.Options o = new CudaBench.Options(lengths, names, queryHeads, kvHeads, headDim,
                 parsed.hasMatchedOption("--warmup") ? warmup : d.warmup(),
-                parsed.hasMatchedOption("--repeat") ? repeat : d.repeat(), decodeMode, decodeTokens, decodeLayers);
+                parsed.hasMatchedOption("--repeat") ? repeat : d.repeat(), decodeMode, step == null ? 0 : step.tokens(),
+                step == null ? 0 : step.layers());
         PrintWriter err = quiet.on ? new PrintWriter(java.io.Writer.nullWriter()) : spec.commandLine().getErr();
         CudaBench.Result r = CudaBench.run(o, err);
         PrintWriter out = spec.commandLine().getOut();
@@ -242,57 +218,17 @@ final class BenchCommand implements Callable<Integer> {
         return root;
     }
 
-    private Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n) {
-        AttentionShape shape = layer.shape();
-        try (KvCache cache = KvCache.open(shape, s, cal, Backend.cpu())) {
-            long appendNanos = layer.fill(cache, n);
-            MemoryReport memory = cache.memory();
-            float[] q = layer.query(1);
-            float[] scores = new float[shape.queryHeads() * n];
-            float[] out = new float[q.length];
-            double keyMs = median(() -> cache.keyScores(0, q, scores));
-            SyntheticLayer.softmaxRows(scores, shape.queryHeads(), n);
-            double valueMs = median(() -> cache.valueMatvec(0, scores, out));
-            double decodeMs = median(() -> cache.attend(0, q, out));
-            return new Row(n, s.name(), keyMs, valueMs, decodeMs, appendNanos / 1e3 / n,
-                    (double) memory.totalBytes() / n, memory.effectiveBits());
-        }
-    }
-
-    private double median(Runnable body) {
-        for (int i = 0; i < warmup; i++) {
-            body.run();
-        }
-        double[] ms = new double[repeat];
-        for (int i = 0; i < repeat; i++) {
-            long t0 = System.nanoTime();
-            body.run();
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-        }
-        Arrays.sort(ms);
-        return repeat % 2 == 1 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
-    }
-
-    private static Row fp16Of(List<Row> rows, int n) {
-        for (Row r : rows) {
-            if (r.tokens() == n && r.kv().equals("fp16")) {
-                return r;
-            }
-        }
-        return null;
-    }
-
-    private void printTable(PrintWriter out, AttentionShape shape, List<Row> rows) {
+    private void printTable(PrintWriter out, AttentionShape shape, List<CpuBench.Row> rows) {
         out.printf(Locale.ROOT, "kvq bench: one layer, %d query heads / %d KV heads × head dim %d, batch 1, cpu, "
                         + "%s, %d cores; medians of %d runs%n", shape.queryHeads(), shape.kvHeads(), shape.headDim(),
-                Simd.lanes() == 0 ? "scalar" : Simd.lanes() + " SIMD lanes", Runtime.getRuntime().availableProcessors(),
+                Backend.simdLanes() == 0 ? "scalar" : Backend.simdLanes() + " SIMD lanes", Runtime.getRuntime().availableProcessors(),
                 repeat);
         out.printf(Locale.ROOT, "%8s  %-8s  %10s %6s  %10s %6s  %10s %6s  %9s  %10s  %6s%n", "tokens", "kv",
                 "keyScores", "×fp16", "valueMatv", "×fp16", "decode", "×fp16", "append", "bytes/tok", "bits");
         out.printf(Locale.ROOT, "%8s  %-8s  %10s %6s  %10s %6s  %10s %6s  %9s  %10s  %6s%n", "", "", "ms", "", "ms", "",
                 "ms", "", "µs/tok", "", "");
-        for (Row r : rows) {
-            Row base = fp16Of(rows, r.tokens());
+        for (CpuBench.Row r : rows) {
+            CpuBench.Row base = BenchRow.fp16(rows, r.tokens());
             out.printf(Locale.ROOT, "%8d  %-8s  %10.3f %6s  %10.3f %6s  %10.3f %6s  %9.2f  %10.0f  %6.2f%n", r.tokens(),
                     r.kv(), r.keyScoresMs(), ratio(base == null ? Double.NaN : base.keyScoresMs(), r.keyScoresMs()),
                     r.valueMatvecMs(), ratio(base == null ? Double.NaN : base.valueMatvecMs(), r.valueMatvecMs()),
@@ -306,21 +242,21 @@ final class BenchCommand implements Callable<Integer> {
         return Double.isNaN(base) ? "-" : String.format(Locale.ROOT, "%.2f", base / x);
     }
 
-    private Map<String, Object> toJson(AttentionShape shape, List<Row> rows) {
+    private Map<String, Object> toJson(AttentionShape shape, List<CpuBench.Row> rows) {
         Map<String, Object> root = new LinkedHashMap<>();
         Map<String, Object> setup = new LinkedHashMap<>();
         setup.put("backend", "cpu");
         setup.put("query_heads", shape.queryHeads());
         setup.put("kv_heads", shape.kvHeads());
         setup.put("head_dim", shape.headDim());
-        setup.put("simd_lanes", Simd.lanes());
+        setup.put("simd_lanes", Backend.simdLanes());
         setup.put("cores", Runtime.getRuntime().availableProcessors());
         setup.put("java", Runtime.version().toString());
         setup.put("warmup", warmup);
         setup.put("repeat", repeat);
         root.put("setup", setup);
         List<Object> results = new ArrayList<>();
-        for (Row r : rows) {
+        for (CpuBench.Row r : rows) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("tokens", r.tokens());
             m.put("kv", r.kv());
@@ -330,7 +266,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("append_us_per_token", r.appendUsPerToken());
             m.put("bytes_per_token", r.bytesPerToken());
             m.put("effective_bits", r.effectiveBits());
-            Row base = fp16Of(rows, r.tokens());
+            CpuBench.Row base = BenchRow.fp16(rows, r.tokens());
             if (base != null) {
                 Map<String, Object> speedup = new LinkedHashMap<>();
                 speedup.put("key_scores", base.keyScoresMs() / r.keyScoresMs());

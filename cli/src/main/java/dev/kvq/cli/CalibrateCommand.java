@@ -13,7 +13,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code kvq calibrate}: Fisher-weighted calibration (spec §1 steps 1–2) on windows of the
- * calibration part of a text (its last 100,000 characters), written as a calibration file.
+ * calibration part of a text (its last 100,000 characters), or of text the fp32 model generates
+ * ({@code --text generated}), written as a calibration file.
  */
 @Command(name = "calibrate", mixinStandardHelpOptions = true,
         description = "Fit key thresholds and Fisher-weighted nuq codebooks per layer; write a calibration file.")
@@ -21,10 +22,11 @@ final class CalibrateCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model folder or checkpoint.")
+    @Option(names = "--model", description = ModelInputs.MODEL_OPTION)
     Path model;
 
-    @Option(names = "--text", required = true, description = "Calibration text; windows come from its last 100,000 characters.")
+    @Option(names = "--text", required = true, description = "Calibration text; windows come from its last 100,000 characters. "
+            + "'" + ModelInputs.GENERATED + "': text the fp32 model writes itself (no corpus needed).")
     Path text;
 
     @Option(names = "--out", required = true, description = "Calibration file to write.")
@@ -59,11 +61,13 @@ final class CalibrateCommand implements Callable<Integer> {
         try (Progress bar = Progress.start("kvq calibrate", 3, quiet.on)) {
             bar.message("loading the model and the text");
             ModelInputs in = ModelInputs.load(model);
-            int[] tokens = in.tokenizer.encode(dev.kvq.eval.Corpus.calibrationPart(ModelInputs.text(text)));
+            boolean generated = ModelInputs.isGenerated(text);
+            int[] tokens = generated ? null : in.tokenizer.encode(dev.kvq.eval.Corpus.calibrationPart(ModelInputs.text(text)));
             bar.step();
-            bar.message("activations and Fisher weights of " + windows + " windows");
-            CalibrationData data = CalibrationData.collect(in.model, tokens, windows, windowLength,
-                    model.getFileName().toString(), text.getFileName() + " (last 100000 chars)");
+            bar.message((generated ? "generating, then " : "") + "activations and Fisher weights of " + windows + " windows");
+            CalibrationData data = generated ? in.generatedCalibrationData(windows, windowLength)
+                    : CalibrationData.collect(in.model, tokens, windows, windowLength, in.modelName(),
+                            text.getFileName() + " (last 100000 chars)");
             bar.step();
             bar.message("thresholds and codebooks");
             c = data.calibrate(kv.spec(), "kvq calibrate " + Kvq.Version.version());

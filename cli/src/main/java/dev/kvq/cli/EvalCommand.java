@@ -1,7 +1,10 @@
 package dev.kvq.cli;
 
+import dev.kvq.eval.CalibrationData;
 import dev.kvq.eval.Corpus;
 import dev.kvq.eval.Evaluator;
+import dev.kvq.eval.Fidelity;
+import dev.kvq.eval.GeneratedText;
 import dev.kvq.eval.KvMode;
 import dev.kvq.eval.Perplexity;
 import dev.kvq.quant.Calibration;
@@ -30,14 +33,20 @@ final class EvalCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model folder (stories260K.bin, tok512.bin) or checkpoint.")
+    @Option(names = "--model", description = ModelInputs.MODEL_OPTION)
     Path model;
 
-    @Option(names = "--text", required = true, description = "Evaluation text (UTF-8).")
+    @Option(names = "--text", required = true, description = "Evaluation text (UTF-8), or '" + ModelInputs.GENERATED
+            + "': KL to fp32, top-1 agreement and perplexity on text the fp32 model writes itself (no corpus needed).")
     Path text;
 
     @Option(names = "--calibration", description = "Calibration file for the nuq modes it matches.")
     Path calibration;
+
+    @Option(names = "--calibrate-on", description = "Text the nuq and per-channel modes are calibrated on: a file (its last "
+            + "100,000 characters) or '" + ModelInputs.GENERATED + "' (default: the TinyStories slice, or generated text "
+            + "with --text " + ModelInputs.GENERATED + ").")
+    Path calibrateOn;
 
     @Option(names = "--kv", split = ",", defaultValue = "fp32,nuq4-1%,nuq3-1%,nuq2-1%",
             description = "KV modes (default: ${DEFAULT-VALUE}); see the README for the names.")
@@ -79,6 +88,9 @@ final class EvalCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--window-length must be in [2, "
                     + in.model.config().seqLen() + "], got " + windowLength);
         }
+        if (ModelInputs.isGenerated(text)) {
+            return generated(in, parsed);
+        }
         String raw = ModelInputs.text(text);
         boolean split = !wholeText && ModelInputs.isTinyStoriesSlice(text);
         int[] tokens = in.tokenizer.encode(split ? Corpus.evaluationPart(raw) : raw);
@@ -88,7 +100,7 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException(text + " has " + available + " windows of " + windowLength + " tokens; "
                     + n + " requested");
         }
-        Evaluator ev = new Evaluator(in.model, tokens, windowLength, n, () -> in.calibrationData(text, 16, 512));
+        Evaluator ev = new Evaluator(in.model, tokens, windowLength, n, () -> calibrationData(in, text));
         if (calibration != null) {
             ev.with(Calibration.load(calibration));
         }
@@ -122,7 +134,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
-            o.put("model", model.toString());
+            o.put("model", in.modelDir.toString());
             o.put("text", text.toString() + (split ? " (evaluation part)" : ""));
             o.put("windows", n);
             o.put("windowLength", windowLength);
@@ -147,6 +159,81 @@ final class EvalCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "%-22s %7.3f %8.3f %10.4f %9s%n", r.mode(), r.bits(), r.bits32k(), r.perplexity(),
                         Double.isNaN(reference) ? "" : String.format(Locale.ROOT, "%+.2f%%", 100 * (r.perplexity() / reference - 1)));
             }
+        }
+        return 0;
+    }
+
+    /** Calibration activations from {@code --calibrate-on}, else from the scored text's own rule. */
+    private CalibrationData calibrationData(ModelInputs in, Path scored) {
+        Path source = calibrateOn != null ? calibrateOn : scored;
+        return ModelInputs.isGenerated(source)
+                ? in.generatedCalibrationData(CalibrationData.DEFAULT_WINDOWS, CalibrationData.DEFAULT_LENGTH)
+                : in.calibrationData(source, CalibrationData.DEFAULT_WINDOWS, CalibrationData.DEFAULT_LENGTH);
+    }
+
+    /** Windows of generated text scored when {@code --windows} is not given. */
+    static final int GENERATED_WINDOWS = 20;
+
+    /** {@code --text generated}: every mode against fp32 on a stream the fp32 model sampled ({@link Fidelity}). */
+    private int generated(ModelInputs in, List<KvMode> modes) throws java.io.IOException {
+        int n = windows == null ? GENERATED_WINDOWS : windows;
+        Fidelity fidelity;
+        List<Fidelity.Row> rows = new ArrayList<>();
+        try (Progress bar = Progress.start("kvq eval", modes.size() + 1, quiet.on)) {
+            bar.message("sampling " + n + " × " + windowLength + " tokens with fp32");
+            int[] stream = GeneratedText.sample(in.model, n, windowLength, GeneratedText.REFERENCE_SEED);
+            fidelity = new Fidelity(in.model, stream, windowLength, n, () -> calibrationData(in, text));
+            if (calibration != null) {
+                fidelity.with(Calibration.load(calibration));
+            }
+            bar.step();
+            for (KvMode m : modes) {
+                bar.message(m.name());
+                rows.add(fidelity.evaluate(m));
+                bar.step();
+            }
+        }
+        String source = GeneratedText.describe(n, windowLength, GeneratedText.REFERENCE_SEED);
+        PrintWriter out = spec.commandLine().getOut();
+        if (plot != null) {
+            List<Plots.Point> points = new ArrayList<>();
+            for (Fidelity.Row r : rows) {
+                String family = Plots.family(r.mode());
+                if (family != null) {
+                    points.add(new Plots.Point(family, r.bits(), r.klDivergence()));
+                }
+            }
+            Plots.klVsBits(plot, "stories260K KL to fp32 vs bits — generated text", points);
+            spec.commandLine().getErr().println("eval: wrote " + plot);
+        }
+        if (json) {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("model", in.modelDir.toString());
+            o.put("text", source);
+            o.put("windows", n);
+            o.put("windowLength", windowLength);
+            List<Object> list = new ArrayList<>();
+            for (Fidelity.Row r : rows) {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("kv", r.mode());
+                row.put("bits", round(r.bits(), 3));
+                row.put("klDivergence", round(r.klDivergence(), 6));
+                row.put("top1Agreement", round(r.top1Agreement(), 5));
+                row.put("perplexity", round(r.perplexity(), 4));
+                row.put("seconds", round(r.seconds(), 2));
+                list.add(row);
+            }
+            o.put("rows", list);
+            out.println(Json.value(o));
+        } else {
+            out.printf(Locale.ROOT, "%s; %d predictions, teacher-forced per mode%n", source, (long) n * (windowLength - 1));
+            out.printf(Locale.ROOT, "%-20s %7s %11s %11s %10s%n", "kv", "bits", "KL to fp32", "top-1 same", "text ppl");
+            for (Fidelity.Row r : rows) {
+                out.printf(Locale.ROOT, "%-20s %7.3f %11.5f %10.2f%% %10.4f%n", r.mode(), r.bits(), r.klDivergence(),
+                        100 * r.top1Agreement(), r.perplexity());
+            }
+            out.println("KL to fp32: mean KL divergence (nats) of the next-token distribution from fp32's; top-1 same: how often");
+            out.println("the most likely next token is fp32's; text ppl: perplexity of the generated text under each mode.");
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 package dev.kvq.cli;
 
+import dev.kvq.eval.CalibrationData;
 import dev.kvq.eval.KvMode;
 import dev.kvq.model.DecodeCache;
 import dev.kvq.model.Fp32DecodeCache;
@@ -25,7 +26,7 @@ final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model folder or checkpoint.")
+    @Option(names = "--model", description = ModelInputs.MODEL_OPTION)
     Path model;
 
     @Option(names = "--prompt", required = true, description = "Prompt text.")
@@ -34,7 +35,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--kv", defaultValue = "fp32", description = "fp32, fp16 or nuq2-4[-P%%] (default: ${DEFAULT-VALUE}).")
     String mode;
 
-    @Option(names = "--calibration", description = "Calibration file (nuq modes; default: calibrate on the data root's TinyStories slice).")
+    @Option(names = "--calibration", description = "Calibration file (nuq modes; default: calibrate on the TinyStories slice of "
+            + "KVQ_DATA, else on text the fp32 model generates).")
     Path calibration;
 
     @Option(names = "--max-tokens", defaultValue = "100", description = "New tokens (default: ${DEFAULT-VALUE}).")
@@ -91,11 +93,10 @@ final class GenerateCommand implements Callable<Integer> {
 
     private static Calibration calibrateOnTheFly(ModelInputs in, QuantSpec spec) {
         var root = dev.kvq.model.DataRoot.configured();
-        if (root.isEmpty()) {
-            throw new IllegalArgumentException("a nuq mode needs --calibration FILE (or " + dev.kvq.model.DataRoot.ENV
-                    + " set, to calibrate on its TinyStories slice)");
-        }
-        Path slice = root.get().resolve(dev.kvq.model.DataRoot.TINYSTORIES);
-        return in.calibrationData(slice, 16, 512).calibrate(spec, "kvq generate");
+        var data = root.isPresent()
+                ? in.calibrationData(root.get().resolve(dev.kvq.model.DataRoot.TINYSTORIES), CalibrationData.DEFAULT_WINDOWS,
+                        CalibrationData.DEFAULT_LENGTH)
+                : in.generatedCalibrationData(CalibrationData.DEFAULT_WINDOWS, CalibrationData.DEFAULT_LENGTH);
+        return data.calibrate(spec, "kvq generate");
     }
 }

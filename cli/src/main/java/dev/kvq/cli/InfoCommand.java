@@ -1,13 +1,13 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.cpu.Simd;
+import dev.kvq.cache.Backend;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** {@code kvq info}: the JDK, the SIMD width, CUDA availability (with the reason) and the backend. */
 @Command(name = "info", mixinStandardHelpOptions = true,
@@ -29,12 +29,12 @@ final class InfoCommand implements Callable<Integer> {
         rows.put("java", Runtime.version() + " (" + System.getProperty("java.vendor") + ") at "
                 + System.getProperty("java.home"));
         rows.put("cpu", Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
-        int preferred = Simd.preferredLanes();
-        String configured = System.getProperty(Simd.PROPERTY);
-        int lanes = Simd.lanes();
+        int preferred = Backend.preferredSimdLanes();
+        String configured = System.getProperty(Backend.SIMD_PROPERTY);
+        int lanes = Backend.simdLanes();
         rows.put("simd", preferred + " float lanes preferred (" + preferred * 32 + "-bit); using "
                 + (lanes == 0 ? "the scalar path" : lanes + " lanes")
-                + (configured == null ? "" : " (" + Simd.PROPERTY + "=" + configured + ")"));
+                + (configured == null ? "" : " (" + Backend.SIMD_PROPERTY + "=" + configured + ")"));
         BackendReport.describe(rows);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {

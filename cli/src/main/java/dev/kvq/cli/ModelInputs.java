@@ -2,6 +2,7 @@ package dev.kvq.cli;
 
 import dev.kvq.eval.CalibrationData;
 import dev.kvq.eval.Corpus;
+import dev.kvq.eval.GeneratedText;
 import dev.kvq.model.DataRoot;
 import dev.kvq.model.Llama;
 import dev.kvq.model.ModelFiles;
@@ -13,6 +14,12 @@ import java.nio.file.Path;
 
 /** Shared loading for the model commands: model + tokenizer, text files, the calibration windows. */
 final class ModelInputs {
+    /** The {@code --text} value that means text the fp32 model generates itself ({@link GeneratedText}). */
+    static final String GENERATED = "generated";
+    /** The {@code --model} description shared by the model commands. */
+    static final String MODEL_OPTION = "Model folder (stories260K.bin, tok512.bin) or checkpoint (default: stories260K from "
+            + DataRoot.ENV + ", else the one in the repository's data/).";
+
     final Path modelDir;
     final Llama model;
     final Tokenizer tokenizer;
@@ -23,7 +30,11 @@ final class ModelInputs {
         this.tokenizer = tokenizer;
     }
 
+    /** Loads {@code modelDir}, or the default stories260K model when it is null. */
     static ModelInputs load(Path modelDir) throws IOException {
+        if (modelDir == null) {
+            modelDir = DataRoot.forModels().storiesModel();
+        }
         if (!Files.exists(modelDir)) {
             throw new IOException("model " + modelDir + " does not exist");
         }
@@ -35,6 +46,21 @@ final class ModelInputs {
     /** Reads a text file, verified against the manifest when it lies in a data root. */
     static String text(Path file) throws IOException {
         return Corpus.read(ModelFiles.verified(file));
+    }
+
+    /** Whether {@code --text} asks for generated text rather than a file. */
+    static boolean isGenerated(Path text) {
+        return text.toString().equals(GENERATED);
+    }
+
+    /** Calibration windows from text the fp32 model generates ({@link GeneratedText#CALIBRATION_SEED}). */
+    CalibrationData generatedCalibrationData(int windows, int length) {
+        return GeneratedText.calibrationData(model, windows, length, modelName());
+    }
+
+    /** The model's name for provenance records: its folder's or checkpoint's file name. */
+    String modelName() {
+        return modelDir.getFileName().toString();
     }
 
     /** The TinyStories slice (data NOTICE split) is recognized by name; other files are used whole. */
@@ -62,7 +88,7 @@ final class ModelInputs {
                 }
             }
             int[] tokens = tokenizer.encode(Corpus.calibrationPart(text(source)));
-            return CalibrationData.collect(model, tokens, windows, length, modelDir.getFileName().toString(),
+            return CalibrationData.collect(model, tokens, windows, length, modelName(),
                     source.getFileName() + " (last " + Corpus.CALIBRATION_CHARS + " chars)");
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -1,6 +1,6 @@
 package dev.kvq.cli;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.MemoryMath;
 import dev.kvq.quant.QuantSpec;
 import java.io.PrintWriter;
@@ -12,9 +12,9 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * {@code kvq plan}: the longest context whose KV cache fits beside the weights, per KV mode (spec §11,

@@ -7,13 +7,18 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.awt.image.BufferedImage;
+import javax.imageio.ImageIO;
 import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
-/** The PNG figures of {@code kvq eval --plot} and {@code kvq bench --plot} (XChart, headless). */
+/** The PNG figures of {@code kvq eval --plot}, {@code kvq bench --plot} and {@code kvq demo --plot} (XChart, headless). */
 final class Plots {
     private Plots() {}
 
@@ -29,33 +34,56 @@ final class Plots {
     private static final org.knowm.xchart.style.markers.Marker[] MARKERS = {SeriesMarkers.CIRCLE, SeriesMarkers.SQUARE,
         SeriesMarkers.DIAMOND, SeriesMarkers.TRIANGLE_UP, SeriesMarkers.TRIANGLE_DOWN};
 
+    /** The x axis of the quality figures: bits as stored, where the fixed costs (sinks, windows) have faded. */
+    static final String BITS_32K = "bits per K/V element as stored, at a 32K-token context";
+
     /**
      * Perplexity against bits per element, one series per method family: the whole range (log-scaled y),
      * or with {@code zoom} only perplexities up to {@code zoom} times the fp32 reference (linear y), where
      * the modes worth shipping differ.
      */
     static void perplexityVsBits(Path file, String title, List<Point> points, double fp32, double zoom) throws IOException {
-        XYChart chart = new XYChartBuilder().width(900).height(560).title(title)
-                .xAxisTitle("bits per K/V element as stored, at a 32K-token context")
-                .yAxisTitle(zoom > 0 ? "perplexity" : "perplexity (log scale)").build();
-        if (zoom > 0) {
-            chart.getStyler().setYAxisMin(fp32 * 0.995);
-            chart.getStyler().setYAxisMax(fp32 * zoom);
-        } else {
-            chart.getStyler().setYAxisLogarithmic(true);
-            chart.getStyler().setYAxisLogarithmicDecadeOnly(false);
+        if (zoom <= 0) {
+            save(qualityVsBits(title, BITS_32K, "perplexity (log scale)", points, fp32, 900, 560), file);
+            return;
         }
+        List<Point> close = points.stream().filter(p -> p.y() <= fp32 * zoom).toList();
+        XYChart chart = qualityVsBits(title, BITS_32K, "perplexity", close, fp32, 900, 560);
+        chart.getStyler().setYAxisLogarithmic(false);
+        chart.getStyler().setYAxisMin(fp32 * 0.995);
+        chart.getStyler().setYAxisMax(fp32 * zoom);
+        save(chart, file);
+    }
+
+    /** KL divergence to fp32 against bits per element, one series per method family (log-scaled y). */
+    static void klVsBits(Path file, String title, List<Point> points) throws IOException {
+        save(qualityVsBits(title, "KL divergence to fp32, nats (log scale)", points, Double.NaN, 900, 560), file);
+    }
+
+    /**
+     * A quality measure against bits per element, one series per method family (log-scaled y), with a dashed
+     * fp32 reference line unless {@code fp32} is NaN.
+     */
+    static XYChart qualityVsBits(String title, String yTitle, List<Point> points, double fp32, int width, int height) {
+        return qualityVsBits(title, "effective bits per K/V element", yTitle, points, fp32, width, height);
+    }
+
+    /** {@link #qualityVsBits(String, String, List, double, int, int)} with its own x-axis title. */
+    static XYChart qualityVsBits(String title, String xTitle, String yTitle, List<Point> points, double fp32, int width,
+                                 int height) {
+        headless();
+        XYChart chart = new XYChartBuilder().width(width).height(height).title(title)
+                .xAxisTitle(xTitle).yAxisTitle(yTitle).build();
+        chart.getStyler().setYAxisLogarithmic(true);
+        // labels at every decade only once the values span more than two (otherwise they overlap)
+        double lo = points.stream().mapToDouble(Point::y).min().orElse(1);
+        double hi = points.stream().mapToDouble(Point::y).max().orElse(1);
+        chart.getStyler().setYAxisLogarithmicDecadeOnly(hi > 100 * lo);
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         double minX = Double.MAX_VALUE;
         double maxX = 0;
         for (Map.Entry<String, List<Point>> e : bySeries(points).entrySet()) {
             List<Point> ps = new ArrayList<>(e.getValue());
-            if (zoom > 0) {
-                ps.removeIf(p -> p.y() > fp32 * zoom);
-                if (ps.isEmpty()) {
-                    continue;
-                }
-            }
             ps.sort((a, b) -> Double.compare(a.x(), b.x()));
             double[] x = ps.stream().mapToDouble(Point::x).toArray();
             double[] y = ps.stream().mapToDouble(Point::y).toArray();
@@ -76,7 +104,46 @@ final class Plots {
             ref.setLineStyle(new java.awt.BasicStroke(1f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER,
                     10f, new float[] {6f, 4f}, 0f));
         }
-        save(chart, file);
+        return chart;
+    }
+
+    /** One bar per category (e.g. memory per KV mode), labelled with its value. */
+    static CategoryChart bars(String title, String yTitle, List<String> categories, List<Double> values, int width,
+                              int height) {
+        headless();
+        CategoryChart chart = new CategoryChartBuilder().width(width).height(height).title(title).yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendVisible(false);
+        chart.getStyler().setLabelsVisible(true);
+        chart.getStyler().setDecimalPattern("#,##0.0");
+        chart.getStyler().setLabelsPosition(0.95);
+        chart.getStyler().setSeriesColors(new java.awt.Color[] {PALETTE[0]});
+        chart.addSeries(yTitle, categories, values);
+        return chart;
+    }
+
+    /** Several charts side by side in one PNG. */
+    static void sideBySide(Path file, List<? extends Chart<?, ?>> charts) throws IOException {
+        headless();
+        List<BufferedImage> images = new ArrayList<>();
+        for (Chart<?, ?> c : charts) {
+            images.add(BitmapEncoder.getBufferedImage(c));
+        }
+        int width = images.stream().mapToInt(BufferedImage::getWidth).sum();
+        int height = images.stream().mapToInt(BufferedImage::getHeight).max().orElse(1);
+        BufferedImage all = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        java.awt.Graphics2D g = all.createGraphics();
+        g.setColor(java.awt.Color.WHITE);
+        g.fillRect(0, 0, width, height);
+        int x = 0;
+        for (BufferedImage i : images) {
+            g.drawImage(i, x, 0, null);
+            x += i.getWidth();
+        }
+        g.dispose();
+        createParent(file);
+        if (!ImageIO.write(all, "png", file.toFile())) {
+            throw new IOException("no PNG writer in this JDK for " + file);
+        }
     }
 
     /** Time against context length per KV mode (log-log). */
@@ -106,12 +173,20 @@ final class Plots {
         return m;
     }
 
-    private static void save(XYChart chart, Path file) throws IOException {
+    private static void headless() {
         System.setProperty("java.awt.headless", "true");
+    }
+
+    private static void createParent(Path file) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
         if (dir != null) {
             Files.createDirectories(dir);
         }
+    }
+
+    private static void save(XYChart chart, Path file) throws IOException {
+        headless();
+        createParent(file);
         String name = file.toString();
         String base = name.toLowerCase(java.util.Locale.ROOT).endsWith(".png") ? name.substring(0, name.length() - 4) : name;
         BitmapEncoder.saveBitmap(chart, base, BitmapEncoder.BitmapFormat.PNG);

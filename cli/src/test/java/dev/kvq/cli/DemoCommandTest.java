@@ -2,41 +2,61 @@ package dev.kvq.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kvq.model.DataRoot;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class DemoCommandTest {
 
     @Test
-    void syntheticDemoPrintsEveryModeAndSaysHowToGetTheOther() {
+    void syntheticDemoPrintsEveryModeAndExplainsItsError() {
         KvqTest.Run r = KvqTest.run("demo", "--synthetic", "--tokens", "2048", "--quiet");
         assertEquals(0, r.code(), r.err());
         for (String mode : new String[] {"fp32", "fp16", "nuq4-1%", "nuq3-1%", "nuq2-1%"}) {
-            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(mode + " ")), mode + " row in:\n" + r.out());
+            assertTrue(r.out().lines().anyMatch(l -> l.matches(java.util.regex.Pattern.quote(mode)
+                    + " +\\d+\\.\\d +(-|\\d+\\.\\d\\d×) +\\d+\\.\\d\\d +\\d\\.\\d{4} +[01]\\.\\d{4} +\\d+\\.\\d")), mode + " row in:\n" + r.out());
         }
         assertTrue(r.out().contains("synthetic LLaMA-7B-shaped layer"), r.out());
-        assertTrue(r.out().contains("KVQ_DATA") || r.out().contains("./kvq demo"), r.out());
+        assertTrue(r.out().contains("It is not a loss of model quality"), "the legend explains the error: " + r.out());
     }
 
+    /** The real model with nothing configured beyond what the repository holds (KVQ_DATA adds a column). */
     @Test
-    void realModelDemoGeneratesWithEveryCache(@TempDir Path cache) {
-        assumeTrue(DataRoot.configured().isPresent(), "KVQ_DATA is not set: the real-model demo needs the data");
+    void realModelDemoGeneratesScoresAndDraws(@TempDir Path dir) throws IOException {
+        Path cache = dir.resolve("cache");
+        Path png = dir.resolve("demo.png");
         System.setProperty("kvq.cache.dir", cache.toString());
         KvqTest.Run r;
         try {
-            r = KvqTest.run("demo", "--quiet");
+            r = KvqTest.run("demo", "--quiet", "--plot", png.toString());
         } finally {
             System.clearProperty("kvq.cache.dir");
         }
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("fp32     Once upon a time, there was a little girl named Lily."), r.out());
-        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("nuq3-1%  Once upon a time")), r.out());
-        assertTrue(r.out().lines().anyMatch(l -> l.matches("nuq2-1% +\\d+\\.\\d{4} .*")), r.out());
-        assertTrue(java.nio.file.Files.exists(cache.resolve("stories260K-nuq3-1pct.kvqcal")), "calibration cached");
+        boolean corpus = DataRoot.configured().isPresent();
+        for (String mode : DemoCommand.MODES) {
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(String.format("%-8s Once upon a time", mode))), mode + ":\n" + r.out());
+            // KL, top-1, text ppl, [TinyStories ppl,] KV bytes, bits
+            String row = java.util.regex.Pattern.quote(mode) + " +0\\.\\d{4} +\\d+\\.\\d% +\\d+\\.\\d{4} +"
+                    + (corpus ? "\\d+\\.\\d{4} +" : "") + "\\d+ +\\d+\\.\\d\\d";
+            assertTrue(r.out().lines().anyMatch(l -> l.matches(row)), mode + " score row in:\n" + r.out());
+            assertTrue(r.out().lines().anyMatch(l -> l.matches(java.util.regex.Pattern.quote(mode)
+                    + " +\\d+\\.\\d\\d +\\d+\\.\\d GiB +\\d+\\.\\d GiB +\\d+\\.\\d\\d×")), mode + " LLaMA-7B row in:\n" + r.out());
+            assertTrue(Files.exists(cache.resolve("stories260K-generated-" + mode.replace("%", "pct") + ".kvqcal")),
+                    "calibration cached");
+        }
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("fp32 +0\\.0000 +100\\.0% .*")), r.out());
+        assertTrue(r.out().contains("fp16              16.00       64.0 GiB      512.0 GiB     1.00×"), r.out());
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertEquals(corpus ? 520 + 700 + 700 : 520 + 700, image.getWidth(), "one panel per figure part");
+        assertEquals(520, image.getHeight());
     }
 
     @Test
@@ -44,5 +64,8 @@ class DemoCommandTest {
         KvqTest.Run r = KvqTest.run("demo", "--tokens", "12");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--tokens must be in [1024, 1048576], got 12"), r.err());
+        KvqTest.Run p = KvqTest.run("demo", "--synthetic", "--plot", "x.png");
+        assertEquals(2, p.code());
+        assertTrue(p.err().contains("--plot draws the real model's figure; drop --synthetic"), p.err());
     }
 }

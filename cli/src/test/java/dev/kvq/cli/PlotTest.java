@@ -3,7 +3,6 @@ package dev.kvq.cli;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kvq.model.DataRoot;
 import java.awt.image.BufferedImage;
@@ -44,9 +43,17 @@ class PlotTest {
     }
 
     @Test
+    void evalDrawsKlAgainstBitsOnGeneratedText(@TempDir Path dir) throws IOException {
+        Path png = dir.resolve("kl.png");
+        KvqTest.Run r = KvqTest.run("eval", "--text", "generated", "--windows", "1", "--window-length", "64", "--kv",
+                "fp32,int4,int3,nf4,nf3,kivi4-r32,kivi3-r32", "--quiet", "--plot", png.toString());
+        assertEquals(0, r.code(), r.err());
+        assertPlot(png);
+    }
+
+    @Test
     void evalDrawsPerplexityAgainstBits(@TempDir Path dir) throws IOException {
-        assumeTrue(DataRoot.configured().isPresent(), "KVQ_DATA is not set: eval needs the model");
-        Path data = DataRoot.configured().get();
+        Path data = ModelCommandsTest.corpora();
         Path png = dir.resolve("eval.png");
         KvqTest.Run r = KvqTest.run("eval", "--model", data.resolve(DataRoot.STORIES_MODEL).toString(), "--text",
                 data.resolve(DataRoot.TINYSTORIES).toString(), "--windows", "2", "--kv", "fp32,int4,int3,nuq4-1%,nuq3-1%",

@@ -23,7 +23,7 @@ public final class KernelSignatures {
     public static final int TILE = 128;
     /** Tokens per block (and per partial) of the value kernels ({@code KVQ_VTILE}). */
     public static final int VTILE = 256;
-    /** Sparse entries per chunk of the entry pool ({@code KVQ_CHUNK}, = SparseEntries.CHUNK). */
+    /** Sparse entries per chunk of the entry pool ({@code KVQ_CHUNK}, = EntryChunks.ENTRIES). */
     public static final int CHUNK = 16384;
     /** Bytes per entry chunk: int16 channels then fp16 values. */
     public static final long CHUNK_BYTES = CHUNK * 4L;
@@ -171,7 +171,7 @@ public final class KernelSignatures {
                     p("zero", Kind.POINTER, "[D] z_c = (hi+lo)/2 in fp32 (KeyQuantizer.zeroPoints())"),
                     p("scale", Kind.POINTER, "[D] s_c = (hi−lo)/2 in fp32 (KeyQuantizer.scales())"),
                     p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids"),
-                    p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C] (LayerStore.keyTable)"),
+                    p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C] (CodeTables.keys)"),
                     p("channels", Kind.I32, "D"),
                     p("bits", Kind.I32, "b"),
                     p("form", Kind.I32, "KVQ_FORM_*"),

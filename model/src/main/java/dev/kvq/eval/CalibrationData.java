@@ -1,6 +1,6 @@
 package dev.kvq.eval;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.model.FisherGradients;
 import dev.kvq.model.Llama;
 import dev.kvq.model.LlamaConfig;

@@ -1,6 +1,6 @@
 package dev.kvq.eval;
 
-import dev.kvq.cache.MemoryReport;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.model.KvStore;
 import dev.kvq.model.Llama;
 import dev.kvq.quant.Calibration;

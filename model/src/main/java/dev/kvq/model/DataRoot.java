@@ -7,17 +7,20 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The data folder ({@code KVQ_DATA} or {@code -Dkvq.data}) laid out like {@code shared/data}: models,
- * corpora and a {@code MANIFEST.sha256} ({@code <hex>  <relative path>} per line). Every file handed out
- * is checked against the manifest first, so a truncated download or a stale model fails loudly instead
- * of producing slightly wrong perplexities.
+ * A data folder: models, corpora and a {@code MANIFEST.sha256} ({@code <hex>  <relative path>} per line).
+ * Two exist: the one configured with {@code KVQ_DATA} or {@code -Dkvq.data} (models and the text corpora),
+ * and the one vendored in the repository ({@value #VENDORED}/, the stories260K model only). Every file
+ * handed out is checked against the manifest first, so a truncated download or a stale model fails
+ * loudly instead of producing slightly wrong perplexities.
  */
 public final class DataRoot {
     /** The environment variable that names the data folder. */
@@ -26,6 +29,11 @@ public final class DataRoot {
     public static final String PROPERTY = "kvq.data";
     /** The manifest file at the root of the data folder. */
     public static final String MANIFEST = "MANIFEST.sha256";
+
+    /** The repository folder that holds the vendored model, relative to the repository root. */
+    public static final String VENDORED = "data";
+    /** The system property the {@code kvq} launcher sets to the repository root. */
+    public static final String HOME_PROPERTY = "kvq.home";
 
     /** The stories260K model folder, relative to the root. */
     public static final String STORIES_MODEL = "models/stories260K";
@@ -50,15 +58,112 @@ public final class DataRoot {
      * @return the folder, or empty when none is configured
      */
     public static Optional<Path> configured() {
-        String p = System.getProperty(PROPERTY);
-        if (p == null || p.isBlank()) {
-            p = System.getenv(ENV);
-        }
-        if (p == null || p.isBlank()) {
+        String p = setting();
+        if (p == null) {
             return Optional.empty();
         }
         Path path = Path.of(p);
         return Files.isDirectory(path) ? Optional.of(path) : Optional.empty();
+    }
+
+    /** {@code -Dkvq.data}, else {@code KVQ_DATA}; null when neither is set. */
+    private static String setting() {
+        String p = System.getProperty(PROPERTY);
+        if (p == null || p.isBlank()) {
+            p = System.getenv(ENV);
+        }
+        return p == null || p.isBlank() ? null : p;
+    }
+
+    /**
+     * The data root to load models from: the configured one ({@code -Dkvq.data} or {@code KVQ_DATA})
+     * when set, else the copy vendored in the repository (see {@link #vendored()}).
+     *
+     * @return the data root
+     * @throws java.io.IOException when a configured folder does not exist, when neither is found, or when
+     *         the manifest is unreadable
+     */
+    public static DataRoot forModels() throws IOException {
+        String setting = setting();
+        if (setting != null) {
+            Path p = Path.of(setting);
+            if (!Files.isDirectory(p)) {
+                throw new IOException(ENV + " / -D" + PROPERTY + " names " + p + ", which is not a folder");
+            }
+            return open(p);
+        }
+        Path v = vendored().orElseThrow(() -> new IOException("the model folder " + VENDORED + "/" + STORIES_MODEL
+                + " of the kvq repository was not found from -D" + HOME_PROPERTY + ", the kvq jar or the working"
+                + " directory; set " + ENV + " to a data folder"));
+        return open(v);
+    }
+
+    /**
+     * The repository's vendored data folder, looked for in {@code -Dkvq.home} (set by the launcher), then
+     * above the location of this class (its jar or classes folder, inside the repository when built there)
+     * and above the working directory (tests run in a module folder). A folder counts only when its
+     * manifest lists the stories260K checkpoint, so an unrelated {@code data/} folder is never picked.
+     *
+     * @return the folder, or empty when none is found
+     */
+    public static Optional<Path> vendored() {
+        List<Path> starts = new ArrayList<>();
+        String home = System.getProperty(HOME_PROPERTY);
+        if (home != null && !home.isBlank()) {
+            starts.add(Path.of(home));
+        }
+        try {
+            var source = DataRoot.class.getProtectionDomain().getCodeSource();
+            if (source != null && source.getLocation() != null && "file".equals(source.getLocation().getProtocol())) {
+                starts.add(Path.of(source.getLocation().toURI()));
+            }
+        } catch (java.net.URISyntaxException | SecurityException | IllegalArgumentException e) {
+            // no usable class location (a custom class loader): the other starting points remain
+        }
+        starts.add(Path.of("").toAbsolutePath());
+        for (Path start : starts) {
+            for (Path p = start.toAbsolutePath().normalize(); p != null; p = p.getParent()) {
+                Path candidate = p.resolve(VENDORED);
+                if (listsStoriesModel(candidate.resolve(MANIFEST))) {
+                    return Optional.of(candidate);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static boolean listsStoriesModel(Path manifest) {
+        if (!Files.isRegularFile(manifest)) {
+            return false;
+        }
+        try {
+            return readManifest(manifest).containsKey(STORIES_MODEL + "/" + ModelFiles.CHECKPOINT);
+        } catch (IOException e) {
+            return false;   // not ours, or broken: opening it by name reports the problem
+        }
+    }
+
+    /**
+     * The stories260K model folder of this root, its checkpoint and tokenizer verified against the manifest.
+     *
+     * @return the folder
+     * @throws java.io.IOException when a file is missing, unlisted or altered
+     */
+    public Path storiesModel() throws IOException {
+        file(STORIES_MODEL + "/" + ModelFiles.CHECKPOINT);
+        file(STORIES_MODEL + "/" + ModelFiles.TOKENIZER);
+        return root.resolve(STORIES_MODEL);
+    }
+
+    /**
+     * Whether this root holds {@code relative} (listed in its manifest), e.g. a corpus, which only a
+     * configured data folder has.
+     *
+     * @param relative a path as listed in a manifest
+     * @return true when listed
+     */
+    public boolean lists(String relative) {
+        return manifest.containsKey(relative);
     }
 
     /**

@@ -1,8 +1,8 @@
 package dev.kvq.model;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 
 /** The runtime's view of a llama2.c model: its attention geometry with interleaved RoPE at θ = 10000. */
 public final class ModelShapes {

@@ -1,8 +1,8 @@
 package dev.kvq.model;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.cache.Backend;
 import dev.kvq.cache.KvCache;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 

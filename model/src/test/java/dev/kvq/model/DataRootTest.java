@@ -11,6 +11,56 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class DataRootTest {
+    /** Runs {@code body} with the system property set, restoring it afterwards. */
+    private static void withProperty(String key, String value, org.junit.jupiter.api.function.Executable body)
+            throws Throwable {
+        String old = System.getProperty(key);
+        System.setProperty(key, value);
+        try {
+            body.execute();
+        } finally {
+            if (old == null) {
+                System.clearProperty(key);
+            } else {
+                System.setProperty(key, old);
+            }
+        }
+    }
+
+    @Test
+    void theRepositoryModelIsFoundAndVerified() throws IOException {
+        Path vendored = DataRoot.vendored().orElseThrow(() -> new AssertionError("data/ of the repository not found"));
+        assertEquals(DataRoot.VENDORED, vendored.getFileName().toString());
+        assertTrue(Files.isRegularFile(vendored.getParent().resolve("kvq")), "beside the launcher: " + vendored);
+        Path model = DataRoot.open(vendored).storiesModel();
+        assertTrue(Files.isRegularFile(model.resolve(ModelFiles.CHECKPOINT)));
+        assertTrue(Files.isRegularFile(model.resolve(ModelFiles.TOKENIZER)));
+    }
+
+    @Test
+    void aConfiguredFolderThatIsMissingIsAnErrorNotAFallback(@TempDir Path dir) throws Throwable {
+        withProperty(DataRoot.PROPERTY, dir.resolve("nowhere").toString(), () -> {
+            IOException e = assertThrows(IOException.class, DataRoot::forModels);
+            assertTrue(e.getMessage().contains("nowhere") && e.getMessage().contains("not a folder"), e.getMessage());
+        });
+    }
+
+    @Test
+    void kvqHomeComesFirstAndOnlyAManifestListingTheModelCounts(@TempDir Path home) throws Throwable {
+        Path data = Files.createDirectories(home.resolve(DataRoot.VENDORED));
+        Files.writeString(data.resolve(DataRoot.MANIFEST), "0".repeat(64) + "  corpus/x.txt\n");
+        withProperty(DataRoot.HOME_PROPERTY, home.toString(),
+                () -> assertTrue(DataRoot.vendored().map(p -> !p.startsWith(home)).orElse(true), "an unrelated data/ folder"));
+        Files.writeString(data.resolve(DataRoot.MANIFEST), "0".repeat(64) + "  " + DataRoot.STORIES_MODEL + "/"
+                + ModelFiles.CHECKPOINT + "\n");
+        withProperty(DataRoot.HOME_PROPERTY, home.toString(), () -> {
+            assertEquals(data.toAbsolutePath().normalize(), DataRoot.vendored().orElseThrow());
+            // listed but absent: loading names the file instead of falling back to another copy
+            IOException e = assertThrows(IOException.class, () -> DataRoot.open(data).storiesModel());
+            assertTrue(e.getMessage().contains(ModelFiles.CHECKPOINT) && e.getMessage().contains("missing"), e.getMessage());
+        });
+    }
+
     @Test
     void verifiesFilesAndNamesTheOneThatDiffers(@TempDir Path dir) throws IOException {
         Files.createDirectories(dir.resolve("models/m"));

@@ -6,17 +6,24 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 
-/** Access to the real data for tests; a test that needs it skips (visibly) when no data root is set. */
+/**
+ * The real model and corpora for tests. The model is always there (the configured data folder's, else
+ * the one vendored in the repository); a test that scores a corpus skips, saying so, without KVQ_DATA.
+ */
 public final class TestData {
     private static Llama model;
     private static Tokenizer tokenizer;
 
     private TestData() {}
 
-    /** The data root, or a skipped test when neither KVQ_DATA nor -Dkvq.data is set. */
-    public static DataRoot root() {
+    /** The skip message of every corpus-scoring test on a clone without the corpora. */
+    public static final String NO_CORPUS = "corpus-scoring test: set " + DataRoot.ENV
+            + " to a data folder with the corpora (they are not in the repository)";
+
+    /** The configured data root with the corpora, or a skipped test when neither KVQ_DATA nor -Dkvq.data is set. */
+    public static DataRoot corpora() {
         var p = DataRoot.configured();
-        assumeTrue(p.isPresent(), "no data: set " + DataRoot.ENV + " or -D" + DataRoot.PROPERTY);
+        assumeTrue(p.isPresent(), NO_CORPUS);
         try {
             return DataRoot.open(p.get());
         } catch (IOException e) {
@@ -24,12 +31,10 @@ public final class TestData {
         }
     }
 
+    /** The stories260K folder: the configured data root's, else the repository's; never a skip. */
     public static Path modelDir() {
         try {
-            DataRoot r = root();
-            r.file(DataRoot.STORIES_MODEL + "/" + ModelFiles.CHECKPOINT);
-            r.file(DataRoot.STORIES_MODEL + "/" + ModelFiles.TOKENIZER);
-            return r.root().resolve(DataRoot.STORIES_MODEL);
+            return DataRoot.forModels().storiesModel();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -61,7 +66,7 @@ public final class TestData {
 
     public static Path corpus(String relative) {
         try {
-            return root().file(relative);
+            return corpora().file(relative);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -1,16 +1,20 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.cpu.Simd;
+import dev.kvq.engine.Budget;
+import dev.kvq.engine.CacheSetup;
+import dev.kvq.engine.LayerImage;
+import dev.kvq.engine.Sequence;
+import dev.kvq.engine.Tensor;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.MemoryReport;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Checks;
-import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
-import java.lang.foreign.Arena;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.List;
+import java.nio.channels.FileChannel;
 
 /**
  * The KV cache of one sequence: keys and values of every layer packed in off-heap pages (allocated on
@@ -38,9 +42,11 @@ import java.util.List;
  * closed"). {@link #isClosed} never blocks. Segments returned by {@link #pageBytes} on the CPU become
  * inaccessible (accesses throw {@code IllegalStateException}) once the cache is closed.
  *
- * <p>With a CUDA {@link Backend} the pages live on the device (same bytes, {@code CudaLayers}) and
- * append and attention run there, under the same lock; a cache whose device half cannot start falls
- * back to the CPU with a WARN, and {@link #backend()} then says so.
+ * <p>The cache keeps the API, the validation, the lock, the budget and the token counts; the pages
+ * and the attention kernels are its engine's (an internal {@code dev.kvq.engine.Sequence}). With a
+ * CUDA {@link Backend} they live on the device (same bytes) and append and attention run there, under
+ * the same lock; a cache the CUDA engine cannot serve falls back to the CPU with a WARN, and
+ * {@link #backend()} then says so.
  */
 public final class KvCache implements AutoCloseable {
     /** Tokens per page when none are given: 256 keeps the page slack of short sequences small. */
@@ -48,72 +54,70 @@ public final class KvCache implements AutoCloseable {
     /** Largest RoPE position supported: angles stay exact in double below 2^29 (see {@code Rope}). */
     public static final long MAX_POSITION = (1L << 29) - 1;
 
-    private final AttentionShape shape;
-    private final QuantSpec spec;
-    private final Calibration calibration;
+    private final CacheSetup setup;
     private final Backend backend;
-    private final PageLayout layout;
-    private final Arena arena;
-    private final LayerStore[] layers;
-    private final CpuAttention attention;
-    private final KvCachePool pool;       // null when standalone
-    private final DeviceCache device;     // the CUDA backend's pages; null on the CPU
-    private final long budgetBytes;       // Long.MAX_VALUE when unlimited (standalone)
+    private final Engines engines;         // the pool's, or this cache's own when standalone
+    private final boolean ownsEngines;
+    private final Sequence sequence;       // the pages and kernels, on the engine's backend
+    private final KvCachePool pool;        // null when standalone
+    private final long budgetBytes;        // Long.MAX_VALUE when unlimited (standalone)
+    private final long firstPosition;      // RoPE position of the sequence's first token
     // guards every field below and all page contents; taken before the pool's lock, never after it
     private final Object lock = new Object();
+    private final int[] tokens;            // per layer, sinks included
     private long reservedBytes;
-    private long allocatedBytes;          // bytes allocated from the arena, for the off-heap gauge
-    private volatile boolean closed;      // volatile: isClosed() reads it without the lock
+    private volatile boolean closed;       // volatile: isClosed() reads it without the lock
 
-    KvCache(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend, int pageTokens,
-            KvCachePool pool, long budgetBytes, long firstPosition) {
+    /** A standalone cache: unlimited budget, engines of its own (closed with it). */
+    static KvCache standalone(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
+                              int pageTokens, long firstPosition) {
+        requireFirstPosition(firstPosition);
+        checkSetup(shape, spec, calibration, backend);
+        CacheSetup setup = CacheSetup.of(shape, spec, calibration, pageTokens);
+        Engines own = new Engines(backend, setup);
+        try {
+            return new KvCache(setup, own, true, null, Long.MAX_VALUE, firstPosition);
+        } catch (RuntimeException | Error e) {
+            own.close();
+            throw e;
+        }
+    }
+
+    /** A cache on {@code engines} (a pool's sequence when {@code pool} is not null), set up and checked. */
+    KvCache(CacheSetup setup, Engines engines, boolean ownsEngines, KvCachePool pool, long budgetBytes,
+            long firstPosition) {
+        requireFirstPosition(firstPosition);
+        this.setup = setup;
+        this.engines = engines;
+        this.ownsEngines = ownsEngines;
+        this.pool = pool;
+        this.budgetBytes = budgetBytes;
+        this.firstPosition = firstPosition;
+        this.tokens = new int[setup.shape().layers()];
+        Engines.Opened opened = engines.open(firstPosition, new Budget() {
+            @Override
+            public void reserve(long bytes, int layer, int tokens) {
+                KvCache.this.reserve(bytes, layer, tokens);
+            }
+
+            @Override
+            public void unreserve(long bytes) {
+                KvCache.this.unreserve(bytes);
+            }
+
+            @Override
+            public RuntimeException exceeded(String message) {
+                return new CacheBudgetExceededException(message);
+            }
+        });
+        this.backend = opened.backend();
+        this.sequence = opened.sequence();
+    }
+
+    private static void requireFirstPosition(long firstPosition) {
         if (firstPosition < 0 || firstPosition > MAX_POSITION) {
             throw new IllegalArgumentException("first position must be in [0, " + MAX_POSITION + "], got " + firstPosition);
         }
-        checkSetup(shape, spec, calibration, backend);
-        this.shape = shape;
-        this.spec = spec;
-        this.calibration = calibration;
-        this.layout = new PageLayout(shape, spec, pageTokens);
-        this.pool = pool;
-        this.budgetBytes = budgetBytes;
-        // the device half, when the backend is not the CPU (a start-up failure falls back with a WARN)
-        DeviceCaches.Opened opened = DeviceCaches.open(backend, shape, spec, calibration, layout, firstPosition,
-                new DeviceCache.Budget() {
-                    @Override
-                    public void reserve(long bytes, int layer, int tokens) {
-                        KvCache.this.reserve(bytes, layer, tokens);
-                    }
-
-                    @Override
-                    public void unreserve(long bytes) {
-                        KvCache.this.unreserve(bytes);
-                    }
-                });
-        this.backend = opened.backend();
-        this.device = opened.device();
-        try {
-            this.layers = new LayerStore[shape.layers()];
-            for (int l = 0; l < layers.length; l++) {
-                layers[l] = new LayerStore(shape, spec, layout, spec.quantized() ? calibration.layer(l) : null,
-                        firstPosition);
-            }
-            this.attention = new CpuAttention(shape, spec, layout, Simd.lanes() != 0);
-            // shared, not confined: a pool's sequences move between threads; the lock above keeps
-            // close() from ever closing it under another thread's access
-            this.arena = Arena.ofShared();
-        } catch (RuntimeException | Error e) {
-            // nobody holds this cache yet, so nobody else could ever free its device half
-            if (device != null) {
-                try {
-                    device.close();
-                } catch (RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
-        }
-        OffHeapGauge.arenaOpened();
     }
 
     /** The checks every cache and pool makes before allocating anything. */
@@ -159,7 +163,7 @@ public final class KvCache implements AutoCloseable {
      * @throws IllegalArgumentException when the parts do not fit together (e.g. a calibration of another shape)
      */
     public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend) {
-        return new KvCache(shape, spec, calibration, backend, DEFAULT_PAGE_TOKENS, null, Long.MAX_VALUE, 0);
+        return standalone(shape, spec, calibration, backend, DEFAULT_PAGE_TOKENS, 0);
     }
 
     /**
@@ -174,7 +178,7 @@ public final class KvCache implements AutoCloseable {
      */
     public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
                                int pageTokens) {
-        return new KvCache(shape, spec, calibration, backend, pageTokens, null, Long.MAX_VALUE, 0);
+        return standalone(shape, spec, calibration, backend, pageTokens, 0);
     }
 
     /**
@@ -191,7 +195,7 @@ public final class KvCache implements AutoCloseable {
      */
     public static KvCache open(AttentionShape shape, QuantSpec spec, Calibration calibration, Backend backend,
                                int pageTokens, long firstPosition) {
-        return new KvCache(shape, spec, calibration, backend, pageTokens, null, Long.MAX_VALUE, firstPosition);
+        return standalone(shape, spec, calibration, backend, pageTokens, firstPosition);
     }
 
     /**
@@ -199,21 +203,21 @@ public final class KvCache implements AutoCloseable {
      *
      * @return the attention shape
      */
-    public AttentionShape shape() { return shape; }
+    public AttentionShape shape() { return setup.shape(); }
 
     /**
      * What this cache stores.
      *
      * @return the quantization spec
      */
-    public QuantSpec spec() { return spec; }
+    public QuantSpec spec() { return setup.spec(); }
 
     /**
      * The thresholds and codebooks the cache quantizes with.
      *
      * @return the calibration; null for fp16/fp32
      */
-    public Calibration calibration() { return calibration; }
+    public Calibration calibration() { return setup.calibration(); }
 
     /**
      * Where attention runs.
@@ -227,7 +231,7 @@ public final class KvCache implements AutoCloseable {
      *
      * @return a multiple of 32
      */
-    public int pageTokens() { return layout.pageTokens(); }
+    public int pageTokens() { return setup.layout().pageTokens(); }
 
     /**
      * Tokens stored in {@code layer}.
@@ -238,7 +242,7 @@ public final class KvCache implements AutoCloseable {
     public int length(int layer) {
         synchronized (lock) {
             requireOpen();
-            return layers[checkLayer(layer)].tokens;
+            return tokens[checkLayer(layer)];
         }
     }
 
@@ -260,7 +264,7 @@ public final class KvCache implements AutoCloseable {
     private void appendLocked(int layer, float[] keysPreRope, float[] values) {
         requireOpen();
         checkLayer(layer);
-        int d = shape.kvChannels();
+        int d = setup.shape().kvChannels();
         if (keysPreRope == null || values == null) {
             throw new IllegalArgumentException("keys and values must not be null");
         }
@@ -274,23 +278,14 @@ public final class KvCache implements AutoCloseable {
         Checks.requireFp16Range("keys", keysPreRope, 0, keysPreRope.length);
         Checks.requireFp16Range("values", values, 0, values.length);
         int n = keysPreRope.length / d;
-        LayerStore store = layers[layer];
-        if ((long) store.tokens + n > Integer.MAX_VALUE - 64 || store.firstPosition + store.tokens + n > MAX_POSITION) {
+        int stored = tokens[layer];
+        if ((long) stored + n > Integer.MAX_VALUE - 64 || firstPosition + stored + n > MAX_POSITION) {
             throw new IllegalArgumentException("layer " + layer + " would exceed the longest supported sequence ("
-                    + store.tokens + " + " + n + " tokens from position " + store.firstPosition + ")");
+                    + stored + " + " + n + " tokens from position " + firstPosition + ")");
         }
-        store.requireStorable(keysPreRope, values, n, layer);
-        if (device != null) {
-            device.append(layer, store.tokens, keysPreRope, values, n);
-            store.tokens += n;
-            return;
-        }
-        reserveAndAllocate(store, layer, keysPreRope, n);
-        int start = store.tokens;
-        for (int t = 0; t < n; t++) {
-            store.write(keysPreRope, values, t, start + t);
-        }
-        store.tokens = start + n;
+        StorableInput.require(setup, layer, stored, keysPreRope, values, n);
+        sequence.append(layer, stored, keysPreRope, values, n);
+        tokens[layer] = stored + n;
     }
 
     /**
@@ -308,102 +303,18 @@ public final class KvCache implements AutoCloseable {
         if (keysPreRope == null || values == null) {
             throw new IllegalArgumentException("keys and values must not be null");
         }
-        long elements = (long) n * shape.kvChannels();
+        int channels = setup.shape().kvChannels();
+        long elements = (long) n * channels;
         if (elements > Integer.MAX_VALUE - 64) {
-            throw new IllegalArgumentException(n + " tokens × " + shape.kvChannels()
+            throw new IllegalArgumentException(n + " tokens × " + channels
                     + " channels exceed the largest Java array; append them in smaller batches");
         }
         if (n <= 0 || keysPreRope.byteSize() < elements * 4 || values.byteSize() < elements * 4) {
             throw new IllegalArgumentException("segments of " + keysPreRope.byteSize() + " and " + values.byteSize()
-                    + " bytes cannot hold " + n + " tokens × " + shape.kvChannels() + " fp32 values");
+                    + " bytes cannot hold " + n + " tokens × " + channels + " fp32 values");
         }
         append(layer, keysPreRope.asSlice(0, elements * 4).toArray(ValueLayout.JAVA_FLOAT),
                 values.asSlice(0, elements * 4).toArray(ValueLayout.JAVA_FLOAT));
-    }
-
-    /** Allocates every page, sink buffer and sparse chunk the append needs, or nothing. */
-    private void reserveAndAllocate(LayerStore store, int layer, float[] keys, int n) {
-        int sinkCap = store.sinkCapacity;
-        int newSinks = Math.max(0, Math.min(n, sinkCap - store.tokens));
-        int packedAfter = Math.max(0, store.tokens + n - sinkCap);
-        int newPages = Math.max(0, store.pagesFor(packedAfter) - store.pages.size());
-        int fromSpare = Math.min(newPages, store.spare.size());
-        long bytes = (long) (newPages - fromSpare) * layout.pageBytes();
-        boolean needSinks = newSinks > 0 && store.sinks == null;
-        long sinkBytes = (long) sinkCap * shape.kvChannels() * 2 * 2;
-        if (needSinks) {
-            bytes += sinkBytes;
-        }
-        int keyChunks = 0;
-        int valueChunks = 0;
-        if (layout.sparseOutliers()) {
-            keyChunks = store.keyEntries.chunksNeeded(store.keyEntriesNeeded(keys, newSinks, n));
-            valueChunks = store.valueEntries.chunksNeeded(store.valueEntriesNeeded(n - newSinks));
-            bytes += (keyChunks + valueChunks) * SparseEntries.CHUNK_BYTES;
-        }
-        if (bytes == 0 && newPages == 0) {
-            return;
-        }
-        reserve(bytes, layer, n);
-        MemorySegment[] fresh = new MemorySegment[newPages - fromSpare];
-        MemorySegment sinkSegment = null;
-        MemorySegment[] chunks = new MemorySegment[keyChunks + valueChunks];
-        try {
-            for (int i = 0; i < fresh.length; i++) {
-                fresh[i] = allocate(layout.pageBytes());
-            }
-            if (needSinks) {
-                sinkSegment = allocate(sinkBytes);
-            }
-            for (int i = 0; i < chunks.length; i++) {
-                chunks[i] = allocate(SparseEntries.CHUNK_BYTES);
-            }
-        } catch (OutOfMemoryError | IllegalStateException e) {
-            // pages that did get allocated stay with the arena as spares (reserved); the rest of the
-            // reservation is returned and the cache is otherwise unchanged
-            long kept = 0;
-            for (MemorySegment s : fresh) {
-                if (s != null) {
-                    store.spare.add(s);
-                    kept += s.byteSize();
-                }
-            }
-            // a sink buffer or sparse chunk that did get allocated stays in the arena until close:
-            // it stays reserved too, so the budget never counts less than what is allocated
-            if (sinkSegment != null) {
-                kept += sinkBytes;
-            }
-            for (MemorySegment c : chunks) {
-                if (c != null) {
-                    kept += SparseEntries.CHUNK_BYTES;
-                }
-            }
-            unreserve(bytes - kept);
-            throw new CacheBudgetExceededException("could not allocate " + bytes + " bytes for " + n
-                    + " tokens of layer " + layer + ": " + e.getMessage());
-        }
-        for (int i = 0; i < fromSpare; i++) {
-            store.pages.add(store.spare.poll());
-        }
-        for (MemorySegment s : fresh) {
-            store.pages.add(s);
-        }
-        if (needSinks) {
-            store.sinks = sinkSegment;
-        }
-        for (int i = 0; i < keyChunks; i++) {
-            store.keyEntries.addChunk(chunks[i]);
-        }
-        for (int i = 0; i < valueChunks; i++) {
-            store.valueEntries.addChunk(chunks[keyChunks + i]);
-        }
-    }
-
-    private MemorySegment allocate(long bytes) {
-        MemorySegment s = arena.allocate(bytes, PageLayout.ALIGN);
-        allocatedBytes += bytes;
-        OffHeapGauge.allocated(bytes);
-        return s;
     }
 
     private void reserve(long bytes, int layer, int n) {
@@ -433,13 +344,9 @@ public final class KvCache implements AutoCloseable {
      */
     public void attend(int layer, float[] query, float[] out) {
         synchronized (lock) {
-            LayerStore store = checkedStep(layer, query, "query");
+            int stored = checkedStep(layer, query, "query");
             requireOutput(out);
-            if (device != null) {
-                device.attend(layer, store.tokens, query, out);
-                return;
-            }
-            attention.attend(store, query, out);
+            sequence.attend(layer, stored, query, out);
         }
     }
 
@@ -454,17 +361,13 @@ public final class KvCache implements AutoCloseable {
      */
     public void keyScores(int layer, float[] query, float[] scores) {
         synchronized (lock) {
-            LayerStore store = checkedStep(layer, query, "query");
-            int n = headsTimesTokens(store.tokens, "scores");
+            int stored = checkedStep(layer, query, "query");
+            int n = headsTimesTokens(stored, "scores");
             if (scores == null || scores.length < n) {
                 throw new IllegalArgumentException("scores need " + n + " elements (queryHeads × length), got "
                         + (scores == null ? "none" : scores.length));
             }
-            if (device != null) {
-                device.keyScores(layer, store.tokens, query, scores);
-                return;
-            }
-            attention.scores(store, query, scores, store.tokens);
+            sequence.keyScores(layer, stored, query, scores);
         }
     }
 
@@ -483,10 +386,10 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** {@code queryHeads × tokens}, the length of a scores or weights array, when a Java array can have it. */
-    private int headsTimesTokens(int tokens, String what) {
-        long n = (long) shape.queryHeads() * tokens;
+    private int headsTimesTokens(int stored, String what) {
+        long n = (long) setup.shape().queryHeads() * stored;
         if (n > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException(what + " of " + shape.queryHeads() + " heads × " + tokens
+            throw new IllegalArgumentException(what + " of " + setup.shape().queryHeads() + " heads × " + stored
                     + " tokens exceed the largest Java array; use attend, which needs no such array");
         }
         return (int) n;
@@ -494,42 +397,38 @@ public final class KvCache implements AutoCloseable {
 
     private void valueMatvecLocked(int layer, float[] weights, float[] out) {
         requireOpen();
-        LayerStore store = layers[checkLayer(layer)];
-        if (store.tokens == 0) {
+        int stored = tokens[checkLayer(layer)];
+        if (stored == 0) {
             throw new IllegalStateException("layer " + layer + " is empty: append keys and values first");
         }
-        int n = headsTimesTokens(store.tokens, "weights");
+        int n = headsTimesTokens(stored, "weights");
         if (weights == null || weights.length < n) {
             throw new IllegalArgumentException("weights need " + n + " elements (queryHeads × length), got "
                     + (weights == null ? "none" : weights.length));
         }
         Checks.requireFinite("weights", weights, 0, n);
         requireOutput(out);
-        if (device != null) {
-            device.valueMatvec(layer, store.tokens, weights, out);
-            return;
-        }
-        attention.values(store, weights, store.tokens, out);
+        sequence.valueMatvec(layer, stored, weights, out);
     }
 
-    private LayerStore checkedStep(int layer, float[] query, String what) {
+    /** The checks of a decode step's query; returns the layer's token count. */
+    private int checkedStep(int layer, float[] query, String what) {
         requireOpen();
         checkLayer(layer);
-        int n = shape.queryHeads() * shape.headDim();
+        int n = setup.shape().queryHeads() * setup.shape().headDim();
         if (query == null || query.length != n) {
             throw new IllegalArgumentException(what + " has " + (query == null ? "no" : query.length)
                     + " elements, expected " + n + " (queryHeads × headDim)");
         }
         Checks.requireFinite(what, query);
-        LayerStore store = layers[layer];
-        if (store.tokens == 0) {
+        if (tokens[layer] == 0) {
             throw new IllegalStateException("layer " + layer + " is empty: append keys and values before attending");
         }
-        return store;
+        return tokens[layer];
     }
 
     private void requireOutput(float[] out) {
-        int n = shape.queryHeads() * shape.headDim();
+        int n = setup.shape().queryHeads() * setup.shape().headDim();
         if (out == null || out.length != n) {
             throw new IllegalArgumentException("output has " + (out == null ? "no" : out.length)
                     + " elements, expected " + n + " (queryHeads × headDim)");
@@ -556,23 +455,16 @@ public final class KvCache implements AutoCloseable {
     }
 
     private MemoryReport memoryLocked() {
-        if (device != null) {
-            int[] stored = new int[layers.length];
-            for (int l = 0; l < stored.length; l++) {
-                stored[l] = layers[l].tokens;
-            }
-            return device.memory(stored);
-        }
-        MemoryReport total = MemoryReport.empty(shape.kvChannels());
-        for (LayerStore l : layers) {
-            total = total.plus(l.memory());
+        MemoryReport total = MemoryReport.empty(setup.shape().kvChannels());
+        for (int l = 0; l < tokens.length; l++) {
+            total = total.plus(sequence.memory(l, tokens[l]));
         }
         return total;
     }
 
-    /** The device half (null on the CPU), for the GPU benchmark in this package. */
-    DeviceCache device() {
-        return device;
+    /** This cache's engine state (for tests of an engine behind the cache). */
+    Sequence sequence() {
+        return sequence;
     }
 
     /** Bytes reserved from the budget (pages, sink buffers, sparse chunks). */
@@ -585,7 +477,7 @@ public final class KvCache implements AutoCloseable {
     /** Bytes allocated off-heap and not yet freed (0 once closed). */
     long allocatedBytes() {
         synchronized (lock) {
-            return closed ? 0 : allocatedBytes;
+            return closed ? 0 : sequence.hostBytes();
         }
     }
 
@@ -597,7 +489,7 @@ public final class KvCache implements AutoCloseable {
      * @return the decoded keys, post-RoPE
      */
     public float[] decodeKeys(int layer) {
-        return decode(layer, true);
+        return decode(layer, Tensor.KEYS);
     }
 
     /**
@@ -607,17 +499,13 @@ public final class KvCache implements AutoCloseable {
      * @return the decoded values
      */
     public float[] decodeValues(int layer) {
-        return decode(layer, false);
+        return decode(layer, Tensor.VALUES);
     }
 
-    private float[] decode(int layer, boolean keys) {
+    private float[] decode(int layer, Tensor tensor) {
         synchronized (lock) {
             requireOpen();
-            LayerStore s = layers[checkLayer(layer)];
-            if (device != null) {
-                return device.decode(layer, s.tokens, keys);
-            }
-            return LayerDecoder.decode(s, keys);
+            return sequence.decode(layer, tokens[checkLayer(layer)], tensor);
         }
     }
 
@@ -685,17 +573,32 @@ public final class KvCache implements AutoCloseable {
         return lock;
     }
 
-    /** Layer {@code l}'s store (for {@link Snapshots}). */
-    LayerStore store(int l) {
-        return layers[l];
+    /** RoPE position of the first token (for {@link Snapshots}). */
+    long firstPosition() {
+        return firstPosition;
     }
 
-    /** The arena that owns this cache's memory and mappings (for {@link Snapshots}). */
-    Arena arena() {
-        return arena;
+    /** Layer {@code l} as host memory, for {@link Snapshots}; the caller holds the lock. */
+    LayerImage image(int l) {
+        try {
+            return sequence.image(l, tokens[l]);
+        } catch (UnsupportedOperationException e) {
+            throw new IllegalStateException(e.getMessage(), e);
+        }
     }
 
-    /** Charges memory a snapshot restores directly into the layer stores to the budget. */
+    /** Maps a snapshot for as long as this cache is open (for {@link Snapshots}). */
+    MemorySegment mapSnapshot(FileChannel file) throws IOException {
+        return sequence.mapSnapshot(file);
+    }
+
+    /** Fills the empty layer {@code l} from a snapshot (for {@link Snapshots}); the bytes are reserved. */
+    void restore(int l, int stored, LayerImage image) {
+        sequence.restore(l, stored, image);
+        tokens[l] = stored;
+    }
+
+    /** Charges memory a snapshot restores directly into the layers to the budget. */
     void reserveRestored(long bytes) {
         reserve(bytes, 0, 0);
     }
@@ -712,15 +615,12 @@ public final class KvCache implements AutoCloseable {
     public MemorySegment pageBytes(int layer, int page) {
         synchronized (lock) {
             requireOpen();
-            LayerStore s = layers[checkLayer(layer)];
-            int pages = device != null ? device.pages(layer) : s.pages.size();
+            int stored = tokens[checkLayer(layer)];
+            int pages = setup.occupancy().pagesFor(setup.occupancy().packedTokens(stored));
             if (page < 0 || page >= pages) {
                 throw new IllegalArgumentException("layer " + layer + " has " + pages + " pages, no page " + page);
             }
-            if (device != null) {
-                return device.pageBytes(layer, page).asReadOnly();
-            }
-            return s.pages.get(page).asReadOnly();
+            return sequence.pageBytes(layer, page).asReadOnly();
         }
     }
 
@@ -731,11 +631,7 @@ public final class KvCache implements AutoCloseable {
     int entryCount(int layer, boolean keys) {
         synchronized (lock) {
             requireOpen();
-            LayerStore s = layers[checkLayer(layer)];
-            if (device != null) {
-                return device.entries(layer, s.tokens, keys);
-            }
-            return (keys ? s.keyEntries : s.valueEntries).size();
+            return sequence.entries(layer, tokens[checkLayer(layer)], keys ? Tensor.KEYS : Tensor.VALUES);
         }
     }
 
@@ -748,16 +644,7 @@ public final class KvCache implements AutoCloseable {
     MemorySegment entryChunk(int layer, boolean keys, int chunk) {
         synchronized (lock) {
             requireOpen();
-            LayerStore s = layers[checkLayer(layer)];
-            if (device != null) {
-                return device.entryChunk(layer, keys, chunk).asReadOnly();
-            }
-            List<MemorySegment> used = (keys ? s.keyEntries : s.valueEntries).usedChunks();
-            if (chunk < 0 || chunk >= used.size()) {
-                throw new IllegalArgumentException("layer " + layer + " has " + used.size() + " "
-                        + (keys ? "key" : "value") + " entry chunks, no chunk " + chunk);
-            }
-            return used.get(chunk).asReadOnly();
+            return sequence.entryChunk(layer, keys ? Tensor.KEYS : Tensor.VALUES, chunk).asReadOnly();
         }
     }
 
@@ -767,12 +654,12 @@ public final class KvCache implements AutoCloseable {
      * @return the page layout
      */
     public PageLayout pageLayout() {
-        return layout;
+        return setup.layout();
     }
 
     private int checkLayer(int layer) {
-        if (layer < 0 || layer >= layers.length) {
-            throw new IllegalArgumentException("layer " + layer + " is out of range [0, " + layers.length + ")");
+        if (layer < 0 || layer >= tokens.length) {
+            throw new IllegalArgumentException("layer " + layer + " is out of range [0, " + tokens.length + ")");
         }
         return layer;
     }
@@ -804,21 +691,18 @@ public final class KvCache implements AutoCloseable {
             }
             closed = true;
             try {
-                if (device != null) {
-                    device.close();
-                }
+                sequence.close();
             } finally {
-                arena.close();
-                OffHeapGauge.arenaClosed(allocatedBytes);
-                if (pool != null) {
-                    pool.released(this, reservedBytes);
+                try {
+                    if (ownsEngines) {
+                        engines.close();
+                    }
+                } finally {
+                    if (pool != null) {
+                        pool.released(this, reservedBytes);
+                    }
                 }
             }
         }
-    }
-
-    /** fp16 helper for the decoder. */
-    static float half(MemorySegment s, long at) {
-        return Fp16.decode(s.get(LayerStore.SHORT, at));
     }
 }

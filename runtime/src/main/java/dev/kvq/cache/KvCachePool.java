@@ -1,7 +1,8 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.engine.CacheSetup;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import java.util.ArrayList;
@@ -23,11 +24,8 @@ import java.util.Set;
  * memory throw {@link IllegalStateException}; a sequence closed by the pool waits for its call in flight.
  */
 public final class KvCachePool implements AutoCloseable {
-    private final AttentionShape shape;
-    private final QuantSpec spec;
-    private final Calibration calibration;
-    private final Backend backend;
-    private final int pageTokens;
+    private final CacheSetup setup;
+    private final Engines engines;         // one engine per backend for all sequences
     private final long budgetBytes;
     private final Set<KvCache> open = new LinkedHashSet<>();
     private long reserved;
@@ -39,12 +37,8 @@ public final class KvCachePool implements AutoCloseable {
             throw new IllegalArgumentException("pool budget must be positive, got " + budgetBytes + " bytes");
         }
         KvCache.checkSetup(shape, spec, calibration, backend);
-        new PageLayout(shape, spec, pageTokens);  // validates the page size up front
-        this.shape = shape;
-        this.spec = spec;
-        this.calibration = calibration;
-        this.backend = backend;
-        this.pageTokens = pageTokens;
+        this.setup = CacheSetup.of(shape, spec, calibration, pageTokens);  // validates the page size up front
+        this.engines = new Engines(backend, setup);
         this.budgetBytes = budgetBytes;
     }
 
@@ -93,7 +87,7 @@ public final class KvCachePool implements AutoCloseable {
     /** An empty sequence whose first token sits at {@code firstPosition} (a restored snapshot's). */
     synchronized KvCache newSequence(long firstPosition) {
         requireOpen();
-        KvCache c = new KvCache(shape, spec, calibration, backend, pageTokens, this, Long.MAX_VALUE, firstPosition);
+        KvCache c = new KvCache(setup, engines, false, this, Long.MAX_VALUE, firstPosition);
         open.add(c);
         return c;
     }
@@ -123,7 +117,8 @@ public final class KvCachePool implements AutoCloseable {
             requireOpen();
             sequences = List.copyOf(open);
         }
-        Snapshots.save(shape, spec, calibration, pageTokens, budgetBytes, sequences, file);
+        Snapshots.save(setup.shape(), setup.spec(), setup.calibration(), setup.layout().pageTokens(), budgetBytes,
+                sequences, file);
     }
 
     /**
@@ -221,7 +216,7 @@ public final class KvCachePool implements AutoCloseable {
             snapshot = new ArrayList<>(open);
         }
         // measured outside the pool lock: a cache takes its own lock first and the pool's second
-        MemoryReport total = MemoryReport.empty(shape.kvChannels());
+        MemoryReport total = MemoryReport.empty(setup.shape().kvChannels());
         for (KvCache c : snapshot) {
             MemoryReport m = c.memoryIfOpen();
             if (m != null) {
@@ -265,6 +260,15 @@ public final class KvCachePool implements AutoCloseable {
                 } else {
                     failure.addSuppressed(e);
                 }
+            }
+        }
+        try {
+            engines.close();
+        } catch (RuntimeException e) {
+            if (failure == null) {
+                failure = e;
+            } else {
+                failure.addSuppressed(e);
             }
         }
         if (failure != null) {

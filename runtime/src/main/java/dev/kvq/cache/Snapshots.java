@@ -1,8 +1,12 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
 import dev.kvq.cache.SnapshotFormatException.Problem;
+import dev.kvq.engine.LayerImage;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.EntryChunks;
+import dev.kvq.layout.Occupancy;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.layout.SinkLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.GeometryCodec;
 import dev.kvq.quant.QuantSpec;
@@ -27,7 +31,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.CRC32C;
-import org.apache.logging.log4j.LogManager;
 
 /**
  * The snapshot file format ({@code docs/FORMATS.md}, "KV-cache snapshot"): writing a cache or pool
@@ -52,6 +55,7 @@ final class Snapshots {
     /** Checksums of mapped data run over slices of this size (ByteBuffer views are int-indexed). */
     private static final long CRC_SLICE = 1L << 26;
     private static final int LAYER_FIXED = 8 + 5 * 4;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
 
     private Snapshots() {}
 
@@ -96,7 +100,7 @@ final class Snapshots {
         if (file == null) {
             throw new IllegalArgumentException("snapshot path must not be null");
         }
-        requireHostPages(caches);
+        requireImages(caches);
         Path target = file.toAbsolutePath();
         Path dir = target.getParent();
         Files.createDirectories(dir);
@@ -144,7 +148,8 @@ final class Snapshots {
                             throw new IllegalStateException("a sequence of the pool was closed during the save");
                         }
                         for (int l = 0; l < shape.layers(); l++, index++) {
-                            writeLayer(out, index, cache.store(l), cache.pageLayout(), sparse);
+                            writeLayer(out, index, cache.firstPosition(), cache.length(l), cache.image(l),
+                                    cache.pageLayout(), sparse);
                         }
                     }
                 }
@@ -163,24 +168,20 @@ final class Snapshots {
         }
     }
 
-    private static void writeLayer(Out out, int index, LayerStore s, PageLayout layout, boolean sparse)
-            throws IOException {
-        int sinkBytes = s.sinks == null ? 0 : (int) s.sinks.byteSize();
-        if (s.pages.size() != s.pagesFor(s.packedTokens())) {
-            throw new IllegalStateException("layer store holds " + s.pages.size() + " pages for " + s.packedTokens()
-                    + " packed tokens");
-        }
+    private static void writeLayer(Out out, int index, long firstPosition, int tokens, LayerImage image,
+                                   PageLayout layout, boolean sparse) throws IOException {
+        int sinkBytes = image.sinks() == null ? 0 : (int) image.sinks().byteSize();
         ByteBuffer meta = le(LAYER_FIXED + sinkBytes);
-        meta.putLong(s.firstPosition).putInt(s.tokens).putInt(s.pages.size())
-                .putInt(s.keyEntries.size()).putInt(s.valueEntries.size()).putInt(sinkBytes);
+        meta.putLong(firstPosition).putInt(tokens).putInt(image.pages().size())
+                .putInt(image.keyEntries()).putInt(image.valueEntries()).putInt(sinkBytes);
         if (sinkBytes > 0) {
-            meta.put(s.sinks.toArray(ValueLayout.JAVA_BYTE));
+            meta.put(image.sinks().toArray(ValueLayout.JAVA_BYTE));
         }
         out.section(TAG_LAYR, index, meta.array());
-        out.blob(TAG_PAGE, index, s.pages, layout.pageBytes());
+        out.blob(TAG_PAGE, index, image.pages(), layout.pageBytes());
         if (sparse) {
-            out.blob(TAG_KENT, index, s.keyEntries.usedChunks(), SparseEntries.CHUNK_BYTES);
-            out.blob(TAG_VENT, index, s.valueEntries.usedChunks(), SparseEntries.CHUNK_BYTES);
+            out.blob(TAG_KENT, index, image.keyChunks(), EntryChunks.BYTES);
+            out.blob(TAG_VENT, index, image.valueChunks(), EntryChunks.BYTES);
         }
     }
 
@@ -265,38 +266,26 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ reading
 
-    /**
-     * A snapshot restores host pages, which a CUDA cache would not read: an opened snapshot runs on the
-     * CPU, with a WARN, until restoring onto device pages exists.
-     */
-    private static Backend restoredBackend(Backend requested) {
-        if (requested == null || requested.kind() == Backend.Kind.CPU) {
-            return requested;
-        }
-        String why = "a snapshot opens on the CPU backend (restoring it onto device pages is not implemented)";
-        LogManager.getLogger(KvCache.class).warn("falling back to the CPU: {}", why);
-        return new Backend(Backend.Kind.CPU, why);
-    }
-
-    /** A snapshot is written from host pages; a CUDA cache keeps its pages on the device. */
-    private static void requireHostPages(List<KvCache> caches) {
+    /** A snapshot is written from host images of the layers; refused before any file is touched when a cache has none. */
+    private static void requireImages(List<KvCache> caches) {
         for (KvCache c : caches) {
-            if (c.device() != null) {
-                throw new IllegalStateException("snapshots of caches on the CUDA backend are not implemented: "
-                        + "their pages live on the device (open the cache with Backend.cpu() to save it)");
+            synchronized (c.lock()) {
+                if (!c.isClosed()) {
+                    c.image(0);
+                }
             }
         }
     }
 
     static KvCache openCache(Path file, Calibration calibration, Backend backend, boolean verifyData)
             throws IOException {
-        backend = restoredBackend(backend);
+        backend = Engines.forSnapshot(backend);
         try (FileChannel ch = openChannel(file)) {
             Parsed p = parse(ch, file, verifyData);
             requireKind(p.header, KIND_CACHE, file);
             requireCalibration(p.header, calibration, file);
             Header h = p.header;
-            KvCache cache = new KvCache(h.shape, h.spec, calibration, backend, h.pageTokens, null, Long.MAX_VALUE,
+            KvCache cache = KvCache.standalone(h.shape, h.spec, calibration, backend, h.pageTokens,
                     p.layers.getFirst().firstPosition);
             restoreOrClose(cache, ch, p.layers.subList(0, h.shape.layers()), file);
             return cache;
@@ -305,7 +294,7 @@ final class Snapshots {
 
     static KvCachePool openPool(Path file, Calibration calibration, Backend backend, boolean verifyData)
             throws IOException {
-        backend = restoredBackend(backend);
+        backend = Engines.forSnapshot(backend);
         try (FileChannel ch = openChannel(file)) {
             Parsed p = parse(ch, file, verifyData);
             requireKind(p.header, KIND_POOL, file);
@@ -379,7 +368,7 @@ final class Snapshots {
         }
     }
 
-    /** Fills the empty {@code cache} from the checked plans, mapping the file into the cache's arena. */
+    /** Fills the empty {@code cache} from the checked plans, mapping the file for as long as the cache is open. */
     private static void restore(KvCache cache, FileChannel ch, List<LayerPlan> plans, Path file) throws IOException {
         PageLayout layout = cache.pageLayout();
         long pageBytes = layout.pageBytes();
@@ -390,29 +379,27 @@ final class Snapshots {
             throw new CacheBudgetExceededException("snapshot " + file + " needs " + total
                     + " bytes for a sequence, more than the budget has left: " + e.getMessage());
         }
-        Arena arena = cache.arena();
-        MemorySegment mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        MemorySegment mapped = cache.mapSnapshot(ch);
         for (int l = 0; l < plans.size(); l++) {
             LayerPlan p = plans.get(l);
-            LayerStore s = cache.store(l);
-            boolean partial = s.pagesFor(Math.max(0, p.tokens - s.sinkCapacity)) * (long) layout.pageTokens()
-                    != Math.max(0, p.tokens - s.sinkCapacity);
-            for (int i = 0; i < p.pages; i++) {
-                MemorySegment page = mapped.asSlice(p.pagesAt + i * pageBytes, pageBytes);
-                s.pages.add(i == p.pages - 1 && partial ? copy(arena, page) : page);
-            }
-            if (p.sinks.length > 0) {
-                s.sinks = arena.allocate(p.sinks.length, PageLayout.ALIGN);
-                s.sinks.copyFrom(MemorySegment.ofArray(p.sinks));
-            }
-            if (p.keyEntries > 0) {
-                s.keyEntries.restore(entryChunks(arena, mapped, p.keyEntriesAt, p.keyEntries), p.keyEntries);
-            }
-            if (p.valueEntries > 0) {
-                s.valueEntries.restore(entryChunks(arena, mapped, p.valueEntriesAt, p.valueEntries), p.valueEntries);
-            }
-            s.tokens = p.tokens;
+            List<MemorySegment> pages = slices(mapped, p.pagesAt, p.pages, pageBytes);
+            MemorySegment sinks = p.sinks.length == 0 ? null : MemorySegment.ofArray(p.sinks);
+            List<MemorySegment> keyChunks = slices(mapped, p.keyEntriesAt, EntryChunks.chunksFor(p.keyEntries),
+                    EntryChunks.BYTES);
+            List<MemorySegment> valueChunks = slices(mapped, p.valueEntriesAt, EntryChunks.chunksFor(p.valueEntries),
+                    EntryChunks.BYTES);
+            cache.restore(l, p.tokens, new LayerImage(pages, sinks, p.keyEntries, keyChunks, p.valueEntries,
+                    valueChunks));
         }
+    }
+
+    /** {@code count} consecutive slices of {@code unit} bytes of the mapping from {@code at}. */
+    private static List<MemorySegment> slices(MemorySegment mapped, long at, int count, long unit) {
+        List<MemorySegment> list = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            list.add(mapped.asSlice(at + i * unit, unit));
+        }
+        return list;
     }
 
     /** Bytes the layers take once restored (mapped or copied), as the budget counts them. */
@@ -420,30 +407,9 @@ final class Snapshots {
         long total = 0;
         for (LayerPlan p : plans) {
             total += p.pages * pageBytes + p.sinks.length
-                    + (chunks(p.keyEntries) + chunks(p.valueEntries)) * SparseEntries.CHUNK_BYTES;
+                    + (EntryChunks.chunksFor(p.keyEntries) + EntryChunks.chunksFor(p.valueEntries)) * EntryChunks.BYTES;
         }
         return total;
-    }
-
-    private static List<MemorySegment> entryChunks(Arena arena, MemorySegment mapped, long at, int entries) {
-        int n = (int) chunks(entries);
-        boolean partial = (long) n * SparseEntries.CHUNK != entries;
-        List<MemorySegment> list = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            MemorySegment c = mapped.asSlice(at + i * SparseEntries.CHUNK_BYTES, SparseEntries.CHUNK_BYTES);
-            list.add(i == n - 1 && partial ? copy(arena, c) : c);
-        }
-        return list;
-    }
-
-    private static MemorySegment copy(Arena arena, MemorySegment from) {
-        MemorySegment to = arena.allocate(from.byteSize(), PageLayout.ALIGN);
-        to.copyFrom(from);
-        return to;
-    }
-
-    private static long chunks(long entries) {
-        return (entries + SparseEntries.CHUNK - 1) / SparseEntries.CHUNK;
     }
 
     private record Parsed(Header header, List<LayerPlan> layers) {}
@@ -488,12 +454,12 @@ final class Snapshots {
                     throw new SnapshotFormatException(file, Problem.FOREIGN, "the first bytes are not \"KVQSNAPS\"");
                 }
             }
-            int version = m.get(LayerStore.INT, 8);
+            int version = m.get(INT, 8);
             if (version != FORMAT_VERSION) {
                 throw new SnapshotFormatException(file, Problem.UNSUPPORTED_VERSION,
                         "version " + version + ", this build reads version " + FORMAT_VERSION);
             }
-            long count = Integer.toUnsignedLong(m.get(LayerStore.INT, 12));
+            long count = Integer.toUnsignedLong(m.get(INT, 12));
             pos = 16;
             Header h = header(meta(TAG_HEAD, 0));
             long expected = 1 + (long) h.sequences * h.shape.layers() * h.sectionsPerLayer();
@@ -539,17 +505,18 @@ final class Snapshots {
             int valueEntries = b.getInt();
             int sinkBytes = b.getInt();
             int d = h.shape.kvChannels();
-            int sinkCap = h.spec.quantized() ? h.spec.sinkTokens() : 0;
+            Occupancy occupancy = new Occupancy(h.shape, h.spec, layout);
             if (first < 0 || first > KvCache.MAX_POSITION || tokens < 0 || tokens > Integer.MAX_VALUE - 64
                     || first + tokens > KvCache.MAX_POSITION) {
                 throw invalid(name + ": " + tokens + " tokens from position " + first);
             }
-            long packed = Math.max(0, tokens - sinkCap);
-            long wantPages = (packed + h.pageTokens - 1) / h.pageTokens;
+            long packed = occupancy.packedTokens(tokens);
+            long wantPages = occupancy.pagesFor(packed);
             if (pages != wantPages) {
                 throw invalid(name + ": " + pages + " pages for " + packed + " packed tokens (needs " + wantPages + ")");
             }
-            long wantSinks = tokens > 0 && sinkCap > 0 ? (long) sinkCap * d * 4 : 0;
+            SinkLayout sinkLayout = occupancy.sinks();
+            long wantSinks = tokens > 0 ? sinkLayout.bytes() : 0;
             if (sinkBytes != wantSinks || b.remaining() != sinkBytes) {
                 throw invalid(name + ": " + sinkBytes + " sink bytes declared, " + b.remaining() + " present, "
                         + wantSinks + " expected");
@@ -558,7 +525,7 @@ final class Snapshots {
             if (keyEntries < 0 || valueEntries < 0 || (!sparse && (keyEntries | valueEntries) != 0)) {
                 throw invalid(name + ": " + keyEntries + " key and " + valueEntries + " value outlier entries");
             }
-            if (sparse && valueEntries != packed * h.spec.valueOutliersPerToken(d)) {
+            if (sparse && valueEntries != occupancy.valueEntries(packed)) {
                 throw invalid(name + ": " + valueEntries + " value outlier entries for " + packed + " tokens");
             }
             byte[] sinks = new byte[sinkBytes];
@@ -567,15 +534,15 @@ final class Snapshots {
             long keyAt = -1;
             long valueAt = -1;
             if (sparse) {
-                keyAt = blob(TAG_KENT, index, chunks(keyEntries), SparseEntries.CHUNK_BYTES);
-                valueAt = blob(TAG_VENT, index, chunks(valueEntries), SparseEntries.CHUNK_BYTES);
+                keyAt = blob(TAG_KENT, index, EntryChunks.chunksFor(keyEntries), EntryChunks.BYTES);
+                valueAt = blob(TAG_VENT, index, EntryChunks.chunksFor(valueEntries), EntryChunks.BYTES);
                 if (packed > 0) {
                     // the last token's end pointer must close the entry range, else attention would read
                     // past the stored entries
                     int r = (int) ((packed - 1) % h.pageTokens);
                     long page = pagesAt + (pages - 1) * layout.pageBytes();
-                    int keyEnd = m.get(LayerStore.INT, page + layout.offset("keyOutStart") + (r + 1) * 4L);
-                    int valueEnd = m.get(LayerStore.INT, page + layout.offset("valueOutStart") + (r + 1) * 4L);
+                    int keyEnd = m.get(INT, page + layout.offset(PageLayout.Part.KEY_OUT_START) + (r + 1) * 4L);
+                    int valueEnd = m.get(INT, page + layout.offset(PageLayout.Part.VALUE_OUT_START) + (r + 1) * 4L);
                     if (keyEnd != keyEntries || valueEnd != valueEntries) {
                         throw invalid(name + ": the pages end at entries " + keyEnd + "/" + valueEnd + ", "
                                 + keyEntries + "/" + valueEntries + " are stored");
@@ -606,7 +573,7 @@ final class Snapshots {
             long length = section(tag, index, verifyData);
             long payloadAt = start + 16;
             int pad = padFor(payloadAt);
-            int storedPad = m.get(LayerStore.INT, payloadAt);
+            int storedPad = m.get(INT, payloadAt);
             long want = 4L + pad + count * unit;
             if (storedPad != pad || length != want) {
                 throw new SnapshotFormatException(file, Problem.CORRUPTED, "section " + tagName(tag) + " " + index
@@ -620,8 +587,8 @@ final class Snapshots {
             String name = tagName(tag) + " " + index;
             need(16, "section " + name);
             long start = pos;
-            int foundTag = m.get(LayerStore.INT, pos);
-            int foundIndex = m.get(LayerStore.INT, pos + 4);
+            int foundTag = m.get(INT, pos);
+            int foundIndex = m.get(INT, pos + 4);
             long length = m.get(ValueLayout.JAVA_LONG_UNALIGNED, pos + 8);
             if (foundTag != tag || foundIndex != index) {
                 throw new SnapshotFormatException(file, Problem.CORRUPTED, "expected section " + name + " at offset "
@@ -638,7 +605,7 @@ final class Snapshots {
                 for (long at = start; at < pos + length; at += CRC_SLICE) {
                     crc.update(m.asSlice(at, Math.min(CRC_SLICE, pos + length - at)).asByteBuffer());
                 }
-                int stored = m.get(LayerStore.INT, pos + length);
+                int stored = m.get(INT, pos + length);
                 if (stored != (int) crc.getValue()) {
                     throw new SnapshotFormatException(file, Problem.CORRUPTED, String.format(
                             "checksum mismatch in section %s (stored %08x, computed %08x)", name, stored,

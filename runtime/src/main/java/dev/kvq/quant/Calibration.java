@@ -1,6 +1,6 @@
 package dev.kvq.quant;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.CalibrationFormatException.Problem;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

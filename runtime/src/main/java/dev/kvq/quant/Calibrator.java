@@ -1,6 +1,6 @@
 package dev.kvq.quant;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

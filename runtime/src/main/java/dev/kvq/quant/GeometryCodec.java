@@ -1,8 +1,8 @@
 package dev.kvq.quant;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 import java.nio.ByteBuffer;
 
 /**

@@ -1,6 +1,6 @@
 package dev.kvq.quant;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 
 /**
  * KV-cache memory arithmetic (spec §11): effective bits per element and bytes for a given context.

@@ -1,6 +1,6 @@
 package dev.kvq.cache;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.LayerCalibration;

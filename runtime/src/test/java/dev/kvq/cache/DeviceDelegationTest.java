@@ -7,14 +7,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.LogCapture;
 import dev.kvq.driver.CudaDriver;
+import dev.kvq.engine.Budget;
+import dev.kvq.engine.CacheSetup;
+import dev.kvq.engine.Engine;
+import dev.kvq.engine.LayerImage;
+import dev.kvq.engine.Sequence;
+import dev.kvq.engine.Tensor;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.MemoryReport;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -27,11 +34,11 @@ import org.junit.jupiter.api.Test;
  */
 class DeviceDelegationTest {
     private static final Backend CUDA = new Backend(Backend.Kind.CUDA, "test");
-    private final DeviceCaches.Factory original = DeviceCaches.cuda;
+    private final Engines.Factory original = Engines.cuda;
 
     @AfterEach
     void restoreFactory() {
-        DeviceCaches.cuda = original;
+        Engines.cuda = original;
     }
 
     @Test
@@ -39,7 +46,7 @@ class DeviceDelegationTest {
         AttentionShape shape = new AttentionShape(1, 4, 2, 16);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         Calibration cal = calibration(shape, spec, 80);
-        DeviceCaches.cuda = (s, q, c, l, f, b) -> {
+        Engines.cuda = setup -> {
             throw new IllegalStateException("cuDevicePrimaryCtxRetain failed: CUDA_ERROR_OUT_OF_MEMORY (2)");
         };
         try (LogCapture log = LogCapture.of(KvCache.class);
@@ -81,8 +88,23 @@ class DeviceDelegationTest {
         }
     }
 
+    /** An engine whose sequences are {@link FakeDevice}s. */
+    private record FakeEngine(CacheSetup setup, List<FakeDevice> made) implements Engine {
+        @Override
+        public Sequence open(long firstPosition, Budget budget) {
+            FakeDevice d = new FakeDevice(setup, budget);
+            made.add(d);
+            return d;
+        }
+
+        @Override
+        public void close() {
+            // the sequences own their inner caches
+        }
+    }
+
     /** A device half whose "device" is a CPU cache: checks what KvCache hands it. */
-    private static final class FakeDevice implements DeviceCache {
+    private static final class FakeDevice implements Sequence {
         final KvCache inner;
         final Budget budget;
         final long pageBytes;
@@ -90,10 +112,11 @@ class DeviceDelegationTest {
         long reserved;
         int closes;
 
-        FakeDevice(AttentionShape shape, QuantSpec spec, Calibration cal, PageLayout layout, Budget budget) {
-            this.inner = KvCache.open(shape, spec, cal, Backend.cpu(), layout.pageTokens());
+        FakeDevice(CacheSetup setup, Budget budget) {
+            this.inner = KvCache.open(setup.shape(), setup.spec(), setup.calibration(), Backend.cpu(),
+                    setup.layout().pageTokens());
             this.budget = budget;
-            this.pageBytes = layout.pageBytes();
+            this.pageBytes = setup.layout().pageBytes();
         }
 
         @Override
@@ -126,12 +149,11 @@ class DeviceDelegationTest {
         }
 
         @Override
-        public float[] decode(int layer, int stored, boolean keys) {
-            return keys ? inner.decodeKeys(layer) : inner.decodeValues(layer);
+        public float[] decode(int layer, int stored, Tensor tensor) {
+            return tensor == Tensor.KEYS ? inner.decodeKeys(layer) : inner.decodeValues(layer);
         }
 
-        @Override
-        public int pages(int layer) {
+        int pages(int layer) {
             int p = 0;
             while (true) {
                 try {
@@ -149,8 +171,38 @@ class DeviceDelegationTest {
         }
 
         @Override
-        public MemoryReport memory(int[] stored) {
-            return inner.memory();
+        public int entries(int layer, int stored, Tensor tensor) {
+            return 0;
+        }
+
+        @Override
+        public MemorySegment entryChunk(int layer, Tensor tensor, int chunk) {
+            throw new IllegalArgumentException("this device cache stores no sparse entry chunks");
+        }
+
+        @Override
+        public MemoryReport memory(int layer, int stored) {
+            return inner.sequence().memory(layer, stored);
+        }
+
+        @Override
+        public long hostBytes() {
+            return 0;
+        }
+
+        @Override
+        public LayerImage image(int layer, int stored) {
+            throw new UnsupportedOperationException("no snapshots of the fake device");
+        }
+
+        @Override
+        public MemorySegment mapSnapshot(FileChannel file) {
+            throw new UnsupportedOperationException("no snapshots of the fake device");
+        }
+
+        @Override
+        public void restore(int layer, int tokens, LayerImage image) {
+            throw new UnsupportedOperationException("no snapshots of the fake device");
         }
 
         @Override
@@ -166,11 +218,7 @@ class DeviceDelegationTest {
         QuantSpec spec = QuantSpec.parse("nuq4-1%");
         Calibration cal = calibration(shape, spec, 81);
         List<FakeDevice> made = new ArrayList<>();
-        DeviceCaches.cuda = (s, q, c, l, f, b) -> {
-            FakeDevice d = new FakeDevice(s, q, c, l, b);
-            made.add(d);
-            return d;
-        };
+        Engines.cuda = setup -> new FakeEngine(setup, made);
         int d = shape.kvChannels();
         float[] keys = SyntheticActivations.keys(5, 150, d);
         float[] values = SyntheticActivations.values(6, 150, d);
@@ -229,7 +277,7 @@ class DeviceDelegationTest {
         AttentionShape shape = new AttentionShape(1, 4, 2, 16);
         QuantSpec spec = QuantSpec.fp16();
         long pageBytes = new PageLayout(shape, spec, 64).pageBytes();
-        DeviceCaches.cuda = (s, q, c, l, f, b) -> new FakeDevice(s, q, c, l, b);
+        Engines.cuda = setup -> new FakeEngine(setup, new ArrayList<>());
         try (KvCachePool pool = KvCachePool.open(shape, spec, null, CUDA, pageBytes, 64)) {
             KvCache cache = pool.newSequence();
             int d = shape.kvChannels();

@@ -8,14 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
-import dev.kvq.attention.cuda.CudaEngine;
 import dev.kvq.driver.Context;
 import dev.kvq.driver.DeviceMemory;
+import dev.kvq.engine.cuda.CudaRuntime;
+import dev.kvq.engine.cuda.CudaSequence;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
@@ -51,7 +52,7 @@ class GpuCacheTest {
     static void startBackend() {
         // with a GPU present the backend must start: a failure here is a failure, not a skip
         Backend b = Backend.cuda();
-        System.out.println("gpu: " + CudaEngine.shared() + "; backend " + b);
+        System.out.println("gpu: " + CudaRuntime.shared() + "; backend " + b);
     }
 
     private static Calibration cal(AttentionShape shape, QuantSpec spec) {
@@ -191,7 +192,7 @@ class GpuCacheTest {
             assertEquals(Backend.Kind.CUDA, c.backend().kind(), c.backend().reason());
             needed = pool.reservedBytes();
             // the reservation is exactly what the device half allocated, entry chunk pools included
-            CudaLayers dev = (CudaLayers) c.device();
+            CudaSequence dev = (CudaSequence) c.sequence();
             assertEquals(dev.budgetedBytes(), needed);
             assertTrue(c.entryCount(0, true) > 0 && c.entryCount(0, false) > 0);
         }
@@ -207,7 +208,7 @@ class GpuCacheTest {
             c.append(0, k, v);
             assertEquals(200, c.length(0));
             assertEquals(needed, pool.reservedBytes());
-            assertEquals(needed, ((CudaLayers) c.device()).budgetedBytes());
+            assertEquals(needed, ((CudaSequence) c.sequence()).budgetedBytes());
         }
     }
 
@@ -328,7 +329,7 @@ class GpuCacheTest {
         AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
                 Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
         QuantSpec spec = QuantSpec.parse(mode);
-        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
+        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
         assertTrue(need > 48 * 1024, kernel + " needs " + need + " bytes");
         Calibration cal = cal(shape, spec);
         int d = shape.kvChannels();
@@ -341,7 +342,7 @@ class GpuCacheTest {
             gpu.append(0, k, v);
             compareLayer(cpu, gpu, 0, shape, 83);
         }
-        assertTrue(CudaEngine.shared().kernel(kernel).attribute(8) >= need,
+        assertTrue(CudaRuntime.shared().kernel(kernel).attribute(8) >= need,
                 "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES of " + kernel + " was not raised to " + need);
     }
 
@@ -356,10 +357,10 @@ class GpuCacheTest {
         // G = 128, d = 256: the nuq value partials need 270 864 bytes per block, above any device's opt-in maximum
         AttentionShape shape = new AttentionShape(1, 128, 1, 256);
         QuantSpec spec = QuantSpec.parse("nuq3");
-        int need = dev.kvq.attention.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
-        int optin = CudaEngine.shared().sharedMemoryOptin();
+        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
+        int optin = CudaRuntime.shared().sharedMemoryOptin();
         assertTrue(need > optin, need + " vs " + optin);
-        try (dev.kvq.attention.LogCapture log = dev.kvq.attention.LogCapture.of(KvCache.class);
+        try (dev.kvq.cache.LogCapture log = dev.kvq.cache.LogCapture.of(KvCache.class);
              KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
             assertEquals(Backend.Kind.CPU, cache.backend().kind());
             String why = cache.backend().reason();
@@ -375,7 +376,7 @@ class GpuCacheTest {
     void theDriverRefusesSharedMemoryBeyondTheLimits() {
         // the driver behaviour the backend relies on, as the emulated driver reproduces it: a launch above
         // 48 KiB without opting in fails before it runs, and no kernel may opt in above the device maximum
-        CudaEngine e = CudaEngine.shared();
+        CudaRuntime e = CudaRuntime.shared();
         e.bind();
         dev.kvq.driver.Kernel softmax = e.kernel("kvq_softmax");
         assertEquals(48 * 1024, softmax.attribute(8));
@@ -431,7 +432,7 @@ class GpuCacheTest {
         float[] k = SyntheticActivations.keys(51, 1000, d);
         float[] v = SyntheticActivations.values(52, 1000, d);
         try (KvCache gpu = KvCache.open(shape, QuantSpec.fp16(), null, cuda())) {
-            CudaLayers device = (CudaLayers) gpu.device();
+            CudaSequence device = (CudaSequence) gpu.sequence();
             gpu.append(0, k, v);   // 1000 × 4096 × 2 fp32 = 32 MiB of staging
             assertEquals(0, device.stagingBytes(), "the prefill's staging was kept");
             gpu.append(0, java.util.Arrays.copyOf(k, d), java.util.Arrays.copyOf(v, d));
@@ -463,7 +464,8 @@ class GpuCacheTest {
     }
 
     @Test
-    @EnabledIf("dev.kvq.cache.GpuCondition#full")
+    @EnabledIf(value = "dev.kvq.cache.GpuCondition#full",
+            disabledReason = "real-GPU test: a million tokens on the device (too long for the emulated driver)")
     void aMillionTokens() {
         AttentionShape shape = new AttentionShape(1, 4, 1, 64);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
@@ -527,8 +529,8 @@ class GpuCacheTest {
         int d = shape.kvChannels();
         float[] k = SyntheticActivations.keys(61, 2000, d);
         float[] v = SyntheticActivations.values(62, 2000, d);
-        Context ctx = CudaEngine.shared().context();
-        CudaEngine.shared().bind();
+        Context ctx = CudaRuntime.shared().context();
+        CudaRuntime.shared().bind();
         // warm up: the first cache may allocate lazily inside the driver
         try (KvCache c = KvCache.open(shape, spec, cal, cuda())) {
             c.append(0, k, v);
@@ -567,7 +569,7 @@ class GpuCacheTest {
         // 10 tokens fit in the first pool (one page of 256 tokens); 1100 more need a bigger one
         float[] k = SyntheticActivations.keys(71, 1100, d);
         float[] v = SyntheticActivations.values(72, 1100, d);
-        Context ctx = CudaEngine.shared().context();
+        Context ctx = CudaRuntime.shared().context();
         try (KvCache cache = KvCache.open(shape, spec, null, cuda(), 256)) {
             cache.append(0, java.util.Arrays.copyOf(k, d * 10), java.util.Arrays.copyOf(v, d * 10));
             // take almost all free device memory, so the next page pool growth cannot be allocated

@@ -8,11 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
 import dev.kvq.cache.SnapshotFormatException.Problem;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;

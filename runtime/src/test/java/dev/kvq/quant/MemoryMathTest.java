@@ -3,7 +3,7 @@ package dev.kvq.quant;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kvq.attention.AttentionShape;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.MemoryMath.Accounting;
 import org.junit.jupiter.api.Test;
 

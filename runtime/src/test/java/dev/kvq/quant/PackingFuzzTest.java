@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.kvq.attention.Backend;
+import dev.kvq.cache.Backend;
 import dev.kvq.cache.KvCache;
 import java.util.Arrays;
 import java.util.SplittableRandom;

@@ -1,6 +1,7 @@
 package dev.kvq.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -87,5 +88,16 @@ class LauncherTest {
         Result r = launch(Map.of("JAVA_HOME", System.getProperty("java.home")), "no-such-verb");
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().contains("Unmatched argument"), r.err());
+    }
+
+    /** The JDK's incubator notice is dropped from stderr; the JDK's other lines and the command's own pass. */
+    @Test
+    void dropsOnlyTheIncubatorNoticeFromStderr() throws Exception {
+        Result r = launch(Map.of("JAVA_HOME", System.getProperty("java.home"), "JAVA_TOOL_OPTIONS", "-Dkvq.launcher.test=1"),
+                "no-such-verb");
+        assertEquals(2, r.code(), r.err());
+        assertFalse(r.err().contains("Using incubator modules"), r.err());
+        assertTrue(r.err().startsWith("Picked up JAVA_TOOL_OPTIONS: -Dkvq.launcher.test=1\n"), r.err());
+        assertTrue(r.err().contains("Unmatched argument at index 0: 'no-such-verb'"), r.err());
     }
 }

@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
-import dev.kvq.attention.Rope;
-import dev.kvq.attention.RopePairing;
+import dev.kvq.cache.Backend;
 import dev.kvq.cache.KvCache;
-import dev.kvq.cache.PageLayout;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.Rope;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.Codebook;
@@ -251,7 +251,7 @@ class KernelHostEmulationTest {
         float[] keyTable = new float[d * 16];
         for (int c = 0; c < d; c++) {
             for (int x = 0; x < 16; x++) {
-                keyTable[c * 16 + x] = kq.dequantize(c, x & mask);   // LayerStore.keyTable
+                keyTable[c * 16 + x] = kq.dequantize(c, x & mask);   // CodeTables.keys
             }
         }
         float[] valueTable = new float[16];

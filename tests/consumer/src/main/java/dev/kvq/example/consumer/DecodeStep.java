@@ -1,10 +1,10 @@
 package dev.kvq.example.consumer;
 
-import dev.kvq.attention.AttentionShape;
-import dev.kvq.attention.Backend;
+import dev.kvq.cache.Backend;
 import dev.kvq.cache.KvCache;
-import dev.kvq.cache.MemoryReport;
+import dev.kvq.geometry.AttentionShape;
 import dev.kvq.kernels.KernelCatalog;
+import dev.kvq.layout.MemoryReport;
 import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.FisherWeighting;

@@ -1,0 +1,89 @@
+package dev.kvq.bench;
+
+import dev.kvq.cache.Backend;
+import dev.kvq.cache.KvCache;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.MemoryReport;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.QuantSpec;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The CPU decode benchmark of {@code kvq bench}: one {@link SyntheticLayer} per run, and per KV mode
+ * and context length a cache on the CPU backend filled with it, then key scores, the value matvec and
+ * a whole decode step timed as medians of repeated runs after warm-up ({@link Timing}).
+ */
+public final class CpuBench {
+    private CpuBench() {}
+
+    /**
+     * One mode at one length.
+     *
+     * @param tokens           context length
+     * @param kv               KV mode
+     * @param keyScoresMs      key scores, median ms
+     * @param valueMatvecMs    value matvec, median ms
+     * @param decodeMs         a whole decode step (scores, softmax, values), median ms
+     * @param appendUsPerToken filling the cache, µs per token
+     * @param bytesPerToken    the cache's allocated bytes per token
+     * @param effectiveBits    bits per stored element, counting everything allocated
+     */
+    public record Row(int tokens, String kv, double keyScoresMs, double valueMatvecMs, double decodeMs,
+                      double appendUsPerToken, double bytesPerToken, double effectiveBits) implements BenchRow {}
+
+    /**
+     * Measures every mode at every length (lengths outer), calibrating each quantized mode once.
+     *
+     * @param shape    the layer (one layer is used)
+     * @param specs    the KV modes
+     * @param tokens   the context lengths
+     * @param warmup   untimed runs per measurement
+     * @param repeat   timed runs per measurement
+     * @param progress receives what is being done
+     * @param step     runs after each measurement
+     * @return one row per length and mode
+     */
+    public static List<Row> run(AttentionShape shape, List<QuantSpec> specs, int[] tokens, int warmup, int repeat,
+                                Consumer<String> progress, Runnable step) {
+        SyntheticLayer layer = new SyntheticLayer(shape, 7);
+        Map<String, Calibration> calibrations = new LinkedHashMap<>();
+        List<Row> rows = new ArrayList<>();
+        for (int n : tokens) {
+            for (QuantSpec s : specs) {
+                Calibration cal = null;
+                if (s.quantized()) {
+                    cal = calibrations.computeIfAbsent(s.name(), k -> {
+                        progress.accept("calibrating " + k);
+                        return layer.calibrate(s);
+                    });
+                }
+                progress.accept(String.format(Locale.ROOT, "%d tokens, %s", n, s.name()));
+                rows.add(measure(layer, s, cal, n, warmup, repeat));
+                step.run();
+            }
+        }
+        return rows;
+    }
+
+    private static Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n, int warmup, int repeat) {
+        AttentionShape shape = layer.shape();
+        try (KvCache cache = KvCache.open(shape, s, cal, Backend.cpu())) {
+            long appendNanos = layer.fill(cache, n);
+            MemoryReport memory = cache.memory();
+            float[] q = layer.query(1);
+            float[] scores = new float[shape.queryHeads() * n];
+            float[] out = new float[q.length];
+            double keyMs = Timing.medianWallMs(() -> cache.keyScores(0, q, scores), warmup, repeat);
+            SyntheticLayer.softmaxRows(scores, shape.queryHeads(), n);
+            double valueMs = Timing.medianWallMs(() -> cache.valueMatvec(0, scores, out), warmup, repeat);
+            double decodeMs = Timing.medianWallMs(() -> cache.attend(0, q, out), warmup, repeat);
+            return new Row(n, s.name(), keyMs, valueMs, decodeMs, appendNanos / 1e3 / n,
+                    (double) memory.totalBytes() / n, memory.effectiveBits());
+        }
+    }
+}

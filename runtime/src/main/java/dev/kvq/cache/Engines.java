@@ -1,0 +1,104 @@
+package dev.kvq.cache;
+
+import dev.kvq.engine.Budget;
+import dev.kvq.engine.CacheSetup;
+import dev.kvq.engine.Engine;
+import dev.kvq.engine.Sequence;
+import dev.kvq.engine.cpu.CpuEngine;
+import dev.kvq.engine.cuda.CudaEngine;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+
+/**
+ * Which engine the sequences of a cache or pool run on, decided here and nowhere else: the CPU engine
+ * for a CPU backend; for CUDA the CUDA engine, unless it cannot serve this cache (no device, kernels
+ * that do not load, a spec or geometry the kernels do not cover, device memory a sequence cannot
+ * get): then that sequence runs on the CPU engine and a WARN names why. A snapshot opens on the CPU
+ * ({@link #forSnapshot}). Opened once per cache or pool; closing it closes the engines.
+ */
+final class Engines implements AutoCloseable {
+    private static final Logger LOG = LogManager.getLogger(KvCache.class);
+
+    /** Opens the CUDA engine of a setup; any {@link RuntimeException} or {@link LinkageError} means it cannot. */
+    @FunctionalInterface
+    interface Factory {
+        Engine open(CacheSetup setup);
+    }
+
+    /** The CUDA factory; tests replace it (and restore it) to simulate start-up failures or fake devices. */
+    static volatile Factory cuda = CudaEngine::open;
+
+    /** The backend a sequence really got, and the sequence. */
+    record Opened(Backend backend, Sequence sequence) {}
+
+    private final Backend requested;
+    private final CacheSetup setup;
+    private Engine device;            // the requested non-CPU engine, once opened
+    private String deviceFailure;     // why it did not open
+    private Engine cpu;               // the CPU engine, once needed
+
+    Engines(Backend requested, CacheSetup setup) {
+        this.requested = requested;
+        this.setup = setup;
+    }
+
+    /** Opens a sequence on the requested backend, or on the CPU with a WARN when that backend cannot hold it. */
+    synchronized Opened open(long firstPosition, Budget budget) {
+        if (requested.kind() == Backend.Kind.CPU) {
+            return new Opened(requested, cpu().open(firstPosition, budget));
+        }
+        String why = deviceFailure;
+        if (why == null) {
+            try {
+                if (device == null) {
+                    device = cuda.open(setup);
+                }
+                return new Opened(requested, device.open(firstPosition, budget));
+            } catch (RuntimeException | LinkageError e) {
+                String m = e.getMessage();
+                why = "the CUDA backend did not start for this cache (" + e.getClass().getSimpleName()
+                        + (m == null || m.isBlank() ? "" : ": " + m.strip()) + ")";
+                if (device == null) {
+                    deviceFailure = why;   // the engine itself cannot serve this setup: every sequence falls back
+                }
+            }
+        }
+        LOG.warn("falling back to the CPU: {}", why);
+        return new Opened(new Backend(Backend.Kind.CPU, why), cpu().open(firstPosition, budget));
+    }
+
+    private Engine cpu() {
+        if (cpu == null) {
+            cpu = new CpuEngine(setup);
+        }
+        return cpu;
+    }
+
+    /**
+     * The backend a snapshot opens on: a snapshot restores host pages, which only the CPU engine
+     * reads in place, so a CUDA request runs on the CPU with a WARN until restoring onto device pages
+     * exists.
+     */
+    static Backend forSnapshot(Backend requested) {
+        if (requested == null || requested.kind() == Backend.Kind.CPU) {
+            return requested;
+        }
+        String why = "a snapshot opens on the CPU backend (restoring it onto device pages is not implemented)";
+        LOG.warn("falling back to the CPU: {}", why);
+        return new Backend(Backend.Kind.CPU, why);
+    }
+
+    /** Closes the engines; their sequences are closed already. */
+    @Override
+    public synchronized void close() {
+        try {
+            if (device != null) {
+                device.close();
+            }
+        } finally {
+            if (cpu != null) {
+                cpu.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+package dev.kvq.engine.cuda;
+
+import dev.kvq.driver.DeviceMemory;
+import dev.kvq.driver.Nvtx;
+import dev.kvq.driver.Stream;
+import dev.kvq.engine.Budget;
+import dev.kvq.engine.CacheSetup;
+import dev.kvq.engine.LayerImage;
+import dev.kvq.engine.ReferenceDecoder;
+import dev.kvq.engine.Sequence;
+import dev.kvq.engine.Tensor;
+import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.EntryChunks;
+import dev.kvq.layout.MemoryReport;
+import dev.kvq.layout.Occupancy;
+import dev.kvq.layout.PageLayout;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One sequence on the device: a {@link DeviceLayer} per layer, the sequence's counts and constants,
+ * and the scratch of its appends and decode steps, all on one stream. Appends pack on the device
+ * ({@code kvq_sinks_append}, {@code kvq_pack_keys}, {@code kvq_pack_values}, {@code kvq_fp16_append}),
+ * bit for bit as the CPU engine writes; a decode step runs scores → softmax → values on the stream
+ * with no host round trip in between (the host reads only the output). One owner for every
+ * allocation: this object, which frees all of them once in {@link #close()}.
+ *
+ * <p>Sparse outliers: the device keeps the running key entry count that {@code kvq_key_sparse_starts}
+ * advances; after each append it must equal the host's count ({@link AppendPlan}).
+ */
+@SuppressWarnings("try") // NVTX ranges are try-with-resources whose variable is not used
+public final class CudaSequence implements Sequence {
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    /** Tokens per pack launch: keeps the fp32 staging below 2 × 128 MiB whatever the prefill length. */
+    private static final long STAGING_FLOATS = 1L << 25;
+    private static final long STAGING_KEPT_BYTES = 1L << 20;   // enough for dozens of decode tokens
+
+    private final CudaRuntime runtime;
+    private final CacheSetup setup;
+    private final Occupancy occupancy;
+    private final long firstPosition;
+    private final Budget budget;
+    private final KvKernels kernels;
+    private final Stream stream;
+    private final DeviceLayer[] layers;
+    private final List<AutoCloseable> owned = new ArrayList<>();  // every allocation, in order, freed once
+    private final DeviceMemory meta;           // [layers][16 B]: int32 packed, int32 sinks, int64 first position
+    private final DeviceMemory error;          // int32 [1] error word of the kernels
+    private final DeviceMemory keyEntryCounts; // int32 [layers]: the device's running key entry counts
+    private final DeviceScratch input;         // append: keys, values fp32 [n][D], tokenSeq, tokenSlot int32 [n]
+    private final DeviceScratch query;         // fp32 [Hq·d]
+    private final DeviceScratch scores;        // fp32 [Hq][stored]
+    private final DeviceScratch partials;      // fp32 [Hq][tiles][d]
+    private final DeviceScratch output;        // fp32 [Hq·d]
+    private boolean closed;
+
+    CudaSequence(CudaRuntime runtime, CacheSetup setup, long firstPosition, Budget budget) {
+        this.runtime = runtime;
+        this.setup = setup;
+        this.occupancy = setup.occupancy();
+        this.firstPosition = firstPosition;
+        this.budget = budget;
+        int count = setup.shape().layers();
+        int headDim = setup.shape().headDim();
+        this.layers = new DeviceLayer[count];
+        // allocate in order, remembering each: a failure part-way frees what was made (no leak)
+        boolean ok = false;
+        Stream s = null;
+        try {
+            s = own(Stream.create(false));   // blocking: the synchronous copies order after its kernels
+            this.stream = s;
+            this.meta = own(DeviceMemory.allocate(16L * count));
+            this.error = own(DeviceMemory.allocate(256));
+            this.keyEntryCounts = own(DeviceMemory.allocate(4L * count));
+            DeviceMemory invFreq = own(DeviceMemory.allocate((long) headDim / 2 * Float.BYTES));
+            DeviceMemory ropeSteps = own(DeviceMemory.allocate(KvKernels.ropeStepBytes(headDim)));
+            this.kernels = new KvKernels(runtime, setup.shape(), setup.spec(), setup.layout(),
+                    new KvKernels.Constants(invFreq.address(), ropeSteps.address(), error.address()));
+            this.input = own(new DeviceScratch("append input", s));
+            this.query = own(new DeviceScratch("query", s));
+            this.scores = own(new DeviceScratch("scores", s));
+            this.partials = own(new DeviceScratch("value partials", s));
+            this.output = own(new DeviceScratch("output", s));
+            for (int l = 0; l < count; l++) {
+                layers[l] = own(new DeviceLayer(setup.layout(), s));
+            }
+            meta.fill((byte) 0);
+            keyEntryCounts.fill((byte) 0);
+            error.fill((byte) 0);
+            try (Arena arena = Arena.ofConfined()) {
+                invFreq.copyFromHost(arena.allocateFrom(FLOAT, setup.shape().rope().invFreq()));
+                for (int l = 0; l < count; l++) {
+                    writeMeta(l, 0, arena);
+                }
+            }
+            if (setup.spec().quantized()) {
+                kernels.ropeSteps(s);
+                s.synchronize();
+            }
+            ok = true;
+        } finally {
+            if (!ok) {
+                freeAll();
+            }
+        }
+    }
+
+    private <T extends AutoCloseable> T own(T resource) {
+        owned.add(resource);
+        return resource;
+    }
+
+    /** The kernels' view of {@code layer}. */
+    private LayerView view(int layer) {
+        return layers[layer].view(meta.address() + 16L * layer, keyEntryCounts.address() + 4L * layer);
+    }
+
+    /** Uploads packed and sink counts and the first position of {@code layer}. */
+    private void writeMeta(int layer, int stored, Arena arena) {
+        MemorySegment m = arena.allocate(16, 16);
+        m.set(INT, 0, occupancy.packedTokens(stored));
+        m.set(INT, 4, occupancy.sinkTokens(stored));
+        m.set(ValueLayout.JAVA_LONG, 8, firstPosition);
+        meta.copyFromHost(m, 0, 16L * layer, 16);
+    }
+
+    // ------------------------------------------------------------------ appending
+
+    @Override
+    public void append(int layer, int stored, float[] keysPreRope, float[] values, int n) {
+        requireOpen();
+        runtime.bind();
+        DeviceLayer l = layers[layer];
+        AppendPlan plan = AppendPlan.of(setup, l, layer, stored, keysPreRope, n,
+                (long) kernels.tableFloats() * Float.BYTES, budget);
+        if (plan.bytes() > 0) {
+            budget.reserve(plan.bytes(), layer, n);
+        }
+        try (Nvtx.Range r = Nvtx.range("kvq append")) {
+            plan.allocate(l, layer, n, budget, () -> kernels.tables(setup.layer(layer)));
+            try {
+                storeOnDevice(layer, stored, keysPreRope, values, n, plan.tokens().newSinks());
+                // a prefill's staging (up to 256 MiB) is not kept for the decode appends that follow
+                input.trimTo(STAGING_KEPT_BYTES);
+                checkError("append to layer " + layer);
+                if (l.sparse()) {
+                    int onDevice = deviceKeyEntries(layer);
+                    if (onDevice != plan.keyEntriesAfter()) {
+                        throw new IllegalStateException("layer " + layer + " holds " + onDevice
+                                + " key outlier entries on the device after an append, but the host counted "
+                                + plan.keyEntriesAfter() + " (sparse start pointers and chunks disagree)");
+                    }
+                }
+            } catch (RuntimeException e) {
+                // None of the batch becomes visible: the kernels read lengths from the device's counts,
+                // so they go back to what the host holds (a retry re-packs the same slots exactly).
+                restoreCounts(layer, stored, e);
+                throw e;
+            }
+            // only now do the kernels see the new tokens
+            publish(layer, stored + n);
+            if (l.sparse()) {
+                l.keyEntries((int) plan.keyEntriesAfter());
+            }
+        }
+    }
+
+    /**
+     * Makes the first {@code stored} tokens of {@code layer} visible to the kernels.
+     *
+     * @param layer  layer index
+     * @param stored tokens the layer's pages hold
+     */
+    public void publish(int layer, int stored) {
+        try (Arena arena = Arena.ofConfined()) {
+            writeMeta(layer, stored, arena);
+        }
+    }
+
+    /** After a failed append: the error word cleared, the layer's device counts back to the host's. */
+    private void restoreCounts(int layer, int stored, RuntimeException failure) {
+        try (Arena arena = Arena.ofConfined()) {
+            error.fill((byte) 0, 0, 4);
+            writeMeta(layer, stored, arena);
+            if (layers[layer].sparse()) {
+                keyEntryCounts.copyFromHost(arena.allocateFrom(INT, layers[layer].keyEntries()), 0, 4L * layer, 4);
+            }
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);   // a dead context: the sequence is unusable either way, say both
+        }
+    }
+
+    /** The device's running key entry count of {@code layer} (kvq_key_sparse_starts advances it). */
+    private int deviceKeyEntries(int layer) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = arena.allocate(4);
+            keyEntryCounts.copyToHost(c, 0, 4L * layer, 4);
+            return c.get(INT, 0);
+        }
+    }
+
+    /**
+     * Copies the batch up in chunks and stores it on the device: its first {@code newSinks} tokens as
+     * sinks, the rest into page slots (packed, or rotated into fp16 pages). Token t of the batch sits
+     * at position firstPosition + stored + t.
+     */
+    private void storeOnDevice(int layer, int stored, float[] keys, float[] values, int n, int newSinks) {
+        int d = setup.shape().kvChannels();
+        int sinkCap = occupancy.sinks().capacity();
+        int chunk = (int) Math.max(1, Math.min(n, STAGING_FLOATS / d));
+        LayerView v = view(layer);
+        long floats = (long) chunk * d;
+        // keys, values fp32 [chunk][D]; tokenSeq, tokenSlot, keyOutCount int32 [chunk]
+        long bytes = floats * 2 * Float.BYTES + 3L * chunk * Integer.BYTES;
+        long seqAt = floats * 2 * Float.BYTES;
+        long slotAt = seqAt + (long) chunk * Integer.BYTES;
+        long countAt = slotAt + (long) chunk * Integer.BYTES;
+        DeviceMemory in = input.atLeast(bytes);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(bytes, 64);
+            for (int from = 0; from < n; from += chunk) {
+                int m = Math.min(chunk, n - from);
+                long elements = (long) m * d;
+                MemorySegment.copy(keys, from * d, host, FLOAT, 0, (int) elements);
+                MemorySegment.copy(values, from * d, host, FLOAT, floats * Float.BYTES, (int) elements);
+                for (int i = 0; i < m; i++) {
+                    int t = from + i;
+                    host.set(INT, seqAt + 4L * i, 0);
+                    // a sink's slot is its sink index; a packed token's is its slot after the sinks
+                    host.set(INT, slotAt + 4L * i, t < newSinks ? stored + t : stored + t - sinkCap);
+                }
+                in.copyFromHost(host, 0, 0, bytes);   // synchronous: the previous chunk's kernels are done
+                long base = in.address();
+                int sinksHere = Math.max(0, Math.min(m, newSinks - from));
+                if (sinksHere > 0) {
+                    kernels.appendSinks(stream, v, base, base + floats * Float.BYTES, base + seqAt, base + slotAt,
+                            sinksHere);
+                }
+                if (m > sinksHere) {
+                    long skip = (long) sinksHere * d * Float.BYTES;
+                    kernels.appendPages(stream, v, base + skip, base + floats * Float.BYTES + skip,
+                            base + seqAt + 4L * sinksHere, base + slotAt + 4L * sinksHere, m - sinksHere,
+                            base + countAt);
+                }
+                stream.synchronize();
+            }
+        }
+    }
+
+    /** Reads the kernels' error word; throws (and clears it) when a kernel found a bad index. */
+    private void checkError(String during) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment e = arena.allocate(4);
+            error.copyToHost(e, 0, 0, 4);
+            int code = e.get(INT, 0);
+            if (code != 0) {
+                error.fill((byte) 0, 0, 4);
+                String what = switch (code) {
+                    case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
+                    case KernelSignatures.ERR_CHUNK -> "KVQ_ERR_CHUNK (a sparse entry out of range)";
+                    case KernelSignatures.ERR_SEQ -> "KVQ_ERR_SEQ (a sequence index out of range)";
+                    case KernelSignatures.ERR_CAP -> "KVQ_ERR_CAP (more outliers per side than the kernels hold)";
+                    default -> "error code " + code;
+                };
+                throw new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ decode steps
+
+    /**
+     * The launches of one decode step of {@code layer} over {@code stored} tokens, queued on the
+     * sequence's stream when run; {@link #launches} uploads the query and sizes the buffers they use.
+     *
+     * @param scores  key scores into the scores buffer
+     * @param softmax softmax of the scores buffer in place
+     * @param values  the value matvec of the scores buffer into the output buffer
+     */
+    public record DecodeLaunches(Runnable scores, Runnable softmax, Runnable values) {}
+
+    /** Uploads {@code q}; returns the device buffer that holds it. */
+    private DeviceMemory upload(float[] q) {
+        DeviceMemory qd = query.atLeast((long) q.length * Float.BYTES);
+        try (Arena arena = Arena.ofConfined()) {
+            qd.copyFromHost(arena.allocateFrom(FLOAT, q));
+        }
+        return qd;
+    }
+
+    /**
+     * Uploads {@code q}, sizes the step's buffers and returns the launches of one decode step of
+     * {@code layer} over {@code stored} tokens (nothing is queued yet).
+     *
+     * @param layer  layer index
+     * @param stored tokens the kernels attend to (the device's counts must hold as many)
+     * @param q      the query, {@code [Hq·d]}
+     * @return the three launches
+     */
+    public DecodeLaunches launches(int layer, int stored, float[] q) {
+        DeviceMemory qd = upload(q);
+        DeviceMemory sd = scores.atLeast((long) setup.shape().queryHeads() * stored * Float.BYTES);
+        int packed = occupancy.packedTokens(stored);
+        DeviceMemory pd = partials.atLeast(kernels.partialBytes(packed));
+        DeviceMemory od = output.atLeast((long) q.length * Float.BYTES);
+        LayerView v = view(layer);
+        long entries = layers[layer].keyEntries();
+        return new DecodeLaunches(
+                () -> kernels.scores(stream, v, packed, entries, qd.address(), sd.address(), stored),
+                () -> kernels.softmax(stream, v, sd.address(), stored),
+                () -> kernels.values(stream, v, packed, sd.address(), stored, pd.address(), od.address()));
+    }
+
+    @Override
+    public void attend(int layer, int stored, float[] q, float[] out) {
+        requireOpen();
+        runtime.bind();
+        DecodeLaunches step = launches(layer, stored, q);
+        try (Nvtx.Range r = Nvtx.range("kvq scores")) {
+            step.scores().run();
+        }
+        try (Nvtx.Range r = Nvtx.range("kvq softmax")) {
+            step.softmax().run();
+        }
+        try (Nvtx.Range r = Nvtx.range("kvq values")) {
+            step.values().run();
+        }
+        // checked in the host staging copy, so out stays untouched when the call throws, as on the CPU
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate((long) out.length * Float.BYTES, 64);
+            output.atLeast((long) out.length * Float.BYTES).copyToHost(host, 0, 0, host.byteSize());
+            checkError("attention over layer " + layer);
+            for (int i = 0; i < out.length; i++) {
+                if (!Float.isFinite(host.getAtIndex(FLOAT, i))) {
+                    // the CPU rejects a score of ±Inf; on the device it turns the softmax into NaN
+                    throw new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
+                            + " (the query is too large for these keys)");
+                }
+            }
+            MemorySegment.copy(host, FLOAT, 0, out, 0, out.length);
+        }
+    }
+
+    @Override
+    public void keyScores(int layer, int stored, float[] q, float[] result) {
+        requireOpen();
+        runtime.bind();
+        DeviceMemory qd = upload(q);
+        DeviceMemory sd = scores.atLeast((long) setup.shape().queryHeads() * stored * Float.BYTES);
+        try (Nvtx.Range r = Nvtx.range("kvq scores")) {
+            kernels.scores(stream, view(layer), occupancy.packedTokens(stored), layers[layer].keyEntries(),
+                    qd.address(), sd.address(), stored);
+        }
+        readBack(scores.atLeast((long) setup.shape().queryHeads() * stored * Float.BYTES), result,
+                setup.shape().queryHeads() * stored);
+        checkError("key scores of layer " + layer);
+    }
+
+    @Override
+    public void valueMatvec(int layer, int stored, float[] weights, float[] out) {
+        requireOpen();
+        runtime.bind();
+        int n = setup.shape().queryHeads() * stored;
+        DeviceMemory wd = scores.atLeast((long) n * Float.BYTES);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate((long) n * Float.BYTES, 64);
+            MemorySegment.copy(weights, 0, host, FLOAT, 0, n);
+            wd.copyFromHost(host, 0, 0, host.byteSize());
+        }
+        int packed = occupancy.packedTokens(stored);
+        DeviceMemory pd = partials.atLeast(kernels.partialBytes(packed));
+        DeviceMemory od = output.atLeast((long) out.length * Float.BYTES);
+        try (Nvtx.Range r = Nvtx.range("kvq values")) {
+            kernels.values(stream, view(layer), packed, wd.address(), stored, pd.address(), od.address());
+        }
+        readBack(od, out, out.length);
+        checkError("value matvec of layer " + layer);
+    }
+
+    /** Copies {@code n} floats back; the synchronous copy orders after the (blocking) stream's kernels. */
+    private static void readBack(DeviceMemory from, float[] to, int n) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate((long) n * Float.BYTES, 64);
+            from.copyToHost(host, 0, 0, host.byteSize());
+            MemorySegment.copy(host, FLOAT, 0, to, 0, n);
+        }
+    }
+
+    // ------------------------------------------------------------------ reading back
+
+    @Override
+    public float[] decode(int layer, int stored, Tensor tensor) {
+        requireOpen();
+        runtime.bind();
+        try (Arena arena = Arena.ofConfined()) {
+            LayerImage copy = layers[layer].hostCopy(occupancy, stored, arena);
+            return ReferenceDecoder.decode(setup, layer, firstPosition, stored, copy, tensor);
+        }
+    }
+
+    @Override
+    public MemorySegment pageBytes(int layer, int page) {
+        requireOpen();
+        runtime.bind();
+        long pageBytes = setup.layout().pageBytes();
+        MemorySegment host = Arena.ofAuto().allocate(pageBytes, PageLayout.ALIGN);
+        DevicePages p = layers[layer].pages();
+        p.pool().copyToHost(host, 0, p.pageOffset(page), pageBytes);
+        return host;
+    }
+
+    @Override
+    public int entries(int layer, int stored, Tensor tensor) {
+        requireOpen();
+        if (!layers[layer].sparse()) {
+            return 0;
+        }
+        return tensor == Tensor.KEYS ? layers[layer].keyEntries()
+                : (int) occupancy.valueEntries(occupancy.packedTokens(stored));
+    }
+
+    @Override
+    public MemorySegment entryChunk(int layer, Tensor tensor, int chunk) {
+        requireOpen();
+        runtime.bind();
+        DevicePages pool = layers[layer].chunks(tensor);
+        if (pool == null || chunk < 0 || chunk >= pool.size()) {
+            throw new IllegalArgumentException("layer " + layer + " has " + (pool == null ? 0 : pool.size()) + " "
+                    + (tensor == Tensor.KEYS ? "key" : "value") + " entry chunks, no chunk " + chunk);
+        }
+        MemorySegment host = Arena.ofAuto().allocate(EntryChunks.BYTES, PageLayout.ALIGN);
+        pool.pool().copyToHost(host, 0, pool.pageOffset(chunk), EntryChunks.BYTES);
+        return host;
+    }
+
+    @Override
+    public MemoryReport memory(int layer, int stored) {
+        requireOpen();
+        return layers[layer].memory(occupancy, stored);
+    }
+
+    @Override
+    public long hostBytes() {
+        return 0;
+    }
+
+    private static UnsupportedOperationException noSnapshots() {
+        return new UnsupportedOperationException("snapshots of caches on the CUDA backend are not implemented: "
+                + "their pages live on the device (open the cache with Backend.cpu() to save it)");
+    }
+
+    @Override
+    public LayerImage image(int layer, int stored) {
+        throw noSnapshots();
+    }
+
+    @Override
+    public MemorySegment mapSnapshot(FileChannel file) throws IOException {
+        throw noSnapshots();
+    }
+
+    @Override
+    public void restore(int layer, int tokens, LayerImage image) {
+        throw noSnapshots();
+    }
+
+    // ------------------------------------------------------------------ for tests and the profiler
+
+    /**
+     * The page pool of {@code layer}.
+     *
+     * @param layer layer index
+     * @return its device pages
+     */
+    public DevicePages pages(int layer) {
+        requireOpen();
+        return layers[layer].pages();
+    }
+
+    /**
+     * Whether the layers keep sparse outlier entries beside their pages.
+     *
+     * @return true for TOKEN_MAJOR_SPARSE outliers
+     */
+    public boolean sparse() {
+        return setup.layout().sparseOutliers();
+    }
+
+    /**
+     * The stream the sequence's kernels run on.
+     *
+     * @return the stream
+     */
+    public Stream stream() {
+        return stream;
+    }
+
+    /** Makes the runtime's context current on the calling thread. */
+    public void bind() {
+        runtime.bind();
+    }
+
+    /**
+     * Throws what a kernel reported in the error word, if anything.
+     *
+     * @param during what was running, for the message
+     */
+    public void requireNoKernelError(String during) {
+        checkError(during);
+    }
+
+    /**
+     * Bytes of the append staging buffer held now (a prefill's staging is let go).
+     *
+     * @return device bytes
+     */
+    public long stagingBytes() {
+        return input.byteSize();
+    }
+
+    /**
+     * Device bytes drawn from the budget, over all layers: page and entry chunk pools with their
+     * tables, sink buffers and quantizer tables (scratch buffers and per-sequence constants are not
+     * budgeted). Equals what the appends reserved.
+     *
+     * @return device bytes
+     */
+    public long budgetedBytes() {
+        long b = 0;
+        for (DeviceLayer l : layers) {
+            b += l.budgetedBytes();
+        }
+        return b;
+    }
+
+    void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the KV cache is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        freeAll();
+    }
+
+    /** Synchronizes the stream, then frees every allocation once, newest first; reports the first failure. */
+    private void freeAll() {
+        RuntimeException first = null;
+        try {
+            runtime.bind();
+            if (stream != null) {
+                stream.synchronize();   // nothing may still run on memory that is about to be freed
+            }
+        } catch (RuntimeException e) {
+            first = e;
+        }
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try {
+                owned.get(i).close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+                }
+            }
+        }
+        owned.clear();
+        if (first != null) {
+            throw first;
+        }
+    }
+}

@@ -1,0 +1,179 @@
+package dev.kvq.engine.cuda;
+
+import dev.kvq.driver.DeviceMemory;
+import dev.kvq.driver.Stream;
+import dev.kvq.engine.LayerImage;
+import dev.kvq.engine.Tensor;
+import dev.kvq.layout.EntryChunks;
+import dev.kvq.layout.MemoryReport;
+import dev.kvq.layout.Occupancy;
+import dev.kvq.layout.PageLayout;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One layer of one sequence on the device: its page pool laid out exactly as {@link PageLayout} with
+ * its page table ({@link DevicePages}), with TOKEN_MAJOR_SPARSE outliers a key and a value pool of
+ * entry chunks ({@link EntryChunks}, identity chunk tables), the fp16 sink buffer and the quantizer
+ * tables ({@link KvKernels#tables}); the last two are allocated by the first append that needs them.
+ * It owns all of them and frees them once in {@link #close()}.
+ */
+final class DeviceLayer implements AutoCloseable {
+    /** Smallest growth step of a layer's sparse entry chunk pool. */
+    private static final long CHUNK_GROWTH = 1L << 20;
+
+    private final DevicePages pages;
+    private final DevicePages keyChunks;     // sparse only: key entry chunks
+    private final DevicePages valueChunks;   // sparse only: value entry chunks
+    private DeviceMemory sinks;              // SinkLayout; null until the first sink token
+    private DeviceMemory tables;             // KvKernels.Tables (nuq); null until the first append
+    private int keyEntries;                  // key entries stored (the host's count)
+
+    DeviceLayer(PageLayout layout, Stream stream) {
+        DevicePages p = new DevicePages(layout.pageBytes(), stream);
+        DevicePages k = null;
+        DevicePages v = null;
+        try {
+            if (layout.sparseOutliers()) {
+                // chunks grow by at least 1 MiB (16 chunks): entries come in bursts of a whole prefill
+                k = new DevicePages(EntryChunks.BYTES, stream, CHUNK_GROWTH);
+                v = new DevicePages(EntryChunks.BYTES, stream, CHUNK_GROWTH);
+            }
+        } catch (RuntimeException e) {
+            p.close();
+            throw e;
+        }
+        this.pages = p;
+        this.keyChunks = k;
+        this.valueChunks = v;
+    }
+
+    DevicePages pages() {
+        return pages;
+    }
+
+    /** The entry chunk pool of {@code tensor}; null unless the outliers are sparse. */
+    DevicePages chunks(Tensor tensor) {
+        return tensor == Tensor.KEYS ? keyChunks : valueChunks;
+    }
+
+    boolean sparse() {
+        return keyChunks != null;
+    }
+
+    boolean hasSinks() {
+        return sinks != null;
+    }
+
+    boolean hasTables() {
+        return tables != null;
+    }
+
+    int keyEntries() {
+        return keyEntries;
+    }
+
+    void keyEntries(int entries) {
+        keyEntries = entries;
+    }
+
+    /** Takes over a sink buffer and quantizer tables allocated for an append (either may be null). */
+    void adopt(DeviceMemory newSinks, DeviceMemory newTables) {
+        if (newSinks != null) {
+            sinks = newSinks;
+        }
+        if (newTables != null) {
+            tables = newTables;
+        }
+    }
+
+    /** The kernels' view of this layer, with the sequence's counts at {@code seqMeta}. */
+    LayerView view(long seqMeta, long seqKeyEntries) {
+        SparseView sv = null;
+        if (sparse()) {
+            sv = new SparseView(keyChunks.poolAddress(), keyChunks.capacity(), keyChunks.tableAddress(),
+                    keyChunks.capacity(), valueChunks.poolAddress(), valueChunks.capacity(),
+                    valueChunks.tableAddress(), valueChunks.capacity(), seqKeyEntries);
+        }
+        return new LayerView(pages.poolAddress(), pages.capacity(), pages.tableAddress(), pages.capacity(), seqMeta,
+                sinks == null ? 0 : sinks.address(), tables == null ? 0 : tables.address(), sv);
+    }
+
+    /** Device bytes of the page pool and the entry chunk pools, with their tables. */
+    long poolBytes() {
+        long b = pages.allocatedBytes();
+        if (sparse()) {
+            b += keyChunks.allocatedBytes() + valueChunks.allocatedBytes();
+        }
+        return b;
+    }
+
+    /** Device bytes drawn from the budget: the pools, the sink buffer and the quantizer tables. */
+    long budgetedBytes() {
+        return poolBytes() + (sinks == null ? 0 : sinks.byteSize()) + (tables == null ? 0 : tables.byteSize());
+    }
+
+    /** Bytes by part, from what is allocated on the device. */
+    MemoryReport memory(Occupancy occupancy, int stored) {
+        long valueEntries = occupancy.valueEntries(occupancy.packedTokens(stored));
+        long chunks = sparse() ? keyChunks.capacity() + valueChunks.capacity() : 0;
+        // beside the host's quantizer side data: the page table, the device tables and the chunk tables
+        long side = occupancy.quantizerBytes() + (long) pages.capacity() * Integer.BYTES
+                + (tables == null ? 0 : tables.byteSize()) + chunks * Integer.BYTES;
+        return occupancy.memory(stored, pages.capacity(), keyEntries + valueEntries, chunks,
+                sinks == null ? 0 : sinks.byteSize(), side);
+    }
+
+    /** A host copy of the layer holding {@code stored} tokens, allocated from {@code arena}. */
+    LayerImage hostCopy(Occupancy occupancy, int stored, Arena arena) {
+        long pageBytes = pages.pageBytes();
+        List<MemorySegment> hostPages = new ArrayList<>();
+        for (int i = 0; i < pages.size(); i++) {
+            MemorySegment host = arena.allocate(pageBytes, PageLayout.ALIGN);
+            pages.pool().copyToHost(host, 0, pages.pageOffset(i), pageBytes);
+            hostPages.add(host);
+        }
+        MemorySegment hostSinks = null;
+        if (sinks != null) {
+            hostSinks = arena.allocate(sinks.byteSize(), PageLayout.ALIGN);
+            sinks.copyToHost(hostSinks);
+        }
+        int valueEntries = (int) occupancy.valueEntries(occupancy.packedTokens(stored));
+        return new LayerImage(hostPages, hostSinks, keyEntries, sparse() ? hostChunks(keyChunks, keyEntries, arena)
+                : List.of(), valueEntries, sparse() ? hostChunks(valueChunks, valueEntries, arena) : List.of());
+    }
+
+    private static List<MemorySegment> hostChunks(DevicePages pool, int entries, Arena arena) {
+        List<MemorySegment> chunks = new ArrayList<>();
+        for (int i = 0; i < EntryChunks.chunksFor(entries); i++) {
+            MemorySegment host = arena.allocate(EntryChunks.BYTES, PageLayout.ALIGN);
+            pool.pool().copyToHost(host, 0, pool.pageOffset(i), EntryChunks.BYTES);
+            chunks.add(host);
+        }
+        return chunks;
+    }
+
+    /** Frees every allocation of the layer once; the caller has synchronized the stream. */
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        for (AutoCloseable c : new AutoCloseable[] {tables, sinks, valueChunks, keyChunks, pages}) {
+            try {
+                if (c != null) {
+                    c.close();
+                }
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+                }
+            }
+        }
+        tables = null;
+        sinks = null;
+        if (first != null) {
+            throw first;
+        }
+    }
+}

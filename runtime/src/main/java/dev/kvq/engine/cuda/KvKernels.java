@@ -1,0 +1,560 @@
+package dev.kvq.engine.cuda;
+
+import dev.kvq.driver.Dim3;
+import dev.kvq.driver.Stream;
+import dev.kvq.engine.CodeTables;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.RopePairing;
+import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.PageLayout.Part;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.quant.KeyQuantizer;
+import dev.kvq.quant.LayerCalibration;
+import dev.kvq.quant.QuantSpec;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.ToIntFunction;
+
+/**
+ * The cache kernels of one sequence's geometry (shape, spec, page layout) and per-cache constants
+ * (inverse frequencies, RoPE step table, error word: {@link Constants}), launched with arguments
+ * built and checked against kvq_kernels.cuh ({@link LaunchArgs}). Every launch takes device
+ * addresses, so the argument lists can be built and checked without a GPU (see the unit tests);
+ * launching needs the {@link CudaRuntime}. Batches are of one sequence here ({@code B = 1}): a cache
+ * owns its pages.
+ *
+ * <p>Launch geometry is the header's: packing one block of {@code KVQ_PACK_THREADS} per token; key
+ * scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
+ * {@code (⌈packed/TV⌉, Hkv)} blocks of 256, reduced by {@code (Hq)} blocks of d threads. Sparse
+ * outliers (TOKEN_MAJOR_SPARSE) add {@code kvq_key_sparse_starts} (one block) and
+ * {@code kvq_key_sparse_entries} (a block per token) to packing, and the balanced residual passes
+ * {@code kvq_key_scores_sparse} / {@code kvq_value_sparse} ({@code ⌈entries/2048⌉} blocks of 256)
+ * after the scores and the value reduction.
+ */
+public final class KvKernels {
+    /** Kernel sources (PTX resources) the backend loads. */
+    public static final List<String> SOURCES = KernelSignatures.sources();
+    /** Entry points this backend launches, which must be in the loaded PTX. */
+    public static final List<String> REQUIRED = List.of("kvq_rope_steps", "kvq_sinks_append", "kvq_fp16_append",
+            "kvq_pack_keys", "kvq_key_sparse_starts", "kvq_key_sparse_entries", "kvq_pack_values",
+            "kvq_key_scores", "kvq_key_scores_sparse", "kvq_softmax", "kvq_value_partials", "kvq_value_reduce",
+            "kvq_value_sparse", "kvq_fp16_key_scores", "kvq_fp16_value_partials");
+
+    /** Largest dynamic shared memory a launch may ask for without raising the function attribute. */
+    public static final int SHARED_LIMIT = 48 * 1024;
+
+    private final CudaRuntime runtime;        // null: arguments only (tests)
+    private final Constants constants;
+    private final AttentionShape shape;
+    private final QuantSpec spec;
+    private final PageLayout layout;
+    private final int d;
+    private final int channels;
+    private final int group;
+    private final int bits;
+    private final int form;
+    private final int keySlots;
+    private final int valueSlots;
+    private final boolean sparse;
+    private final int sparseValueSlots;       // Sv of the sparse form: entries per token (0 otherwise)
+    private final float scale;
+    private final int pairing;
+
+    /**
+     * Device addresses of a cache's constants, the same for every launch.
+     *
+     * @param invFreq   fp32 [d/2] RoPE inverse frequencies
+     * @param ropeSteps float2 [d/2][T] (cos, sin) of the steps inside a key-score tile
+     * @param error     int32 [1] the kernels' error word
+     */
+    public record Constants(long invFreq, long ropeSteps, long error) {}
+
+    /** The byte layout of a layer's quantizer tables on the device, in floats from the start. */
+    public static final class Tables {
+        private Tables() {}
+
+        /** Floats before {@code hi} ({@code lo} is first). */
+        static int hi(int channels) { return channels; }
+
+        static int zero(int channels) { return 2 * channels; }
+
+        static int scale(int channels) { return 3 * channels; }
+
+        static int keyTable(int channels) { return 4 * channels; }
+
+        static int keyMid(int channels) { return 20 * channels; }
+
+        static int valueMid(int channels) { return 20 * channels + 16; }
+
+        static int valueTable(int channels) { return 20 * channels + 32; }
+
+        /** Floats of the whole table block. */
+        public static int floats(int channels) { return 20 * channels + 48; }
+    }
+
+    /**
+     * Launches for one geometry on {@code runtime} (null builds arguments only), with a cache's constants.
+     *
+     * @throws UnsupportedOperationException for a spec or shape the kernels do not cover
+     */
+    public KvKernels(CudaRuntime runtime, AttentionShape shape, QuantSpec spec, PageLayout layout,
+                     Constants constants) {
+        requireSupported(shape, spec, layout);
+        if (runtime != null) {
+            allowShared(runtime, shape, spec);
+        }
+        this.runtime = runtime;
+        this.constants = constants;
+        this.shape = shape;
+        this.spec = spec;
+        this.layout = layout;
+        this.d = shape.headDim();
+        this.channels = shape.kvChannels();
+        this.group = shape.groupSize();
+        this.bits = spec.bits();
+        this.sparse = layout.sparseOutliers();
+        this.form = sparse ? KernelSignatures.FORM_SPARSE
+                : spec.hasOutliers() ? KernelSignatures.FORM_FIXED : KernelSignatures.FORM_NONE;
+        this.sparseValueSlots = sparse ? spec.valueOutliersPerToken(channels) : 0;
+        this.keySlots = layout.keySlots();
+        this.valueSlots = layout.valueSlots();
+        this.scale = (float) (1.0 / Math.sqrt(d));   // as CpuAttention.scores forms it
+        this.pairing = shape.rope().pairing() == RopePairing.INTERLEAVED
+                ? KernelSignatures.ROPE_INTERLEAVED : KernelSignatures.ROPE_ROTATE_HALF;
+    }
+
+    /**
+     * Throws {@link UnsupportedOperationException} naming what the kernels lack: fp32 pages (no fp32
+     * kernels). Shared memory depends on the device: {@link #requireShared}.
+     */
+    public static void requireSupported(AttentionShape shape, QuantSpec spec, PageLayout layout) {
+        if (spec.mode() == QuantSpec.Mode.FP32) {
+            throw new UnsupportedOperationException("the CUDA kernels have no fp32 pages (use fp16 or nuq)");
+        }
+        if (spec.hasOutliers()) {
+            // the pack kernels keep a token's outlier lists in shared memory (KVQ_MAX_CAP per side);
+            // beyond that every append would fail on the device, so such a cache stays on the CPU
+            int d = shape.kvChannels();
+            int keyCap = spec.keyOutlierCap(d);
+            int valueCap = spec.valueTopK(d) - 1;
+            if (keyCap > MAX_OUTLIERS_PER_SIDE || valueCap > MAX_OUTLIERS_PER_SIDE) {
+                throw new UnsupportedOperationException(spec.name() + " over " + d + " channels keeps up to "
+                        + Math.max(keyCap, valueCap) + " outliers per side and token; the CUDA kernels hold "
+                        + MAX_OUTLIERS_PER_SIDE);
+            }
+        }
+    }
+
+    /**
+     * Opts the kernels of this geometry in to the dynamic shared memory they need above 48 KiB, or
+     * throws {@link UnsupportedOperationException} when the device cannot give it.
+     */
+    static void allowShared(CudaRuntime runtime, AttentionShape shape, QuantSpec spec) {
+        Map<String, Integer> needs = sharedBytes(shape, spec);
+        requireShared(shape, needs, runtime::maxDynamicSharedBytes);
+        needs.forEach((kernel, bytes) -> {
+            if (bytes > SHARED_LIMIT) {
+                runtime.allowDynamicShared(kernel, bytes);
+            }
+        });
+    }
+
+    /** KVQ_MAX_CAP of kvq_bodies.cuh: outliers per side one token may keep in the pack kernels. */
+    static final int MAX_OUTLIERS_PER_SIDE = 1024;
+
+    /**
+     * Dynamic shared memory per block of the launches that use it, by kernel, for this geometry.
+     *
+     * @param shape the attention shape (head dim, group size)
+     * @param spec the cache's spec (nuq or fp16 kernels)
+     * @return kernel name to bytes of dynamic shared memory per block
+     */
+    public static Map<String, Integer> sharedBytes(AttentionShape shape, QuantSpec spec) {
+        int d = shape.headDim();
+        int g = shape.groupSize();
+        Map<String, Integer> m = new LinkedHashMap<>();
+        if (spec.quantized()) {
+            m.put("kvq_key_scores", KernelSignatures.keyScoresSharedBytes(d, g));
+            m.put("kvq_value_partials", KernelSignatures.valuePartialsSharedBytes(d, g));
+        } else {
+            m.put("kvq_fp16_key_scores", KernelSignatures.fp16KeyScoresSharedBytes(d, g));
+            m.put("kvq_fp16_value_partials", KernelSignatures.fp16ValuePartialsSharedBytes(d, g));
+        }
+        return m;
+    }
+
+    /**
+     * Throws {@link UnsupportedOperationException} when a launch needs more dynamic shared memory than
+     * the device gives that kernel ({@code available}: its opt-in maximum less its static shared
+     * memory), naming the kernel, the bytes needed and the bytes available.
+     *
+     * @param shape the attention shape, for the message
+     * @param needs kernel name to dynamic shared bytes per block ({@link #sharedBytes})
+     * @param available kernel name to the most dynamic shared bytes per block it can be given
+     */
+    public static void requireShared(AttentionShape shape, Map<String, Integer> needs,
+                                     ToIntFunction<String> available) {
+        for (Map.Entry<String, Integer> e : needs.entrySet()) {
+            if (e.getValue() <= SHARED_LIMIT) {
+                continue;   // every device allows 48 KiB without opting in
+            }
+            int max = available.applyAsInt(e.getKey());
+            if (e.getValue() > max) {
+                throw new UnsupportedOperationException(e.getKey() + " needs " + e.getValue()
+                        + " bytes of dynamic shared memory per block for head dim " + shape.headDim() + " with "
+                        + shape.groupSize() + " query heads per KV head, but the device allows " + max
+                        + " (its opt-in maximum less the kernel's static shared memory)");
+            }
+        }
+    }
+
+    /** Whether the pages are nuq (else fp16). */
+    public boolean quantized() {
+        return spec.quantized();
+    }
+
+    /** Floats of one layer's quantizer tables ({@link #tables}). */
+    public int tableFloats() {
+        return Tables.floats(channels);
+    }
+
+    /**
+     * One layer's quantizer tables as the pack and score kernels read them: lo, hi, z, s [D]; the key
+     * table [D][16] (z_c + s_c·c'_K[x mod C], CodeTables.keys); key midpoints [16]; value midpoints [16];
+     * the value table [16] (c'_V[x mod C]). Midpoint rows are padded with +∞ (never below a value).
+     */
+    public float[] tables(LayerCalibration calibration) {
+        KeyQuantizer k = calibration.keys();
+        float[] t = new float[Tables.floats(channels)];
+        for (int c = 0; c < channels; c++) {
+            t[c] = k.lower(c);
+            t[Tables.hi(channels) + c] = k.upper(c);
+            t[Tables.zero(channels) + c] = k.zero(c);
+            t[Tables.scale(channels) + c] = k.scale(c);
+        }
+        float[] keyTable = CodeTables.keys(k, bits, channels);
+        System.arraycopy(keyTable, 0, t, Tables.keyTable(channels), keyTable.length);
+        float[] valueTable = CodeTables.values(calibration.values(), bits);
+        System.arraycopy(valueTable, 0, t, Tables.valueTable(channels), valueTable.length);
+        float[] km = k.codebook().midpoints();
+        float[] vm = calibration.values().midpoints();
+        for (int i = 0; i < 16; i++) {
+            t[Tables.keyMid(channels) + i] = i < km.length ? km[i] : Float.POSITIVE_INFINITY;
+            t[Tables.valueMid(channels) + i] = i < vm.length ? vm[i] : Float.POSITIVE_INFINITY;
+        }
+        return t;
+    }
+
+    /** Arguments of {@code kvq_rope_steps}. */
+    public LaunchArgs ropeStepsArgs() {
+        return LaunchArgs.of("kvq_rope_steps").ptr("steps", constants.ropeSteps()).ptr("invFreq", constants.invFreq())
+                .i32("halfDim", d / 2);
+    }
+
+    /** Bytes of the RoPE step table of head dim {@code headDim}: (cos, sin) [d/2][T]. */
+    public static long ropeStepBytes(int headDim) {
+        return (long) (headDim / 2) * KernelSignatures.TILE * 8;
+    }
+
+    /** Fills the RoPE step table (once per cache). */
+    public void ropeSteps(Stream stream) {
+        launch(ropeStepsArgs(), Dim3.of(Dim3.blocksFor((long) (d / 2) * KernelSignatures.TILE, 256)), Dim3.of(256), 0,
+                stream);
+    }
+
+    /**
+     * The arguments every kernel that reads pages starts with: the pool, the page size, the offsets of
+     * the {@code parts} it reads ({@link PageLayout#offsetOrZero}), the page table and the page size in
+     * tokens.
+     */
+    private LaunchArgs pagePool(String kernel, LayerView v, Part... parts) {
+        LaunchArgs a = LaunchArgs.of(kernel).ptr("pool", v.pool()).i64("pageBytes", layout.pageBytes());
+        for (Part part : parts) {
+            a.i64(part.layoutName() + "Off", layout.offsetOrZero(part));
+        }
+        return a.ptr("pageTable", v.pageTable()).i32("maxPages", v.maxPages()).i32("poolPages", v.poolPages())
+                .i32("pageTokens", layout.pageTokens());
+    }
+
+    /** Whether outliers are stored in the token-major sparse form (entry chunks beside the pages). */
+    public boolean sparse() {
+        return sparse;
+    }
+
+    /** Entries per token of the sparse value outliers ({@code Sv}; 0 unless {@link #sparse()}). */
+    public int sparseValueSlots() {
+        return sparseValueSlots;
+    }
+
+    /**
+     * Arguments of {@code kvq_pack_keys} for {@code n} tokens of sequence 0; {@code keyOutCount} (int32
+     * [n]) receives the uncapped outlier counts of the sparse form, 0 otherwise.
+     */
+    public LaunchArgs packKeysArgs(LayerView v, long keys, long tokenSeq, long tokenSlot, int n, long keyOutCount) {
+        long t = v.tables();
+        return pagePool("kvq_pack_keys", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE)
+                .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
+                .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
+                .ptr("scale", t + 4L * Tables.scale(channels)).ptr("keyMid", t + 4L * Tables.keyMid(channels))
+                .ptr("keyTable", t + 4L * Tables.keyTable(channels))
+                .i32("channels", channels).i32("bits", bits).i32("form", form)
+                .i32("cap", spec.keyOutlierCap(channels)).i32("keySlots", keySlots)
+                .ptr("keyOutCount", sparse ? keyOutCount : 0).ptr("error", constants.error());
+    }
+
+    /** The sparse chunk tables of {@code v}, or an error naming the launch when the view has none. */
+    private static SparseView sparseOf(LayerView v, String kernel) {
+        if (v.sparse() == null) {
+            throw new IllegalStateException(kernel + " needs the layer's sparse entry chunks, but the view has none");
+        }
+        return v.sparse();
+    }
+
+    /** Arguments of {@code kvq_key_sparse_starts}: start pointers from the counts of {@code kvq_pack_keys}. */
+    public LaunchArgs keySparseStartsArgs(LayerView v, long tokenSeq, long tokenSlot, long keyOutCount, int n) {
+        SparseView s = sparseOf(v, "kvq_key_sparse_starts");
+        return pagePool("kvq_key_sparse_starts", v, Part.KEY_OUT_START)
+                .ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).ptr("keyOutCount", keyOutCount)
+                .i32("n", n).i32("batch", 1).ptr("seqKeyEntries", s.seqKeyEntries()).ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_key_sparse_entries}: every key outlier of the {@code n} tokens as an entry. */
+    public LaunchArgs keySparseEntriesArgs(LayerView v, long keys, long tokenSeq, long tokenSlot, int n) {
+        SparseView s = sparseOf(v, "kvq_key_sparse_entries");
+        long t = v.tables();
+        return pagePool("kvq_key_sparse_entries", v, Part.KEY_OUT_START)
+                .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
+                .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
+                .ptr("scale", t + 4L * Tables.scale(channels)).ptr("keyMid", t + 4L * Tables.keyMid(channels))
+                .ptr("keyTable", t + 4L * Tables.keyTable(channels))
+                .i32("channels", channels).i32("bits", bits)
+                .ptr("entryPool", s.keyPool()).ptr("keyChunkTable", s.keyChunkTable())
+                .i32("maxChunks", s.keyMaxChunks()).i32("poolChunks", s.keyPoolChunks())
+                .ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_pack_values} for {@code n} tokens of sequence 0. */
+    public LaunchArgs packValuesArgs(LayerView v, long values, long tokenSeq, long tokenSlot, int n) {
+        long t = v.tables();
+        return pagePool("kvq_pack_values", v, Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE,
+                Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE, Part.VALUE_OUT_START)
+                .ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
+                .ptr("valueMid", t + 4L * Tables.valueMid(channels)).ptr("valueTable", t + 4L * Tables.valueTable(channels))
+                .i32("channels", channels).i32("headDim", d).i32("bits", bits).i32("form", form)
+                .i32("topK", spec.valueTopK(channels))
+                .ptr("entryPool", sparse ? sparseOf(v, "kvq_pack_values").valuePool() : 0)
+                .ptr("valueChunkTable", sparse ? v.sparse().valueChunkTable() : 0)
+                .i32("maxChunks", sparse ? v.sparse().valueMaxChunks() : 0)
+                .i32("poolChunks", sparse ? v.sparse().valuePoolChunks() : 0)
+                .ptr("error", constants.error());
+    }
+
+    /**
+     * Packs {@code n} tokens (keys then values, fp32 [n][D] each) into their slots. With sparse
+     * outliers the keys' outlier counts go to {@code keyOutCount} (int32 [n]), the start pointers are
+     * formed in token order from the layer's running entry count, then the entries are written into the
+     * key chunks; values write theirs directly (Sv per token).
+     */
+    private void pack(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
+                      long keyOutCount) {
+        launch(packKeysArgs(v, keys, tokenSeq, tokenSlot, n, keyOutCount), Dim3.of(n),
+                Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
+        if (sparse) {
+            // one thread walks the tokens (a running sum); 32 threads keep the launch a whole warp
+            launch(keySparseStartsArgs(v, tokenSeq, tokenSlot, keyOutCount, n), Dim3.of(1), Dim3.of(32), 0, stream);
+            launch(keySparseEntriesArgs(v, keys, tokenSeq, tokenSlot, n), Dim3.of(n),
+                    Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
+        }
+        launch(packValuesArgs(v, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(KernelSignatures.PACK_THREADS),
+                0, stream);
+    }
+
+    /** Arguments of {@code kvq_sinks_append}: tokens become sinks {@code tokenSlot[t]} (rotated, fp16). */
+    public LaunchArgs sinksAppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        return LaunchArgs.of("kvq_sinks_append").ptr("sinks", v.sinks()).i32("sinkCap", spec.sinkTokens())
+                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
+                .ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_fp16_append}: tokens go to slots {@code tokenSlot[t]} of fp16 pages (rotated). */
+    public LaunchArgs fp16AppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        return pagePool("kvq_fp16_append", v, Part.KEYS, Part.VALUES)
+                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
+                .ptr("error", constants.error());
+    }
+
+    /**
+     * Stores {@code n} tokens (pre-RoPE keys and values fp32 [n][D] each) as sinks: rotated, fp16,
+     * {@code tokenSlot[t]} being the sink index. One block per token.
+     */
+    public void appendSinks(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        launch(sinksAppendArgs(v, keys, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(128), 0, stream);
+    }
+
+    /**
+     * Stores {@code n} tokens (pre-RoPE keys and values fp32 [n][D] each) into page slots
+     * {@code tokenSlot[t]}: packed into nuq pages ({@code keyOutCount} int32 [n] receives the sparse
+     * form's key outlier counts) or rotated into fp16 pages. One block per token.
+     */
+    public void appendPages(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n,
+                            long keyOutCount) {
+        if (spec.quantized()) {
+            pack(stream, v, keys, values, tokenSeq, tokenSlot, n, keyOutCount);
+        } else {
+            launch(fp16AppendArgs(v, keys, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(128), 0, stream);
+        }
+    }
+
+    /** Arguments of {@code kvq_key_scores} (nuq pages). */
+    public LaunchArgs keyScoresArgs(LayerView v, long query, long scores, int stride) {
+        return pagePool("kvq_key_scores", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE)
+                .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
+                .i32("sinkCap", spec.sinkTokens()).ptr("sinks", spec.sinkTokens() == 0 ? 0 : v.sinks())
+                .ptr("query", query).f32("scale", scale)
+                .ptr("keyTable", v.tables() + 4L * Tables.keyTable(channels)).ptr("invFreq", constants.invFreq())
+                .ptr("ropeSteps", constants.ropeSteps()).i32("pairing", pairing)
+                .ptr("scores", scores).i32("scoreStride", stride)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).i32("bits", bits)
+                .i32("keySlots", keySlots).ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_fp16_key_scores}. */
+    public LaunchArgs fp16KeyScoresArgs(LayerView v, long query, long scores, int stride) {
+        return pagePool("kvq_fp16_key_scores", v, Part.KEYS)
+                .ptr("seqTokens", v.seqPacked()).ptr("query", query).f32("scale", scale)
+                .ptr("scores", scores).i32("scoreStride", stride)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_key_scores_sparse}: the sparse key residuals added onto the scores. */
+    public LaunchArgs keyScoresSparseArgs(LayerView v, long query, long scores, int stride) {
+        SparseView s = sparseOf(v, "kvq_key_scores_sparse");
+        return pagePool("kvq_key_scores_sparse", v, Part.KEY_OUT_START)
+                .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
+                .i32("sinkCap", spec.sinkTokens()).ptr("query", query).f32("scale", scale)
+                .ptr("invFreq", constants.invFreq()).i32("pairing", pairing)
+                .ptr("entryPool", s.keyPool()).ptr("keyChunkTable", s.keyChunkTable())
+                .i32("maxChunks", s.keyMaxChunks()).i32("poolChunks", s.keyPoolChunks())
+                .ptr("scores", scores).i32("scoreStride", stride)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
+    }
+
+    /**
+     * Queues the scaled scores of every stored token ({@code packed} after the sinks) into
+     * {@code scores [Hq][stride]}; with sparse outliers the residual pass follows on the same stream,
+     * one thread per {@code KVQ_SPARSE_PER_THREAD} of the layer's {@code keyEntries} key entries.
+     */
+    public void scores(Stream stream, LayerView v, int packed, long keyEntries, long query, long scores, int stride) {
+        if (spec.quantized()) {
+            launch(keyScoresArgs(v, query, scores, stride),
+                    new Dim3(KernelSignatures.keyScoreTiles(packed), shape.kvHeads(), 1), Dim3.of(KernelSignatures.TILE),
+                    KernelSignatures.keyScoresSharedBytes(d, group), stream);
+            if (sparse) {
+                launch(keyScoresSparseArgs(v, query, scores, stride),
+                        new Dim3(KernelSignatures.sparseBlocks(keyEntries), 1, 1),
+                        Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
+            }
+        } else {
+            int blocks = Math.max(1, (packed + 2 * KernelSignatures.TILE - 1) / (2 * KernelSignatures.TILE));
+            launch(fp16KeyScoresArgs(v, query, scores, stride), new Dim3(blocks, shape.kvHeads(), 1),
+                    Dim3.of(KernelSignatures.TILE), KernelSignatures.fp16KeyScoresSharedBytes(d, group), stream);
+        }
+    }
+
+    /** Arguments of {@code kvq_softmax}. */
+    public LaunchArgs softmaxArgs(LayerView v, long scores, int stride) {
+        return LaunchArgs.of("kvq_softmax").ptr("scores", scores).ptr("seqPacked", v.seqPacked())
+                .ptr("seqSinks", v.seqSinks()).i32("queryHeads", shape.queryHeads()).i32("scoreStride", stride);
+    }
+
+    /** Queues the softmax of every query head's row in place. */
+    public void softmax(Stream stream, LayerView v, long scores, int stride) {
+        launch(softmaxArgs(v, scores, stride), Dim3.of(shape.queryHeads()), Dim3.of(256), 0, stream);
+    }
+
+    /** Bytes of the value partials for {@code packed} tokens: [Hq][tiles][d] fp32. */
+    public long partialBytes(int packed) {
+        return (long) shape.queryHeads() * KernelSignatures.valueTiles(packed) * d * Float.BYTES;
+    }
+
+    /** Arguments of {@code kvq_value_partials} (nuq pages). */
+    public LaunchArgs valuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles) {
+        return pagePool("kvq_value_partials", v, Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE,
+                Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE)
+                .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks())
+                .ptr("weights", weights).i32("scoreStride", stride)
+                .ptr("valueTable", v.tables() + 4L * Tables.valueTable(channels))
+                .ptr("partials", partials).i32("maxTiles", maxTiles)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group).i32("bits", bits)
+                .i32("valueSlots", valueSlots).ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_fp16_value_partials}. */
+    public LaunchArgs fp16ValuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles) {
+        return pagePool("kvq_fp16_value_partials", v, Part.VALUES)
+                .ptr("seqTokens", v.seqPacked()).ptr("weights", weights).i32("scoreStride", stride)
+                .ptr("partials", partials).i32("maxTiles", maxTiles)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_value_reduce}. */
+    public LaunchArgs valueReduceArgs(LayerView v, long partials, int maxTiles, long weights, int stride, long out) {
+        int sinkCap = spec.quantized() ? spec.sinkTokens() : 0;
+        return LaunchArgs.of("kvq_value_reduce")
+                .ptr("partials", partials).i32("maxTiles", maxTiles)
+                .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks())
+                .i32("sinkCap", sinkCap).ptr("sinks", sinkCap == 0 ? 0 : v.sinks())
+                .ptr("weights", weights).i32("scoreStride", stride).ptr("out", out)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group);
+    }
+
+    /**
+     * Queues {@code out [Hq][d] = Σ_t weights[q][t]·v_t}: the tile partials, then their reduction
+     * in tile order together with the sinks. {@code partials} holds {@link #partialBytes}.
+     */
+    public void values(Stream stream, LayerView v, int packed, long weights, int stride, long partials, long out) {
+        int tiles = KernelSignatures.valueTiles(packed);
+        if (spec.quantized()) {
+            launch(valuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
+                    Dim3.of(256), KernelSignatures.valuePartialsSharedBytes(d, group), stream);
+        } else {
+            launch(fp16ValuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
+                    Dim3.of(256), KernelSignatures.fp16ValuePartialsSharedBytes(d, group), stream);
+        }
+        launch(valueReduceArgs(v, partials, tiles, weights, stride, out), Dim3.of(shape.queryHeads()), Dim3.of(d), 0,
+                stream);
+        if (sparse) {
+            launch(valueSparseArgs(v, weights, stride, out),
+                    new Dim3(KernelSignatures.sparseBlocks((long) packed * sparseValueSlots), 1, 1),
+                    Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
+        }
+    }
+
+    /** Arguments of {@code kvq_value_sparse}: the sparse value residuals added onto the output. */
+    public LaunchArgs valueSparseArgs(LayerView v, long weights, int stride, long out) {
+        SparseView s = sparseOf(v, "kvq_value_sparse");
+        return LaunchArgs.of("kvq_value_sparse")
+                .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks())
+                .ptr("weights", weights).i32("scoreStride", stride)
+                .ptr("entryPool", s.valuePool()).ptr("valueChunkTable", s.valueChunkTable())
+                .i32("maxChunks", s.valueMaxChunks()).i32("poolChunks", s.valuePoolChunks())
+                .i32("valueSlots", sparseValueSlots).ptr("out", out)
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .ptr("error", constants.error());
+    }
+
+    private void launch(LaunchArgs args, Dim3 grid, Dim3 block, int shared, Stream stream) {
+        if (runtime == null) {
+            throw new IllegalStateException("these kernels were made for argument checks only, without a device");
+        }
+        runtime.kernel(args.kernel()).launch(grid, block, shared, stream, args.done());
+    }
+}
