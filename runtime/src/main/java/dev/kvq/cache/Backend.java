@@ -2,6 +2,7 @@ package dev.kvq.cache;
 
 import dev.kvq.driver.CudaDriver;
 import dev.kvq.driver.CudaProbe;
+import dev.kvq.engine.cpu.CpuThreads;
 import dev.kvq.engine.cpu.Simd;
 import dev.kvq.engine.cuda.CudaRuntime;
 import java.util.Locale;
@@ -16,10 +17,18 @@ import org.apache.logging.log4j.Logger;
  * logs a WARN with the reason and falls back to the CPU; under {@code cuda} it is an error, because
  * the user asked for the GPU explicitly.
  *
- * @param kind   the backend chosen
- * @param reason why, in one line (shown by {@code kvq info})
+ * <p>The CPU backend splits each decode step across threads (the caller's and a pool's shared by the
+ * sequences of a cache or pool): {@link #withThreads} sets their number, the system property
+ * {@value #THREADS_PROPERTY} its default, else the available processors. Results are the same bits for
+ * any thread count.
+ *
+ * @param kind    the backend chosen
+ * @param reason  why, in one line (shown by {@code kvq info})
+ * @param threads threads a CPU decode step runs on, the caller included; 0 = the default
+ *                ({@value #THREADS_PROPERTY}, else the available processors). Used by the CPU
+ *                backend and by a CUDA cache that falls back to it.
  */
-public record Backend(Kind kind, String reason) {
+public record Backend(Kind kind, String reason, int threads) {
     private static final Logger LOG = LogManager.getLogger(Backend.class);
 
     /** The system property that forces the backend: {@code cpu}, {@code cuda} or {@code auto}. */
@@ -30,6 +39,15 @@ public record Backend(Kind kind, String reason) {
      * width, {@code 0} for the scalar kernels, or 4, 8 or 16 float lanes.
      */
     public static final String SIMD_PROPERTY = Simd.PROPERTY;
+
+    /**
+     * The system property that sets the CPU backend's default thread count (a positive number; unset
+     * = the available processors). {@link #withThreads} overrides it per cache or pool.
+     */
+    public static final String THREADS_PROPERTY = CpuThreads.PROPERTY;
+
+    /** The most threads a backend may ask for. */
+    public static final int MAX_THREADS = CpuThreads.MAX_THREADS;
 
     /** The two backends. */
     public enum Kind {
@@ -48,11 +66,33 @@ public record Backend(Kind kind, String reason) {
 
     private static volatile Backend auto;
 
-    /** Rejects a null kind or reason. */
+    /** Rejects a null kind or reason and a thread count outside [0, {@value #MAX_THREADS}]. */
     public Backend {
         if (kind == null || reason == null) {
             throw new IllegalArgumentException("backend kind and reason must not be null");
         }
+        CpuThreads.requireValid(threads);
+    }
+
+    /**
+     * A backend with the default thread count.
+     *
+     * @param kind   the backend chosen
+     * @param reason why, in one line
+     */
+    public Backend(Kind kind, String reason) {
+        this(kind, reason, 0);
+    }
+
+    /**
+     * This backend with CPU decode steps split across {@code threads} threads (the caller included).
+     *
+     * @param threads 1 to {@value #MAX_THREADS}, or 0 for the default
+     * @return a copy with that thread count
+     * @throws IllegalArgumentException for a count outside [0, {@value #MAX_THREADS}]
+     */
+    public Backend withThreads(int threads) {
+        return new Backend(kind, reason, threads);
     }
 
     /**

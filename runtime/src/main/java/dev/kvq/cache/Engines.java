@@ -64,12 +64,12 @@ final class Engines implements AutoCloseable {
             }
         }
         LOG.warn("falling back to the CPU: {}", why);
-        return new Opened(new Backend(Backend.Kind.CPU, why), cpu().open(firstPosition, budget));
+        return new Opened(new Backend(Backend.Kind.CPU, why, requested.threads()), cpu().open(firstPosition, budget));
     }
 
     private Engine cpu() {
         if (cpu == null) {
-            cpu = new CpuEngine(setup);
+            cpu = new CpuEngine(setup, requested.threads());
         }
         return cpu;
     }
@@ -85,7 +85,7 @@ final class Engines implements AutoCloseable {
         }
         String why = "a snapshot opens on the CPU backend (restoring it onto device pages is not implemented)";
         LOG.warn("falling back to the CPU: {}", why);
-        return new Backend(Backend.Kind.CPU, why);
+        return new Backend(Backend.Kind.CPU, why, requested.threads());
     }
 
     /** Closes the engines; their sequences are closed already. */

@@ -1,5 +1,10 @@
 package dev.kvq.engine.cpu;
 
+import static dev.kvq.engine.cpu.Vectors.FS;
+import static dev.kvq.engine.cpu.Vectors.INT;
+import static dev.kvq.engine.cpu.Vectors.LANES;
+import static dev.kvq.engine.cpu.Vectors.SHORT;
+
 import dev.kvq.engine.Tensor;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.RopePairing;
@@ -10,46 +15,53 @@ import dev.kvq.layout.SinkLayout;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
+import jdk.incubator.vector.VectorOperators;
 
 /**
- * One decode step of attention on the CPU over a {@link CpuLayer}: sink scores, fused packed key
- * scores with the outlier residuals of each page added in the same pass, an fp32 softmax, then the
- * packed value matvec with its residuals and the sinks. Holds the scratch buffers of one cache, so a
- * cache attends from one thread at a time.
+ * One decode step of attention on the CPU over a {@link CpuLayer}, FlashDecoding-style: the packed
+ * tokens are cut into fixed splits of {@value #SPLIT_PAGES} pages, the sinks form one more unit, and
+ * the units run on the engine's {@link CpuThreads}. A unit walks its pages one by one: the page's RoPE
+ * angles once for all heads, the key scores of every head with the page's key outliers, an online
+ * softmax (running max, sum and output per query head), the values of every head with the value
+ * outliers. The units' (max, sum, output) are merged in unit order. Split points and merge order
+ * depend only on the token count, so any thread count gives the same bits.
+ *
+ * <p>Holds the scratch of one cache (a sequence attends from one thread at a time; its units use one
+ * scratch per runner).
  */
 final class CpuAttention {
-    /** The constant species of the kernels (see {@link PageKernels}). */
-    private static final VectorSpecies<Float> SPECIES = PageKernels.FS;
+    /** Pages per split: 4,096 tokens at 256-token pages, so a split's output stays small next to its work. */
+    static final int SPLIT_PAGES = 16;
 
     private final AttentionShape shape;
     private final QuantSpec spec;
     private final PageLayout layout;
     private final Occupancy occupancy;
     private final SinkLayout sinkLayout;
-    private final boolean simd;                   // false = the scalar path
-    private final KeyPlan[] plans;                // [kvHeads]
+    private final boolean simd;                   // false = the scalar references
+    private final CpuThreads threads;
+    private final boolean packed;                 // nuq
+    private final boolean half;                   // fp16 baseline
+    private final int d;
+    private final int hq;
+    private final int hkv;
+    private final int group;
+    private final int pageTokens;
+    /** The pair plan, or null for page format v1 with rotate-half pairing (the per-channel kernels of {@link PageKernels}). */
+    private final KeyPairs pairs;
+    private final KeyPlan[] channelPlans;         // [Hkv] the v1 rotate-half plans
+    private final boolean pairTablesUsed;         // MHA at 2 or 3 bits: pairs2/pairs3
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
-    private final float[] cosPage;                // [d/2][P] cos of the current page's angles
-    private final float[] sinPage;
-    private final float[] queries;                // [Hq][d] scaled
-    private final float[] alpha;                  // [Hq][P]
-    private final float[] beta;                   // [Hq]
-    private final float[] laneSums = new float[FloatVector.SPECIES_MAX.length()];  // softmax partial sums
-    private float[] scores = new float[0];        // [Hq][stride]
-    // per channel c of the KV vector: its head, in-head index, RoPE partner, frequency and sine sign
+    // per channel c of the KV vector: its head, RoPE frequency row offset (i·P), in-head index and partner
     private final int[] channelHead;
+    private final int[] channelAngle;
     private final int[] channelIndex;
     private final int[] channelPartner;
-    private final int[] channelFrequency;
-    private final float[] channelSign;
-    private short[] slotChannels = new short[0];  // [P][S] a page's fixed outlier slots, copied to the heap
-    private short[] slotValues = new short[0];
-    private final float[] pageScale;              // [P] this page's value scales as floats
-    private final float[] pageZero;               // [P]
-    // byte offsets of the page parts (PageLayout.offsetOrZero: resolved once, read per page)
+    private final float[] channelSign;            // +1 for the first channel of its pair, −1 for the second
+    // byte offsets of the page parts (PageLayout.offsetOrZero: resolved once)
     private final long keyCodes;
     private final long valueCodes;
     private final long valueZero;
@@ -63,20 +75,63 @@ final class CpuAttention {
     private final long keys;
     private final long values;
 
-    CpuAttention(AttentionShape shape, QuantSpec spec, Occupancy occupancy, boolean simd) {
+    // the step: queries and the tables built from them (written by the caller before the units run)
+    private final float[] queries;                // [Hq][d] × 1/√d
+    private final float[] halfQueries;            // [Hq][d] × 1/√d × 2^queryExponent (fp16 SIMD)
+    private float scorePost = 1f;                 // 2^(112 − queryExponent): fp16 SIMD raw scores × this
+    private final int[] pairTables;               // [Hq][d/2][32] float bits (pairTablesUsed)
+    private final float[] u0;                     // [G][D] key outlier coefficients: q_{hG+g}[j]
+    private final float[] u1;                     // [G][D] σ_j·q_{hG+g}[partner]
+    // per unit: online-softmax state, or the partial value sums of valueMatvec
+    private float[] unitMax = new float[0];       // [units][Hq]
+    private float[] unitSum = new float[0];       // [units][Hq]
+    private float[] unitOut = new float[0];       // [units][Hq][d]
+    private final Work[] work;                    // [runners]
+
+    /** One runner's scratch. */
+    private final class Work {
+        final float[] sc = new float[hq * pageTokens];        // [Hq][P] page-local scores
+        final float[] e = new float[hq * pageTokens];         // [Hq][P] softmax weights (value outliers)
+        final float[] alpha = new float[hq * pageTokens];     // [Hq][P] weights as the value kernels take them
+        final float[] cos = new float[d / 2 * pageTokens];    // [d/2][P] the page's angles
+        final float[] sin = new float[d / 2 * pageTokens];
+        final float[] nsin = new float[d / 2 * pageTokens];
+        final float[] scale = new float[pageTokens];          // [P] value scales
+        final float[] zero = new float[pageTokens];           // [P] value zero-points
+        final float[] lanes = new float[LANES];
+        final float[] scratch = new float[16 * LANES];
+        short[] slotChannels = new short[0];                  // [P][S] a page's fixed outlier slots
+        short[] slotValues = new short[0];
+    }
+
+    CpuAttention(AttentionShape shape, QuantSpec spec, Occupancy occupancy, boolean simd, CpuThreads threads) {
         this.shape = shape;
         this.spec = spec;
         this.layout = occupancy.layout();
         this.occupancy = occupancy;
         this.sinkLayout = occupancy.sinks();
         this.simd = simd;
-        int d = shape.headDim();
-        int p = layout.pageTokens();
+        this.threads = threads;
+        this.packed = spec.quantized();
+        this.half = spec.mode() == QuantSpec.Mode.FP16;
+        this.d = shape.headDim();
+        this.hq = shape.queryHeads();
+        this.hkv = shape.kvHeads();
+        this.group = shape.groupSize();
+        this.pageTokens = layout.pageTokens();
+        int p = pageTokens;
         RopePairing pairing = shape.rope().pairing();
-        plans = new KeyPlan[shape.kvHeads()];
-        for (int h = 0; h < plans.length; h++) {
-            plans[h] = new KeyPlan(h, d, Math.max(2, Math.min(4, spec.bits())), pairing);
+        int bits = Math.max(2, Math.min(4, spec.bits()));
+        this.pairs = packed ? KeyPairs.uniform(shape, bits) : null;
+        if (packed && pairs == null) {
+            channelPlans = new KeyPlan[hkv];
+            for (int h = 0; h < hkv; h++) {
+                channelPlans[h] = new KeyPlan(h, d, bits, pairing);
+            }
+        } else {
+            channelPlans = null;
         }
+        this.pairTablesUsed = pairs != null && group == 1 && bits <= 3;
         cosStep = new float[d / 2 * p];
         sinStep = new float[d / 2 * p];
         for (int i = 0; i < d / 2; i++) {
@@ -88,20 +143,18 @@ final class CpuAttention {
         }
         int channels = shape.kvChannels();
         channelHead = new int[channels];
+        channelAngle = new int[channels];
         channelIndex = new int[channels];
         channelPartner = new int[channels];
-        channelFrequency = new int[channels];
         channelSign = new float[channels];
         for (int c = 0; c < channels; c++) {
             int j = c % d;
             channelHead[c] = c / d;
             channelIndex[c] = j;
             channelPartner[c] = pairing.partner(j, d);
-            channelFrequency[c] = pairing.frequencyIndex(j, d);
+            channelAngle[c] = pairing.frequencyIndex(j, d) * p;
             channelSign[c] = pairing.isFirstOfPair(j, d) ? 1f : -1f;
         }
-        pageScale = new float[p];
-        pageZero = new float[p];
         keyCodes = layout.offsetOrZero(Part.KEY_CODES);
         valueCodes = layout.offsetOrZero(Part.VALUE_CODES);
         valueZero = layout.offsetOrZero(Part.VALUE_ZERO);
@@ -114,323 +167,716 @@ final class CpuAttention {
         valueOutStart = layout.offsetOrZero(Part.VALUE_OUT_START);
         keys = layout.offsetOrZero(Part.KEYS);
         values = layout.offsetOrZero(Part.VALUES);
-        cosPage = new float[d / 2 * p];
-        sinPage = new float[d / 2 * p];
-        queries = new float[shape.queryHeads() * d];
-        alpha = new float[shape.queryHeads() * p];
-        beta = new float[shape.queryHeads()];
+        queries = new float[hq * d];
+        halfQueries = half ? new float[hq * d] : null;
+        pairTables = pairTablesUsed ? new int[hq * (d / 2) * 2 * PackedKeyKernels.TABLE] : null;
+        boolean keyOutliers = packed && spec.hasOutliers();
+        u0 = keyOutliers ? new float[group * channels] : null;
+        u1 = keyOutliers ? new float[group * channels] : null;
+        work = new Work[threads.threads()];
+        for (int i = 0; i < work.length; i++) {
+            work[i] = new Work();
+        }
     }
+
+    // ------------------------------------------------------------------ the three entry points
 
     /** Scores, softmax and values: one decode step over {@code total} stored tokens. */
     void attend(CpuLayer store, int total, float[] query, float[] out) {
-        int hq = shape.queryHeads();
-        if (scores.length < hq * total) {
-            scores = new float[Math.max(hq * total, scores.length + scores.length / 2)];
-        }
-        scores(store, total, query, scores, total);
-        for (int q = 0; q < hq; q++) {
-            softmax(scores, q * total, total);
-        }
-        values(store, total, scores, total, out);
+        prepare(store, query);
+        Units units = new Units(total);
+        ensureUnits(units.count);
+        threads.run(units.count, (u, runner) -> {
+            if (units.isSinks(u)) {
+                sinkAttend(store, units.sinks, u);
+            } else {
+                pagesAttend(store, units, u, work[runner]);
+            }
+        });
+        merge(units.count, out);
     }
 
-    /** Scaled scores {@code q·k/√d} of the {@code stored} tokens, {@code scores[q·stride + t]}. */
-    void scores(CpuLayer store, int stored, float[] query, float[] scores, int stride) {
-        int d = shape.headDim();
-        int hq = shape.queryHeads();
-        int group = shape.groupSize();
-        int p = layout.pageTokens();
-        int sinks = occupancy.sinkTokens(stored);
-        int packed = occupancy.packedTokens(stored);
-        int pages = occupancy.pagesFor(packed);
+    /** Scaled scores {@code q·k/√d} of the {@code stored} tokens, {@code scores[q·stored + t]}. */
+    void scores(CpuLayer store, int stored, float[] query, float[] scores) {
+        prepare(store, query);
+        Units units = new Units(stored);
+        threads.run(units.count, (u, runner) -> {
+            if (units.isSinks(u)) {
+                sinkScores(store, units.sinks, scores, stored, 0);
+                return;
+            }
+            Work w = work[runner];
+            for (int pg = units.firstPage(u); pg < units.endPage(u); pg++) {
+                int n = units.tokensOf(pg);
+                pageScores(store, pg, n, w);
+                int base = units.sinks + pg * pageTokens;
+                for (int q = 0; q < hq; q++) {
+                    System.arraycopy(w.sc, q * pageTokens, scores, q * stored + base, n);
+                }
+            }
+        });
+    }
+
+    /** {@code out[q] = Σ_t weights[q·stored + t]·v_t} over the {@code stored} tokens. */
+    void values(CpuLayer store, int stored, float[] weights, float[] out) {
+        Units units = new Units(stored);
+        ensureUnits(units.count);
+        threads.run(units.count, (u, runner) -> {
+            int at = u * hq * d;
+            Arrays.fill(unitOut, at, at + hq * d, 0f);
+            if (units.isSinks(u)) {
+                sinkValues(store, units.sinks, weights, stored, 0, unitOut, at);
+                return;
+            }
+            Work w = work[runner];
+            for (int pg = units.firstPage(u); pg < units.endPage(u); pg++) {
+                int n = units.tokensOf(pg);
+                float post = pageWeights(store.page(pg), n, weights, stored, units.sinks + pg * pageTokens, w, at);
+                pageValues(store, pg, n, w, at, post);
+            }
+        });
+        Arrays.fill(out, 0, hq * d, 0f);
+        for (int u = 0; u < units.count; u++) {
+            int at = u * hq * d;
+            for (int i = 0; i < hq * d; i++) {
+                out[i] += unitOut[at + i];
+            }
+        }
+    }
+
+    /** The units of a step over {@code stored} tokens: the sinks (when there are any), then the page splits. */
+    private final class Units {
+        final int sinks;
+        final int packedTokens;
+        final int pages;
+        final int first;      // units before the first split: 1 when there are sinks
+        final int count;
+
+        Units(int stored) {
+            sinks = occupancy.sinkTokens(stored);
+            packedTokens = occupancy.packedTokens(stored);
+            pages = occupancy.pagesFor(packedTokens);
+            first = sinks > 0 ? 1 : 0;
+            count = first + (pages + SPLIT_PAGES - 1) / SPLIT_PAGES;
+        }
+
+        boolean isSinks(int u) {
+            return u < first;
+        }
+
+        int firstPage(int u) {
+            return (u - first) * SPLIT_PAGES;
+        }
+
+        int endPage(int u) {
+            return Math.min(pages, (u - first + 1) * SPLIT_PAGES);
+        }
+
+        int tokensOf(int page) {
+            return Math.min(pageTokens, packedTokens - page * pageTokens);
+        }
+    }
+
+    private void ensureUnits(int units) {
+        if (unitMax.length < units * hq) {
+            int n = Math.max(units, unitMax.length / hq + unitMax.length / hq / 2);
+            unitMax = new float[n * hq];
+            unitSum = new float[n * hq];
+            unitOut = new float[n * hq * d];
+        }
+    }
+
+    // ------------------------------------------------------------------ the step's tables
+
+    /** Scales the query and builds what the units read from it: pair tables, outlier coefficients. */
+    private void prepare(CpuLayer store, float[] query) {
         float scale = (float) (1.0 / Math.sqrt(d));
         for (int i = 0; i < hq * d; i++) {
             queries[i] = query[i] * scale;
         }
-        boolean nuq = spec.quantized();
-        sinkScores(store, sinks, scores, stride);
-        for (int pg = 0; pg < pages; pg++) {
-            MemorySegment page = store.page(pg);
-            int n = Math.min(p, packed - pg * p);
-            int base = sinks + pg * p;
-            if (nuq) {
-                pageAngles(store.firstPosition() + sinks + (long) pg * p);
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedKeyScores(simd, plans[h], page, keyCodes, p, n, store.keyTable(),
-                            cosPage, sinPage, queries, h * group, group, scores, stride, base);
-                }
-                keyOutlierScores(store, page, n, scores, stride, base);
-            } else {
-                boolean half = spec.mode() == QuantSpec.Mode.FP16;
-                int width = layout.elementBytes();
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.plainKeyScores(simd, half, page, keys + layout.keyElement(h, 0, 0) * width, d, p, n,
-                            queries, h * group, group, scores, stride, base);
-                }
+        if (half) {
+            // fold 2^112 into the query (PlainKernels), less when that would overflow: raw scores × scorePost
+            float max = 0f;
+            for (float x : queries) {
+                max = Math.max(max, Math.abs(x));
+            }
+            int exponent = halfExponent(max);
+            scorePost = Math.scalb(1f, PlainKernels.HALF_EXPONENT - exponent);
+            for (int i = 0; i < hq * d; i++) {
+                halfQueries[i] = Math.scalb(queries[i], exponent);
             }
         }
-    }
-
-    /** {@code out[q] = Σ_t weights[q·stride + t]·v_t} over the {@code stored} tokens. */
-    void values(CpuLayer store, int stored, float[] weights, int stride, float[] out) {
-        int d = shape.headDim();
-        int hq = shape.queryHeads();
-        int group = shape.groupSize();
-        int p = layout.pageTokens();
-        int sinks = occupancy.sinkTokens(stored);
-        int packed = occupancy.packedTokens(stored);
-        int pages = occupancy.pagesFor(packed);
-        boolean nuq = spec.quantized();
-        java.util.Arrays.fill(out, 0, hq * d, 0f);
-        sinkValues(store, sinks, weights, stride, out);
-        for (int pg = 0; pg < pages; pg++) {
-            MemorySegment page = store.page(pg);
-            int n = Math.min(p, packed - pg * p);
-            int base = sinks + pg * p;
-            if (nuq) {
-                pageValueWeights(page, n, weights, stride, base);
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedValues(simd, spec.bits(), page, valueCodes + layout.valueWord(h, 0, 0, d) * 4, d, p,
-                            n, store.valueTable(), alpha, beta, h * group, group, out);
-                }
-                valueOutliers(store, page, n, weights, stride, base, out);
-            } else {
-                for (int q = 0; q < hq; q++) {
-                    System.arraycopy(weights, q * stride + base, alpha, q * p, n);
-                }
-                boolean half = spec.mode() == QuantSpec.Mode.FP16;
-                int width = layout.elementBytes();
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.plainValues(simd, half, page, values + layout.valueElement(h, 0, 0) * width, d, p, n,
-                            alpha, h * group, group, out);
-                }
-            }
+        if (pairTablesUsed && simd) {
+            buildPairTables(store.keyTable());
         }
-    }
-
-    /** cos/sin of every (frequency, slot) of a page starting at {@code firstPosition}, by angle addition. */
-    private void pageAngles(long firstPosition) {
-        int p = layout.pageTokens();
-        int half = shape.headDim() / 2;
-        for (int i = 0; i < half; i++) {
-            double phi = shape.rope().angleOfFrequency(firstPosition, i);
-            float c0 = (float) Math.cos(phi);
-            float s0 = (float) Math.sin(phi);
-            int at = i * p;
-            int r = 0;
-            if (simd) {
-                int lanes = SPECIES.length();
-                for (; r + lanes <= p; r += lanes) {
-                    FloatVector cs = FloatVector.fromArray(SPECIES, cosStep, at + r);
-                    FloatVector ss = FloatVector.fromArray(SPECIES, sinStep, at + r);
-                    cs.mul(c0).sub(ss.mul(s0)).intoArray(cosPage, at + r);
-                    ss.mul(c0).add(cs.mul(s0)).intoArray(sinPage, at + r);
-                }
-            }
-            for (; r < p; r++) {
-                float cs = cosStep[at + r];
-                float ss = sinStep[at + r];
-                cosPage[at + r] = cs * c0 - ss * s0;
-                sinPage[at + r] = ss * c0 + cs * s0;
-            }
-        }
-    }
-
-    private void sinkScores(CpuLayer store, int sinks, float[] scores, int stride) {
-        int d = shape.headDim();
-        int group = shape.groupSize();
-        for (int i = 0; i < sinks; i++) {
-            for (int q = 0; q < shape.queryHeads(); q++) {
-                int h = q / group;
-                long at = sinkLayout.keyOffset(i, h * d);
-                float acc = 0f;
-                for (int j = 0; j < d; j++) {
-                    acc = Math.fma(Fp16.decode(store.sinks().get(CpuLayer.SHORT, at + j * 2L)), queries[q * d + j], acc);
-                }
-                scores[q * stride + i] = acc;
-            }
-        }
-    }
-
-    private void sinkValues(CpuLayer store, int sinks, float[] weights, int stride, float[] out) {
-        int d = shape.headDim();
-        int group = shape.groupSize();
-        for (int i = 0; i < sinks; i++) {
-            for (int q = 0; q < shape.queryHeads(); q++) {
-                int h = q / group;
-                float w = weights[q * stride + i];
-                long at = sinkLayout.valueOffset(i, h * d);
-                for (int j = 0; j < d; j++) {
-                    out[q * d + j] = Math.fma(w, Fp16.decode(store.sinks().get(CpuLayer.SHORT, at + j * 2L)),
-                            out[q * d + j]);
+        if (u0 != null) {
+            int channels = shape.kvChannels();
+            for (int g = 0; g < group; g++) {
+                for (int c = 0; c < channels; c++) {
+                    int qRow = (channelHead[c] * group + g) * d;
+                    u0[g * channels + c] = queries[qRow + channelIndex[c]];
+                    u1[g * channels + c] = channelSign[c] * queries[qRow + channelPartner[c]];
                 }
             }
         }
     }
 
     /**
-     * Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. Fixed slots are
-     * sorted by channel with unused ones (channel 0, +0) at the end, so a channel-0 slot after the
-     * first ends the token's list. (The key and value walks are written out twice on purpose: a shared
-     * walker with a visitor lambda measured 20–30% slower on the value pass.)
+     * The power of two folded into fp16 SIMD operands whose largest magnitude is {@code max}: 2^112 (the
+     * half trick's exact scale) unless {@code max·2^112} could overflow, then less.
      */
-    private void keyOutlierScores(CpuLayer store, MemorySegment page, int n, float[] scores, int stride, int base) {
+    private static int halfExponent(float max) {
+        if (max < 0x1p14f) {
+            return PlainKernels.HALF_EXPONENT;
+        }
+        return PlainKernels.HALF_EXPONENT - (Math.getExponent(max) - 13);
+    }
+
+    /** Pair tables of every MHA head for {@link PackedKeyKernels#pairs3} (b = 3) or {@code pairs2} (b = 2). */
+    private void buildPairTables(int[] keyTable) {
+        int half = d / 2;
+        int entries = 2 * PackedKeyKernels.TABLE;
+        for (int q = 0; q < hq; q++) {
+            int c0 = q * d;                           // MHA: KV head q
+            for (int k = 0; k < half; k++) {
+                int i = q * half + k;
+                int j = pairs.first[i];
+                int p = pairs.second[i];
+                float qj = queries[q * d + j];
+                float qp = queries[q * d + p];
+                int kj = (c0 + j) * 16;
+                int kp = (c0 + p) * 16;
+                int at = i * entries;
+                if (pairs.bits == 3) {
+                    for (int x = 0; x < 8; x++) {
+                        float vj = Float.intBitsToFloat(keyTable[kj + x]);
+                        float vp = Float.intBitsToFloat(keyTable[kp + x]);
+                        pairTables[at + x] = Float.floatToRawIntBits(qp * vp);
+                        pairTables[at + 8 + x] = Float.floatToRawIntBits(qj * vj);
+                        pairTables[at + 16 + x] = Float.floatToRawIntBits(-qj * vp);
+                        pairTables[at + 24 + x] = Float.floatToRawIntBits(qp * vj);
+                    }
+                } else {
+                    for (int b = 0; b < 4; b++) {
+                        float vp = Float.intBitsToFloat(keyTable[kp + b]);
+                        for (int a = 0; a < 4; a++) {
+                            float vj = Float.intBitsToFloat(keyTable[kj + a]);
+                            pairTables[at + a + 4 * b] = Float.floatToRawIntBits(Math.fma(qp, vp, qj * vj));
+                            pairTables[at + 16 + a + 4 * b] = Float.floatToRawIntBits(Math.fma(-qj, vp, qp * vj));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** cos, sin and −sin of every (frequency, slot) of the page starting at {@code firstPosition}, by angle addition. */
+    private void pageAngles(long firstPosition, Work w) {
+        int p = pageTokens;
+        for (int i = 0; i < d / 2; i++) {
+            double phi = shape.rope().angleOfFrequency(firstPosition, i);
+            float c0 = (float) Math.cos(phi);
+            float s0 = (float) Math.sin(phi);
+            int at = i * p;
+            int r = 0;
+            if (simd) {
+                for (; r + LANES <= p; r += LANES) {
+                    FloatVector cs = FloatVector.fromArray(FS, cosStep, at + r);
+                    FloatVector ss = FloatVector.fromArray(FS, sinStep, at + r);
+                    cs.mul(c0).sub(ss.mul(s0)).intoArray(w.cos, at + r);
+                    FloatVector sn = ss.mul(c0).add(cs.mul(s0));
+                    sn.intoArray(w.sin, at + r);
+                    sn.neg().intoArray(w.nsin, at + r);
+                }
+            }
+            for (; r < p; r++) {
+                float cs = cosStep[at + r];
+                float ss = sinStep[at + r];
+                w.cos[at + r] = cs * c0 - ss * s0;
+                float sn = ss * c0 + cs * s0;
+                w.sin[at + r] = sn;
+                w.nsin[at + r] = -sn;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ one page
+
+    /** Scaled scores of every query head for the page's first {@code n} slots: {@code w.sc[q·P + r]}. */
+    private void pageScores(CpuLayer store, int pg, int n, Work w) {
+        MemorySegment page = store.page(pg);
+        int p = pageTokens;
+        if (!packed) {
+            int width = layout.elementBytes();
+            float[] q = half && simd ? halfQueries : queries;
+            for (int h = 0; h < hkv; h++) {
+                PlainKernels.keys(simd, half, page, keys + layout.keyElement(h, 0, 0) * width, d, p, n, q,
+                        h * group * d, group, w.sc, h * group * p);
+            }
+            if (half && simd && scorePost != 1f) {
+                for (int i = 0; i < hq * p; i++) {
+                    w.sc[i] *= scorePost;
+                }
+            }
+            return;
+        }
+        pageAngles(store.firstPosition() + occupancy.sinks().capacity() + (long) pg * p, w);
+        int blocks = (n + 31) & ~31;
+        int[] keyTable = store.keyTable();
+        int half = d / 2;
+        for (int h = 0; h < hkv; h++) {
+            int from = h * half;
+            int q0 = h * group;
+            if (pairs == null) {
+                PageKernels.packedKeyScores(simd, channelPlans[h], page, keyCodes, p, n, keyTable, w.cos, w.sin, queries,
+                        q0, group, w.sc, p, 0);
+            } else if (!simd || !Vectors.PACKED) {
+                PackedKeyKernels.scalar(page, keyCodes, p, n, pairs, from, from + half, keyTable, h * d, queries,
+                        q0 * d, d, group, w.cos, w.sin, w.sc, q0 * p);
+            } else if (pairTablesUsed && pairs.bits == 3) {
+                PackedKeyKernels.pairs3(page, keyCodes, p, blocks, pairs, from, from + half, pairTables,
+                        from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
+            } else if (pairTablesUsed) {
+                PackedKeyKernels.pairs2(page, keyCodes, p, blocks, pairs, from, from + half, pairTables,
+                        from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
+            } else {
+                for (int g = 0; g < group; g += 4) {
+                    rotateOnce(page, keyTable, h, from, blocks, q0 + g, Math.min(4, group - g), w);
+                }
+            }
+        }
+        keyOutliers(store, page, n, w);
+    }
+
+    private void rotateOnce(MemorySegment page, int[] keyTable, int h, int from, int blocks, int q, int count,
+                            Work w) {
+        PackedKeyKernels.rotateOnce(page, keyCodes, pageTokens, blocks, pairs, from, from + d / 2, keyTable, h * d,
+                queries, q * d, d, count, w.cos, w.sin, w.nsin, w.sc, q * pageTokens);
+    }
+
+    /**
+     * Adds {@code res·(cos·q_j + σ_j·sin·q_partner)} for every key outlier of the page. Fixed slots are
+     * visited slot-major (slot i of every token, then slot i+1), all of them: consecutive updates hit
+     * different tokens so none waits on the previous one's store, and unused slots hold (channel 0, +0),
+     * which adds exactly 0, so no counts are read. (Gathers and scatters measured slower than this.)
+     */
+    private void keyOutliers(CpuLayer store, MemorySegment page, int n, Work w) {
         if (!spec.hasOutliers()) {
             return;
         }
-        int p = layout.pageTokens();
+        int p = pageTokens;
+        int channels = shape.kvChannels();
+        float[] sc = w.sc;
         if (layout.sparseOutliers()) {
             SparseEntries entries = store.entries(Tensor.KEYS);
             for (int r = 0; r < n; r++) {
-                int from = page.get(CpuLayer.INT, keyOutStart + r * 4L);
-                int to = page.get(CpuLayer.INT, keyOutStart + (r + 1) * 4L);
+                int from = page.get(INT, keyOutStart + r * 4L);
+                int to = page.get(INT, keyOutStart + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
-                    addKeyResidual(r, entries.channel(e), Fp16.decode(entries.value(e)), p, scores, stride, base);
+                    addKeyResidual(entries.channel(e), Fp16.decode(entries.value(e)), r, w);
                 }
             }
             return;
         }
         int slots = layout.keySlots();
-        copySlots(page, keyOutChannel, keyOutValue, n * slots);
-        for (int r = 0; r < n; r++) {
-            int at = r * slots;
-            for (int i = 0; i < slots; i++, at++) {
-                int c = slotChannels[at];
-                if (c == 0 && i > 0) {
-                    break;
+        copySlots(page, keyOutChannel, keyOutValue, n * slots, w);
+        short[] ch = w.slotChannels;
+        short[] val = w.slotValues;
+        float[] cos = w.cos;
+        float[] sin = w.sin;
+        if (group == 1) {
+            for (int i = 0; i < slots; i++) {
+                for (int r = 0, at = i; r < n; r++, at += slots) {
+                    int c = ch[at];
+                    float res = Float.float16ToFloat(val[at]);
+                    int t = channelAngle[c] + r;
+                    int x = channelHead[c] * p + r;
+                    sc[x] = Math.fma(res, Math.fma(cos[t], u0[c], sin[t] * u1[c]), sc[x]);
                 }
-                short bits = slotValues[at];
-                if (bits != 0) {
-                    addKeyResidual(r, c, Fp16.decode(bits), p, scores, stride, base);
+            }
+            return;
+        }
+        for (int i = 0; i < slots; i++) {
+            for (int r = 0, at = i; r < n; r++, at += slots) {
+                int c = ch[at];
+                float res = Float.float16ToFloat(val[at]);
+                int t = channelAngle[c] + r;
+                float cr = cos[t] * res;
+                float sr = sin[t] * res;
+                int x = channelHead[c] * group * p + r;
+                for (int g = 0, u = c; g < group; g++, u += channels, x += p) {
+                    sc[x] = Math.fma(sr, u1[u], Math.fma(cr, u0[u], sc[x]));
                 }
             }
         }
     }
 
-    private void addKeyResidual(int r, int channel, float residual, int p, float[] scores, int stride, int base) {
-        int d = shape.headDim();
-        int h = channelHead[channel];
-        int j = channelIndex[channel];
-        int partner = channelPartner[channel];
-        int t = channelFrequency[channel] * p + r;
-        float c = cosPage[t] * residual;
-        float s = channelSign[channel] * sinPage[t] * residual;
-        int group = shape.groupSize();
-        for (int q = h * group; q < (h + 1) * group; q++) {
-            int at = q * stride + base + r;
-            scores[at] = Math.fma(s, queries[q * d + partner], Math.fma(c, queries[q * d + j], scores[at]));
+    private void addKeyResidual(int c, float res, int r, Work w) {
+        int t = channelAngle[c] + r;
+        float cr = w.cos[t] * res;
+        float sr = w.sin[t] * res;
+        int channels = shape.kvChannels();
+        int x = channelHead[c] * group * pageTokens + r;
+        for (int g = 0, u = c; g < group; g++, u += channels, x += pageTokens) {
+            w.sc[x] = Math.fma(sr, u1[u], Math.fma(cr, u0[u], w.sc[x]));
         }
     }
 
-    /** alpha[q][r] = p·s_r and beta[q] = Σ_r p·z_r for the page. */
-    private void pageValueWeights(MemorySegment page, int n, float[] weights, int stride, int base) {
-        int p = layout.pageTokens();
-        for (int r = 0; r < n; r++) {
-            pageScale[r] = Fp16.decode(page.get(CpuLayer.SHORT, valueScale + r * 2L));
-            pageZero[r] = Fp16.decode(page.get(CpuLayer.SHORT, valueZero + r * 2L));
+    /** Copies {@code count} fixed slots (channels and fp16 values) of a page to the runner's heap arrays. */
+    private static void copySlots(MemorySegment page, long channelOffset, long valueOffset, int count, Work w) {
+        if (w.slotChannels.length < count) {
+            w.slotChannels = new short[count];
+            w.slotValues = new short[count];
         }
-        for (int q = 0; q < shape.queryHeads(); q++) {
-            float b = 0f;
-            int row = q * stride + base;
-            for (int r = 0; r < n; r++) {
-                float w = weights[row + r];
-                alpha[q * p + r] = w * pageScale[r];
-                b = Math.fma(w, pageZero[r], b);
+        MemorySegment.copy(page, SHORT, channelOffset, w.slotChannels, 0, count);
+        MemorySegment.copy(page, SHORT, valueOffset, w.slotValues, 0, count);
+    }
+
+    /**
+     * Adds the page's values with the runner's page weights ({@code w.alpha}, and for nuq {@code w.e})
+     * into the unit's outputs at {@code unitOut[oAt + q·d + j]}.
+     */
+    private void pageValues(CpuLayer store, int pg, int n, Work w, int oAt, float post) {
+        MemorySegment page = store.page(pg);
+        int p = pageTokens;
+        if (!packed) {
+            int width = layout.elementBytes();
+            for (int h = 0; h < hkv; h++) {
+                PlainKernels.values(simd, half, page, values + layout.valueElement(h, 0, 0) * width, d, p, n, w.alpha,
+                        h * group * p, group, unitOut, oAt + h * group * d, post, w.scratch);
             }
-            beta[q] = b;
+            return;
         }
+        int bits = spec.bits();
+        for (int h = 0; h < hkv; h++) {
+            PackedValueKernels.values(simd, bits, page, valueCodes + layout.valueWord(h, 0, 0, d) * 4, d, p, n,
+                    store.valueTable(), w.alpha, h * group * p, group, unitOut, oAt + h * group * d, d);
+        }
+        valueOutliers(store, page, n, w, oAt);
     }
 
-    private void valueOutliers(CpuLayer store, MemorySegment page, int n, float[] weights, int stride, int base,
-                               float[] out) {
+    /** {@code o[q][c] += e[q][r]·res} for every value outlier of the page (the residual is not scaled by the token scale). */
+    private void valueOutliers(CpuLayer store, MemorySegment page, int n, Work w, int oAt) {
         if (!spec.hasOutliers()) {
             return;
         }
+        float[] o = unitOut;
         if (layout.sparseOutliers()) {
             SparseEntries entries = store.entries(Tensor.VALUES);
             for (int r = 0; r < n; r++) {
-                int from = page.get(CpuLayer.INT, valueOutStart + r * 4L);
-                int to = page.get(CpuLayer.INT, valueOutStart + (r + 1) * 4L);
+                int from = page.get(INT, valueOutStart + r * 4L);
+                int to = page.get(INT, valueOutStart + (r + 1) * 4L);
                 for (int e = from; e < to; e++) {
-                    addValueResidual(r, entries.channel(e), Fp16.decode(entries.value(e)), weights, stride, base, out);
+                    addValueResidual(entries.channel(e), Fp16.decode(entries.value(e)), r, w.e, o, oAt);
                 }
             }
             return;
         }
         int slots = layout.valueSlots();
-        copySlots(page, valueOutChannel, valueOutValue, n * slots);
+        copySlots(page, valueOutChannel, valueOutValue, n * slots, w);
+        short[] ch = w.slotChannels;
+        short[] val = w.slotValues;
+        float[] e = w.e;
+        int p = pageTokens;
+        if (group == 1) {
+            // MHA: query head = KV head, so o's index q·d + j is the channel itself; a token's channels are
+            // distinct, so no update waits on another
+            for (int r = 0; r < n; r++) {
+                for (int at = r * slots, end = at + slots; at < end; at++) {
+                    int c = ch[at];
+                    int x = oAt + c;
+                    o[x] = Math.fma(e[channelHead[c] * p + r], Float.float16ToFloat(val[at]), o[x]);
+                }
+            }
+            return;
+        }
         for (int r = 0; r < n; r++) {
-            int at = r * slots;
-            for (int i = 0; i < slots; i++, at++) {
-                int c = slotChannels[at];
-                if (c == 0 && i > 0) {
-                    break;
-                }
-                short bits = slotValues[at];
-                if (bits != 0) {
-                    addValueResidual(r, c, Fp16.decode(bits), weights, stride, base, out);
-                }
+            for (int at = r * slots, end = at + slots; at < end; at++) {
+                addValueResidual(ch[at], Float.float16ToFloat(val[at]), r, e, o, oAt);
             }
         }
     }
 
-    private void addValueResidual(int r, int channel, float residual, float[] weights, int stride, int base,
-                                  float[] out) {
-        int d = shape.headDim();
-        int h = channelHead[channel];
-        int j = channelIndex[channel];
-        int group = shape.groupSize();
-        for (int q = h * group; q < (h + 1) * group; q++) {
-            out[q * d + j] = Math.fma(weights[q * stride + base + r], residual, out[q * d + j]);
+    private void addValueResidual(int c, float res, int r, float[] e, float[] o, int oAt) {
+        int q = channelHead[c] * group;
+        int x = oAt + q * d + channelIndex[c];
+        for (int g = 0; g < group; g++, q++, x += d) {
+            o[x] = Math.fma(e[q * pageTokens + r], res, o[x]);
         }
     }
 
-    /** Copies {@code count} slots (channels and fp16 values) of a page to the heap: one bulk copy each. */
-    private void copySlots(MemorySegment page, long channelOffset, long valueOffset, int count) {
-        if (slotChannels.length < count) {
-            slotChannels = new short[count];
-            slotValues = new short[count];
+    // ------------------------------------------------------------------ attend: online softmax
+
+    private void pagesAttend(CpuLayer store, Units units, int u, Work w) {
+        Arrays.fill(unitMax, u * hq, (u + 1) * hq, Float.NEGATIVE_INFINITY);
+        Arrays.fill(unitSum, u * hq, (u + 1) * hq, 0f);
+        Arrays.fill(unitOut, u * hq * d, (u + 1) * hq * d, 0f);
+        for (int pg = units.firstPage(u); pg < units.endPage(u); pg++) {
+            int n = units.tokensOf(pg);
+            pageScores(store, pg, n, w);
+            if (packed) {
+                pageScalesAndZeros(store.page(pg), n, w);
+            }
+            for (int q = 0; q < hq; q++) {
+                Arrays.fill(w.sc, q * pageTokens + n, (q + 1) * pageTokens, Float.NEGATIVE_INFINITY);
+                if (simd) {
+                    softmaxPageVector(u, q, w);
+                } else {
+                    softmaxPageScalar(u, q, w);
+                }
+            }
+            pageValues(store, pg, n, w, u * hq * d, 1f);
         }
-        MemorySegment.copy(page, CpuLayer.SHORT, channelOffset, slotChannels, 0, count);
-        MemorySegment.copy(page, CpuLayer.SHORT, valueOffset, slotValues, 0, count);
     }
 
-    /** Numerically stable fp32 softmax of scores[from, from+n) in place. */
-    void softmax(float[] scores, int from, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, scores[from + i]);
+    private void pageScalesAndZeros(MemorySegment page, int n, Work w) {
+        for (int r = 0; r < n; r++) {
+            w.scale[r] = Fp16.decode(page.get(SHORT, valueScale + r * 2L));
+            w.zero[r] = Fp16.decode(page.get(SHORT, valueZero + r * 2L));
         }
-        if (!Float.isFinite(max)) {
-            // finite but huge queries can overflow q·k; a softmax over ±Inf would silently give NaN
-            throw new IllegalArgumentException("attention scores overflow fp32 (largest " + max
-                    + "): the query is too large for these keys");
+        Arrays.fill(w.scale, n, pageTokens, 0f);
+        Arrays.fill(w.zero, n, pageTokens, 0f);
+    }
+
+    /**
+     * One query head's page in the unit's online softmax: rescale the running sums when the page raises
+     * the max, then e = exp(s − m), α = e·scale (nuq), e·2^112 (fp16) or e (fp32), and the zero-points'
+     * part Σ e·z added to every output channel (nuq).
+     */
+    private void softmaxPageVector(int u, int q, Work w) {
+        int so = q * pageTokens;
+        FloatVector mx = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
+        for (int r = 0; r < pageTokens; r += LANES) {
+            mx = mx.max(FloatVector.fromArray(FS, w.sc, so + r));
+        }
+        float m = raiseMax(u, q, mx.reduceLanes(VectorOperators.MAX));   // max is exact in any order
+        if (m == Float.NEGATIVE_INFINITY) {
+            skipPage(so, w);
+            return;
+        }
+        FloatVector sum = FloatVector.zero(FS);
+        FloatVector zsum = sum;
+        for (int r = 0; r < pageTokens; r += LANES) {
+            FloatVector e = SoftmaxExp.exp(FloatVector.fromArray(FS, w.sc, so + r).sub(m));
+            sum = sum.add(e);
+            if (packed) {
+                e.intoArray(w.e, so + r);
+                e.mul(FloatVector.fromArray(FS, w.scale, r)).intoArray(w.alpha, so + r);
+                zsum = e.fma(FloatVector.fromArray(FS, w.zero, r), zsum);
+            } else if (half) {
+                e.mul(0x1p112f).intoArray(w.alpha, so + r);
+            } else {
+                e.intoArray(w.alpha, so + r);
+            }
+        }
+        unitSum[u * hq + q] += Vectors.laneSum(sum, w.lanes);
+        if (packed) {
+            addToRow(u, q, Vectors.laneSum(zsum, w.lanes));
+        }
+    }
+
+    private void softmaxPageScalar(int u, int q, Work w) {
+        int so = q * pageTokens;
+        float pageMax = Float.NEGATIVE_INFINITY;
+        for (int r = 0; r < pageTokens; r++) {
+            pageMax = Math.max(pageMax, w.sc[so + r]);
+        }
+        float m = raiseMax(u, q, pageMax);
+        if (m == Float.NEGATIVE_INFINITY) {
+            skipPage(so, w);
+            return;
         }
         float sum = 0f;
-        int i = 0;
-        if (simd) {
-            // SoftmaxExp and a lane-by-lane final sum instead of lanewise(EXP) and reduceLanes(ADD):
-            // both of those give other bits once JIT-compiled, and outputs must not depend on warm-up
-            int lanes = SPECIES.length();
-            FloatVector acc = FloatVector.zero(SPECIES);
-            for (; i + lanes <= n; i += lanes) {
-                FloatVector e = SoftmaxExp.exp(FloatVector.fromArray(SPECIES, scores, from + i).sub(max));
-                e.intoArray(scores, from + i);
-                acc = acc.add(e);
-            }
-            acc.intoArray(laneSums, 0);
-            for (int l = 0; l < lanes; l++) {
-                sum += laneSums[l];
-            }
-        }
-        for (; i < n; i++) {
-            float e = SoftmaxExp.exp(scores[from + i] - max);
-            scores[from + i] = e;
+        float zsum = 0f;
+        for (int r = 0; r < pageTokens; r++) {
+            float e = SoftmaxExp.exp(w.sc[so + r] - m);
             sum += e;
+            w.e[so + r] = e;
+            // the scalar fp16 kernels convert each half exactly (no 2^112 trick)
+            w.alpha[so + r] = packed ? e * w.scale[r] : e;
+            zsum = Math.fma(e, w.zero[r], zsum);
         }
-        float inv = 1f / sum;
-        for (i = 0; i < n; i++) {
-            scores[from + i] *= inv;
+        unitSum[u * hq + q] += sum;
+        if (packed) {
+            addToRow(u, q, zsum);
         }
+    }
+
+    /**
+     * Folds the page's max into the unit's running max of head q, rescaling its sum and output when it
+     * grows; returns the max to subtract. Scores that overflowed fp32 fail here (finite but huge queries
+     * can overflow q·k, and a softmax over ±Inf would silently give NaN).
+     */
+    private float raiseMax(int u, int q, float pageMax) {
+        if (!(pageMax < Float.POSITIVE_INFINITY)) {
+            throw overflow(pageMax);
+        }
+        int mi = u * hq + q;
+        float old = unitMax[mi];
+        if (pageMax > old) {
+            float f = SoftmaxExp.exp(old - pageMax);   // 0 for the first page (old = −∞)
+            unitSum[mi] *= f;
+            int at = mi * d;
+            for (int j = 0; j < d; j++) {
+                unitOut[at + j] *= f;
+            }
+            unitMax[mi] = pageMax;
+        }
+        return unitMax[mi];
+    }
+
+    /** A page whose scores all underflowed to −∞ (or the unit's so far): it adds nothing. */
+    private void skipPage(int so, Work w) {
+        Arrays.fill(w.e, so, so + pageTokens, 0f);
+        Arrays.fill(w.alpha, so, so + pageTokens, 0f);
+    }
+
+    private static IllegalArgumentException overflow(float max) {
+        return new IllegalArgumentException("attention scores overflow fp32 (largest " + max
+                + "): the query is too large for these keys");
+    }
+
+    private void addToRow(int u, int q, float x) {
+        int at = (u * hq + q) * d;
+        for (int j = 0; j < d; j++) {
+            unitOut[at + j] += x;
+        }
+    }
+
+    /** Merges the units' (max, sum, output) in unit order: {@code out[q] = Σ_u e^{m_u − M}·o_u / Σ_u e^{m_u − M}·l_u}. */
+    private void merge(int units, float[] out) {
+        for (int q = 0; q < hq; q++) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int u = 0; u < units; u++) {
+                max = Math.max(max, unitMax[u * hq + q]);
+            }
+            if (!Float.isFinite(max)) {
+                throw overflow(max);
+            }
+            float sum = 0f;
+            for (int u = 0; u < units; u++) {
+                sum += SoftmaxExp.exp(unitMax[u * hq + q] - max) * unitSum[u * hq + q];
+            }
+            float inv = 1f / sum;
+            Arrays.fill(out, q * d, (q + 1) * d, 0f);
+            for (int u = 0; u < units; u++) {
+                float f = SoftmaxExp.exp(unitMax[u * hq + q] - max) * inv;
+                int at = (u * hq + q) * d;
+                for (int j = 0; j < d; j++) {
+                    out[q * d + j] = Math.fma(f, unitOut[at + j], out[q * d + j]);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ valueMatvec: page weights
+
+    /**
+     * The runner's page weights from the caller's {@code weights[q·stride + base + r]}: α (× scale for nuq,
+     * × 2^k for fp16 SIMD), e (nuq value outliers), and for nuq the zero-points' part Σ w·z added to the
+     * unit's outputs at {@code oAt}. Returns the factor the fp16 SIMD kernels apply to their sums (1
+     * unless the weights are too large for the full 2^112).
+     */
+    private float pageWeights(MemorySegment page, int n, float[] weights, int stride, int base, Work w, int oAt) {
+        int p = pageTokens;
+        if (packed) {
+            pageScalesAndZeros(page, n, w);
+        }
+        float post = 1f;
+        float factor = 1f;
+        if (half && simd) {
+            float max = 0f;
+            for (int q = 0; q < hq; q++) {
+                for (int r = 0; r < n; r++) {
+                    max = Math.max(max, Math.abs(weights[q * stride + base + r]));
+                }
+            }
+            int exponent = halfExponent(max);
+            factor = Math.scalb(1f, exponent);
+            post = Math.scalb(1f, PlainKernels.HALF_EXPONENT - exponent);
+        }
+        for (int q = 0; q < hq; q++) {
+            int from = q * stride + base;
+            int so = q * p;
+            if (!packed) {
+                for (int r = 0; r < n; r++) {
+                    w.alpha[so + r] = weights[from + r] * factor;
+                }
+                Arrays.fill(w.alpha, so + n, so + p, 0f);
+                continue;
+            }
+            float zsum = 0f;
+            for (int r = 0; r < n; r++) {
+                float x = weights[from + r];
+                w.e[so + r] = x;
+                w.alpha[so + r] = x * w.scale[r];
+                zsum = Math.fma(x, w.zero[r], zsum);
+            }
+            Arrays.fill(w.e, so + n, so + p, 0f);
+            Arrays.fill(w.alpha, so + n, so + p, 0f);
+            int at = oAt + q * d;
+            for (int j = 0; j < d; j++) {
+                unitOut[at + j] += zsum;
+            }
+        }
+        return post;
+    }
+
+    // ------------------------------------------------------------------ the sinks: fp16 [S][D], post-RoPE
+
+    /** The sinks' scores {@code scores[q·stride + base + i]}. */
+    private void sinkScores(CpuLayer store, int sinks, float[] scores, int stride, int base) {
+        MemorySegment buffer = store.sinks();
+        for (int i = 0; i < sinks; i++) {
+            for (int q = 0; q < hq; q++) {
+                long at = sinkLayout.keyOffset(i, q / group * d);
+                float acc = 0f;
+                for (int j = 0; j < d; j++) {
+                    acc = Math.fma(Fp16.decode(buffer.get(SHORT, at + j * 2L)), queries[q * d + j], acc);
+                }
+                scores[q * stride + base + i] = acc;
+            }
+        }
+    }
+
+    /** {@code o[oAt + q·d + j] += Σ_i weights[q·stride + base + i]·v_i[j]} over the sinks. */
+    private void sinkValues(CpuLayer store, int sinks, float[] weights, int stride, int base, float[] o, int oAt) {
+        MemorySegment buffer = store.sinks();
+        for (int i = 0; i < sinks; i++) {
+            for (int q = 0; q < hq; q++) {
+                float x = weights[q * stride + base + i];
+                long at = sinkLayout.valueOffset(i, q / group * d);
+                int to = oAt + q * d;
+                for (int j = 0; j < d; j++) {
+                    o[to + j] = Math.fma(x, Fp16.decode(buffer.get(SHORT, at + j * 2L)), o[to + j]);
+                }
+            }
+        }
+    }
+
+    /** The sinks as unit u of a decode step: their softmax state (max, sum, Σ e·v) per query head. */
+    private void sinkAttend(CpuLayer store, int sinks, int u) {
+        float[] s = new float[hq * sinks];
+        sinkScores(store, sinks, s, sinks, 0);
+        for (int q = 0; q < hq; q++) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < sinks; i++) {
+                max = Math.max(max, s[q * sinks + i]);
+            }
+            if (!(max < Float.POSITIVE_INFINITY)) {
+                throw overflow(max);
+            }
+            float sum = 0f;
+            for (int i = 0; i < sinks; i++) {
+                float e = max == Float.NEGATIVE_INFINITY ? 0f : SoftmaxExp.exp(s[q * sinks + i] - max);
+                s[q * sinks + i] = e;
+                sum += e;
+            }
+            unitMax[u * hq + q] = max;
+            unitSum[u * hq + q] = sum;
+        }
+        int at = u * hq * d;
+        Arrays.fill(unitOut, at, at + hq * d, 0f);
+        sinkValues(store, sinks, s, sinks, 0, unitOut, at);
     }
 }

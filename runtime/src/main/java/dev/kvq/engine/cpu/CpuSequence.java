@@ -17,7 +17,8 @@ import java.util.List;
 /**
  * One sequence on the CPU: a {@link CpuLayer} per layer, allocated from one shared arena, and the
  * {@link CpuAttention} scratch of its decode steps (so a sequence attends from one thread at a time,
- * which the cache's lock ensures). Closing the arena frees every page at once.
+ * which the cache's lock ensures; the step itself runs on the engine's threads). Closing the arena
+ * frees every page at once.
  */
 final class CpuSequence implements Sequence {
     private final CacheSetup setup;
@@ -31,7 +32,7 @@ final class CpuSequence implements Sequence {
     private long allocatedBytes;       // from the arena, for the off-heap gauge
     private boolean closed;
 
-    CpuSequence(CacheSetup setup, long firstPosition, Budget budget) {
+    CpuSequence(CacheSetup setup, long firstPosition, Budget budget, CpuThreads threads) {
         this.setup = setup;
         this.firstPosition = firstPosition;
         this.budget = budget;
@@ -39,7 +40,8 @@ final class CpuSequence implements Sequence {
         for (int l = 0; l < layers.length; l++) {
             layers[l] = new CpuLayer(setup, l, firstPosition);
         }
-        this.attention = new CpuAttention(setup.shape(), setup.spec(), setup.occupancy(), Simd.lanes() != 0);
+        this.attention = new CpuAttention(setup.shape(), setup.spec(), setup.occupancy(), Simd.lanes() != 0,
+                threads);
         this.arena = Arena.ofShared();
         OffHeapGauge.arenaOpened();
     }
@@ -67,12 +69,12 @@ final class CpuSequence implements Sequence {
 
     @Override
     public void keyScores(int layer, int stored, float[] query, float[] scores) {
-        attention.scores(layers[layer], stored, query, scores, stored);
+        attention.scores(layers[layer], stored, query, scores);
     }
 
     @Override
     public void valueMatvec(int layer, int stored, float[] weights, float[] out) {
-        attention.values(layers[layer], stored, weights, stored, out);
+        attention.values(layers[layer], stored, weights, out);
     }
 
     @Override

@@ -18,7 +18,7 @@ final class ValuePacking {
     private ValuePacking() {}
 
     private static final VectorSpecies<Integer> IS =
-            VectorSpecies.of(int.class, PageKernels.FS.vectorShape());
+            VectorSpecies.of(int.class, Vectors.FS.vectorShape());
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     static void orToken(MemorySegment page, long valueCodesOffset, PageLayout layout, AttentionShape shape, int r,

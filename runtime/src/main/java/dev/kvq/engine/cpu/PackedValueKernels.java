@@ -1,0 +1,235 @@
+package dev.kvq.engine.cpu;
+
+import static dev.kvq.engine.cpu.Vectors.FS;
+import static dev.kvq.engine.cpu.Vectors.INT;
+import static dev.kvq.engine.cpu.Vectors.IS;
+import static dev.kvq.engine.cpu.Vectors.LANES;
+import static dev.kvq.engine.cpu.Vectors.LE;
+import static dev.kvq.engine.cpu.Vectors.lookup16;
+import static dev.kvq.engine.cpu.Vectors.tableHi;
+import static dev.kvq.engine.cpu.Vectors.tableLo;
+
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The packed value matvec over one KV head of one page: {@code o[g][j] += Σ_r α[g][r]·c'_V[code(r, j)]},
+ * with α = softmax weight × the token's scale (the zero-points' part {@code Σ_r p·z_r} is added by
+ * the caller). Lanes along channels: the codes of 32 tokens of one channel fill {@code b} words along
+ * tokens ({@code valueCodes [P/32][b][n]} per head, {@code PageLayout}), so for each token one shift
+ * (plus an OR when its code straddles two words), one lane permute of the 16-entry codebook table
+ * ({@code c'_V} repeated every {@code 2^b} entries) and one FMA per query head serve
+ * {@link Vectors#LANES} channels. A scalar reference {@link #scalar} sits beside.
+ */
+final class PackedValueKernels {
+    private PackedValueKernels() {}
+
+    /** Whether the SIMD forms cover {@code channels} channels per head. */
+    static boolean fits(int channels) {
+        return Vectors.PACKED && channels % LANES == 0;
+    }
+
+    /**
+     * Query heads {@code [0, count)} of a group against one KV head's codes of a page, over the
+     * 32-token groups that hold the first {@code tokens} slots (α must be 0 for the slots after them).
+     *
+     * @param codesAt    byte offset of this head's codes: int32 {@code [P/32][bits][channels]}
+     * @param channels   channels of the head (the row length)
+     * @param valueTable {@code [16]} float bits of {@code c'_V[x mod 2^b]}
+     * @param alpha      {@code [Hq][P]} page-local α, head g's at {@code alphaAt + g·P}
+     * @param o          accumulators, head g's channel j at {@code oAt + g·stride + j}
+     */
+    static void values(boolean simd, int bits, MemorySegment page, long codesAt, int channels, int pageTokens,
+                       int tokens, int[] valueTable, float[] alpha, int alphaAt, int count, float[] o, int oAt,
+                       int stride) {
+        int groups = (tokens + 31) >>> 5;
+        if (!simd || !fits(channels)) {
+            scalar(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt, pageTokens, count, o, oAt, stride);
+            return;
+        }
+        int g = 0;
+        if (channels % (2 * LANES) == 0) {
+            for (; g + 4 <= count; g += 4) {
+                four(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt + g * pageTokens, pageTokens,
+                        o, oAt + g * stride, stride);
+            }
+        }
+        for (; g < count; g++) {
+            one(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt + g * pageTokens, o,
+                    oAt + g * stride);
+        }
+    }
+
+    /** One query head: passes of 4·LANES channels (4 accumulators), then LANES-channel passes. */
+    private static void one(int bits, MemorySegment page, long codesAt, int channels, int groups, int[] valueTable,
+                            float[] alpha, int alphaAt, float[] o, int oAt) {
+        int j0 = 0;
+        for (; j0 + 4 * LANES <= channels; j0 += 4 * LANES) {
+            oneWide(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt, o, oAt, j0);
+        }
+        for (; j0 < channels; j0 += LANES) {
+            oneNarrow(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt, o, oAt, j0);
+        }
+    }
+
+    private static void oneWide(int bits, MemorySegment page, long codesAt, int channels, int groups,
+                                int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0) {
+        IntVector lo = tableLo(valueTable, 0);
+        IntVector hi = tableHi(valueTable, 0, lo);
+        long rowBytes = 4L * channels;
+        long step = 4L * LANES;
+        FloatVector c0 = FloatVector.zero(FS);
+        FloatVector c1 = c0;
+        FloatVector c2 = c0;
+        FloatVector c3 = c0;
+        for (int tg = 0; tg < groups; tg++) {
+            long group = codesAt + (long) tg * bits * rowBytes + 4L * j0;
+            int a0 = alphaAt + 32 * tg;
+            for (int e = 0; e < 32; e++) {
+                int bit = bits * e;
+                int sh = bit & 31;
+                long row = group + (bit >>> 5) * rowBytes;
+                IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE).lanewise(VectorOperators.LSHR, sh);
+                IntVector x1 = IntVector.fromMemorySegment(IS, page, row + step, LE).lanewise(VectorOperators.LSHR, sh);
+                IntVector x2 = IntVector.fromMemorySegment(IS, page, row + 2 * step, LE)
+                        .lanewise(VectorOperators.LSHR, sh);
+                IntVector x3 = IntVector.fromMemorySegment(IS, page, row + 3 * step, LE)
+                        .lanewise(VectorOperators.LSHR, sh);
+                if (sh + bits > 32) {
+                    int up = 32 - sh;
+                    long next = row + rowBytes;
+                    x0 = x0.or(IntVector.fromMemorySegment(IS, page, next, LE).lanewise(VectorOperators.LSHL, up));
+                    x1 = x1.or(IntVector.fromMemorySegment(IS, page, next + step, LE).lanewise(VectorOperators.LSHL, up));
+                    x2 = x2.or(IntVector.fromMemorySegment(IS, page, next + 2 * step, LE)
+                            .lanewise(VectorOperators.LSHL, up));
+                    x3 = x3.or(IntVector.fromMemorySegment(IS, page, next + 3 * step, LE)
+                            .lanewise(VectorOperators.LSHL, up));
+                }
+                FloatVector w = FloatVector.broadcast(FS, alpha[a0 + e]);
+                c0 = lookup16(x0, lo, hi).fma(w, c0);
+                c1 = lookup16(x1, lo, hi).fma(w, c1);
+                c2 = lookup16(x2, lo, hi).fma(w, c2);
+                c3 = lookup16(x3, lo, hi).fma(w, c3);
+            }
+        }
+        int at = oAt + j0;
+        FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
+        FloatVector.fromArray(FS, o, at + LANES).add(c1).intoArray(o, at + LANES);
+        FloatVector.fromArray(FS, o, at + 2 * LANES).add(c2).intoArray(o, at + 2 * LANES);
+        FloatVector.fromArray(FS, o, at + 3 * LANES).add(c3).intoArray(o, at + 3 * LANES);
+    }
+
+    private static void oneNarrow(int bits, MemorySegment page, long codesAt, int channels, int groups,
+                                  int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0) {
+        IntVector lo = tableLo(valueTable, 0);
+        IntVector hi = tableHi(valueTable, 0, lo);
+        long rowBytes = 4L * channels;
+        FloatVector c0 = FloatVector.zero(FS);
+        for (int tg = 0; tg < groups; tg++) {
+            long group = codesAt + (long) tg * bits * rowBytes + 4L * j0;
+            int a0 = alphaAt + 32 * tg;
+            for (int e = 0; e < 32; e++) {
+                int bit = bits * e;
+                int sh = bit & 31;
+                long row = group + (bit >>> 5) * rowBytes;
+                IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE).lanewise(VectorOperators.LSHR, sh);
+                if (sh + bits > 32) {
+                    x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE)
+                            .lanewise(VectorOperators.LSHL, 32 - sh));
+                }
+                c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
+            }
+        }
+        int at = oAt + j0;
+        FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
+    }
+
+    /** Four query heads of a GQA group: 2·LANES channels × 4 heads (8 accumulators) per pass. */
+    private static void four(int bits, MemorySegment page, long codesAt, int channels, int groups, int[] valueTable,
+                             float[] alpha, int alphaAt, int pageTokens, float[] o, int oAt, int stride) {
+        IntVector lo = tableLo(valueTable, 0);
+        IntVector hi = tableHi(valueTable, 0, lo);
+        long rowBytes = 4L * channels;
+        long step = 4L * LANES;
+        for (int j0 = 0; j0 < channels; j0 += 2 * LANES) {
+            FloatVector a0 = FloatVector.zero(FS);
+            FloatVector a1 = a0;
+            FloatVector b0 = a0;
+            FloatVector b1 = a0;
+            FloatVector c0 = a0;
+            FloatVector c1 = a0;
+            FloatVector e0 = a0;
+            FloatVector e1 = a0;
+            for (int tg = 0; tg < groups; tg++) {
+                long group = codesAt + (long) tg * bits * rowBytes + 4L * j0;
+                int r = alphaAt + 32 * tg;
+                for (int e = 0; e < 32; e++, r++) {
+                    int bit = bits * e;
+                    int sh = bit & 31;
+                    long row = group + (bit >>> 5) * rowBytes;
+                    IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE).lanewise(VectorOperators.LSHR, sh);
+                    IntVector x1 = IntVector.fromMemorySegment(IS, page, row + step, LE)
+                            .lanewise(VectorOperators.LSHR, sh);
+                    if (sh + bits > 32) {
+                        int up = 32 - sh;
+                        x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                        x1 = x1.or(IntVector.fromMemorySegment(IS, page, row + rowBytes + step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                    }
+                    FloatVector v0 = lookup16(x0, lo, hi);
+                    FloatVector v1 = lookup16(x1, lo, hi);
+                    FloatVector w = FloatVector.broadcast(FS, alpha[r]);
+                    a0 = v0.fma(w, a0);
+                    a1 = v1.fma(w, a1);
+                    w = FloatVector.broadcast(FS, alpha[r + pageTokens]);
+                    b0 = v0.fma(w, b0);
+                    b1 = v1.fma(w, b1);
+                    w = FloatVector.broadcast(FS, alpha[r + 2 * pageTokens]);
+                    c0 = v0.fma(w, c0);
+                    c1 = v1.fma(w, c1);
+                    w = FloatVector.broadcast(FS, alpha[r + 3 * pageTokens]);
+                    e0 = v0.fma(w, e0);
+                    e1 = v1.fma(w, e1);
+                }
+            }
+            int at = oAt + j0;
+            FloatVector.fromArray(FS, o, at).add(a0).intoArray(o, at);
+            FloatVector.fromArray(FS, o, at + LANES).add(a1).intoArray(o, at + LANES);
+            at += stride;
+            FloatVector.fromArray(FS, o, at).add(b0).intoArray(o, at);
+            FloatVector.fromArray(FS, o, at + LANES).add(b1).intoArray(o, at + LANES);
+            at += stride;
+            FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
+            FloatVector.fromArray(FS, o, at + LANES).add(c1).intoArray(o, at + LANES);
+            at += stride;
+            FloatVector.fromArray(FS, o, at).add(e0).intoArray(o, at);
+            FloatVector.fromArray(FS, o, at + LANES).add(e1).intoArray(o, at + LANES);
+        }
+    }
+
+    /** The scalar reference: each (head, channel) summed over the 32-token groups in token order. */
+    static void scalar(int bits, MemorySegment page, long codesAt, int channels, int groups, int[] valueTable,
+                       float[] alpha, int alphaAt, int pageTokens, int count, float[] o, int oAt, int stride) {
+        int mask = (1 << bits) - 1;
+        for (int g = 0; g < count; g++) {
+            for (int j = 0; j < channels; j++) {
+                float acc = 0f;
+                for (int r = 0; r < 32 * groups; r++) {
+                    int bit = bits * (r & 31);
+                    long at = codesAt + (((long) (r >>> 5) * bits + (bit >>> 5)) * channels + j) * 4;
+                    int sh = bit & 31;
+                    int code = page.get(INT, at) >>> sh;
+                    if (sh + bits > 32) {
+                        code |= page.get(INT, at + 4L * channels) << (32 - sh);
+                    }
+                    acc = Math.fma(alpha[alphaAt + g * pageTokens + r], Float.intBitsToFloat(valueTable[code & mask]),
+                            acc);
+                }
+                o[oAt + g * stride + j] += acc;
+            }
+        }
+    }
+}
