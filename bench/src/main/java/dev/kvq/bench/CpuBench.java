@@ -42,14 +42,16 @@ public final class CpuBench {
      * @param shape    the layer (one layer is used)
      * @param specs    the KV modes
      * @param tokens   the context lengths
+     * @param threads  threads a decode step runs on (the caller included; 0 = the backend's default)
      * @param warmup   untimed runs per measurement
      * @param repeat   timed runs per measurement
      * @param progress receives what is being done
      * @param step     runs after each measurement
      * @return one row per length and mode
      */
-    public static List<Row> run(AttentionShape shape, List<QuantSpec> specs, int[] tokens, int warmup, int repeat,
-                                Consumer<String> progress, Runnable step) {
+    public static List<Row> run(AttentionShape shape, List<QuantSpec> specs, int[] tokens, int threads, int warmup,
+                                int repeat, Consumer<String> progress, Runnable step) {
+        Backend backend = Backend.cpu().withThreads(threads);
         SyntheticLayer layer = new SyntheticLayer(shape, 7);
         Map<String, Calibration> calibrations = new LinkedHashMap<>();
         List<Row> rows = new ArrayList<>();
@@ -63,16 +65,17 @@ public final class CpuBench {
                     });
                 }
                 progress.accept(String.format(Locale.ROOT, "%d tokens, %s", n, s.name()));
-                rows.add(measure(layer, s, cal, n, warmup, repeat));
+                rows.add(measure(layer, s, cal, n, backend, warmup, repeat));
                 step.run();
             }
         }
         return rows;
     }
 
-    private static Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n, int warmup, int repeat) {
+    private static Row measure(SyntheticLayer layer, QuantSpec s, Calibration cal, int n, Backend backend, int warmup,
+                               int repeat) {
         AttentionShape shape = layer.shape();
-        try (KvCache cache = KvCache.open(shape, s, cal, Backend.cpu())) {
+        try (KvCache cache = KvCache.open(shape, s, cal, backend)) {
             long appendNanos = layer.fill(cache, n);
             MemoryReport memory = cache.memory();
             float[] q = layer.query(1);

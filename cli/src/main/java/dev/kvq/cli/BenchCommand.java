@@ -61,6 +61,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--head-dim", defaultValue = "128", description = "Head dim.")
     int headDim;
 
+    @Option(names = "--threads", defaultValue = "0",
+            description = "cpu only: threads a decode step runs on (0 = -Dkvq.threads, else the available cores).")
+    int threads;
+
+    @Option(names = "--pairing", defaultValue = "rotate-half",
+            description = "RoPE pairing of the layer: rotate-half (LLaMA in Hugging Face) or interleaved (Meta).")
+    String pairing;
+
     @Option(names = "--warmup", defaultValue = "15", description = "Warm-up runs per measurement.")
     int warmup;
 
@@ -96,10 +104,19 @@ final class BenchCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--tokens must be in [1, 4000000], got " + n);
             }
         }
+        if (threads < 0 || threads > Backend.MAX_THREADS) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--threads must be in [0, " + Backend.MAX_THREADS + "], got " + threads);
+        }
+        RopePairing ropePairing = switch (pairing) {
+            case "rotate-half" -> RopePairing.ROTATE_HALF;
+            case "interleaved" -> RopePairing.INTERLEAVED;
+            default -> throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--pairing must be rotate-half or interleaved, got " + pairing);
+        };
         AttentionShape shape;
         try {
-            shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
-                    Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
+            shape = new AttentionShape(1, queryHeads, kvHeads, headDim, Rope.of(10000, ropePairing, headDim));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -109,7 +126,7 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         List<CpuBench.Row> rows;
         try (Progress bar = Progress.start("kvq bench", (long) tokens.length * specs.size(), quiet.on)) {
-            rows = CpuBench.run(shape, specs, tokens, warmup, repeat, bar::message, bar::step);
+            rows = CpuBench.run(shape, specs, tokens, threads, warmup, repeat, bar::message, bar::step);
         }
         PrintWriter out = spec.commandLine().getOut();
         if (plot != null) {
@@ -220,8 +237,9 @@ final class BenchCommand implements Callable<Integer> {
 
     private void printTable(PrintWriter out, AttentionShape shape, List<CpuBench.Row> rows) {
         out.printf(Locale.ROOT, "kvq bench: one layer, %d query heads / %d KV heads × head dim %d, batch 1, cpu, "
-                        + "%s, %d cores; medians of %d runs%n", shape.queryHeads(), shape.kvHeads(), shape.headDim(),
-                Backend.simdLanes() == 0 ? "scalar" : Backend.simdLanes() + " SIMD lanes", Runtime.getRuntime().availableProcessors(),
+                        + "%s, %d cores, %d threads, %s RoPE; medians of %d runs%n", shape.queryHeads(), shape.kvHeads(),
+                shape.headDim(), Backend.simdLanes() == 0 ? "scalar" : Backend.simdLanes() + " SIMD lanes",
+                Runtime.getRuntime().availableProcessors(), Backend.cpu().withThreads(threads).cpuThreads(), pairing,
                 repeat);
         out.printf(Locale.ROOT, "%8s  %-8s  %10s %6s  %10s %6s  %10s %6s  %9s  %10s  %6s%n", "tokens", "kv",
                 "keyScores", "×fp16", "valueMatv", "×fp16", "decode", "×fp16", "append", "bytes/tok", "bits");
@@ -251,6 +269,8 @@ final class BenchCommand implements Callable<Integer> {
         setup.put("head_dim", shape.headDim());
         setup.put("simd_lanes", Backend.simdLanes());
         setup.put("cores", Runtime.getRuntime().availableProcessors());
+        setup.put("threads", Backend.cpu().withThreads(threads).cpuThreads());
+        setup.put("rope_pairing", pairing);
         setup.put("java", Runtime.version().toString());
         setup.put("warmup", warmup);
         setup.put("repeat", repeat);

@@ -10,10 +10,12 @@ class BenchCommandTest {
     @Test
     void smallRunPrintsEveryFigureAsJson() {
         KvqTest.Run r = KvqTest.run("bench", "--tokens", "300", "--kv", "fp16,nuq3-1%", "--query-heads", "8",
-                "--kv-heads", "4", "--head-dim", "32", "--warmup", "1", "--repeat", "1", "--json", "--quiet");
+                "--kv-heads", "4", "--head-dim", "32", "--warmup", "1", "--repeat", "1", "--threads", "2", "--pairing",
+                "interleaved", "--json", "--quiet");
         assertEquals(0, r.code(), r.err());
         String json = r.out().trim();
         assertTrue(json.startsWith("{\"setup\": "), json);
+        assertTrue(json.contains("\"threads\": 2, \"rope_pairing\": \"interleaved\""), json);
         assertTrue(json.contains("\"kv\": \"nuq3-1%\""), json);
         assertTrue(json.contains("\"speedup_vs_fp16\": {\"key_scores\": "), json);
         assertTrue(json.contains("\"bytes_per_token\": "), json);
@@ -45,5 +47,7 @@ class BenchCommandTest {
         assertEquals(2, KvqTest.run("bench", "--kv", "int9").code());
         assertEquals(2, KvqTest.run("bench", "--head-dim", "12").code());
         assertEquals(2, KvqTest.run("bench", "--repeat", "0").code());
+        assertEquals(2, KvqTest.run("bench", "--threads", "-1").code());
+        assertEquals(2, KvqTest.run("bench", "--pairing", "diagonal").code());
     }
 }

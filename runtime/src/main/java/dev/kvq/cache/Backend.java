@@ -96,6 +96,17 @@ public record Backend(Kind kind, String reason, int threads) {
     }
 
     /**
+     * The threads a CPU decode step of this backend runs on: {@link #threads} when set, else the
+     * default ({@value #THREADS_PROPERTY}, else the available processors).
+     *
+     * @return at least 1
+     * @throws IllegalArgumentException when {@value #THREADS_PROPERTY} is not a thread count in range
+     */
+    public int cpuThreads() {
+        return CpuThreads.resolve(threads);
+    }
+
+    /**
      * The CPU backend (Vector API, or scalar with {@code -Dkvq.simd=0}).
      *
      * @return a CPU backend whose reason is "requested"

@@ -33,7 +33,7 @@ public final class CpuThreads implements AutoCloseable {
      * @param requested the caller's count, or 0 for the default ({@link #resolve})
      */
     CpuThreads(int requested) {
-        this.threads = resolve(requested, System.getProperty(PROPERTY));
+        this.threads = resolve(requested);
         AtomicInteger named = new AtomicInteger();
         this.helpers = threads == 1 ? null : new ForkJoinPool(threads - 1, pool -> {
             ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
@@ -77,6 +77,18 @@ public final class CpuThreads implements AutoCloseable {
             throw new IllegalArgumentException("CPU threads must be in [1, " + MAX_THREADS + "] (0 = default), got "
                     + requested);
         }
+    }
+
+    /**
+     * The thread count a request resolves to: {@code requested} when positive, else the value of
+     * {@value #PROPERTY} when set, else the available processors.
+     *
+     * @param requested 1 to {@value #MAX_THREADS}, or 0 for the default
+     * @return at least 1
+     * @throws IllegalArgumentException for a count out of range or a bad {@value #PROPERTY}
+     */
+    public static int resolve(int requested) {
+        return resolve(requested, System.getProperty(PROPERTY));
     }
 
     /** Runners a {@link #run} may use: the caller and the helpers. */

@@ -30,6 +30,7 @@ import java.util.Locale;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx6g \
  *      -cp tests/target/benchmarks.jar dev.kvq.bench.jmh.LongContextBenchmark \
  *      [--tokens 1048576] [--kv nuq2-1%] [--backing arena|mmap] [--dir /tmp] [--runs 9] [--warmup 3]
+ *      [--threads N] [--pairing rotate-half|interleaved]
  * </pre>
  */
 public final class LongContextBenchmark {
@@ -48,6 +49,8 @@ public final class LongContextBenchmark {
         Path dir = Path.of(System.getProperty("java.io.tmpdir"));
         int runs = 9;
         int warmup = 3;
+        int threads = 0;
+        RopePairing pairing = RopePairing.ROTATE_HALF;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
@@ -57,23 +60,31 @@ public final class LongContextBenchmark {
                 case "--dir" -> dir = Path.of(value);
                 case "--runs" -> runs = Integer.parseInt(value);
                 case "--warmup" -> warmup = Integer.parseInt(value);
+                case "--threads" -> threads = Integer.parseInt(value);
+                case "--pairing" -> pairing = switch (String.valueOf(value)) {
+                    case "rotate-half" -> RopePairing.ROTATE_HALF;
+                    case "interleaved" -> RopePairing.INTERLEAVED;
+                    default -> throw new IllegalArgumentException("--pairing must be rotate-half or interleaved");
+                };
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + " (--tokens N, --kv MODE, --backing arena|mmap, --dir DIR, --runs N, --warmup N)");
+                        + " (--tokens N, --kv MODE, --backing arena|mmap, --dir DIR, --runs N, --warmup N, --threads N, "
+                        + "--pairing rotate-half|interleaved)");
             }
             i++;
         }
         if (!backing.equals("arena") && !backing.equals("mmap")) {
             throw new IllegalArgumentException("--backing must be arena or mmap, got " + backing);
         }
-        AttentionShape shape = new AttentionShape(1, 32, 32, 128, Rope.of(10000, RopePairing.ROTATE_HALF, 128));
+        Backend backend = Backend.cpu().withThreads(threads);
+        AttentionShape shape = new AttentionShape(1, 32, 32, 128, Rope.of(10000, pairing, 128));
         QuantSpec spec = QuantSpec.parse(kv);
         SyntheticLayer layer = new SyntheticLayer(shape, 7);
         Calibration calibration = spec.quantized() ? layer.calibrate(spec) : null;
         System.out.printf(Locale.ROOT, "long-context: 1 layer, 32 query / 32 KV heads × 128, %s, %d tokens, backing %s,"
-                + " %d cores, %d SIMD lanes, single-threaded%n", spec.name(), tokens, backing,
-                Runtime.getRuntime().availableProcessors(), Backend.simdLanes());
+                + " %d cores, %d SIMD lanes, %d threads, %s RoPE%n", spec.name(), tokens, backing,
+                Runtime.getRuntime().availableProcessors(), Backend.simdLanes(), backend.cpuThreads(), pairing);
 
-        KvCache cache = KvCache.open(shape, spec, calibration, Backend.cpu());
+        KvCache cache = KvCache.open(shape, spec, calibration, backend);
         try {
             // prefill: 2,048-token appends; each one is a measurement (token generation not timed)
             int d = shape.kvChannels();
@@ -108,11 +119,11 @@ public final class LongContextBenchmark {
                 cache.save(file);
                 long save = System.nanoTime() - t0;
                 t0 = System.nanoTime();
-                KvCache probe = KvCache.openSnapshot(file, calibration, Backend.cpu(), false);
+                KvCache probe = KvCache.openSnapshot(file, calibration, backend, false);
                 long openLazy = System.nanoTime() - t0;
                 probe.close();
                 t0 = System.nanoTime();
-                mapped = KvCache.openSnapshot(file, calibration, Backend.cpu());
+                mapped = KvCache.openSnapshot(file, calibration, backend);
                 long openVerified = System.nanoTime() - t0;
                 System.out.printf(Locale.ROOT, "snapshot: %.2f GiB written in %.2f s (with fsync); opened in %.3f s "
                                 + "without, %.2f s with page checksums; file %s%n", Files.size(file) / (double) (1L << 30),
