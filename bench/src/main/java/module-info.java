@@ -7,6 +7,7 @@
 module dev.kvq.bench {
     requires dev.kvq.runtime;
     requires dev.kvq.driver;
+    requires java.management;
 
     exports dev.kvq.bench;
 }

@@ -32,9 +32,13 @@ public final class CpuBench {
      * @param appendUsPerToken filling the cache, µs per token
      * @param bytesPerToken    the cache's allocated bytes per token
      * @param effectiveBits    bits per stored element, counting everything allocated
+     * @param keyScoresCpuMs   key scores, median CPU ms summed over threads (see {@link Timing})
+     * @param valueMatvecCpuMs value matvec, median CPU ms
+     * @param decodeCpuMs      decode step, median CPU ms
      */
     public record Row(int tokens, String kv, double keyScoresMs, double valueMatvecMs, double decodeMs,
-                      double appendUsPerToken, double bytesPerToken, double effectiveBits) implements BenchRow {}
+                      double appendUsPerToken, double bytesPerToken, double effectiveBits, double keyScoresCpuMs,
+                      double valueMatvecCpuMs, double decodeCpuMs) implements BenchRow {}
 
     /**
      * Measures every mode at every length (lengths outer), calibrating each quantized mode once.
@@ -81,12 +85,13 @@ public final class CpuBench {
             float[] q = layer.query(1);
             float[] scores = new float[shape.queryHeads() * n];
             float[] out = new float[q.length];
-            double keyMs = Timing.medianWallMs(() -> cache.keyScores(0, q, scores), warmup, repeat);
+            Timing.Medians key = Timing.medians(() -> cache.keyScores(0, q, scores), warmup, repeat);
             SyntheticLayer.softmaxRows(scores, shape.queryHeads(), n);
-            double valueMs = Timing.medianWallMs(() -> cache.valueMatvec(0, scores, out), warmup, repeat);
-            double decodeMs = Timing.medianWallMs(() -> cache.attend(0, q, out), warmup, repeat);
-            return new Row(n, s.name(), keyMs, valueMs, decodeMs, appendNanos / 1e3 / n,
-                    (double) memory.totalBytes() / n, memory.effectiveBits());
+            Timing.Medians value = Timing.medians(() -> cache.valueMatvec(0, scores, out), warmup, repeat);
+            Timing.Medians decode = Timing.medians(() -> cache.attend(0, q, out), warmup, repeat);
+            return new Row(n, s.name(), key.wallMs(), value.wallMs(), decode.wallMs(), appendNanos / 1e3 / n,
+                    (double) memory.totalBytes() / n, memory.effectiveBits(), key.cpuMs(), value.cpuMs(),
+                    decode.cpuMs());
         }
     }
 }

@@ -1,8 +1,14 @@
 package dev.kvq.bench;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.Arrays;
 
-/** The benchmarks' one timing helper: wall times of repeated runs after warm-up, and their median. */
+/**
+ * The benchmarks' one timing helper: wall times of repeated runs after warm-up, and their median; also
+ * the CPU time of each run summed over the JVM's threads, which time slices lost to other processes on
+ * a shared machine do not inflate (it still counts stalls on memory that neighbours share).
+ */
 public final class Timing {
     private Timing() {}
 
@@ -41,6 +47,50 @@ public final class Timing {
             ms[i] = (System.nanoTime() - t0) / 1e6;
         }
         return ms;
+    }
+
+    /**
+     * Medians of one measurement.
+     *
+     * @param wallMs median wall time, ms
+     * @param cpuMs  median CPU time of a run summed over the JVM's live threads, ms (a run on several
+     *               threads has a CPU time above its wall time)
+     */
+    public record Medians(double wallMs, double cpuMs) {}
+
+    /** CPU time of every live thread of the JVM, in ns (per-thread clocks: no tick granularity). */
+    private static long threadsCpuNanos() {
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long sum = 0;
+        for (long id : threads.getAllThreadIds()) {
+            sum += Math.max(0, threads.getThreadCpuTime(id));   // −1 for a thread that ended meanwhile
+        }
+        return sum;
+    }
+
+    /**
+     * The median wall and CPU times of {@code repeat} runs of {@code body} after {@code warmup}
+     * untimed ones.
+     *
+     * @param body   what is timed
+     * @param warmup untimed runs
+     * @param repeat timed runs, at least 1
+     * @return the medians
+     */
+    public static Medians medians(Runnable body, int warmup, int repeat) {
+        for (int i = 0; i < warmup; i++) {
+            body.run();
+        }
+        double[] wall = new double[repeat];
+        double[] cpu = new double[repeat];
+        for (int i = 0; i < repeat; i++) {
+            long c0 = threadsCpuNanos();
+            long t0 = System.nanoTime();
+            body.run();
+            wall[i] = (System.nanoTime() - t0) / 1e6;
+            cpu[i] = (threadsCpuNanos() - c0) / 1e6;
+        }
+        return new Medians(median(wall), median(cpu));
     }
 
     /**

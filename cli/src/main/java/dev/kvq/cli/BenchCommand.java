@@ -283,6 +283,9 @@ final class BenchCommand implements Callable<Integer> {
             m.put("key_scores_ms", r.keyScoresMs());
             m.put("value_matvec_ms", r.valueMatvecMs());
             m.put("decode_attention_ms", r.decodeMs());
+            m.put("key_scores_cpu_ms", r.keyScoresCpuMs());
+            m.put("value_matvec_cpu_ms", r.valueMatvecCpuMs());
+            m.put("decode_attention_cpu_ms", r.decodeCpuMs());
             m.put("append_us_per_token", r.appendUsPerToken());
             m.put("bytes_per_token", r.bytesPerToken());
             m.put("effective_bits", r.effectiveBits());
@@ -292,6 +295,9 @@ final class BenchCommand implements Callable<Integer> {
                 speedup.put("key_scores", base.keyScoresMs() / r.keyScoresMs());
                 speedup.put("value_matvec", base.valueMatvecMs() / r.valueMatvecMs());
                 speedup.put("decode_attention", base.decodeMs() / r.decodeMs());
+                speedup.put("key_scores_cpu", base.keyScoresCpuMs() / r.keyScoresCpuMs());
+                speedup.put("value_matvec_cpu", base.valueMatvecCpuMs() / r.valueMatvecCpuMs());
+                speedup.put("decode_attention_cpu", base.decodeCpuMs() / r.decodeCpuMs());
                 speedup.put("bytes", base.bytesPerToken() / r.bytesPerToken());
                 m.put("speedup_vs_fp16", speedup);
             }

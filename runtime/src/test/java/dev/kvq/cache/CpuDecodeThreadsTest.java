@@ -24,7 +24,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The CPU decode step split across threads: every kernel family (MHA pair tables at 2 and 3 bits, the
- * rotate-once kernels of GQA and 4 bits, v1 rotate-half channels, fixed and sparse outliers, the
+ * rotate-once kernels of GQA and 4 bits, each with adjacent pair codes (interleaved) and with the
+ * partner's code read apart (rotate-half in page format v1), fixed and sparse outliers, the
  * fp16/fp32 baselines) gives the same bits on 1, 2 and 3 threads, stays within 1e-4 of attention over
  * the decoded cache, and agrees with the scalar path. The cache has several splits (32-token pages,
  * 16 pages per split) plus the sinks, and a last page that is only partly filled.
@@ -43,6 +44,8 @@ class CpuDecodeThreadsTest {
                 Arguments.of(32, 6, 2, RopePairing.INTERLEAVED, "nuq2-1%"),
                 Arguments.of(32, 8, 2, RopePairing.INTERLEAVED, "nuq3-1%-sparse"),
                 Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq3-1%"),
+                Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq2-1%"),
+                Arguments.of(32, 8, 2, RopePairing.ROTATE_HALF, "nuq4-1%"),
                 Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "fp16"),
                 Arguments.of(64, 4, 4, RopePairing.INTERLEAVED, "fp16"),
                 Arguments.of(32, 8, 2, RopePairing.ROTATE_HALF, "fp32"));

@@ -49,9 +49,7 @@ final class CpuAttention {
     private final int hkv;
     private final int group;
     private final int pageTokens;
-    /** The pair plan, or null for page format v1 with rotate-half pairing (the per-channel kernels of {@link PageKernels}). */
-    private final KeyPairs pairs;
-    private final KeyPlan[] channelPlans;         // [Hkv] the v1 rotate-half plans
+    private final KeyPairs pairs;                 // where each RoPE pair's codes sit (nuq), else null
     private final boolean pairTablesUsed;         // MHA at 2 or 3 bits: pairs2/pairs3
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
@@ -123,14 +121,6 @@ final class CpuAttention {
         RopePairing pairing = shape.rope().pairing();
         int bits = Math.max(2, Math.min(4, spec.bits()));
         this.pairs = packed ? KeyPairs.uniform(shape, bits) : null;
-        if (packed && pairs == null) {
-            channelPlans = new KeyPlan[hkv];
-            for (int h = 0; h < hkv; h++) {
-                channelPlans[h] = new KeyPlan(h, d, bits, pairing);
-            }
-        } else {
-            channelPlans = null;
-        }
         this.pairTablesUsed = pairs != null && group == 1 && bits <= 3;
         cosStep = new float[d / 2 * p];
         sinStep = new float[d / 2 * p];
@@ -427,10 +417,7 @@ final class CpuAttention {
         for (int h = 0; h < hkv; h++) {
             int from = h * half;
             int q0 = h * group;
-            if (pairs == null) {
-                PageKernels.packedKeyScores(simd, channelPlans[h], page, keyCodes, p, n, keyTable, w.cos, w.sin, queries,
-                        q0, group, w.sc, p, 0);
-            } else if (!simd || !Vectors.PACKED) {
+            if (!simd || !Vectors.PACKED) {
                 PackedKeyKernels.scalar(page, keyCodes, p, n, pairs, from, from + half, keyTable, h * d, queries,
                         q0 * d, d, group, w.cos, w.sin, w.sc, q0 * p);
             } else if (pairTablesUsed && pairs.bits == 3) {
