@@ -266,6 +266,24 @@ public final class PageLayout {
      * @return the first difference, in words, or null
      */
     public static String versionOneDifference(AttentionShape shape, QuantSpec spec) {
+        String codes = versionOneCodeDifference(shape, spec);
+        if (codes != null) {
+            return codes;
+        }
+        return spec.quantized() && spec.hasOutliers() ? "outliers (each token's per-head ends of its outlier list)" : null;
+    }
+
+    /**
+     * What makes the codes or the fp16 side buffer of pages of {@code shape} and {@code spec} differ from format
+     * v1, or null when a v2 page is a v1 page plus the per-head ends of its outlier lists (which a reader can
+     * derive from the lists: {@link #fillHeadEnds}). So a writer of format v1 (the CUDA engine's pack kernels)
+     * writes these pages correctly exactly when this is null.
+     *
+     * @param shape the attention geometry
+     * @param spec the quantization
+     * @return the first difference, in words, or null
+     */
+    public static String versionOneCodeDifference(AttentionShape shape, QuantSpec spec) {
         if (!spec.quantized()) {
             return null;
         }
@@ -274,9 +292,6 @@ public final class PageLayout {
         }
         if (spec.allocated()) {
             return "mixed code widths (channels grouped by width)";
-        }
-        if (spec.hasOutliers()) {
-            return "outliers (each token's per-head ends of its outlier list)";
         }
         if (!ChannelPlan.uniform(shape, spec.bits()).keysInLogicalOrder()) {
             return shape.rope().pairing() + " RoPE pairs (partners adjacent in the key stream)";
@@ -608,6 +623,56 @@ public final class PageLayout {
                 i++;
             }
             setHeadEnd(page, part, r, h, i);
+        }
+    }
+
+    /**
+     * Writes the per-head ends of every slot's outlier lists of a page whose other parts a writer of format
+     * v1 filled (the CUDA engine's pack kernels, whose pages are the v1 prefix of this layout: its kernels
+     * read whole lists and need no ends; host copies of its pages get them here). Fixed slots: a list is its
+     * slots up to the first channel-0 slot after the first, and a first slot of (0, +0) is unused (an outlier
+     * of channel 0 whose fp16 residual is exactly +0 adds nothing, so leaving it out changes no decode).
+     * Sparse: slot r's entries {@code [start[r], start[r+1])}, none where that range is empty or reversed (the
+     * slots not yet filled).
+     *
+     * @param page a page of this layout
+     * @param keyEntryChannel the channel of a key entry of the layer's store (sparse form; else unused)
+     * @param valueEntryChannel the channel of a value entry (sparse form; else unused)
+     */
+    public void fillHeadEnds(MemorySegment page, java.util.function.IntUnaryOperator keyEntryChannel,
+                             java.util.function.IntUnaryOperator valueEntryChannel) {
+        if (!has(Part.KEY_OUT_HEAD_END)) {
+            return;
+        }
+        int[] channels = new int[Math.max(Math.max(keySlots, valueSlots), 1)];
+        for (int r = 0; r < pageTokens; r++) {
+            for (boolean keyList : new boolean[] {true, false}) {
+                int count = 0;
+                if (sparse) {
+                    long starts = offset(keyList ? Part.KEY_OUT_START : Part.VALUE_OUT_START);
+                    int from = page.get(ValueLayout.JAVA_INT, starts + 4L * r);
+                    int to = page.get(ValueLayout.JAVA_INT, starts + 4L * (r + 1));
+                    if (channels.length < to - from) {
+                        channels = new int[to - from];
+                    }
+                    for (int e = from; e < to; e++) {
+                        channels[count++] = (keyList ? keyEntryChannel : valueEntryChannel).applyAsInt(e);
+                    }
+                } else {
+                    int slots = keyList ? keySlots : valueSlots;
+                    long at = offset(keyList ? Part.KEY_OUT_CHANNEL : Part.VALUE_OUT_CHANNEL);
+                    long values = offset(keyList ? Part.KEY_OUT_VALUE : Part.VALUE_OUT_VALUE);
+                    for (int i = 0; i < slots; i++) {
+                        long slot = 2 * (keyList ? keySlot(r, i) : valueSlot(r, i));
+                        int c = page.get(ValueLayout.JAVA_SHORT, at + slot);
+                        if (c == 0 && (i > 0 || page.get(ValueLayout.JAVA_SHORT, values + slot) == 0)) {
+                            break;
+                        }
+                        channels[count++] = c;
+                    }
+                }
+                setHeadEnds(page, keyList ? Part.KEY_OUT_HEAD_END : Part.VALUE_OUT_HEAD_END, r, channels, count);
+            }
         }
     }
 
