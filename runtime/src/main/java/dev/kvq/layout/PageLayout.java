@@ -19,7 +19,10 @@ import java.util.Map;
  * constants of {@link Part}, their sizes are decided in one place (the constructor) from the layer's
  * {@link ChannelPlan}, and the index helpers below are what every reader uses (the CPU engine's appender,
  * kernels and reference decoder, the CUDA engine's argument builders, snapshots). The CUDA kernels' shape
- * comments mirror it. Every part starts 64-byte aligned so that SIMD and GPU vector loads never straddle it.
+ * comments mirror it ({@code kernels-cu/src/main/cuda/kvq_layout_v2.cuh}). Every part starts 64-byte aligned so
+ * that SIMD and GPU vector loads never straddle it. The full text of the format — channel order, bit
+ * streams, width groups, outlier head ends, the fp16 side buffer with the window ring, and what a decode
+ * step reads — is {@code docs/FORMATS.md}, section "Cache pages: page format v2".
  *
  * <pre>
  * nuq (D = kvHeads·headDim channels, P = pageTokens, widths w from the channel plan):
