@@ -341,10 +341,11 @@ final class DemoCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "kvq demo — synthetic LLaMA-7B-shaped layer (%s), %d tokens, cpu backend (%s)%n",
                 shape.describe(), tokens, Backend.simdLanes() == 0 ? "scalar" : Backend.simdLanes() + " SIMD lanes");
         out.println();
-        out.printf(Locale.ROOT, "%-8s %10s %9s %13s %11s %9s %10s%n", "kv", "KV MiB", "vs fp16", "bits/element", "rel. error",
+        out.printf(Locale.ROOT, "%-9s %10s %9s %13s %11s %9s %10s%n", "kv", "KV MiB", "vs fp16", "bits/element", "rel. error",
                 "cosine", "decode ms");
-        for (String name : modes) {
-            QuantSpec s = QuantSpec.parse(name);
+        for (String mode : modes) {
+            QuantSpec s = QuantSpec.parse(mode);
+            String name = s.name();   // a preset under its spec name, as in the real model's tables
             Calibration cal = null;
             if (s.quantized()) {
                 progress("calibrating " + name);
@@ -363,7 +364,7 @@ final class DemoCommand implements Callable<Integer> {
                     fp16Bytes = mem.totalBytes();
                     fp16Ms = ms;
                 }
-                out.printf(Locale.ROOT, "%-8s %10.1f %9s %13.2f %11.4f %9.4f %10.1f%n", name, mem.totalBytes() / 1048576.0,
+                out.printf(Locale.ROOT, "%-9s %10.1f %9s %13.2f %11.4f %9.4f %10.1f%n", name, mem.totalBytes() / 1048576.0,
                         fp16Bytes == 0 ? "-" : String.format(Locale.ROOT, "%.2f×", fp16Bytes / mem.totalBytes()),
                         mem.effectiveBits(), relativeError(o, reference), cosine(o, reference), ms);
             }
