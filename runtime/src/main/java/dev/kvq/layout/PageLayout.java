@@ -287,6 +287,27 @@ public final class PageLayout {
      * @return the first difference, in words, or null
      */
     public static String versionOneCodeDifference(AttentionShape shape, QuantSpec spec) {
+        String writer = versionOneWriterDifference(shape, spec);
+        if (writer != null) {
+            return writer;
+        }
+        if (spec.quantized() && !ChannelPlan.uniform(shape, spec.bits()).keysInLogicalOrder()) {
+            return shape.rope().pairing() + " RoPE pairs (partners adjacent in the key stream)";
+        }
+        return null;
+    }
+
+    /**
+     * What a writer of format v1 (the CUDA engine's pack kernels) cannot produce for pages of {@code shape} and
+     * {@code spec}, even with the two conversions a host copy of its pages gets ({@link #keysFromVersionOne},
+     * {@link #fillHeadEnds}), or null when it can: a recent-token window, mixed widths, or a key stream whose
+     * v1 form pads to 32-channel groups (D not a multiple of 32).
+     *
+     * @param shape the attention geometry
+     * @param spec the quantization
+     * @return the first difference, in words, or null
+     */
+    public static String versionOneWriterDifference(AttentionShape shape, QuantSpec spec) {
         if (!spec.quantized()) {
             return null;
         }
@@ -296,13 +317,41 @@ public final class PageLayout {
         if (spec.allocated()) {
             return "mixed code widths (channels grouped by width)";
         }
-        if (!ChannelPlan.uniform(shape, spec.bits()).keysInLogicalOrder()) {
-            return shape.rope().pairing() + " RoPE pairs (partners adjacent in the key stream)";
-        }
         if (shape.kvChannels() % 32 != 0) {
             return shape.kvChannels() + " channels per token (a key stream without padding to 32-channel groups)";
         }
         return null;
+    }
+
+    /**
+     * Rewrites every slot's key codes of a page whose keys a writer of format v1 filled (channel c's code at
+     * stream bits {@code [b·c, b·c + b)}, logical order) into this layout's physical order; nothing to do when
+     * the plan keeps the keys in logical order (interleaved pairs). For host copies of the CUDA engine's pages
+     * (rotate-half pairs), whose v1 kernels read their own order; only where
+     * {@link #versionOneWriterDifference} is null.
+     *
+     * @param page a page of this layout, keys in format v1's order
+     */
+    public void keysFromVersionOne(MemorySegment page) {
+        if (plan == null || plan.keysInLogicalOrder()) {
+            return;
+        }
+        int b = plan.uniformWidth();
+        int d = kvHeads * headDim;
+        if (b < 0 || d % 32 != 0) {
+            throw new IllegalStateException("format v1 keys exist only at one width and D a multiple of 32");
+        }
+        long base = offset(Part.KEY_CODES);
+        int[] words = new int[plan.keyWords()];
+        for (int r = 0; r < pageTokens; r++) {
+            java.util.Arrays.fill(words, 0);
+            for (int c = 0; c < d; c++) {
+                BitPacking.orField(words, plan.keyBit(c), b, BitPacking.field(page, base / 4 + r, pageTokens, b * c, b));
+            }
+            for (int k = 0; k < words.length; k++) {
+                page.set(ValueLayout.JAVA_INT, base + keyWord(k, r) * 4, words[k]);
+            }
+        }
     }
 
     private static void part(List<MemoryLayout> members, Part part, ValueLayout element, long count) {

@@ -40,16 +40,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * append (prefill and decode appends), key scores, value matvec and attention outputs within 1e-4
  * relative (max |gpu − cpu| / max |cpu|); head dims 8, 64, 128; GQA 1:1, 2:1, 4:1; 1 to 10^6
  * tokens; positions up to 10^7; a batch of 16 sequences of different lengths; ownership (close
- * frees everything, once) and device OOM. Skipped without a GPU. Interleaved RoPE pairs only: the CUDA
- * engine's kernels write page format v1, which lays out rotate-half keys differently from v2, so
- * rotate-half caches run on the CPU until the v2 kernels are wired in (PageFormatV2Test checks the decline).
+ * frees everything, once) and device OOM. Skipped without a GPU.
  */
 @Tag("gpu")
 @EnabledIf("dev.kvq.cache.GpuCondition#available")
 class GpuCacheTest {
-    private static AttentionShape interleaved(int layers, int queryHeads, int kvHeads, int headDim) {
-        return new AttentionShape(layers, queryHeads, kvHeads, headDim, Rope.of(10000, RopePairing.INTERLEAVED, headDim));
-    }
     private static final double TOLERANCE = 1e-4;
     private static final Map<String, Calibration> CALIBRATIONS = new HashMap<>();
 
@@ -77,16 +72,16 @@ class GpuCacheTest {
         List<Arguments> all = List.of(
                 // headDim, queryHeads, kvHeads, pairing, mode
                 Arguments.of(8, 4, 4, RopePairing.INTERLEAVED, "nuq3-1%"),
-                Arguments.of(8, 8, 4, RopePairing.INTERLEAVED, "nuq2-1%"),
-                Arguments.of(8, 8, 2, RopePairing.INTERLEAVED, "fp16"),
-                Arguments.of(64, 4, 4, RopePairing.INTERLEAVED, "nuq4-1%"),
+                Arguments.of(8, 8, 4, RopePairing.ROTATE_HALF, "nuq2-1%"),
+                Arguments.of(8, 8, 2, RopePairing.ROTATE_HALF, "fp16"),
+                Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq4-1%"),
                 Arguments.of(64, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%"),
-                Arguments.of(64, 16, 4, RopePairing.INTERLEAVED, "nuq2-1%"),
-                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "nuq3"),
-                Arguments.of(128, 8, 8, RopePairing.INTERLEAVED, "nuq3-1%"),
-                Arguments.of(128, 8, 4, RopePairing.INTERLEAVED, "nuq4-1%"),
+                Arguments.of(64, 16, 4, RopePairing.ROTATE_HALF, "nuq2-1%"),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq3"),
+                Arguments.of(128, 8, 8, RopePairing.ROTATE_HALF, "nuq3-1%"),
+                Arguments.of(128, 8, 4, RopePairing.ROTATE_HALF, "nuq4-1%"),
                 Arguments.of(128, 16, 4, RopePairing.INTERLEAVED, "nuq2-1%"),
-                Arguments.of(128, 8, 2, RopePairing.INTERLEAVED, "fp16"));
+                Arguments.of(128, 8, 2, RopePairing.ROTATE_HALF, "fp16"));
         if (GpuCondition.full()) {
             return all.stream();
         }
@@ -137,9 +132,9 @@ class GpuCacheTest {
         return Stream.of(
                 // headDim, queryHeads, kvHeads, pairing, mode, tokens per append
                 Arguments.of(8, 4, 4, RopePairing.INTERLEAVED, "nuq3-1%", new int[] {1, 290, 1, 1, 1, 40, 1}),
-                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "nuq2-1%", new int[] {3, 1, 300, 1, 1}),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq2-1%", new int[] {3, 1, 300, 1, 1}),
                 Arguments.of(128, 16, 4, RopePairing.INTERLEAVED, "nuq4-5%", new int[] {700, 1, 1, 1}),
-                Arguments.of(64, 8, 8, RopePairing.INTERLEAVED, "nuq3-5%", new int[] {1, 1, 900, 1}));
+                Arguments.of(64, 8, 8, RopePairing.ROTATE_HALF, "nuq3-5%", new int[] {1, 1, 900, 1}));
     }
 
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} sparse")
@@ -184,7 +179,7 @@ class GpuCacheTest {
 
     @Test
     void theBudgetCoversTheSparseEntryChunksAndARejectedAppendChangesNothing() {
-        AttentionShape shape = interleaved(1, 8, 2, 64);
+        AttentionShape shape = new AttentionShape(1, 8, 2, 64);
         QuantSpec spec = QuantSpec.parse("nuq3-5%").outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
         Calibration cal = cal(shape, spec);
         int d = shape.kvChannels();
@@ -332,7 +327,7 @@ class GpuCacheTest {
     void launchesAbove48KiBOfSharedMemoryRaiseTheLimit(int headDim, int queryHeads, int kvHeads, String mode,
                                                         String kernel) {
         AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
-                Rope.of(10000, RopePairing.INTERLEAVED, headDim));
+                Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
         QuantSpec spec = QuantSpec.parse(mode);
         int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
         assertTrue(need > 48 * 1024, kernel + " needs " + need + " bytes");
@@ -360,7 +355,7 @@ class GpuCacheTest {
     @Test
     void aGeometryAboveTheOptInMaximumFallsBackNamingTheBytes() {
         // G = 128, d = 256: the nuq value partials need 270 864 bytes per block, above any device's opt-in maximum
-        AttentionShape shape = interleaved(1, 128, 1, 256);
+        AttentionShape shape = new AttentionShape(1, 128, 1, 256);
         QuantSpec spec = QuantSpec.parse("nuq3");
         int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
         int optin = CudaRuntime.shared().sharedMemoryOptin();
@@ -396,7 +391,7 @@ class GpuCacheTest {
 
     @Test
     void scoresThatOverflowAreRejectedAsOnTheCpuAndLeaveTheOutputAlone() {
-        AttentionShape shape = interleaved(1, 4, 2, 64);
+        AttentionShape shape = new AttentionShape(1, 4, 2, 64);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         Calibration cal = cal(shape, spec);
         float[] k = SyntheticActivations.keys(41, 300, shape.kvChannels());
@@ -432,7 +427,7 @@ class GpuCacheTest {
 
     @Test
     void aPrefillsStagingIsNotKeptForTheDecodeAppendsAfterIt() {
-        AttentionShape shape = interleaved(1, 32, 32, 128);
+        AttentionShape shape = new AttentionShape(1, 32, 32, 128);
         int d = shape.kvChannels();
         float[] k = SyntheticActivations.keys(51, 1000, d);
         float[] v = SyntheticActivations.values(52, 1000, d);
@@ -451,7 +446,7 @@ class GpuCacheTest {
 
     @Test
     void positionsUpToTenMillion() {
-        AttentionShape shape = interleaved(1, 8, 2, 128);
+        AttentionShape shape = new AttentionShape(1, 8, 2, 128);
         for (String mode : List.of("nuq3-1%", "fp16")) {
             QuantSpec spec = QuantSpec.parse(mode);
             Calibration cal = cal(shape, spec);
@@ -472,7 +467,7 @@ class GpuCacheTest {
     @EnabledIf(value = "dev.kvq.cache.GpuCondition#full",
             disabledReason = "real-GPU test: a million tokens on the device (too long for the emulated driver)")
     void aMillionTokens() {
-        AttentionShape shape = interleaved(1, 4, 1, 64);
+        AttentionShape shape = new AttentionShape(1, 4, 1, 64);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         Calibration cal = cal(shape, spec);
         int n = 1 << 20;
@@ -493,7 +488,7 @@ class GpuCacheTest {
 
     @Test
     void aBatchOfSixteenSequencesOfDifferentLengths() {
-        AttentionShape shape = interleaved(2, 8, 2, 64);
+        AttentionShape shape = new AttentionShape(2, 8, 2, 64);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         Calibration cal = cal(shape, spec);
         int d = shape.kvChannels();
@@ -526,7 +521,7 @@ class GpuCacheTest {
     @ParameterizedTest(name = "sparse outliers: {0}")
     @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
     void closeFreesEveryDeviceAllocationOnce(boolean sparse) {
-        AttentionShape shape = interleaved(4, 8, 8, 128);
+        AttentionShape shape = new AttentionShape(4, 8, 8, 128);
         // the sparse form adds two entry chunk pools per layer, which must be freed as well
         QuantSpec spec = sparse ? QuantSpec.parse("nuq2-1%").outlierForm(QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE)
                 : QuantSpec.parse("nuq2-1%");
@@ -568,7 +563,7 @@ class GpuCacheTest {
     @Test
     @EnabledIf("dev.kvq.cache.GpuCondition#oomTestable")
     void aDeviceOutOfMemoryIsAClearErrorAndLeavesTheCacheUsable() {
-        AttentionShape shape = interleaved(1, 32, 32, 128);
+        AttentionShape shape = new AttentionShape(1, 32, 32, 128);
         QuantSpec spec = QuantSpec.fp16();
         int d = shape.kvChannels();
         // 10 tokens fit in the first pool (one page of 256 tokens); 1100 more need a bigger one

@@ -314,6 +314,33 @@ class PageFormatV2Test {
         }
     }
 
+    /** A pool of sequences with a window and mixed widths: each attends like its decode, and the pool snapshots. */
+    @Test
+    void aPoolWithAWindowAndMixedWidthsServesSequencesAndSnapshots(@TempDir Path dir) throws Exception {
+        QuantSpec spec = QuantSpec.parse("nuqa3-1%-r32");
+        Calibration c = calibration(SHAPE, spec);
+        int d = SHAPE.kvChannels();
+        Path file = dir.resolve("pool.kvqsnap");
+        try (KvCachePool pool = KvCachePool.open(SHAPE, spec, c, Backend.cpu(), 1 << 24, 32)) {
+            KvCache a = pool.newSequence();
+            KvCache b = pool.newSequence();
+            for (int l = 0; l < SHAPE.layers(); l++) {
+                a.append(l, SyntheticActivations.keys(100 + l, 77, d), SyntheticActivations.values(110 + l, 77, d));
+                b.append(l, SyntheticActivations.keys(120 + l, 5, d), SyntheticActivations.values(130 + l, 5, d));
+            }
+            assertAttendsLikeItsDecode(a, 21, "pool sequence a");
+            assertAttendsLikeItsDecode(b, 22, "pool sequence b");
+            pool.save(file);
+            try (KvCachePool back = KvCachePool.openSnapshot(file, c, Backend.cpu())) {
+                assertEquals(2, back.sequences().size());
+                for (int l = 0; l < SHAPE.layers(); l++) {
+                    assertArrayEquals(a.decodeKeys(l), back.sequences().get(0).decodeKeys(l));
+                    assertArrayEquals(b.decodeValues(l), back.sequences().get(1).decodeValues(l));
+                }
+            }
+        }
+    }
+
     /** A copy of {@code good} whose header says snapshot format version 1 (the file header is not checksummed). */
     private static Path asVersionOne(Path good, Path dir) throws Exception {
         byte[] bytes = Files.readAllBytes(good);
@@ -358,24 +385,22 @@ class PageFormatV2Test {
     }
 
     /**
-     * The CUDA engine's v1 kernels cannot write v2 pages that differ from v1 bytes: such a cache runs on the
-     * CPU, with one WARN that names the reason.
+     * The CUDA engine's v1 kernels cannot write v2 pages with a window, mixed widths or per-channel key
+     * codebooks: such a cache runs on the CPU, with one WARN that names the reason.
      */
     @Test
     void theCudaEngineDeclinesWhatItsVersionOneKernelsCannotWriteWithOneWarn() {
         Backend cuda = new Backend(Backend.Kind.CUDA, "test");
-        AttentionShape rotateHalf = shape(RopePairing.ROTATE_HALF, 8);
-        for (String name : List.of("nuq3-r32", "nuqa3", "nuq3-ccb", "nuq3-1% rotate-half")) {
-            AttentionShape shape = name.endsWith("rotate-half") ? rotateHalf : SHAPE;
-            QuantSpec spec = QuantSpec.parse(name.split(" ")[0]);
+        for (String name : List.of("nuq3-r32", "nuqa3", "nuq3-ccb")) {
+            AttentionShape shape = SHAPE;
+            QuantSpec spec = QuantSpec.parse(name);
             Calibration c = calibration(shape, spec);
             try (LogCapture log = LogCapture.of(KvCache.class);
                  KvCache cache = KvCache.open(shape, spec, c, cuda)) {
                 assertEquals(Backend.Kind.CPU, cache.backend().kind(), name);
                 String why = cache.backend().reason();
                 assertTrue(why.contains("page format v2") && why.contains(name.endsWith("r32") ? "recent-token window"
-                        : name.startsWith("nuqa") ? "mixed code widths" : name.endsWith("ccb") ? "per-channel key codebooks"
-                        : "ROTATE_HALF RoPE pairs"), why);
+                        : name.startsWith("nuqa") ? "mixed code widths" : "per-channel key codebooks"), why);
                 assertEquals(1, log.warnings().size(), log.warnings().toString());
                 assertTrue(log.warnings().get(0).contains(why), log.warnings().get(0));
                 cache.append(0, SyntheticActivations.keys(3, 40, shape.kvChannels()),
@@ -383,11 +408,13 @@ class PageFormatV2Test {
                 assertEquals(40, cache.length(0));
             }
         }
-        // outliers are served: the v1 kernels write the v2 page but for the per-head ends, which they do not
-        // read and host copies derive (GpuCacheTest compares such pages with the CPU's, byte for byte)
+        // outliers and rotate-half pairs are served: the v1 kernels write the v2 page but for the per-head ends,
+        // which they do not read, and with keys in logical order, which they read; host copies are converted
+        // (GpuCacheTest compares such pages with the CPU's, byte for byte)
         QuantSpec outliers = QuantSpec.parse("nuq3-1%");
-        dev.kvq.engine.cuda.CudaEngine.requireServed(dev.kvq.engine.CacheSetup.of(SHAPE, outliers,
-                calibration(SHAPE, outliers), 256));
+        AttentionShape rotateHalf = shape(RopePairing.ROTATE_HALF, 16);
+        dev.kvq.engine.cuda.CudaEngine.requireServed(dev.kvq.engine.CacheSetup.of(rotateHalf, outliers,
+                calibration(rotateHalf, outliers), 256));
     }
 
     @Test

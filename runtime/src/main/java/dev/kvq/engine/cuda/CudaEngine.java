@@ -41,10 +41,11 @@ public final class CudaEngine implements Engine {
 
     /**
      * The one rule of which caches this engine serves while its kernels write page format v1: those whose
-     * page format v2 codes and side buffer the v1 kernels produce byte for byte
-     * ({@link PageLayout#versionOneCodeDifference}: one width, interleaved RoPE pairs, D a multiple of 32, no
-     * window; the outlier lists' per-head ends, which the v1 kernels do not read, are derived on the host for
-     * copies of the pages), and one key codebook per layer (the pack kernel searches one). Every other setup
+     * page format v2 pages the v1 kernels can write up to what a host copy of a page converts
+     * ({@link PageLayout#versionOneWriterDifference}: one width, D a multiple of 32, no window; rotate-half keys,
+     * which the v1 kernels keep in logical order, are reordered and the outlier lists' per-head ends, which
+     * they do not write, are derived when a page is copied to the host), and one key codebook per layer (the
+     * pack kernel searches one). Every other setup
      * runs on the CPU engine; {@code Engines} logs the WARN naming this reason. It goes once the page format v2
      * kernels are wired in.
      *
@@ -52,7 +53,7 @@ public final class CudaEngine implements Engine {
      * @throws UnsupportedOperationException naming what the v1 kernels would lay out differently
      */
     public static void requireServed(CacheSetup setup) {
-        String difference = PageLayout.versionOneCodeDifference(setup.shape(), setup.spec());
+        String difference = PageLayout.versionOneWriterDifference(setup.shape(), setup.spec());
         if (difference == null && setup.spec().keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL) {
             difference = "per-channel key codebooks (the pack kernel searches one key codebook per layer)";
         }

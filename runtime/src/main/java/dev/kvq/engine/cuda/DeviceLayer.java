@@ -146,30 +146,33 @@ final class DeviceLayer implements AutoCloseable {
         List<MemorySegment> hostKeyChunks = sparse() ? hostChunks(keyChunks, keyEntries, arena) : List.of();
         List<MemorySegment> hostValueChunks = sparse() ? hostChunks(valueChunks, valueEntries, arena) : List.of();
         for (MemorySegment page : hostPages) {
-            fillHeadEnds(page, hostKeyChunks, hostValueChunks);
+            toVersionTwo(page, hostKeyChunks, hostValueChunks);
         }
         return new LayerImage(hostPages, hostSinks, keyEntries, hostKeyChunks, valueEntries, hostValueChunks);
     }
 
-    /** A host copy of page {@code i}, with its outlier lists' head ends ({@link #fillHeadEnds}). */
+    /** A host copy of page {@code i} in page format v2 ({@link #toVersionTwo}). */
     MemorySegment hostPage(int i, Arena arena) {
         MemorySegment host = arena.allocate(pages.pageBytes(), PageLayout.ALIGN);
         pages.pool().copyToHost(host, 0, pages.pageOffset(i), pages.pageBytes());
         if (sparse()) {
-            fillHeadEnds(host, hostChunks(keyChunks, keyChunks.size() * EntryChunks.ENTRIES, arena),
+            toVersionTwo(host, hostChunks(keyChunks, keyChunks.size() * EntryChunks.ENTRIES, arena),
                     hostChunks(valueChunks, valueChunks.size() * EntryChunks.ENTRIES, arena));
         } else {
-            fillHeadEnds(host, List.of(), List.of());
+            toVersionTwo(host, List.of(), List.of());
         }
         return host;
     }
 
     /**
-     * The pack kernels write page format v1, the v2 page's prefix without the per-head ends of the outlier
-     * lists; the device kernels read whole lists and need none, the host readers of a copy (the reference
-     * decoder, page comparisons) do: derived from the lists themselves ({@link PageLayout#fillHeadEnds}).
+     * The pack kernels write page format v1: the v2 page's parts but for the per-head ends of the outlier
+     * lists, and keys in logical channel order (v2 puts rotate-half partners adjacent). The device kernels
+     * read their own form; a host copy (for the reference decoder, page comparisons) is converted to v2 here:
+     * keys reordered ({@link PageLayout#keysFromVersionOne}), head ends derived from the lists
+     * ({@link PageLayout#fillHeadEnds}). It goes when the pack kernels write v2.
      */
-    private void fillHeadEnds(MemorySegment page, List<MemorySegment> keyChunks, List<MemorySegment> valueChunks) {
+    private void toVersionTwo(MemorySegment page, List<MemorySegment> keyChunks, List<MemorySegment> valueChunks) {
+        layout.keysFromVersionOne(page);
         layout.fillHeadEnds(page, e -> entryChannel(keyChunks, e), e -> entryChannel(valueChunks, e));
     }
 
