@@ -24,11 +24,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The CPU decode step split across threads: every kernel family (MHA pair tables at 2 and 3 bits, the
- * rotate-once kernels of GQA and 4 bits, each with adjacent pair codes (interleaved) and with the
- * partner's code read apart (rotate-half in page format v1), fixed and sparse outliers, the
- * fp16/fp32 baselines) gives the same bits on 1, 2 and 3 threads, stays within 1e-4 of attention over
- * the decoded cache, and agrees with the scalar path. The cache has several splits (32-token pages,
- * 16 pages per split) plus the sinks, and a last page that is only partly filled.
+ * rotate-once kernels of GQA and 4 bits, both RoPE pairings (adjacent pair codes in page format v2),
+ * fixed and sparse outliers, per-channel key codebooks, the recent-token window read from the side
+ * buffer, mixed widths from a bit allocation on the per-pair-width kernels with two layers of different
+ * layouts, the fp16/fp32 baselines) gives the same bits on 1, 2 and 3 threads, stays within 1e-4 of
+ * attention over the decoded cache, and agrees with the scalar path. The cache has several splits
+ * (32-token pages, 16 pages per split) plus the sinks (and the window), and a last page that is only
+ * partly filled.
  */
 class CpuDecodeThreadsTest {
     private static final int TOKENS = 1700;
@@ -46,34 +48,50 @@ class CpuDecodeThreadsTest {
                 Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq3-1%"),
                 Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq2-1%"),
                 Arguments.of(32, 8, 2, RopePairing.ROTATE_HALF, "nuq4-1%"),
+                Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq3-1%-r32"),
+                Arguments.of(32, 8, 2, RopePairing.INTERLEAVED, "nuq2-1%-r16-s4"),
+                Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuq3-1%-ccb"),
+                Arguments.of(64, 4, 4, RopePairing.INTERLEAVED, "nuqa3-1%-r32"),
+                Arguments.of(64, 4, 4, RopePairing.ROTATE_HALF, "nuqa3-ccb"),
+                Arguments.of(32, 8, 2, RopePairing.ROTATE_HALF, "nuqa2-1%-sparse-r16"),
                 Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "fp16"),
                 Arguments.of(64, 4, 4, RopePairing.INTERLEAVED, "fp16"),
                 Arguments.of(32, 8, 2, RopePairing.ROTATE_HALF, "fp32"));
     }
 
-    /** attend, keyScores and valueMatvec of one cache, concatenated. */
+    /**
+     * attend, keyScores and valueMatvec of every layer of one cache, concatenated per layer (layer l's attend
+     * output first at {@code l·size}); the layers get the same tokens, and attend in turn, so a step binds a
+     * layer after another of a different layout.
+     */
     private static float[] outputs(AttentionShape shape, QuantSpec spec, Calibration cal, float[] keys, float[] values,
                                    float[] query, int threads, float[][] decoded) {
         try (KvCache cache = KvCache.open(shape, spec, cal, Backend.cpu().withThreads(threads), 32)) {
             assertEquals(threads, cache.backend().cpuThreads());
-            cache.append(0, keys, values);
             int hq = shape.queryHeads();
             int d = shape.headDim();
-            float[] all = new float[hq * d * 2 + hq * TOKENS];
-            float[] out = new float[hq * d];
-            cache.attend(0, query, out);
-            System.arraycopy(out, 0, all, 0, out.length);
-            float[] scores = new float[hq * TOKENS];
-            cache.keyScores(0, query, scores);
-            System.arraycopy(scores, 0, all, 2 * hq * d, scores.length);
-            for (int i = 0; i < scores.length; i++) {   // weights that are not a softmax: any matvec must hold
-                scores[i] = (float) Math.sin(i * 0.37) / TOKENS;
+            int size = hq * d * 2 + hq * TOKENS;
+            float[] all = new float[size * shape.layers()];
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                cache.append(layer, keys, values);
             }
-            cache.valueMatvec(0, scores, out);
-            System.arraycopy(out, 0, all, hq * d, out.length);
-            if (decoded != null) {
-                decoded[0] = cache.decodeKeys(0);
-                decoded[1] = cache.decodeValues(0);
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                int at = layer * size;
+                float[] out = new float[hq * d];
+                cache.attend(layer, query, out);
+                System.arraycopy(out, 0, all, at, out.length);
+                float[] scores = new float[hq * TOKENS];
+                cache.keyScores(layer, query, scores);
+                System.arraycopy(scores, 0, all, at + 2 * hq * d, scores.length);
+                for (int i = 0; i < scores.length; i++) {   // weights that are not a softmax: any matvec must hold
+                    scores[i] = (float) Math.sin(i * 0.37) / TOKENS;
+                }
+                cache.valueMatvec(layer, scores, out);
+                System.arraycopy(out, 0, all, at + hq * d, out.length);
+                if (decoded != null) {
+                    decoded[2 * layer] = cache.decodeKeys(layer);
+                    decoded[2 * layer + 1] = cache.decodeValues(layer);
+                }
             }
             return all;
         }
@@ -83,15 +101,16 @@ class CpuDecodeThreadsTest {
     @MethodSource("configurations")
     void anyThreadCountGivesTheSameBitsAndScalarAgrees(int headDim, int queryHeads, int kvHeads, RopePairing pairing,
                                                        String mode) {
-        AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
         QuantSpec spec = QuantSpec.parse(mode);
+        int layers = spec.allocated() ? 2 : 1;   // a bit allocation gives each layer its own layout
+        AttentionShape shape = new AttentionShape(layers, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
         Calibration cal = spec.quantized() ? calibration(shape, spec, 5) : null;
         int d = shape.kvChannels();
         float[] keys = SyntheticActivations.keys(11, TOKENS, d);
         float[] values = SyntheticActivations.values(12, TOKENS, d);
         float[] query = randomQuery(shape, 13);
         int n = queryHeads * headDim;
-        float[][] decoded = new float[2][];
+        float[][] decoded = new float[2 * layers][];
         float[][] bySimd = new float[2][];
         String[] lanes = {null, "0"};
         for (int s = 0; s < lanes.length; s++) {
@@ -106,10 +125,14 @@ class CpuDecodeThreadsTest {
                 return one;
             });
         }
-        float[] expected = reference(shape, query, decoded[0], decoded[1], TOKENS);
-        for (float[] got : bySimd) {
-            float[] attended = java.util.Arrays.copyOf(got, n);
-            assertTrue(relativeError(attended, expected) < 1e-4, "vs reference: " + relativeError(attended, expected));
+        int size = bySimd[0].length / layers;
+        for (int layer = 0; layer < layers; layer++) {
+            float[] expected = reference(shape, query, decoded[2 * layer], decoded[2 * layer + 1], TOKENS);
+            for (float[] got : bySimd) {
+                float[] attended = java.util.Arrays.copyOfRange(got, layer * size, layer * size + n);
+                assertTrue(relativeError(attended, expected) < 1e-4,
+                        "layer " + layer + " vs reference: " + relativeError(attended, expected));
+            }
         }
         assertTrue(relativeError(bySimd[0], bySimd[1]) < 1e-5, "scalar vs SIMD: " + relativeError(bySimd[0], bySimd[1]));
     }

@@ -21,11 +21,15 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * One decode step of attention on the CPU over a {@link CpuLayer}, FlashDecoding-style: the packed
- * tokens are cut into fixed splits of {@value #SPLIT_PAGES} pages, the sinks form one more unit, and
- * the units run on the engine's {@link CpuThreads}. A unit walks its pages one by one: the page's RoPE
+ * tokens are cut into fixed splits of {@value #SPLIT_PAGES} pages, the sinks form one more unit and the
+ * recent-token window (page format v2: read from its fp16 copy, so the pages are read only up to
+ * {@link Occupancy#pageReadTokens}) one more, and the units run on the engine's {@link CpuThreads}. A unit walks its pages one by one: the page's RoPE
  * angles once for all heads, the key scores of every head with the page's key outliers, an online
  * softmax (running max, sum and output per query head), the values of every head with the value
- * outliers. The units' (max, sum, output) are merged in unit order. Split points and merge order
+ * outliers. One-width layers run the pair kernels ({@link KeyPairs}, {@link PackedKeyKernels},
+ * {@link PackedValueKernels}); mixed-width layers (a bit allocation) the per-pair-width kernels
+ * ({@link KeyPlan}, {@link PageKernels}) and the value width groups ({@link ValuePlan}). Layers may differ
+ * in layout, so the step binds the layer's first ({@link #bind}). The units' (max, sum, output) are merged in unit order. Split points and merge order
  * depend only on the token count, so any thread count gives the same bits.
  *
  * <p>Holds the scratch of one cache (a sequence attends from one thread at a time; its units use one
@@ -37,8 +41,8 @@ final class CpuAttention {
 
     private final AttentionShape shape;
     private final QuantSpec spec;
-    private final PageLayout layout;
-    private final Occupancy occupancy;
+    private PageLayout layout;                    // the bound layer's ({@link #bind})
+    private Occupancy occupancy;
     private final SinkLayout sinkLayout;
     private final boolean simd;                   // false = the scalar references
     private final CpuThreads threads;
@@ -49,8 +53,8 @@ final class CpuAttention {
     private final int hkv;
     private final int group;
     private final int pageTokens;
-    private final KeyPairs pairs;                 // where each RoPE pair's codes sit (nuq), else null
-    private final boolean pairTablesUsed;         // MHA at 2 or 3 bits: pairs2/pairs3
+    private KeyPairs pairs;                       // the bound layer's pairs (one-width nuq), else null
+    private boolean pairTablesUsed;               // MHA at 2 or 3 bits: pairs2/pairs3
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
     // per channel c of the KV vector: its head, RoPE frequency row offset (i·P), in-head index and partner
@@ -59,19 +63,19 @@ final class CpuAttention {
     private final int[] channelIndex;
     private final int[] channelPartner;
     private final float[] channelSign;            // +1 for the first channel of its pair, −1 for the second
-    // byte offsets of the page parts (PageLayout.offsetOrZero: resolved once)
-    private final long keyCodes;
-    private final long valueCodes;
-    private final long valueZero;
-    private final long valueScale;
-    private final long keyOutChannel;
-    private final long keyOutValue;
-    private final long valueOutChannel;
-    private final long valueOutValue;
-    private final long keyOutStart;
-    private final long valueOutStart;
-    private final long keys;
-    private final long values;
+    // byte offsets of the bound layer's page parts (PageLayout.offsetOrZero: resolved once per layout)
+    private long keyCodes;
+    private long valueCodes;
+    private long valueZero;
+    private long valueScale;
+    private long keyOutChannel;
+    private long keyOutValue;
+    private long valueOutChannel;
+    private long valueOutValue;
+    private long keyOutStart;
+    private long valueOutStart;
+    private long keys;
+    private long values;
 
     // the step: queries and the tables built from them (written by the caller before the units run)
     private final float[] queries;                // [Hq][d] × 1/√d
@@ -80,6 +84,7 @@ final class CpuAttention {
     private final int[] pairTables;               // [Hq][d/2][32] float bits (pairTablesUsed)
     private final float[] u0;                     // [G][D] key outlier coefficients: q_{hG+g}[j]
     private final float[] u1;                     // [G][D] σ_j·q_{hG+g}[partner]
+    private final float[] noZeroPoints;           // [Hq] zeros: the zero-points' part is added per page by the softmax
     // per unit: online-softmax state, or the partial value sums of valueMatvec
     private float[] unitMax = new float[0];       // [units][Hq]
     private float[] unitSum = new float[0];       // [units][Hq]
@@ -98,15 +103,15 @@ final class CpuAttention {
         final float[] zero = new float[pageTokens];           // [P] value zero-points
         final float[] lanes = new float[LANES];
         final float[] scratch = new float[16 * LANES];
+        final float[] physical = new float[hq * d];           // [Hq][d] a mixed-width page's values, physical order
         short[] slotChannels = new short[0];                  // [P][S] a page's fixed outlier slots
         short[] slotValues = new short[0];
     }
 
+    /** Scratch for the caches of a setup; every layer shares the page size and the side buffer's shape ({@code occupancy}'s). */
     CpuAttention(AttentionShape shape, QuantSpec spec, Occupancy occupancy, boolean simd, CpuThreads threads) {
         this.shape = shape;
         this.spec = spec;
-        this.layout = occupancy.layout();
-        this.occupancy = occupancy;
         this.sinkLayout = occupancy.sinks();
         this.simd = simd;
         this.threads = threads;
@@ -116,12 +121,9 @@ final class CpuAttention {
         this.hq = shape.queryHeads();
         this.hkv = shape.kvHeads();
         this.group = shape.groupSize();
-        this.pageTokens = layout.pageTokens();
+        this.pageTokens = occupancy.layout().pageTokens();
         int p = pageTokens;
         RopePairing pairing = shape.rope().pairing();
-        int bits = Math.max(2, Math.min(4, spec.bits()));
-        this.pairs = packed ? KeyPairs.uniform(shape, bits) : null;
-        this.pairTablesUsed = pairs != null && group == 1 && bits <= 3;
         cosStep = new float[d / 2 * p];
         sinStep = new float[d / 2 * p];
         for (int i = 0; i < d / 2; i++) {
@@ -145,6 +147,28 @@ final class CpuAttention {
             channelAngle[c] = pairing.frequencyIndex(j, d) * p;
             channelSign[c] = pairing.isFirstOfPair(j, d) ? 1f : -1f;
         }
+        queries = new float[hq * d];
+        noZeroPoints = new float[hq];
+        halfQueries = half ? new float[hq * d] : null;
+        pairTables = packed && group == 1 ? new int[hq * (d / 2) * 2 * PackedKeyKernels.TABLE] : null;
+        boolean keyOutliers = packed && spec.hasOutliers();
+        u0 = keyOutliers ? new float[group * channels] : null;
+        u1 = keyOutliers ? new float[group * channels] : null;
+        work = new Work[threads.threads()];
+        for (int i = 0; i < work.length; i++) {
+            work[i] = new Work();
+        }
+    }
+
+    /** Resolves the part offsets and the key pairs of {@code store}'s layer (layers differ under a bit allocation). */
+    private void bind(CpuLayer store) {
+        if (store.layout() == layout && (!packed || store.keyPairs() == pairs)) {
+            return;
+        }
+        layout = store.layout();
+        occupancy = store.occupancy();
+        pairs = packed ? store.keyPairs() : null;
+        pairTablesUsed = pairs != null && group == 1 && pairs.bits >= 2 && pairs.bits <= 3;
         keyCodes = layout.offsetOrZero(Part.KEY_CODES);
         valueCodes = layout.offsetOrZero(Part.VALUE_CODES);
         valueZero = layout.offsetOrZero(Part.VALUE_ZERO);
@@ -157,16 +181,6 @@ final class CpuAttention {
         valueOutStart = layout.offsetOrZero(Part.VALUE_OUT_START);
         keys = layout.offsetOrZero(Part.KEYS);
         values = layout.offsetOrZero(Part.VALUES);
-        queries = new float[hq * d];
-        halfQueries = half ? new float[hq * d] : null;
-        pairTables = pairTablesUsed ? new int[hq * (d / 2) * 2 * PackedKeyKernels.TABLE] : null;
-        boolean keyOutliers = packed && spec.hasOutliers();
-        u0 = keyOutliers ? new float[group * channels] : null;
-        u1 = keyOutliers ? new float[group * channels] : null;
-        work = new Work[threads.threads()];
-        for (int i = 0; i < work.length; i++) {
-            work[i] = new Work();
-        }
     }
 
     // ------------------------------------------------------------------ the three entry points
@@ -177,8 +191,8 @@ final class CpuAttention {
         Units units = new Units(total);
         ensureUnits(units.count);
         threads.run(units.count, (u, runner) -> {
-            if (units.isSinks(u)) {
-                sinkAttend(store, units.sinks, u);
+            if (units.isSide(u)) {
+                sideAttend(store, units.sideFrom(u), units.sideTo(u), u);
             } else {
                 pagesAttend(store, units, u, work[runner]);
             }
@@ -191,8 +205,9 @@ final class CpuAttention {
         prepare(store, query);
         Units units = new Units(stored);
         threads.run(units.count, (u, runner) -> {
-            if (units.isSinks(u)) {
-                sinkScores(store, units.sinks, scores, stored, 0);
+            if (units.isSide(u)) {
+                int from = units.sideFrom(u);
+                sideScores(store, from, units.sideTo(u), scores, stored, from);
                 return;
             }
             Work w = work[runner];
@@ -209,13 +224,15 @@ final class CpuAttention {
 
     /** {@code out[q] = Σ_t weights[q·stored + t]·v_t} over the {@code stored} tokens. */
     void values(CpuLayer store, int stored, float[] weights, float[] out) {
+        bind(store);
         Units units = new Units(stored);
         ensureUnits(units.count);
         threads.run(units.count, (u, runner) -> {
             int at = u * hq * d;
             Arrays.fill(unitOut, at, at + hq * d, 0f);
-            if (units.isSinks(u)) {
-                sinkValues(store, units.sinks, weights, stored, 0, unitOut, at);
+            if (units.isSide(u)) {
+                int from = units.sideFrom(u);
+                sideValues(store, from, units.sideTo(u), weights, stored, from, unitOut, at);
                 return;
             }
             Work w = work[runner];
@@ -234,24 +251,42 @@ final class CpuAttention {
         }
     }
 
-    /** The units of a step over {@code stored} tokens: the sinks (when there are any), then the page splits. */
+    /**
+     * The units of a step over {@code stored} tokens: the sinks (when there are any), the page splits, then
+     * the window's tokens in the side buffer (when there are any).
+     */
     private final class Units {
         final int sinks;
-        final int packedTokens;
+        final int packedTokens;   // the packed tokens read from the pages: those that have left the window
         final int pages;
-        final int first;      // units before the first split: 1 when there are sinks
+        final int stored;
+        final int first;          // units before the first split: 1 when there are sinks
+        final int splits;
         final int count;
 
         Units(int stored) {
+            this.stored = stored;
             sinks = occupancy.sinkTokens(stored);
-            packedTokens = occupancy.packedTokens(stored);
+            packedTokens = occupancy.pageReadTokens(stored);
             pages = occupancy.pagesFor(packedTokens);
             first = sinks > 0 ? 1 : 0;
-            count = first + (pages + SPLIT_PAGES - 1) / SPLIT_PAGES;
+            splits = (pages + SPLIT_PAGES - 1) / SPLIT_PAGES;
+            count = first + splits + (sinks + packedTokens < stored ? 1 : 0);
         }
 
-        boolean isSinks(int u) {
-            return u < first;
+        /** Whether unit u reads the fp16 side buffer (the sinks or the window). */
+        boolean isSide(int u) {
+            return u < first || u >= first + splits;
+        }
+
+        /** First token of side unit u. */
+        int sideFrom(int u) {
+            return u < first ? 0 : sinks + packedTokens;
+        }
+
+        /** End (exclusive) of side unit u's tokens. */
+        int sideTo(int u) {
+            return u < first ? sinks : stored;
         }
 
         int firstPage(int u) {
@@ -280,6 +315,7 @@ final class CpuAttention {
 
     /** Scales the query and builds what the units read from it: pair tables, outlier coefficients. */
     private void prepare(CpuLayer store, float[] query) {
+        bind(store);
         float scale = (float) (1.0 / Math.sqrt(d));
         for (int i = 0; i < hq * d; i++) {
             queries[i] = query[i] * scale;
@@ -414,6 +450,15 @@ final class CpuAttention {
         int blocks = (n + 31) & ~31;
         int[] keyTable = store.keyTable();
         int half = d / 2;
+        if (pairs == null) {
+            // mixed widths: the per-pair-width kernels
+            for (int h = 0; h < hkv; h++) {
+                PageKernels.packedKeyScores(simd, store.keyPlan(h), page, keyCodes, p, n, keyTable, w.cos, w.sin,
+                        queries, h * group, group, w.sc, p, 0);
+            }
+            keyOutliers(store, page, n, w);
+            return;
+        }
         for (int h = 0; h < hkv; h++) {
             int from = h * half;
             int q0 = h * group;
@@ -534,10 +579,21 @@ final class CpuAttention {
             }
             return;
         }
-        int bits = spec.bits();
-        for (int h = 0; h < hkv; h++) {
-            PackedValueKernels.values(simd, bits, page, valueCodes + layout.valueWord(h, 0, 0, d) * 4, d, p, n,
-                    store.valueTable(), w.alpha, h * group * p, group, unitOut, oAt + h * group * d, d);
+        ValuePlan plan = store.valuePlan();
+        if (pairs != null) {
+            int bits = pairs.bits;
+            int[] table = plan.table(bits);
+            for (int h = 0; h < hkv; h++) {
+                PackedValueKernels.values(simd, bits, page, valueCodes + layout.valueWord(h, 0, 0, 0, 0) * 4, d, p, n,
+                        table, w.alpha, h * group * p, group, unitOut, oAt + h * group * d, d);
+            }
+        } else {
+            // width groups: the page's sums in each head's physical order, then mapped to logical channels
+            Arrays.fill(w.physical, 0f);
+            for (int h = 0; h < hkv; h++) {
+                plan.addPage(simd, page, n, w.alpha, noZeroPoints, h, group, w.physical);
+            }
+            plan.addLogical(w.physical, unitOut, oAt, hq, group);
         }
         valueOutliers(store, page, n, w, oAt);
     }
@@ -809,54 +865,58 @@ final class CpuAttention {
         return post;
     }
 
-    // ------------------------------------------------------------------ the sinks: fp16 [S][D], post-RoPE
+    // ------------------------------------------------------------------ the side buffer: fp16 [S + N][D], post-RoPE
 
-    /** The sinks' scores {@code scores[q·stride + base + i]}. */
-    private void sinkScores(CpuLayer store, int sinks, float[] scores, int stride, int base) {
+    /** Scores of tokens {@code [from, to)} from the side buffer (sinks or window ring slots): {@code scores[q·stride + base + i − from]}. */
+    private void sideScores(CpuLayer store, int from, int to, float[] scores, int stride, int base) {
         MemorySegment buffer = store.sinks();
-        for (int i = 0; i < sinks; i++) {
+        for (int i = from; i < to; i++) {
+            int slot = sinkLayout.slot(i);
             for (int q = 0; q < hq; q++) {
-                long at = sinkLayout.keyOffset(i, q / group * d);
+                long at = sinkLayout.keyOffset(slot, q / group * d);
                 float acc = 0f;
                 for (int j = 0; j < d; j++) {
                     acc = Math.fma(Fp16.decode(buffer.get(SHORT, at + j * 2L)), queries[q * d + j], acc);
                 }
-                scores[q * stride + base + i] = acc;
+                scores[q * stride + base + i - from] = acc;
             }
         }
     }
 
-    /** {@code o[oAt + q·d + j] += Σ_i weights[q·stride + base + i]·v_i[j]} over the sinks. */
-    private void sinkValues(CpuLayer store, int sinks, float[] weights, int stride, int base, float[] o, int oAt) {
+    /** {@code o[oAt + q·d + j] += Σ_i weights[q·stride + base + i − from]·v_i[j]} over tokens {@code [from, to)} of the side buffer. */
+    private void sideValues(CpuLayer store, int from, int to, float[] weights, int stride, int base, float[] o,
+                            int oAt) {
         MemorySegment buffer = store.sinks();
-        for (int i = 0; i < sinks; i++) {
+        for (int i = from; i < to; i++) {
+            int slot = sinkLayout.slot(i);
             for (int q = 0; q < hq; q++) {
-                float x = weights[q * stride + base + i];
-                long at = sinkLayout.valueOffset(i, q / group * d);
-                int to = oAt + q * d;
+                float x = weights[q * stride + base + i - from];
+                long at = sinkLayout.valueOffset(slot, q / group * d);
+                int out = oAt + q * d;
                 for (int j = 0; j < d; j++) {
-                    o[to + j] = Math.fma(x, Fp16.decode(buffer.get(SHORT, at + j * 2L)), o[to + j]);
+                    o[out + j] = Math.fma(x, Fp16.decode(buffer.get(SHORT, at + j * 2L)), o[out + j]);
                 }
             }
         }
     }
 
-    /** The sinks as unit u of a decode step: their softmax state (max, sum, Σ e·v) per query head. */
-    private void sinkAttend(CpuLayer store, int sinks, int u) {
-        float[] s = new float[hq * sinks];
-        sinkScores(store, sinks, s, sinks, 0);
+    /** Side-buffer tokens {@code [from, to)} as unit u of a decode step: their softmax state (max, sum, Σ e·v) per query head. */
+    private void sideAttend(CpuLayer store, int from, int to, int u) {
+        int n = to - from;
+        float[] s = new float[hq * n];
+        sideScores(store, from, to, s, n, 0);
         for (int q = 0; q < hq; q++) {
             float max = Float.NEGATIVE_INFINITY;
-            for (int i = 0; i < sinks; i++) {
-                max = Math.max(max, s[q * sinks + i]);
+            for (int i = 0; i < n; i++) {
+                max = Math.max(max, s[q * n + i]);
             }
             if (!(max < Float.POSITIVE_INFINITY)) {
                 throw overflow(max);
             }
             float sum = 0f;
-            for (int i = 0; i < sinks; i++) {
-                float e = max == Float.NEGATIVE_INFINITY ? 0f : SoftmaxExp.exp(s[q * sinks + i] - max);
-                s[q * sinks + i] = e;
+            for (int i = 0; i < n; i++) {
+                float e = max == Float.NEGATIVE_INFINITY ? 0f : SoftmaxExp.exp(s[q * n + i] - max);
+                s[q * n + i] = e;
                 sum += e;
             }
             unitMax[u * hq + q] = max;
@@ -864,6 +924,6 @@ final class CpuAttention {
         }
         int at = u * hq * d;
         Arrays.fill(unitOut, at, at + hq * d, 0f);
-        sinkValues(store, sinks, s, sinks, 0, unitOut, at);
+        sideValues(store, from, to, s, n, 0, unitOut, at);
     }
 }

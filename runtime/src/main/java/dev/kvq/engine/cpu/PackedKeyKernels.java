@@ -58,14 +58,10 @@ final class PackedKeyKernels {
                        int[] tables, int tableAt, float[] cos, float[] sin, float[] sc, int scAt) {
         Arrays.fill(sc, scAt, scAt + blocks, 0f);
         long rowBytes = 4L * pageTokens;
-        boolean split = !plan.adjacent;
         for (int k = from; k < to; k++) {
             int sh = plan.shift[k];
             boolean straddle = plan.straddle[k];
             long row = codesAt + plan.row[k] * rowBytes;
-            long rowP = codesAt + plan.rowSecond[k] * rowBytes;
-            int shP = plan.shiftSecond[k];
-            boolean straddleP = plan.straddleSecond[k];
             int t = tableAt + (k - from) * 2 * TABLE;
             IntVector aLo = tableLo(tables, t);
             IntVector aHi = tableHi(tables, t, aLo);
@@ -79,13 +75,6 @@ final class PackedKeyKernels {
                             .lanewise(VectorOperators.LSHL, 32 - sh));
                 }
                 IntVector g = f.lanewise(VectorOperators.LSHR, 3);
-                if (split) {
-                    g = IntVector.fromMemorySegment(IS, page, rowP + 4L * r0, LE).lanewise(VectorOperators.LSHR, shP);
-                    if (straddleP) {
-                        g = g.or(IntVector.fromMemorySegment(IS, page, rowP + rowBytes + 4L * r0, LE)
-                                .lanewise(VectorOperators.LSHL, 32 - shP));
-                    }
-                }
                 IntVector ia = f.or(8);
                 IntVector ib = g.and(7);
                 FloatVector a = lookup16(ia, aLo, aHi).add(lookup16(ib, aLo, aHi));
@@ -106,14 +95,10 @@ final class PackedKeyKernels {
                        int[] tables, int tableAt, float[] cos, float[] sin, float[] sc, int scAt) {
         Arrays.fill(sc, scAt, scAt + blocks, 0f);
         long rowBytes = 4L * pageTokens;
-        boolean split = !plan.adjacent;
         for (int k = from; k < to; k++) {
             int sh = plan.shift[k];
             boolean straddle = plan.straddle[k];
             long row = codesAt + plan.row[k] * rowBytes;
-            long rowP = codesAt + plan.rowSecond[k] * rowBytes;
-            int shP = plan.shiftSecond[k];
-            boolean straddleP = plan.straddleSecond[k];
             int t = tableAt + (k - from) * 2 * TABLE;
             IntVector aLo = tableLo(tables, t);
             IntVector aHi = tableHi(tables, t, aLo);
@@ -125,14 +110,6 @@ final class PackedKeyKernels {
                 if (straddle) {
                     f = f.or(IntVector.fromMemorySegment(IS, page, row + rowBytes + 4L * r0, LE)
                             .lanewise(VectorOperators.LSHL, 32 - sh));
-                }
-                if (split) {
-                    IntVector g = IntVector.fromMemorySegment(IS, page, rowP + 4L * r0, LE).lanewise(VectorOperators.LSHR, shP);
-                    if (straddleP) {
-                        g = g.or(IntVector.fromMemorySegment(IS, page, rowP + rowBytes + 4L * r0, LE)
-                                .lanewise(VectorOperators.LSHL, 32 - shP));
-                    }
-                    f = f.and(3).or(g.lanewise(VectorOperators.LSHL, 2));   // a + 4·b'; lookups ignore bits above 4
                 }
                 FloatVector s = FloatVector.fromArray(FS, sc, scAt + r0);
                 s = lookup16(f, aLo, aHi).fma(FloatVector.fromArray(FS, cos, cs + r0), s);
@@ -158,7 +135,6 @@ final class PackedKeyKernels {
             Arrays.fill(sc, scAt + g * pageTokens, scAt + g * pageTokens + blocks, 0f);
         }
         long rowBytes = 4L * pageTokens;
-        boolean split = !plan.adjacent;
         int bits = plan.bits;
         int q1 = qAt + Math.min(1, count - 1) * d;
         int q2 = qAt + Math.min(2, count - 1) * d;
@@ -170,9 +146,6 @@ final class PackedKeyKernels {
             int sh = plan.shift[k];
             boolean straddle = plan.straddle[k];
             long row = codesAt + plan.row[k] * rowBytes;
-            long rowP = codesAt + plan.rowSecond[k] * rowBytes;
-            int shP = plan.shiftSecond[k];
-            boolean straddleP = plan.straddleSecond[k];
             int j = plan.first[k];
             int p = plan.second[k];
             int tj = (channel0 + j) * TABLE;
@@ -197,13 +170,6 @@ final class PackedKeyKernels {
                             .lanewise(VectorOperators.LSHL, 32 - sh));
                 }
                 IntVector g = f.lanewise(VectorOperators.LSHR, bits);
-                if (split) {
-                    g = IntVector.fromMemorySegment(IS, page, rowP + 4L * r0, LE).lanewise(VectorOperators.LSHR, shP);
-                    if (straddleP) {
-                        g = g.or(IntVector.fromMemorySegment(IS, page, rowP + rowBytes + 4L * r0, LE)
-                                .lanewise(VectorOperators.LSHL, 32 - shP));
-                    }
-                }
                 FloatVector kj = lookup16(f, jLo, jHi);
                 FloatVector kp = lookup16(g, pLo, pHi);
                 FloatVector c = FloatVector.fromArray(FS, cos, cs + r0);
@@ -249,13 +215,6 @@ final class PackedKeyKernels {
                         field |= page.get(INT, at + 4L * pageTokens) << (32 - plan.shift[k]);
                     }
                     int fieldP = field >>> bits;
-                    if (!plan.adjacent) {
-                        long atP = codesAt + ((long) plan.rowSecond[k] * pageTokens + r) * 4;
-                        fieldP = page.get(INT, atP) >>> plan.shiftSecond[k];
-                        if (plan.straddleSecond[k]) {
-                            fieldP |= page.get(INT, atP + 4L * pageTokens) << (32 - plan.shiftSecond[k]);
-                        }
-                    }
                     int j = plan.first[k];
                     int p = plan.second[k];
                     float kj = Float.intBitsToFloat(keyTable[(channel0 + j) * TABLE + (field & mask)]);
