@@ -8,6 +8,13 @@
 KVQ_DECODE_PACKED_ENTRY(kvq_decode_packed, kvq_decode_packed_generic_block)
 KVQ_DECODE_FP16_ENTRY(kvq_decode_fp16, (kvq_decode_fp16_block<0, 0>))
 
+// the generic entries' dynamic shared memory is fixed + per_d · d bytes (KernelSignatures mirrors it)
+extern "C" __constant__ unsigned kvq_decode_packed_smem_fixed = kvq_decode_packed_generic_bytes(0);
+extern "C" __constant__ unsigned kvq_decode_packed_smem_per_d = kvq_decode_packed_generic_bytes(1)
+        - kvq_decode_packed_generic_bytes(0);
+extern "C" __constant__ unsigned kvq_decode_fp16_smem_fixed = KvqFp16Shape<0, 0>::bytes(0);
+extern "C" __constant__ unsigned kvq_decode_fp16_smem_per_d = KvqFp16Shape<0, 0>::bytes(1) - KvqFp16Shape<0, 0>::bytes(0);
+
 KVQ_DECODE_FP16_INSTANCE(1, 64) KVQ_DECODE_FP16_INSTANCE(2, 64) KVQ_DECODE_FP16_INSTANCE(4, 64)
 KVQ_DECODE_FP16_INSTANCE(8, 64) KVQ_DECODE_FP16_INSTANCE(1, 128) KVQ_DECODE_FP16_INSTANCE(2, 128)
 KVQ_DECODE_FP16_INSTANCE(4, 128) KVQ_DECODE_FP16_INSTANCE(8, 128) KVQ_DECODE_FP16_INSTANCE(1, 256)

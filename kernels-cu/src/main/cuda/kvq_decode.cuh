@@ -48,10 +48,8 @@ enum KvqLoadKind : int {
     KVQ_LD_KINDS
 };
 
-#ifndef __CUDA_ARCH__
 /** Bytes loaded per kind by the host emulation (fibers run on one thread, so plain counters suffice). */
 inline long long kvq_loaded_bytes[KVQ_LD_KINDS] = {};
-#endif
 
 template <class T>
 KVQ_HD T kvq_load(const T* p, int kind) {
@@ -251,13 +249,15 @@ KVQ_HD int kvq_page_entry(const int* pageTable, int maxPages, int poolPages, int
 /**
  * One online-softmax step of a block pass. Every thread brings lm[0, GM): the maxima of the scores it
  * owns (−inf for none; entries ≥ gn unused). Afterwards mf[q] = running max M_q and mf[GM + q] =
- * exp(M_old − M_q), and acc [gn][accStride] has been multiplied by that factor. Two barriers: the
+ * exp(M_old − M_q), and acc [gn][accStride] and the running sums [2][GM] (of every warp at
+ * sums + w·sstride, or of the block when sstride is 0) have been multiplied by that factor. Two
+ * barriers: the
  * first publishes the warp maxima (warp w's at wmax + w·wstride), the second the new maxima (and
  * orders the rescale before any thread adds to acc again).
  */
 template <int GM, class Team>
 KVQ_HD void kvq_softmax_step(const Team& team, float* lm, int gn, float* wmax, int wstride, float* mf, float* acc,
-                             int accStride) {
+                             int accStride, float* sums, int sstride) {
     team.template warp_max<GM>(lm);
     int lane = team.lane();
     int warp = team.warp();
@@ -278,8 +278,14 @@ KVQ_HD void kvq_softmax_step(const Team& team, float* lm, int gn, float* wmax, i
             for (int w = 0; w < warps; w++) {
                 m = fmaxf(m, wmax[w * wstride + q]);
             }
+            float f = m == -INFINITY ? 1.0f : kvq_exp(old - m);
             mf[q] = m;
-            mf[GM + q] = m == -INFINITY ? 1.0f : kvq_exp(old - m);
+            mf[GM + q] = f;
+            #pragma unroll 1
+            for (int w = 0; w < (sstride == 0 ? 1 : warps); w++) {
+                sums[w * sstride + q] *= f;
+                sums[w * sstride + GM + q] *= f;
+            }
         }
         team.syncwarp();
         #pragma unroll 1
@@ -291,8 +297,9 @@ KVQ_HD void kvq_softmax_step(const Team& team, float* lm, int gn, float* wmax, i
 }
 
 /**
- * Running Σp and Σp·z per query head live in shared memory, per warp: sums [2][GM] (this warp's row
- * of red). Lane q·(32/GM) owns head q's entries (kvq_head_lane), so no two lanes touch one entry.
+ * Running Σp and Σp·z per query head live in shared memory, [2][GM] per warp (then lane q·(32/GM),
+ * kvq_head_lane, is the only writer of head q's entries) or once for the block (then it adds its
+ * warp's share with a shared-memory atomic: the rescale factor is the same for every warp).
  */
 template <int GM>
 KVQ_HD bool kvq_head_lane(int lane, int* q) {
@@ -300,22 +307,12 @@ KVQ_HD bool kvq_head_lane(int lane, int* q) {
     return lane % (32 / GM) == 0;
 }
 
-/** Applies this step's rescale factor to the warp's running sums. */
-template <int GM, class Team>
-KVQ_HD void kvq_softmax_rescale(const Team& team, const float* mf, float* sums) {
-    int q;
-    if (kvq_head_lane<GM>(team.lane(), &q)) {
-        sums[q] *= mf[GM + q];
-        sums[GM + q] *= mf[GM + q];
-    }
-}
-
 /**
  * Adds a warp tile's Σ_t p[q][t] and Σ_t p[q][t]·z_t (zt[t] = z_t, or null: no zero-points) to the
- * warp's running sums: the 32/GM lanes of a head split the tile, then a butterfly.
+ * block's running sums: the 32/GM lanes of a head split the tile, then a butterfly and one atomic.
  */
 template <int GM, class Team>
-KVQ_HD void kvq_tile_sums(const Team& team, const float* pt, const float* zt, int tw, float* sums) {
+KVQ_HD void kvq_tile_sums(const Team& team, const float* pt, const float* zt, int tw, float* sums, bool shared) {
     constexpr int LANES = 32 / GM;
     const int lane = team.lane();
     int q;
@@ -328,7 +325,10 @@ KVQ_HD void kvq_tile_sums(const Team& team, const float* pt, const float* zt, in
         v[1] += zt != nullptr ? p * zt[t] : 0.0f;
     }
     team.template warp_sum<2, LANES>(v);
-    if (owner) {
+    if (owner && shared) {
+        team.atomic_add_shared(&sums[q], v[0]);
+        team.atomic_add_shared(&sums[GM + q], v[1]);
+    } else if (owner) {
         sums[q] += v[0];
         sums[GM + q] += v[1];
     }
@@ -339,21 +339,21 @@ KVQ_HD float kvq_softmax_p(float score, float m) {
 }
 
 /**
- * The end of a block: Σp and Σp·z of all warps per head (warp w's running sums [2][GM] at
- * sums + w·wstride, see kvq_softmax_rescale) into total [2GM], then out = acc + Σp·z (the
- * zero-points' share, equal for every channel) and stats = (running max, Σp).
+ * The end of a block: the running sums of all warps (at sums + w·sstride; sstride 0: one set for the
+ * block) into total [2GM], then out = acc + Σp·z (the zero-points' share, equal for every channel)
+ * and stats = (running max, Σp).
  */
 template <int GM, class Team>
 KVQ_HD void kvq_decode_finish(const Team& team, const KvqPartialSink& o, int q0, int gn, const float* acc,
-                              const float* mf, const float* sums, int wstride, float* total) {
+                              const float* mf, const float* sums, int sstride, float* total) {
     int warps = team.size() >> 5;
     team.sync();
     #pragma unroll 1
     for (int k = team.rank(); k < 2 * GM; k += team.size()) {
         float s = 0.0f;
         #pragma unroll 1
-        for (int w = 0; w < warps; w++) {
-            s += sums[w * wstride + k];
+        for (int w = 0; w < (sstride == 0 ? 1 : warps); w++) {
+            s += sums[w * sstride + k];
         }
         total[k] = s;
     }
@@ -496,7 +496,8 @@ KVQ_HD void kvq_token_scales(const KvqDecodeArgs& a, const unsigned char* page, 
 template <int GM, class Team, class Query>
 KVQ_HD void kvq_side_passes(const Team& team, const KvqDecodeArgs& a, const KvqDecodeSeq& sq, int h, int seq,
                             int d, int q0, int gn, Query qat, float* wmax, int wstride, float* mf, float* acc,
-                            float* sums) {
+                            float* sums0, int sstride) {
+    float* sums = sums0 + team.warp() * sstride;
     int myHead;
     const bool headLane = kvq_head_lane<GM>(team.lane(), &myHead);
     int lane = team.lane();
@@ -553,14 +554,17 @@ KVQ_HD void kvq_side_passes(const Team& team, const KvqDecodeArgs& a, const KvqD
                 a.scores[((long long) seq * hq + h * a.groupSize + q0 + q) * a.scoreStride + scoreAt] = s[q];
             }
         }
-        kvq_softmax_step<GM>(team, lm, gn, wmax, wstride, mf, acc, d);
-        kvq_softmax_rescale<GM>(team, mf, sums);
+        kvq_softmax_step<GM>(team, lm, gn, wmax, wstride, mf, acc, d, sums0, sstride);
         float p[GM];
 #pragma unroll
         for (int q = 0; q < GM; q++) {
             p[q] = valid && q < gn ? kvq_softmax_p(s[q], mf[q]) : 0.0f;
-            if (headLane && q == myHead) {
-                sums[q] += p[q];
+            if (headLane && q == myHead && p[q] != 0.0f) {
+                if (sstride == 0) {
+                    team.atomic_add_shared(&sums[q], p[q]);
+                } else {
+                    sums[q] += p[q];
+                }
             }
         }
         if (valid) {
@@ -614,11 +618,12 @@ struct KvqPackedShape {
     static constexpr bool ROTATE_QUERY = G <= 2;
     // The register budget is 64 (2 blocks of 512 threads per SM = 50% occupancy); these keep every
     // instance within it at sm_80 and sm_90 (ptxas -v, no spills), checked by ptxas-report.sh:
-    //   KT tokens per sweep of a key group: 4 (one 16-byte load per word) at G ≤ 2; 2 (8-byte loads,
-    //      the same bytes) at G ≥ 4, where 4·G accumulators do not fit with the rows and tables;
+    //   KT tokens per sweep of a key group: 4 (one 16-byte load per word) at G ≤ 2; 1 (4-byte loads,
+    //      the same bytes; the sweep's rotation work is per token) at G ≥ 4, where 4·G accumulators do
+    //      not fit with the rows, tables and query pairs;
     //   HG query heads per key sweep: G, but 4 at G = 8 (the pairs are decoded once per half);
     //   VG query heads per value pass: G, but 4 at G = 8.
-    static constexpr int KT = G >= 4 ? 2 : 4;
+    static constexpr int KT = G >= 4 ? 1 : 4;
     static constexpr int HG = G >= 8 ? 4 : G;
     static constexpr int VG = G >= 8 ? 4 : G;
     static constexpr int QS = 2;                      // floats per quad-step entry: (c, s)
@@ -633,21 +638,30 @@ struct KvqPackedShape {
     static constexpr int GBLOCK = GB_KT + (PAIR_TABLE ? 16 * FIELDS * 2 : 32 * CODES);
     static constexpr int GROUPS = D / 32;
     static constexpr int QSTEPS = HALF * QUADS * QS;  // [d/2][QUADS] of 4·quad·ω
-    static constexpr int VLUT = FIELDS * 2;           // value pair table (c'[a], c'[b])
+    // value pair table (c'[a], c'[b]) of two tokens' codes; per code at b = 4, d = 256, G = 8, whose
+    // 2 KiB pair table would break the sm_80 budget of two blocks per SM
+    static constexpr bool VALUE_PAIRS = !(B == 4 && D == 256 && G == 8);
+    static constexpr int VLUT = VALUE_PAIRS ? FIELDS * 2 : CODES;
+    static constexpr int FREQ = HALF;                 // ω_i, read from global memory once per block
     static constexpr int ACC = G * D;                 // [G][d] value accumulator
     static constexpr int MF = 2 * G;                  // running max, rescale factor
-    static constexpr int TOTAL = 2 * G;               // block Σp, Σp·z at the end
+    // running Σp, Σp·z per head: per warp (in the regions) but for the block at G = 8 with d = 256,
+    // where the regions' 1 KiB would break the sm_80 budget (then with shared-memory atomics)
+    static constexpr bool BLOCK_SUMS = G == 8 && D == 256;
+    static constexpr int SUMS = 2 * G;                // the block's sums, or the totals at the end
     // per warp, one region (one base register): tile base angles [d/2] (c, s), p [G][TW], z_t [TW],
-    // s_t [TW], warp maxima [G], running Σp, Σp·z [2][G]; padded to 16 bytes
+    // s_t [TW], warp maxima [G], running sums [2][G] (unless BLOCK_SUMS); padded to 16 bytes
     static constexpr int W_WBASE = 0;
     static constexpr int W_PT = HALF * 2;
     static constexpr int W_ZT = W_PT + G * TW;
     static constexpr int W_ST = W_ZT + TW;
     static constexpr int W_MAX = W_ST + TW;
     static constexpr int W_SUMS = W_MAX + G;
-    static constexpr int REGION = (W_SUMS + 2 * G + 3) / 4 * 4;
-    static constexpr int FLOATS = KVQ_SEQ_FLOATS + GROUPS * GBLOCK + QSTEPS + VLUT + ACC + MF + TOTAL
+    static constexpr int REGION = (W_SUMS + (BLOCK_SUMS ? 0 : 2 * G) + 3) / 4 * 4;
+    static constexpr int FLOATS = KVQ_SEQ_FLOATS + GROUPS * GBLOCK + QSTEPS + VLUT + FREQ + ACC + MF + SUMS
             + WARPS * REGION;
+    // during setup the warp regions hold the head's key table [d][CODES] and the value table [CODES]
+    static_assert(WARPS * REGION >= D * CODES + CODES, "setup scratch");
     static constexpr int BYTES = FLOATS * 4;
 };
 
@@ -746,10 +760,14 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
     float* gblocks = smem + KVQ_SEQ_FLOATS;
     float* qsteps = gblocks + S::GROUPS * S::GBLOCK;
     float2* vlut = reinterpret_cast<float2*>(qsteps + S::QSTEPS);
-    float* acc = reinterpret_cast<float*>(vlut + S::FIELDS);
+    float* freq = qsteps + S::QSTEPS + S::VLUT;
+    float* acc = freq + S::FREQ;
     float* mf = acc + S::ACC;
     float* total = mf + S::MF;
-    float* regions = total + S::TOTAL;
+    float* regions = total + S::SUMS;
+    // warp w's running Σp, Σp·z at sums0 + w·sstride (the block's when BLOCK_SUMS)
+    float* sums0 = S::BLOCK_SUMS ? total : regions + S::W_SUMS;
+    constexpr int sstride = S::BLOCK_SUMS ? 0 : S::REGION;
 
     const int rank = team.rank();
     const int lane = team.lane();
@@ -762,26 +780,36 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
         kvq_split_tiles(sq->quantized, S::TW, split, splits, &sq->tile0, &sq->tile1);
     }
 
-    // ---- once per block: RoPE step tables, key and value tables, the scaled query
+    // ---- once per block: RoPE step tables, key and value tables, the scaled query. Every global value
+    // is read once: first into shared memory (the tables into the warp regions, free until the passes)
+    float* kstage = regions;                  // [d][CODES] this head's key table, logical channels
+    float* vstage = regions + D * S::CODES;   // [CODES] value codebook
+    const float* kt = a.keyTable + (long long) h * D * 16;
+#pragma unroll 1
+    for (int e = rank; e < D * S::CODES; e += S::THREADS) {
+        kstage[e] = kvq_load(kt + (e / S::CODES) * 16 + e % S::CODES, KVQ_LD_SETUP);
+    }
+    for (int e = rank; e < S::CODES; e += S::THREADS) {
+        vstage[e] = kvq_load(a.valueTable + e, KVQ_LD_SETUP);
+    }
+    for (int i = rank; i < S::HALF; i += S::THREADS) {
+        freq[i] = kvq_load(a.invFreq + i, KVQ_LD_SETUP);
+    }
+    team.sync();
     // pair i sits in group block i / 16 at row i % 16
     auto gblock = [&](int i) { return gblocks + (i >> 4) * S::GBLOCK; };
     auto qat = [&](int q, int i) { return gblock(i) + S::GB_QY + (q * 16 + (i & 15)) * S::QY; };
     auto istep = [&](int i, int t) { return reinterpret_cast<float2*>(gblock(i) + S::GB_IS) + (i & 15) * 3 + t - 1; };
 #pragma unroll 1
     for (int e = rank; e < S::HALF * 3; e += S::THREADS) {
-        *istep(e / 3, e % 3 + 1) = kvq_rope_angle(e % 3 + 1, kvq_load(a.invFreq + e / 3, KVQ_LD_SETUP));
+        *istep(e / 3, e % 3 + 1) = kvq_rope_angle(e % 3 + 1, freq[e / 3]);
     }
 #pragma unroll 1
     for (int e = rank; e < S::HALF * S::QUADS; e += S::THREADS) {
-        float2 cs = kvq_rope_angle(4 * (e % S::QUADS), kvq_load(a.invFreq + e / S::QUADS, KVQ_LD_SETUP));
+        float2 cs = kvq_rope_angle(4 * (e % S::QUADS), freq[e / S::QUADS]);
         qsteps[e * S::QS] = cs.x;
         qsteps[e * S::QS + 1] = cs.y;
-        if (S::QS == 4) {
-            qsteps[e * S::QS + 2] = -cs.y;
-            qsteps[e * S::QS + 3] = 0.0f;
-        }
     }
-    const float* kt = a.keyTable + (long long) h * D * 16;
     if (S::PAIR_TABLE) {
 #pragma unroll 1
         for (int e = rank; e < S::HALF * S::FIELDS; e += S::THREADS) {
@@ -791,17 +819,22 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
             int partner;
             kvq_v2_pair_channels(a.pairing, i, D, &first, &partner);
             reinterpret_cast<float2*>(gblock(i) + S::GB_KT)[(i & 15) * S::FIELDS + f] = make_float2(
-                    kvq_load(kt + first * 16 + (f & (S::CODES - 1)), KVQ_LD_SETUP),
-                    kvq_load(kt + partner * 16 + (f >> B), KVQ_LD_SETUP));
+                    kstage[first * S::CODES + (f & (S::CODES - 1))], kstage[partner * S::CODES + (f >> B)]);
         }
     } else {
 #pragma unroll 1
         for (int e = rank; e < D * S::CODES; e += S::THREADS) {
             int pc = e / S::CODES;  // physical channel
             int lc = kvq_v2_key_logical(a.pairing, pc, D);
-            gblock(pc >> 1)[S::GB_KT + (pc & 31) * S::CODES + e % S::CODES] = kvq_load(kt + lc * 16 + e % S::CODES,
-                                                                                      KVQ_LD_SETUP);
+            gblock(pc >> 1)[S::GB_KT + (pc & 31) * S::CODES + e % S::CODES] = kstage[lc * S::CODES + e % S::CODES];
         }
+    }
+#pragma unroll 1
+    for (int e = rank; e < S::VLUT / 2 * (S::VALUE_PAIRS ? 1 : 0); e += S::THREADS) {
+        vlut[e] = make_float2(vstage[e & (S::CODES - 1)], vstage[e >> B]);
+    }
+    for (int e = rank; e < (S::VALUE_PAIRS ? 0 : S::CODES); e += S::THREADS) {
+        reinterpret_cast<float*>(vlut)[e] = vstage[e];
     }
 #pragma unroll 1
     for (int e = rank; e < G * S::HALF; e += S::THREADS) {
@@ -821,11 +854,6 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
         }
     }
 #pragma unroll 1
-    for (int e = rank; e < S::FIELDS; e += S::THREADS) {
-        vlut[e] = make_float2(kvq_load(a.valueTable + (e & (S::CODES - 1)), KVQ_LD_SETUP),
-                              kvq_load(a.valueTable + (e >> B), KVQ_LD_SETUP));
-    }
-#pragma unroll 1
     for (int e = rank; e < S::ACC; e += S::THREADS) {
         acc[e] = 0.0f;
     }
@@ -834,18 +862,19 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
         mf[G + q] = 1.0f;
     }
     float* region = regions + warp * S::REGION;
+    float* sums = sums0 + warp * sstride;
     float2* wb = reinterpret_cast<float2*>(region + S::W_WBASE);
     float* pt = region + S::W_PT;
     float* zt = region + S::W_ZT;   // z_t of the tile's tokens
     float* st = region + S::W_ST;   // s_t
-    float* sums = region + S::W_SUMS;
-    if (team.lane() < 2 * G) {
+    team.sync();  // the staged tables in the regions are consumed
+    if (team.lane() < 2 * G && (!S::BLOCK_SUMS || warp == 0)) {
         sums[team.lane()] = 0.0f;
     }
     team.sync();
 
     if (split == 0) {
-        kvq_side_passes<G>(team, a, *sq, h, seq, D, 0, G, qat, regions + S::W_MAX, S::REGION, mf, acc, sums);
+        kvq_side_passes<G>(team, a, *sq, h, seq, D, 0, G, qat, regions + S::W_MAX, S::REGION, mf, acc, sums0, sstride);
     }
 
     // the pass bounds stay in shared memory (read at each use): fewer registers live across the loop
@@ -869,7 +898,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
             const long long pos = sq->pos0 + tileStart;
 #pragma unroll 1
             for (int i = lane; i < S::HALF; i += 32) {
-                wb[i] = kvq_rope_angle(pos, kvq_load(a.invFreq + i, KVQ_LD_SETUP));
+                wb[i] = kvq_rope_angle(pos, freq[i]);
             }
         }
         team.syncwarp();
@@ -882,7 +911,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
         const int r0 = slot0 & (P - 1);
         const unsigned char* page = kvq_page_base(a.pool, pgK < 0 ? 0 : pgK, a.pageBytes);
         const uint32_t* kc = reinterpret_cast<const uint32_t*>(page + a.keyCodesOff) + r0;
-#pragma unroll
+#pragma unroll 1
         for (int sweep = 0; sweep < (4 / S::KT) * (G / S::HG); sweep++) {
             const int th = (sweep / (G / S::HG)) * S::KT;   // first token of this sweep
             const int h0 = (sweep % (G / S::HG)) * S::HG;   // first query head of this sweep
@@ -1068,8 +1097,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
                 lm[q] = fmaxf(lm[q], valid ? sc[q] : -INFINITY);
             }
         }
-        kvq_softmax_step<G>(team, lm, G, regions + S::W_MAX, S::REGION, mf, acc, D);
-        kvq_softmax_rescale<G>(team, mf, sums);
+        kvq_softmax_step<G>(team, lm, G, regions + S::W_MAX, S::REGION, mf, acc, D, sums0, sstride);
 #pragma unroll
         for (int u = 0; u < S::OWN; u++) {
             const int tOwn = wl + S::LW * u;
@@ -1094,7 +1122,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
             }
         }
         team.syncwarp();
-        kvq_tile_sums<G>(team, pt, zt, S::TW, sums);
+        kvq_tile_sums<G>(team, pt, zt, S::TW, sums, S::BLOCK_SUMS);
 
         // ---- values: lane (token group, 4-channel columns) over the same tokens
         const int tg = lane / S::VLANES;
@@ -1148,7 +1176,12 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
                         float2 cv[S::VC];
 #pragma unroll
                         for (int c = 0; c < S::VC; c++) {
-                            cv[c] = kvq_lds<float2>(vL, kvq_field<B, 2 * B, 3>(w, m, c));
+                            if (S::VALUE_PAIRS) {
+                                cv[c] = kvq_lds<float2>(vL, kvq_field<B, 2 * B, 3>(w, m, c));
+                            } else {
+                                cv[c] = make_float2(kvq_lds<float>(vL, kvq_field<B, B, 2>(w, 2 * m, c)),
+                                                    kvq_lds<float>(vL, kvq_field<B, B, 2>(w, 2 * m + 1, c)));
+                            }
                         }
                         const float2 ss = kvq_lds<float2>(vS, m * 8);
 #pragma unroll
@@ -1177,7 +1210,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
         }
     }
     KvqPartialSink o{a.partialOut, a.partialStats, seq, hq, split, splits, D};
-    kvq_decode_finish<G>(team, o, h * G, G, acc, mf, regions + S::W_SUMS, S::REGION, total);
+    kvq_decode_finish<G>(team, o, h * G, G, acc, mf, sums0, sstride, total);
 }
 
 // ============================================================================ generic packed decode
@@ -1189,7 +1222,7 @@ KVQ_HD constexpr int kvq_decode_packed_generic_bytes(int d) {
             + KVQ_DECODE_WARPS * KVQ_DECODE_GM * 32              // p [WARPS][GM][32]
             + KVQ_DECODE_GM * d                                  // acc [GM][d]
             + KVQ_DECODE_WARPS * KVQ_DECODE_GM + 2 * KVQ_DECODE_GM  // warp maxima, (max, factor)
-            + KVQ_DECODE_WARPS * 2 * KVQ_DECODE_GM + 2 * KVQ_DECODE_GM) * 4;
+            + 2 * KVQ_DECODE_GM) * 4;                            // running Σp, Σp·z
 }
 
 /**
@@ -1222,7 +1255,7 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
     float* acc = ptAll + warps * GM * TW;
     float* wmax = acc + GM * d;
     float* mf = wmax + warps * GM;
-    float* red = mf + 2 * GM;
+    float* sums = mf + 2 * GM;
     const int rank = team.rank();
     const int lane = team.lane();
     const int warp = team.warp();
@@ -1255,14 +1288,12 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
         for (int q = rank; q < GM; q += team.size()) {
             mf[q] = -INFINITY;
             mf[GM + q] = 1.0f;
+            sums[q] = 0.0f;
+            sums[GM + q] = 0.0f;
         }
-        for (int e = rank; e < warps * 2 * GM + 2 * GM; e += team.size()) {
-            red[e] = 0.0f;
-        }
-        float* sums = red + warp * 2 * GM;
         team.sync();
         if (split == 0) {
-            kvq_side_passes<GM>(team, a, *sq, h, seq, d, q0, gn, qat, wmax, GM, mf, acc, sums);
+            kvq_side_passes<GM>(team, a, *sq, h, seq, d, q0, gn, qat, wmax, GM, mf, acc, sums, 0);
         }
         int tile0;
         int tile1;
@@ -1325,8 +1356,7 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
             for (int q = 0; q < GM; q++) {
                 lm[q] = valid && q < gn ? s[q] : -INFINITY;
             }
-            kvq_softmax_step<GM>(team, lm, gn, wmax, GM, mf, acc, d);
-            kvq_softmax_rescale<GM>(team, mf, sums);
+            kvq_softmax_step<GM>(team, lm, gn, wmax, GM, mf, acc, d, sums, 0);
             float p[GM];
             float z = 0.0f;
             float sc = 0.0f;
@@ -1344,7 +1374,7 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
                 kvq_value_outliers<GM>(team, a, page, r, h, d, gn, p, acc);
             }
             team.syncwarp();
-            kvq_tile_sums<GM>(team, pt, zt, TW, sums);
+            kvq_tile_sums<GM>(team, pt, zt, TW, sums, true);
             if (tileValid && pg >= 0 && tileStart < sq->quantized) {
                 const int rg = (tileStart % P) / 32;
                 const uint32_t* vc = reinterpret_cast<const uint32_t*>(page + a.valueCodesOff)
@@ -1372,7 +1402,7 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
             }
         }
         KvqPartialSink o{a.partialOut, a.partialStats, seq, hq, split, splits, d};
-        kvq_decode_finish<GM>(team, o, h * G + q0, gn, acc, mf, red, 2 * GM, red + warps * 2 * GM);
+        kvq_decode_finish<GM>(team, o, h * G + q0, gn, acc, mf, sums, 0, sums);
         team.sync();
     }
 }
@@ -1400,7 +1430,7 @@ struct KvqFp16Shape {
     static_assert(OWN * CL == KTOK && CL >= 1, "lane layout");
     /** Shared memory in bytes for head dim d: query, p tile, accumulator, warp maxima, (max, factor), sums. */
     static KVQ_HD constexpr int bytes(int d) {
-        return (GM * d + WARPS * GM * TW + GM * d + WARPS * GM + 2 * GM + WARPS * 2 * GM + 2 * GM) * 4;
+        return (GM * d + WARPS * GM * TW + GM * d + WARPS * GM + 2 * GM + 2 * GM) * 4;
     }
 };
 
@@ -1438,7 +1468,7 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
     float* acc = ptAll + S::WARPS * GM * TW;
     float* wmax = acc + GM * d;
     float* mf = wmax + S::WARPS * GM;
-    float* red = mf + 2 * GM;
+    float* sums = mf + 2 * GM;
     const int rank = team.rank();
     const int lane = team.lane();
     const int warp = team.warp();
@@ -1463,12 +1493,9 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
         for (int q = rank; q < GM; q += S::THREADS) {
             mf[q] = -INFINITY;
             mf[GM + q] = 1.0f;
+            sums[q] = 0.0f;
+            sums[GM + q] = 0.0f;  // stays 0: fp16 values have no zero-points
         }
-#pragma unroll 1
-        for (int e = rank; e < S::WARPS * 2 * GM + 2 * GM; e += S::THREADS) {
-            red[e] = 0.0f;  // the Σp·z half stays 0: fp16 values have no zero-points
-        }
-        float* sums = red + warp * 2 * GM;
         team.sync();
         int tile0;
         int tile1;
@@ -1559,8 +1586,7 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
                     lm[q] = fmaxf(lm[q], sc);
                 }
             }
-            kvq_softmax_step<GM>(team, lm, gn, wmax, GM, mf, acc, d);
-            kvq_softmax_rescale<GM>(team, mf, sums);
+            kvq_softmax_step<GM>(team, lm, gn, wmax, GM, mf, acc, d, sums, 0);
 #pragma unroll
             for (int u = 0; u < S::OWN; u++) {
                 const int tt = S::KTOK * kgrp + cl + S::CL * u;
@@ -1570,7 +1596,7 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
                 }
             }
             team.syncwarp();
-            kvq_tile_sums<GM>(team, pt, nullptr, TW, sums);
+            kvq_tile_sums<GM>(team, pt, nullptr, TW, sums, true);
             // ---- values: lane (token sub-row, VCH-channel column) over the same tokens
             const int co = lane % lpr;
             const int ts = lane / lpr;
@@ -1626,7 +1652,7 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
             }
         }
         KvqPartialSink o{a.partialOut, a.partialStats, seq, hq, split, splits, d};
-        kvq_decode_finish<GM>(team, o, h * G + q0, gn, acc, mf, red, 2 * GM, red + S::WARPS * 2 * GM);
+        kvq_decode_finish<GM>(team, o, h * G + q0, gn, acc, mf, sums, 0, sums);
         team.sync();
     }
 }
