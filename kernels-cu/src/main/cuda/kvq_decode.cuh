@@ -409,25 +409,22 @@ KVQ_HD void kvq_split_tiles(int tokens, int tile, int split, int splits, int* fi
 }
 
 /**
- * The head's own key outliers of row r (fixed slots, per-head ends) added to the owned scores sc[0, gn):
- * a residual Δ on a pair's first channel adds Δ·(c·q_first + s·q_partner), on its partner
- * Δ·(c·q_partner − s·q_first), with (c, s) = angle(pair) of this token; qat(q, pair) points at the
- * scaled query pair (first, partner).
+ * Calls use(jj, residual) for the head's own fixed-slot outliers of row r (format v2 §4: slots
+ * [end[h−1], end[h]) of the row's list, in-head channel jj); each is read once. Slots that contradict
+ * their ends record KVQ_ERR_SLOT and are skipped.
  */
-template <int GM, class Query, class Angle>
-KVQ_HD void kvq_key_outliers(const KvqDecodeArgs& a, const unsigned char* page, int r, int h, int d, int gn,
-                             Query qat, Angle angle, float* sc) {
-    int e0;
-    int e1;
-    const unsigned char* ends = page + a.keyOutHeadEndOff + (long long) r * a.kvHeads;
-    e0 = h > 0 ? kvq_load(ends + h - 1, KVQ_LD_OUTLIERS) : 0;
-    e1 = kvq_load(ends + h, KVQ_LD_OUTLIERS);
-    if (e1 > a.keySlots || e0 > e1) {
+template <class Use>
+KVQ_HD void kvq_head_slots(const KvqDecodeArgs& a, const unsigned char* page, long long endOff, long long channelOff,
+                           long long valueOff, int slots, int r, int h, int d, Use use) {
+    const unsigned char* ends = page + endOff + (long long) r * a.kvHeads;
+    int e0 = h > 0 ? kvq_load(ends + h - 1, KVQ_LD_OUTLIERS) : 0;
+    int e1 = kvq_load(ends + h, KVQ_LD_OUTLIERS);
+    if (e1 > slots || e0 > e1) {
         kvq_fail(a.error, KVQ_ERR_SLOT);
         return;
     }
-    const uint16_t* chs = reinterpret_cast<const uint16_t*>(page + a.keyOutChannelOff) + (long long) r * a.keySlots;
-    const uint16_t* vals = reinterpret_cast<const uint16_t*>(page + a.keyOutValueOff) + (long long) r * a.keySlots;
+    const uint16_t* chs = reinterpret_cast<const uint16_t*>(page + channelOff) + (long long) r * slots;
+    const uint16_t* vals = reinterpret_cast<const uint16_t*>(page + valueOff) + (long long) r * slots;
     #pragma unroll 1
     for (int e = e0; e < e1; e++) {
         int jj = (int) kvq_load(chs + e, KVQ_LD_OUTLIERS) - h * d;
@@ -436,6 +433,20 @@ KVQ_HD void kvq_key_outliers(const KvqDecodeArgs& a, const unsigned char* page, 
             kvq_fail(a.error, KVQ_ERR_SLOT);
             continue;
         }
+        use(jj, res);
+    }
+}
+
+/**
+ * The head's own key outliers of row r added to the owned scores sc[0, gn): a residual Δ on a pair's
+ * first channel adds Δ·(c·q_first + s·q_partner), on its partner Δ·(c·q_partner − s·q_first), with
+ * (c, s) = angle(pair) of this token; qat(q, pair) points at the scaled query pair (first, partner).
+ */
+template <int GM, class Query, class Angle>
+KVQ_HD void kvq_key_outliers(const KvqDecodeArgs& a, const unsigned char* page, int r, int h, int d, int gn,
+                             Query qat, Angle angle, float* sc) {
+    kvq_head_slots(a, page, a.keyOutHeadEndOff, a.keyOutChannelOff, a.keyOutValueOff, a.keySlots, r, h, d,
+                   [&](int jj, float res) {
         int phys = kvq_v2_key_physical(a.pairing, jj, d);
         int i = phys >> 1;
         float2 cs = angle(i);
@@ -448,37 +459,22 @@ KVQ_HD void kvq_key_outliers(const KvqDecodeArgs& a, const unsigned char* page, 
                 sc[q] += (phys & 1) ? cr * qq[1] - sr * qq[0] : cr * qq[0] + sr * qq[1];
             }
         }
-    }
+    });
 }
 
 /** The head's own value outliers of row r: acc[q][j] += p_q·residual (shared-memory atomics). */
 template <int GM, class Team>
 KVQ_HD void kvq_value_outliers(const Team& team, const KvqDecodeArgs& a, const unsigned char* page, int r, int h,
                                int d, int gn, const float* p, float* acc) {
-    const unsigned char* ends = page + a.valueOutHeadEndOff + (long long) r * a.kvHeads;
-    int e0 = h > 0 ? kvq_load(ends + h - 1, KVQ_LD_OUTLIERS) : 0;
-    int e1 = kvq_load(ends + h, KVQ_LD_OUTLIERS);
-    if (e1 > a.valueSlots || e0 > e1) {
-        kvq_fail(a.error, KVQ_ERR_SLOT);
-        return;
-    }
-    const uint16_t* chs = reinterpret_cast<const uint16_t*>(page + a.valueOutChannelOff) + (long long) r * a.valueSlots;
-    const uint16_t* vals = reinterpret_cast<const uint16_t*>(page + a.valueOutValueOff) + (long long) r * a.valueSlots;
-    #pragma unroll 1
-    for (int e = e0; e < e1; e++) {
-        int jj = (int) kvq_load(chs + e, KVQ_LD_OUTLIERS) - h * d;
-        float res = kvq_h2f(kvq_load(vals + e, KVQ_LD_OUTLIERS));
-        if (jj < 0 || jj >= d) {
-            kvq_fail(a.error, KVQ_ERR_SLOT);
-            continue;
-        }
+    kvq_head_slots(a, page, a.valueOutHeadEndOff, a.valueOutChannelOff, a.valueOutValueOff, a.valueSlots, r, h, d,
+                   [&](int jj, float res) {
 #pragma unroll
         for (int q = 0; q < GM; q++) {
             if (q < gn) {
                 team.atomic_add_shared(&acc[q * d + jj], p[q] * res);
             }
         }
-    }
+    });
 }
 
 /** Token scale and zero-point of row r (fp16). */
@@ -711,6 +707,22 @@ KVQ_HD T kvq_lds(KvqShared s, uint32_t off) {
 #else
     return *reinterpret_cast<const T*>(s.a + off);
 #endif
+}
+
+/**
+ * The dequantized key pair (first, partner) of pair m of a 32-channel group, column tt of its words:
+ * one pair-table entry, or two per-channel entries (group block kG, see KvqPackedShape).
+ */
+template <class S, int B, int N>
+KVQ_HD void kvq_key_pair(KvqShared kG, const uint32_t (&w)[B][N], int m, int tt, float* kj, float* kp) {
+    if (S::PAIR_TABLE) {
+        float2 kv = kvq_lds<float2>(kG, (S::GB_KT + m * S::FIELDS * 2) * 4 + kvq_field<B, 2 * B, 3>(w, m, tt));
+        *kj = kv.x;
+        *kp = kv.y;
+    } else {
+        *kj = kvq_lds<float>(kG, (S::GB_KT + (2 * m) * S::CODES) * 4 + kvq_field<B, B, 2>(w, 2 * m, tt));
+        *kp = kvq_lds<float>(kG, (S::GB_KT + (2 * m + 1) * S::CODES) * 4 + kvq_field<B, B, 2>(w, 2 * m + 1, tt));
+    }
 }
 
 KVQ_HD bool kvq_decode_shape_ok(const KvqDecodeArgs& a, int b, int g, int d, bool pow2Pages) {
@@ -980,14 +992,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
                                 const int t = th + tt;
                                 float kj;
                                 float kp;
-                                if (S::PAIR_TABLE) {
-                                    float2 kv = kvq_lds<float2>(kG, (S::GB_KT + m * S::FIELDS * 2) * 4 + kvq_field<B, 2 * B, 3>(w, m, tt));
-                                    kj = kv.x;
-                                    kp = kv.y;
-                                } else {
-                                    kj = kvq_lds<float>(kG, (S::GB_KT + (2 * m) * S::CODES) * 4 + kvq_field<B, B, 2>(w, 2 * m, tt));
-                                    kp = kvq_lds<float>(kG, (S::GB_KT + (2 * m + 1) * S::CODES) * 4 + kvq_field<B, B, 2>(w, 2 * m + 1, tt));
-                                }
+                                kvq_key_pair<S>(kG, w, m, tt, &kj, &kp);
                                 float krj = kj;
                                 float krp = kp;
                                 if (t > 0) {
@@ -1010,14 +1015,7 @@ KVQ_HD void kvq_decode_packed_block(const Team& team, const KvqDecodeArgs& a, in
                                 const int t = th + tt;
                                 float kj;
                                 float kp;
-                                if (S::PAIR_TABLE) {
-                                    float2 kv = kvq_lds<float2>(kG, (S::GB_KT + m * S::FIELDS * 2) * 4 + kvq_field<B, 2 * B, 3>(w, m, tt));
-                                    kj = kv.x;
-                                    kp = kv.y;
-                                } else {
-                                    kj = kvq_lds<float>(kG, (S::GB_KT + (2 * m) * S::CODES) * 4 + kvq_field<B, B, 2>(w, 2 * m, tt));
-                                    kp = kvq_lds<float>(kG, (S::GB_KT + (2 * m + 1) * S::CODES) * 4 + kvq_field<B, B, 2>(w, 2 * m + 1, tt));
-                                }
+                                kvq_key_pair<S>(kG, w, m, tt, &kj, &kp);
                                 float2 ang = base;
                                 if (t > 0) {
                                     ang = kvq_rot(base, kvq_lds<float2>(kG, (S::GB_IS + (m * 3 + t - 1) * 2) * 4));

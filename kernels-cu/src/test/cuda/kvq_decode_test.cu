@@ -799,35 +799,27 @@ int run_case(const Case& c) {
     int B = (int) c.tokens.size();
     double worstOut = 0;
     double worstScore = 0;
+    // got[i] vs want[i] for i < count, relative to max(1, largest |want|) of the row
+    auto compare = [&](const float* got, const double* want, int count, const std::string& what, double* worst) {
+        double big = 1;
+        for (int i = 0; i < count; i++) big = std::max(big, std::fabs(want[i]));
+        for (int i = 0; i < count; i++) {
+            double e = std::fabs(got[i] - want[i]) / big;
+            if (!(e <= 1e-4)) {
+                rep.fail(what + " " + std::to_string(i) + ": " + std::to_string(got[i]) + " vs " + std::to_string(want[i]));
+                return;
+            }
+            *worst = std::max(*worst, e);
+        }
+    };
     for (int s = 0; s < B && rep.ok; s++) {
         int n = c.fp16 ? k.packed[s] : k.sinks[s] + k.packed[s];
         for (int q = 0; q < k.hq && rep.ok; q++) {
-            double big = 1;
-            for (int t = 0; t < n; t++) big = std::max(big, std::fabs(ref.scores[((size_t) s * k.hq + q) * ref.stride + t]));
-            for (int t = 0; t < n; t++) {
-                double e = std::fabs(run.scores[((size_t) s * k.hq + q) * run.stride + t]
-                                     - ref.scores[((size_t) s * k.hq + q) * ref.stride + t]) / big;
-                if (!(e <= 1e-4)) {
-                    rep.fail("score s" + std::to_string(s) + " q" + std::to_string(q) + " t" + std::to_string(t) + ": "
-                             + std::to_string(run.scores[((size_t) s * k.hq + q) * run.stride + t]) + " vs "
-                             + std::to_string(ref.scores[((size_t) s * k.hq + q) * ref.stride + t]));
-                    break;
-                }
-                worstScore = std::max(worstScore, e);
-            }
-            double bigOut = 1;
-            for (int j = 0; j < c.d; j++) bigOut = std::max(bigOut, std::fabs(ref.out[((size_t) s * k.hq + q) * c.d + j]));
-            for (int j = 0; j < c.d; j++) {
-                double e = std::fabs(run.out[((size_t) s * k.hq + q) * c.d + j] - ref.out[((size_t) s * k.hq + q) * c.d + j])
-                        / bigOut;
-                if (!(e <= 1e-4)) {
-                    rep.fail("out s" + std::to_string(s) + " q" + std::to_string(q) + " j" + std::to_string(j) + ": "
-                             + std::to_string(run.out[((size_t) s * k.hq + q) * c.d + j]) + " vs "
-                             + std::to_string(ref.out[((size_t) s * k.hq + q) * c.d + j]));
-                    break;
-                }
-                worstOut = std::max(worstOut, e);
-            }
+            std::string row = "s" + std::to_string(s) + " q" + std::to_string(q);
+            compare(run.scores.data() + ((size_t) s * k.hq + q) * run.stride,
+                    ref.scores.data() + ((size_t) s * k.hq + q) * ref.stride, n, "score " + row + " t", &worstScore);
+            compare(run.out.data() + ((size_t) s * k.hq + q) * c.d, ref.out.data() + ((size_t) s * k.hq + q) * c.d, c.d,
+                    "out " + row + " j", &worstOut);
         }
     }
     if (rep.ok) {

@@ -728,14 +728,18 @@ public final class KernelSignatures {
      * @return source names without extension
      */
     public static List<String> decodeV2Sources() {
+        return sourcesOf(DECODE_V2);
+    }
+
+    /** The sources of {@code signatures} and of their instances, in first-use order. */
+    private static List<String> sourcesOf(List<Signature> signatures) {
         List<String> out = new ArrayList<>();
-        for (Signature s : DECODE_V2) {
-            if (!out.contains(s.source())) {
-                out.add(s.source());
-            }
-            for (Instance i : s.instances()) {
-                if (!out.contains(i.source())) {
-                    out.add(i.source());
+        for (Signature s : signatures) {
+            List<String> mine = new ArrayList<>(List.of(s.source()));
+            s.instances().forEach(i -> mine.add(i.source()));
+            for (String source : mine) {
+                if (!out.contains(source)) {
+                    out.add(source);
                 }
             }
         }
@@ -764,13 +768,7 @@ public final class KernelSignatures {
      * @return source names without extension
      */
     public static List<String> sources() {
-        List<String> out = new ArrayList<>();
-        for (Signature s : ALL) {
-            if (!out.contains(s.source())) {
-                out.add(s.source());
-            }
-        }
-        return out;
+        return sourcesOf(ALL);
     }
 
     /**
