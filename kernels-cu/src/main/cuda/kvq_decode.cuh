@@ -727,6 +727,7 @@ KVQ_HD void kvq_key_pair(KvqShared kG, const uint32_t (&w)[B][N], int m, int tt,
 
 KVQ_HD bool kvq_decode_shape_ok(const KvqDecodeArgs& a, int b, int g, int d, bool pow2Pages) {
     bool ok = a.headDim == d && a.groupSize == g && a.bits == b && a.pageTokens >= 32 && a.pageTokens % 32 == 0
+            && a.pageBytes > 0 && a.pageBytes <= 0x7fffffffLL  // kvq_page_base multiplies in 32 bits
             && (!pow2Pages || (a.pageTokens & (a.pageTokens - 1)) == 0) && a.keySlots >= 0
             && a.keySlots <= KVQ_V2_MAX_SLOTS && a.valueSlots >= 0 && a.valueSlots <= KVQ_V2_MAX_SLOTS
             && (a.sinkCap + a.windowCap == 0 || a.side != nullptr);
@@ -1457,7 +1458,8 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
     const int d = DT != 0 ? DT : a.headDim;
     const int G = GT != 0 ? GT : a.groupSize;
     const int P = a.pageTokens;
-    if (a.headDim != d || a.groupSize != G || d < 8 || d > 256 || d % 8 != 0 || G < 1 || P < 32 || P % 32 != 0) {
+    if (a.headDim != d || a.groupSize != G || d < 8 || d > 256 || d % 8 != 0 || G < 1 || P < 32 || P % 32 != 0
+        || a.pageBytes <= 0 || a.pageBytes > 0x7fffffffLL) {
         kvq_fail(a.error, KVQ_ERR_SHAPE);
         return;
     }

@@ -473,7 +473,7 @@ extern "C" __global__ void kvq_fp16_value_partials(
 //   kvq_decode_packed_b{b}_g{G}_d{d}   b ∈ {2,3,4}, G ∈ {1,2,4,8}, d ∈ {64,128,256}, P a power of two
 //   kvq_decode_fp16_g{G}_d{d}          G ∈ {1,2,4,8}, d ∈ {64,128,256}
 // and each instance's dynamic shared memory is the PTX constant <entry>_smem (u32 bytes).
-// An instance launched for another shape sets KVQ_ERR_SHAPE and does nothing.
+// An instance launched for another shape (or pages of 2 GiB or more) sets KVQ_ERR_SHAPE and does nothing.
 // Launch geometry (all decode kernels): grid (splits, Hkv, B), block KVQ_DECODE_THREADS = 512,
 // dynamic shared memory per the constant / KernelSignatures; above 48 KiB the host raises
 // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. splits ≥ 1 is free (≈ 2–4 × SMs ÷ (B·Hkv));

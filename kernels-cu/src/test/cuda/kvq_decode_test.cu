@@ -624,11 +624,12 @@ Run run_decode(Cache& k, int stride) {
                 run.entry = "kvq_decode_fp16_g" + std::to_string(e.g) + "_d" + std::to_string(e.d);
             }
         }
-        smem.assign(bytes / 4 + 4, NAN);  // NaN: a read of shared memory nobody wrote shows up
         for (int s = 0; s < B; s++)
             for (int h = 0; h < c.kvHeads; h++)
-                for (int sp = 0; sp < c.splits; sp++)
+                for (int sp = 0; sp < c.splits; sp++) {
+                    smem.assign(bytes / 4 + 4, NAN);  // NaN: a read of shared memory nobody wrote shows up
                     kvq_fibers::run_block(block, [&](const FiberTeam& t) { body(t, a, sp, c.splits, h, s, smem.data()); });
+                }
     } else {
         KvqDecodeArgs a{};
         a.pool = k.pool2.data(); a.pageBytes = k.l2.pageBytes; a.keyCodesOff = k.l2.keyCodes;
@@ -659,11 +660,12 @@ Run run_decode(Cache& k, int stride) {
             std::fprintf(stderr, "case %s: no specialized instance compiled into the test\n", c.name.c_str());
             std::exit(2);
         }
-        smem.assign(bytes / 4 + 4, NAN);
         for (int s = 0; s < B; s++)
             for (int h = 0; h < c.kvHeads; h++)
-                for (int sp = 0; sp < c.splits; sp++)
+                for (int sp = 0; sp < c.splits; sp++) {
+                    smem.assign(bytes / 4 + 4, NAN);  // NaN: a read of shared memory nobody wrote shows up
                     kvq_fibers::run_block(block, [&](const FiberTeam& t) { body(t, a, sp, c.splits, h, s, smem.data()); });
+                }
     }
     run.out.assign((size_t) B * k.hq * c.d, NAN);
     for (int s = 0; s < B; s++)
