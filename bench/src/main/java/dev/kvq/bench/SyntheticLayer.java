@@ -159,9 +159,18 @@ public final class SyntheticLayer {
         List<LayerCalibration> layers = new ArrayList<>();
         Activations k = new Activations(keys, fisher, BLOCK, d, 512);
         Activations v = new Activations(values, fisher, BLOCK, d, 512);
-        LayerCalibration layer = LayerCalibration.calibrate(k, v, spec, WeightedKMeans.Options.defaults());
-        for (int l = 0; l < shape.layers(); l++) {
-            layers.add(layer);
+        if (spec.allocated()) {
+            // a bit allocation (nuqaB, the kvq presets) decides the widths across layers: the calibrator's
+            Activations[] ks = new Activations[shape.layers()];
+            Activations[] vs = new Activations[shape.layers()];
+            java.util.Arrays.fill(ks, k);
+            java.util.Arrays.fill(vs, v);
+            layers.addAll(dev.kvq.quant.Calibrator.fit(shape, spec, ks, vs, WeightedKMeans.Options.defaults()));
+        } else {
+            LayerCalibration layer = LayerCalibration.calibrate(k, v, spec, WeightedKMeans.Options.defaults());
+            for (int l = 0; l < shape.layers(); l++) {
+                layers.add(layer);
+            }
         }
         return new Calibration(shape, spec, new Provenance("synthetic LLaMA-shaped layer (seed " + seed + ")",
                 "generated", BLOCK / 512, 512, "kvq", ""), layers);

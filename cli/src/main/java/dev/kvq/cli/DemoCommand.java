@@ -47,8 +47,11 @@ import picocli.CommandLine.Option;
         description = "Show kvq at work on the real model (stories260K, in the repository); --synthetic: a LLaMA-7B-shaped layer.")
 final class DemoCommand implements Callable<Integer> {
     static final String PROMPT = "Once upon a time";
-    /** The kvq modes the demo and its figure show beside fp32 (and fp16): the one place to switch presets. */
-    static final List<String> MODES = List.of("nuq4-1%", "nuq3-1%", "nuq2-1%");
+    /**
+     * The kvq modes the demo and its figure show beside fp32 (and fp16): the one place to switch presets. The
+     * shipped presets ({@link QuantSpec#PRESETS}: kvq4, kvq3, kvq2), then the paper's 3-bit mode for comparison.
+     */
+    static final List<String> MODES = List.of("kvq4", "kvq3", "kvq2", "nuq3-1%");
     /** The baselines of the figure: per-token int and NormalFloat, KIVI with a 32- and a 128-token window. */
     static final List<String> PLOT_BASELINES = List.of("int2", "int3", "int4", "nf2", "nf3", "nf4", "kivi2-r32", "kivi3-r32",
             "kivi4-r32", "kivi2-r128", "kivi3-r128", "kivi4-r128");
@@ -129,7 +132,8 @@ final class DemoCommand implements Callable<Integer> {
         out.println("kvq demo — stories260K, a real LLaMA (" + shape.describe() + "), from " + shown(modelDir));
         out.println();
         out.println("\"" + PROMPT + "\", " + NEW_TOKENS + " new tokens, greedy. Quantized caches are kvq's packed runtime cache:");
-        out.println("the prompt is attended in full precision, every later token is stored packed and read packed.");
+        out.println("the prompt is attended in full precision, every later token is stored packed and read packed (the");
+        out.println("last N of a -rN mode from its fp16 copy). kvq4, kvq3, kvq2 = " + presetNames() + "; nuq3-1% is the paper's.");
         out.println();
         int[] prompt = in.tokenizer.encode(PROMPT);
         generate(in, prompt, new Fp32DecodeCache(in.model), "fp32", out);
@@ -195,7 +199,7 @@ final class DemoCommand implements Callable<Integer> {
                     CORPUS_WINDOWS, WINDOW);
         }
         out.println("KV bytes, bits/element: all that one sequence's cache allocated (codes, scales, outlier slots,");
-        out.println("fp16 sink, per-layer codebooks and thresholds, page padding). Head dim 8 makes those fixed parts weigh");
+        out.println("fp16 sink and recent window, per-layer codebooks and thresholds, page padding). Head dim 8 makes those fixed parts weigh");
         out.println("far more than on LLaMA-7B, whose rows come from a one-layer cache of its geometry, counted for 32 layers.");
         out.printf(Locale.ROOT, "Calibration: Fisher-weighted, on %d × %d tokens of generated text, cached in %s.%n",
                 CALIBRATION_WINDOWS, WINDOW, shown(cacheDir()));
@@ -205,6 +209,11 @@ final class DemoCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("demo: wrote " + plot);
         }
         out.printf(Locale.ROOT, "(%.1f s)%n", (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** "nuqa4-r16, nuqa3-r32, nuqa2-r32": what the presets stand for. */
+    private static String presetNames() {
+        return String.join(", ", List.of("kvq4", "kvq3", "kvq2").stream().map(QuantSpec.PRESETS::get).toList());
     }
 
     /** The TinyStories evaluator when the configured data folder has the corpus, else null. */
@@ -324,17 +333,19 @@ final class DemoCommand implements Callable<Integer> {
         AttentionShape shape = new AttentionShape(1, 32, 32, 128, Rope.of(10000, RopePairing.ROTATE_HALF, 128));
         SyntheticLayer layer = new SyntheticLayer(shape, 7);
         float[] query = layer.query(3);
-        List<String> modes = List.of("fp32", "fp16", "nuq4-1%", "nuq3-1%", "nuq2-1%");
+        List<String> modes = new ArrayList<>(List.of("fp32", "fp16"));
+        modes.addAll(MODES);
         float[] reference = null;
         double fp16Bytes = 0;
         double fp16Ms = 0;
         out.printf(Locale.ROOT, "kvq demo — synthetic LLaMA-7B-shaped layer (%s), %d tokens, cpu backend (%s)%n",
                 shape.describe(), tokens, Backend.simdLanes() == 0 ? "scalar" : Backend.simdLanes() + " SIMD lanes");
         out.println();
-        out.printf(Locale.ROOT, "%-8s %10s %9s %13s %11s %9s %10s%n", "kv", "KV MiB", "vs fp16", "bits/element", "rel. error",
+        out.printf(Locale.ROOT, "%-9s %10s %9s %13s %11s %9s %10s%n", "kv", "KV MiB", "vs fp16", "bits/element", "rel. error",
                 "cosine", "decode ms");
-        for (String name : modes) {
-            QuantSpec s = QuantSpec.parse(name);
+        for (String mode : modes) {
+            QuantSpec s = QuantSpec.parse(mode);
+            String name = s.name();   // a preset under its spec name, as in the real model's tables
             Calibration cal = null;
             if (s.quantized()) {
                 progress("calibrating " + name);
@@ -353,7 +364,7 @@ final class DemoCommand implements Callable<Integer> {
                     fp16Bytes = mem.totalBytes();
                     fp16Ms = ms;
                 }
-                out.printf(Locale.ROOT, "%-8s %10.1f %9s %13.2f %11.4f %9.4f %10.1f%n", name, mem.totalBytes() / 1048576.0,
+                out.printf(Locale.ROOT, "%-9s %10.1f %9s %13.2f %11.4f %9.4f %10.1f%n", name, mem.totalBytes() / 1048576.0,
                         fp16Bytes == 0 ? "-" : String.format(Locale.ROOT, "%.2f×", fp16Bytes / mem.totalBytes()),
                         mem.effectiveBits(), relativeError(o, reference), cosine(o, reference), ms);
             }

@@ -32,7 +32,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, description = "Prompt text.")
     String prompt;
 
-    @Option(names = "--kv", defaultValue = "fp32", description = "fp32, fp16 or nuq2-4[-P%%] (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kv", defaultValue = "fp32", description = "fp32, fp16, a preset (kvq4, kvq3, kvq2) or any nuq mode, e.g. nuq3-1%% (default: ${DEFAULT-VALUE}).")
     String mode;
 
     @Option(names = "--calibration", description = "Calibration file (nuq modes; default: calibrate on the TinyStories slice of "

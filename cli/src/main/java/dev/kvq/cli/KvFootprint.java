@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
 /**
  * The KV bytes of a model geometry at a long context, counted as kvq's cache stores them. A one-layer
  * cache of the geometry is filled with its sink tokens and two whole pages, and its {@link MemoryReport}
- * gives the bytes that do not grow (fp16 sinks, per-layer tables) and, as the rest, what a page allocates
+ * gives the bytes that do not grow (fp16 sinks and recent-token window, per-layer tables) and, as the rest, what a page allocates
  * (codes, scales, outlier slots, alignment padding). A context of {@code T} tokens then costs, per layer, those fixed bytes plus
  * {@code ⌈(T − sinks) / pageTokens⌉} pages, as the cache allocates them. Exact for fixed-slot outliers;
  * a token-major sparse form stores a data-dependent number of entries, so its figure is the random
@@ -66,7 +66,7 @@ final class KvFootprint {
             int n = sinks + FILL_PAGES * cache.pageTokens();
             cache.append(0, gaussian(random, n * d), gaussian(random, n * d));
             MemoryReport m = cache.memory();
-            long fixed = m.sinks() + m.sideData();
+            long fixed = m.sinks() + m.window() + m.sideData();   // the window ring does not grow either
             // everything else was allocated for the whole pages: codes, scales, outliers and the page padding
             return new KvFootprint(preset.layers(), d, sinks, cache.pageTokens(), (m.totalBytes() - fixed) / FILL_PAGES, fixed);
         }

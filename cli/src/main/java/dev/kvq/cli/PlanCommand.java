@@ -109,7 +109,7 @@ final class PlanCommand implements Callable<Integer> {
         for (String m : modes) {
             QuantSpec s = Usage.quantSpec(spec, m);
             long tokens = MemoryMath.maxTokens(shape, s, budget, MemoryMath.Accounting.PAPER);
-            double bits = MemoryMath.effectiveBits(s, shape.kvChannels(), 0, MemoryMath.Accounting.PAPER);
+            double bits = MemoryMath.effectiveBits(s, shape.kvChannels(), shape.kvHeads(), 0, MemoryMath.Accounting.PAPER);
             double perToken = 2.0 * shape.layers() * shape.kvChannels() * bits / 8;
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("kv", s.name());

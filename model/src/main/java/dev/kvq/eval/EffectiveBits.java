@@ -6,8 +6,8 @@ import dev.kvq.quant.MemoryMath;
 /**
  * Bits per stored K/V element of every mode for a context of {@code tokens}, averaged over keys and
  * values, counting what is stored. nuq modes: {@link MemoryMath.Accounting#STORED} (the code bits of the
- * calibration's widths, allocated outlier slots or sparse entries and pointers, value scales, the sinks
- * and the recent window in fp16). Per-token baselines pay an fp16 zero and scale per vector
+ * calibration's widths, allocated outlier slots or sparse entries and pointers with their per-head ends,
+ * value scales, the sinks in fp16, and the recent window's fp16 copy besides its codes). Per-token baselines pay an fp16 zero and scale per vector
  * ({@code 32/D} bits); per-channel keys calibrated offline pay nothing per token; KIVI pays fp16 zero and
  * scale per group of 32 (1 bit per element) and 16 bits for each token it keeps in fp16 (the R-token
  * window, or without one the tokens of the key group still being filled).
@@ -24,10 +24,11 @@ public final class EffectiveBits {
      *
      * @param mode the KV mode
      * @param channels {@code kvHeads·headDim}
+     * @param kvHeads KV heads (nuq outlier lists store an end per head)
      * @param tokens the context length (sinks and recent windows are amortized over it)
      * @return bits per element
      */
-    public static double of(KvMode mode, int channels, int tokens) {
+    public static double of(KvMode mode, int channels, int kvHeads, int tokens) {
         double perVector = 32.0 / channels;
         return switch (mode.kind()) {
             case FP32 -> 32;
@@ -41,7 +42,7 @@ public final class EffectiveBits {
                 yield (quantized * (tokens - recent) + 16.0 * recent) / tokens;
             }
             case NUQ, NUQ_PACKED, NUQ_KEYS_ONLY, NUQ_VALUES_ONLY ->
-                    MemoryMath.effectiveBits(mode.spec(), channels, tokens, MemoryMath.Accounting.STORED);
+                    MemoryMath.effectiveBits(mode.spec(), channels, kvHeads, tokens, MemoryMath.Accounting.STORED);
         };
     }
 
@@ -57,8 +58,8 @@ public final class EffectiveBits {
      */
     public static double nuq(KvMode mode, Calibration calibration, double keyOutliersPerToken, int tokens) {
         int d = calibration.shape().kvChannels();
-        MemoryMath.TokenBits packed = MemoryMath.storedToken(mode.spec(), d, calibration.meanKeyCodeBits(),
-                calibration.meanValueCodeBits(), keyOutliersPerToken);
-        return MemoryMath.effectiveBits(packed, d, mode.spec().fp16Tokens(), tokens);
+        MemoryMath.TokenBits packed = MemoryMath.storedToken(mode.spec(), d, calibration.shape().kvHeads(),
+                calibration.meanKeyCodeBits(), calibration.meanValueCodeBits(), keyOutliersPerToken);
+        return MemoryMath.effectiveBits(packed, d, mode.spec().sinkTokens(), mode.spec().recentWindow(), tokens);
     }
 }

@@ -85,8 +85,10 @@ public final class Evaluator {
         if (mode.kind() == KvMode.Kind.NUQ_PACKED) {
             PackedRun run = packed(mode.spec(), calibration(mode.spec()));
             r = run.result();
-            bits = MemoryMath.effectiveBits(run.packedToken(), d, mode.spec().fp16Tokens(), windowLength);
-            bits32k = MemoryMath.effectiveBits(run.packedToken(), d, mode.spec().fp16Tokens(), EffectiveBits.LONG_CONTEXT);
+            int sinks = mode.spec().sinkTokens();
+            int window = mode.spec().recentWindow();
+            bits = MemoryMath.effectiveBits(run.packedToken(), d, sinks, window, windowLength);
+            bits32k = MemoryMath.effectiveBits(run.packedToken(), d, sinks, window, EffectiveBits.LONG_CONTEXT);
         } else if (mode.isNuq()) {
             Calibration c = calibration(mode.spec());
             OutlierTally tally = new OutlierTally();
@@ -103,8 +105,9 @@ public final class Evaluator {
             bits32k = EffectiveBits.nuq(mode, c, rate, EffectiveBits.LONG_CONTEXT);
         } else {
             r = evaluateStore(store(mode));
-            bits = EffectiveBits.of(mode, d, windowLength);
-            bits32k = EffectiveBits.of(mode, d, EffectiveBits.LONG_CONTEXT);
+            int kvHeads = model.config().kvHeads();
+            bits = EffectiveBits.of(mode, d, kvHeads, windowLength);
+            bits32k = EffectiveBits.of(mode, d, kvHeads, EffectiveBits.LONG_CONTEXT);
         }
         return new Row(mode.name(), bits, bits32k, r.perplexity(), r.meanNll(), r.predictions(),
                 (System.nanoTime() - t0) / 1e9);
@@ -130,7 +133,8 @@ public final class Evaluator {
      * Teacher-forced decoding of every window through the runtime's packed cache: BOS or the window's
      * first token is the only prompt, every later K/V is appended packed before it is attended to
      * (the deployment path; the simulation quantizes the same vectors in one batch). The bits come
-     * from the caches' own {@link MemoryReport}s: codes, scales and outliers of the packed tokens.
+     * from the caches' own {@link MemoryReport}s: codes, scales and outliers of the packed tokens (every
+     * non-sink token is packed; the sinks and the window's fp16 copy are counted by the arithmetic).
      */
     private PackedRun packed(QuantSpec spec, Calibration c) {
         int available = Perplexity.windows(tokens, windowLength);
@@ -161,7 +165,7 @@ public final class Evaluator {
         int layers = model.config().layers();
         for (MemoryReport m : memory) {
             packedBytes += m.codes() + m.scales() + m.outliers();
-            packedTokens += m.tokens() - (long) layers * Math.min(windowLength - 1, spec.fp16Tokens());
+            packedTokens += m.tokens() - (long) layers * Math.min(windowLength - 1, spec.sinkTokens());
         }
         double perToken = packedTokens == 0 ? 0 : packedBytes * 8.0 / packedTokens;
         long predictions = (long) windows * (windowLength - 1);

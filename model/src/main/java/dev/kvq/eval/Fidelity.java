@@ -117,7 +117,8 @@ public final class Fidelity {
         WindowScore[] scores = new WindowScore[windows];
         IntStream.range(0, windows).parallel().forEach(w ->
                 scores[w] = compare(w, model.forward(tokens, w * windowLength, windowLength, store), null));
-        return row(mode.name(), EffectiveBits.of(mode, model.config().kvDim(), windowLength), null, scores, t0);
+        return row(mode.name(), EffectiveBits.of(mode, model.config().kvDim(), model.config().kvHeads(), windowLength), null,
+                scores, t0);
     }
 
     /**
@@ -147,7 +148,7 @@ public final class Fidelity {
         });
         MemoryReport memory = scores[0].memory();
         for (int i = 1; i < scores.length; i++) {
-            memory = sum(memory, scores[i].memory());
+            memory = memory.plus(scores[i].memory());
         }
         return row(name, memory.effectiveBits(), memory, scores, t0);
     }
@@ -195,12 +196,6 @@ public final class Fidelity {
         long predictions = (long) windows * (windowLength - 1);
         return new Row(name, bits, kl / predictions, (double) agreeing / predictions, Math.exp(nll / predictions),
                 predictions, memory, (System.nanoTime() - t0) / 1e9);
-    }
-
-    private static MemoryReport sum(MemoryReport a, MemoryReport b) {
-        return new MemoryReport(a.codes() + b.codes(), a.scales() + b.scales(), a.outliers() + b.outliers(),
-                a.sinks() + b.sinks(), a.sideData() + b.sideData(), a.pageSlack() + b.pageSlack(), a.tokens() + b.tokens(),
-                a.channels());
     }
 
     private static double logSumExp(float[] logits, int offset, int n) {

@@ -34,7 +34,7 @@ class KvModeTest {
         assertEquals(KvMode.Kind.NUQ_PACKED, packed.kind());
         assertTrue(packed.isNuq());
         assertEquals(dev.kvq.quant.QuantSpec.OutlierForm.FIXED_SLOTS, packed.spec().outlierForm());
-        assertEquals(EffectiveBits.of(KvMode.parse("nuq2-1%"), 32, 512), EffectiveBits.of(packed, 32, 512));
+        assertEquals(EffectiveBits.of(KvMode.parse("nuq2-1%"), 32, 4, 512), EffectiveBits.of(packed, 32, 4, 512));
         assertEquals(KvMode.Kind.NUQ_KEYS_ONLY, KvMode.parse("nuq3-1%-konly").kind());
         assertEquals(KvMode.Kind.NUQ_VALUES_ONLY, KvMode.parse("nuq3-1%-vonly").kind());
     }
@@ -70,21 +70,25 @@ class KvModeTest {
 
     @Test
     void storedBitsCountTheAllocatedSlotsTheWindowAndTheOpenKiviGroup() {
-        // D = 32: nuq4-1% stores 2 key slots and 2 value slots of 32 bits per token (not the paper's 1%)
-        assertEquals(6.5, EffectiveBits.of(KvMode.parse("nuq4-1%"), 32, 0), 1e-12);
-        assertEquals((3.5 * (512 - 33) + 16.0 * 33) / 512, EffectiveBits.of(KvMode.parse("nuq3-r32"), 32, 512), 1e-12);
+        // D = 32: nuq4-1% stores 2 key slots and 2 value slots of 32 bits per token (not the paper's 1%),
+        // plus (page format v2) a uint8 end per KV head in each tensor's outlier list
+        assertEquals(6.5 + 8.0 / 32, EffectiveBits.of(KvMode.parse("nuq4-1%"), 32, 1, 0), 1e-12);
+        assertEquals(6.5 + 4 * 8.0 / 32, EffectiveBits.of(KvMode.parse("nuq4-1%"), 32, 4, 0), 1e-12);
+        // v2: the sink is fp16 only; every later token is packed and the last 32 also kept in fp16
+        assertEquals((3.5 * (512 - 1) + 16.0 * 33) / 512, EffectiveBits.of(KvMode.parse("nuq3-r32"), 32, 4, 512), 1e-12);
         // KIVI without a window keeps the tokens of the group being filled in fp16
-        assertEquals((5.0 * 512 + 16.0 * 8) / 520, EffectiveBits.of(KvMode.parse("kivi4-r0"), 32, 520), 1e-12);
-        assertEquals(5.0, EffectiveBits.of(KvMode.parse("kivi4-r0"), 32, 512), 1e-12);
+        assertEquals((5.0 * 512 + 16.0 * 8) / 520, EffectiveBits.of(KvMode.parse("kivi4-r0"), 32, 4, 520), 1e-12);
+        assertEquals(5.0, EffectiveBits.of(KvMode.parse("kivi4-r0"), 32, 4, 512), 1e-12);
     }
 
     @Test
     void effectiveBitsCountOverheadsAndTheKiviWindow() {
-        assertEquals(4 + 1.0, EffectiveBits.of(KvMode.parse("int4"), 32, 512), 1e-12);   // fp16 z,s per 32-vector
-        assertEquals((3.0 * 384 + 16 * 128) / 512, EffectiveBits.of(KvMode.parse("kivi2-r128"), 32, 512), 1e-12);
-        assertEquals(3.0 + 13 * 128 / 32768.0, EffectiveBits.of(KvMode.parse("kivi2-r128"), 4096, 32768), 1e-12);
-        double nuq = EffectiveBits.of(KvMode.parse("nuq3-1%"), 4096, 0);
+        assertEquals(4 + 1.0, EffectiveBits.of(KvMode.parse("int4"), 32, 4, 512), 1e-12);   // fp16 z,s per 32-vector
+        assertEquals((3.0 * 384 + 16 * 128) / 512, EffectiveBits.of(KvMode.parse("kivi2-r128"), 32, 4, 512), 1e-12);
+        assertEquals(3.0 + 13 * 128 / 32768.0, EffectiveBits.of(KvMode.parse("kivi2-r128"), 4096, 32, 32768), 1e-12);
+        double nuq = EffectiveBits.of(KvMode.parse("nuq3-1%"), 4096, 32, 0);
         // stored: 42 key and 42 value slots of 32 bits (the paper's count of the same data is 3.32–3.35)
-        assertEquals(3 + 42 * 32.0 / 4096 + 16.0 / 4096, nuq, 1e-12);
+        // and 32 uint8 head ends per tensor
+        assertEquals(3 + 42 * 32.0 / 4096 + 16.0 / 4096 + 32 * 8.0 / 4096, nuq, 1e-12);
     }
 }

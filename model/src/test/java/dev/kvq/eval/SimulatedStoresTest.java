@@ -138,16 +138,18 @@ class SimulatedStoresTest {
     }
 
     @Test
-    void aPackedRowOfAModeThePagesCannotHoldFailsNamingWhatIsMissing() {
+    void packedRowsWithAWindowAndMixedWidthsRunAndAgreeWithTheSimulatedRows() {
+        // page format v2: the recent-token window and a bit allocation run in the packed runtime cache too
         Llama m = Llama.random(SMALL, 25, 0.2f);
         int[] tokens = new Random(9).ints(8 * 64, 0, SMALL.vocabSize()).toArray();
         CalibrationData data = CalibrationData.collect(m, tokens, 4, 64, "random", "random tokens");
         Evaluator ev = new Evaluator(m, tokens, 64, 2, () -> data);
-        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                () -> ev.evaluate(KvMode.parse("nuq3-r16-packed")));
-        assertTrue(e.getMessage().contains("recent-token window needs page format v2"), e.getMessage());
-        assertTrue(assertThrows(UnsupportedOperationException.class, () -> ev.evaluate(KvMode.parse("nuqa3-packed")))
-                .getMessage().contains("mixed code widths"));
+        for (String name : java.util.List.of("nuq3-r16", "nuqa3", "nuqa2-1%-r16")) {
+            Evaluator.Row simulated = ev.evaluate(KvMode.parse(name));
+            Evaluator.Row packed = ev.evaluate(KvMode.parse(name + "-packed"));
+            assertEquals(simulated.perplexity(), packed.perplexity(), 0.005 * simulated.perplexity(),
+                    name + ": packed " + packed.perplexity() + " vs simulated " + simulated.perplexity());
+        }
         Evaluator.Row row = ev.evaluate(KvMode.parse("nuqa3-r16"));
         assertEquals(EffectiveBits.nuq(KvMode.parse("nuqa3-r16"), ev.calibration(QuantSpec.parse("nuqa3")), 0, 64),
                 row.bits(), 1e-12);

@@ -131,25 +131,6 @@ public final class KvCache implements AutoCloseable {
             }
             calibration.requireCompatible(shape, spec);
         }
-        refuseUntilPageFormatV2(spec, backend);
-    }
-
-    /**
-     * The one place that refuses what page format v1 cannot store yet; it goes when format v2 lands: a
-     * recent-token fp16 window, mixed code widths (a bit allocation), and, on the CUDA backend, per-channel
-     * key codebooks (its pack kernel searches one key codebook per layer). Simulated evaluation
-     * ({@code kvq eval}) runs all of them.
-     */
-    private static void refuseUntilPageFormatV2(QuantSpec spec, Backend backend) {
-        String missing = spec.recentWindow() > 0 ? "a recent-token window needs page format v2"
-                : spec.allocated() ? "mixed code widths (a bit allocation) need page format v2"
-                : spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL && backend.kind() != Backend.Kind.CPU
-                ? "per-channel key codebooks need the page format v2 kernels on " + backend.kind() : null;
-        if (missing != null) {
-            throw new UnsupportedOperationException(spec.name() + ": " + missing
-                    + ", which the packed cache does not have yet; simulated evaluation (kvq eval --kv "
-                    + spec.name() + ") runs it");
-        }
     }
 
     /**
@@ -231,7 +212,7 @@ public final class KvCache implements AutoCloseable {
      *
      * @return a multiple of 32
      */
-    public int pageTokens() { return setup.layout().pageTokens(); }
+    public int pageTokens() { return setup.pageTokens(); }
 
     /**
      * Tokens stored in {@code layer}.
@@ -616,7 +597,7 @@ public final class KvCache implements AutoCloseable {
         synchronized (lock) {
             requireOpen();
             int stored = tokens[checkLayer(layer)];
-            int pages = setup.occupancy().pagesFor(setup.occupancy().packedTokens(stored));
+            int pages = setup.occupancy(layer).pagesFor(setup.occupancy(layer).packedTokens(stored));
             if (page < 0 || page >= pages) {
                 throw new IllegalArgumentException("layer " + layer + " has " + pages + " pages, no page " + page);
             }
@@ -649,12 +630,24 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * The byte layout of this cache's pages.
+     * The byte layout of this cache's pages, which every layer shares unless a bit allocation gives the
+     * layers different widths ({@link #pageLayout(int)}).
      *
      * @return the page layout
+     * @throws IllegalStateException when the layers' layouts differ
      */
     public PageLayout pageLayout() {
         return setup.layout();
+    }
+
+    /**
+     * The byte layout of one layer's pages (page format v2: its code parts depend on the layer's widths).
+     *
+     * @param layer layer index, {@code [0, layers)}
+     * @return the page layout
+     */
+    public PageLayout pageLayout(int layer) {
+        return setup.layout(checkLayer(layer));
     }
 
     private int checkLayer(int layer) {

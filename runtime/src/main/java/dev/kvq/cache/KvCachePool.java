@@ -117,7 +117,7 @@ public final class KvCachePool implements AutoCloseable {
             requireOpen();
             sequences = List.copyOf(open);
         }
-        Snapshots.save(setup.shape(), setup.spec(), setup.calibration(), setup.layout().pageTokens(), budgetBytes,
+        Snapshots.save(setup.shape(), setup.spec(), setup.calibration(), setup.pageTokens(), budgetBytes,
                 sequences, file);
     }
 

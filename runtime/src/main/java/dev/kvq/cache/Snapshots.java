@@ -1,6 +1,7 @@
 package dev.kvq.cache;
 
 import dev.kvq.cache.SnapshotFormatException.Problem;
+import dev.kvq.engine.CacheSetup;
 import dev.kvq.engine.LayerImage;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.layout.EntryChunks;
@@ -42,7 +43,10 @@ import java.util.zip.CRC32C;
  * because appends write into them.
  */
 final class Snapshots {
-    static final int FORMAT_VERSION = 1;
+    /** The snapshot format this build writes: version 2 holds pages of format v2 ({@link PageLayout#VERSION}). */
+    static final int FORMAT_VERSION = 2;
+    /** The format of snapshots with pages of format v1: read when those pages are v2 pages as they are. */
+    static final int FORMAT_V1 = 1;
     private static final byte[] MAGIC = "KVQSNAPS".getBytes(StandardCharsets.US_ASCII);
     private static final int TAG_HEAD = tag("HEAD");
     private static final int TAG_LAYR = tag("LAYR");
@@ -72,8 +76,8 @@ final class Snapshots {
     }
 
     /** Where one layer's parts are in the file. */
-    private record LayerPlan(long firstPosition, int tokens, int pages, int keyEntries, int valueEntries,
-                             byte[] sinks, long pagesAt, long keyEntriesAt, long valueEntriesAt) {}
+    private record LayerPlan(long firstPosition, int tokens, int pages, long pageBytes, int keyEntries,
+                             int valueEntries, byte[] sinks, long pagesAt, long keyEntriesAt, long valueEntriesAt) {}
 
     // ------------------------------------------------------------------ writing
 
@@ -149,7 +153,7 @@ final class Snapshots {
                         }
                         for (int l = 0; l < shape.layers(); l++, index++) {
                             writeLayer(out, index, cache.firstPosition(), cache.length(l), cache.image(l),
-                                    cache.pageLayout(), sparse);
+                                    cache.pageLayout(l), sparse);
                         }
                     }
                 }
@@ -281,9 +285,7 @@ final class Snapshots {
             throws IOException {
         backend = Engines.forSnapshot(backend);
         try (FileChannel ch = openChannel(file)) {
-            Parsed p = parse(ch, file, verifyData);
-            requireKind(p.header, KIND_CACHE, file);
-            requireCalibration(p.header, calibration, file);
+            Parsed p = parse(ch, file, verifyData, KIND_CACHE, calibration);
             Header h = p.header;
             KvCache cache = KvCache.standalone(h.shape, h.spec, calibration, backend, h.pageTokens,
                     p.layers.getFirst().firstPosition);
@@ -296,9 +298,7 @@ final class Snapshots {
             throws IOException {
         backend = Engines.forSnapshot(backend);
         try (FileChannel ch = openChannel(file)) {
-            Parsed p = parse(ch, file, verifyData);
-            requireKind(p.header, KIND_POOL, file);
-            requireCalibration(p.header, calibration, file);
+            Parsed p = parse(ch, file, verifyData, KIND_POOL, calibration);
             Header h = p.header;
             KvCachePool pool = KvCachePool.open(h.shape, h.spec, calibration, backend, h.budget, h.pageTokens);
             try {
@@ -370,9 +370,7 @@ final class Snapshots {
 
     /** Fills the empty {@code cache} from the checked plans, mapping the file for as long as the cache is open. */
     private static void restore(KvCache cache, FileChannel ch, List<LayerPlan> plans, Path file) throws IOException {
-        PageLayout layout = cache.pageLayout();
-        long pageBytes = layout.pageBytes();
-        long total = restoredBytes(plans, pageBytes);
+        long total = restoredBytes(plans);
         try {
             cache.reserveRestored(total);
         } catch (CacheBudgetExceededException e) {
@@ -382,7 +380,7 @@ final class Snapshots {
         MemorySegment mapped = cache.mapSnapshot(ch);
         for (int l = 0; l < plans.size(); l++) {
             LayerPlan p = plans.get(l);
-            List<MemorySegment> pages = slices(mapped, p.pagesAt, p.pages, pageBytes);
+            List<MemorySegment> pages = slices(mapped, p.pagesAt, p.pages, p.pageBytes);
             MemorySegment sinks = p.sinks.length == 0 ? null : MemorySegment.ofArray(p.sinks);
             List<MemorySegment> keyChunks = slices(mapped, p.keyEntriesAt, EntryChunks.chunksFor(p.keyEntries),
                     EntryChunks.BYTES);
@@ -403,10 +401,10 @@ final class Snapshots {
     }
 
     /** Bytes the layers take once restored (mapped or copied), as the budget counts them. */
-    private static long restoredBytes(List<LayerPlan> plans, long pageBytes) {
+    private static long restoredBytes(List<LayerPlan> plans) {
         long total = 0;
         for (LayerPlan p : plans) {
-            total += p.pages * pageBytes + p.sinks.length
+            total += p.pages * p.pageBytes + p.sinks.length
                     + (EntryChunks.chunksFor(p.keyEntries) + EntryChunks.chunksFor(p.valueEntries)) * EntryChunks.BYTES;
         }
         return total;
@@ -414,8 +412,13 @@ final class Snapshots {
 
     private record Parsed(Header header, List<LayerPlan> layers) {}
 
-    /** Checks the whole file (structure, and every checksum unless {@code verifyData} is off for the blobs). */
-    private static Parsed parse(FileChannel ch, Path file, boolean verifyData) throws IOException {
+    /**
+     * Checks the whole file (structure, and every checksum unless {@code verifyData} is off for the blobs), that
+     * it holds {@code kind}, and that {@code calibration} is the one it was made with (the layers' page layouts
+     * depend on its widths).
+     */
+    private static Parsed parse(FileChannel ch, Path file, boolean verifyData, int kind, Calibration calibration)
+            throws IOException {
         long size = ch.size();
         if (size < MAGIC.length + 8) {
             byte[] start = new byte[(int) size];
@@ -430,7 +433,7 @@ final class Snapshots {
         try (Arena scan = Arena.ofConfined()) {
             MemorySegment m = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, scan);
             Reader r = new Reader(m, file, verifyData);
-            return r.parse();
+            return r.parse(kind, calibration);
         }
     }
 
@@ -448,31 +451,49 @@ final class Snapshots {
             this.verifyData = verifyData;
         }
 
-        Parsed parse() throws SnapshotFormatException {
+        Parsed parse(int kind, Calibration calibration) throws SnapshotFormatException {
             for (int i = 0; i < MAGIC.length; i++) {
                 if (m.get(ValueLayout.JAVA_BYTE, i) != MAGIC[i]) {
                     throw new SnapshotFormatException(file, Problem.FOREIGN, "the first bytes are not \"KVQSNAPS\"");
                 }
             }
             int version = m.get(INT, 8);
-            if (version != FORMAT_VERSION) {
+            if (version != FORMAT_VERSION && version != FORMAT_V1) {
                 throw new SnapshotFormatException(file, Problem.UNSUPPORTED_VERSION,
-                        "version " + version + ", this build reads version " + FORMAT_VERSION);
+                        "version " + version + ", this build reads version " + FORMAT_VERSION + " (and version "
+                                + FORMAT_V1 + " where its pages are those of version " + FORMAT_VERSION + ")");
             }
             long count = Integer.toUnsignedLong(m.get(INT, 12));
             pos = 16;
             Header h = header(meta(TAG_HEAD, 0));
+            String difference = version == FORMAT_V1 ? PageLayout.versionOneDifference(h.shape, h.spec) : null;
+            if (difference != null) {
+                // the same tokens are laid out differently in v2: reading the v1 pages as v2 pages would
+                // attend over the wrong bits
+                throw new SnapshotFormatException(file, Problem.UNSUPPORTED_VERSION, "version " + FORMAT_V1
+                        + " (page format v1) of a " + h.spec.name() + " cache; this build reads version "
+                        + FORMAT_VERSION + " (page format v" + PageLayout.VERSION + "), and version " + FORMAT_V1
+                        + " only where its pages are the same, which they are not with " + difference
+                        + ". Re-create the snapshot with this build");
+            }
+            requireKind(h, kind, file);
+            requireCalibration(h, calibration, file);
+            CacheSetup setup;
+            try {
+                setup = CacheSetup.of(h.shape, h.spec, calibration, h.pageTokens);
+            } catch (IllegalArgumentException e) {
+                throw invalid("header: " + e.getMessage());
+            }
             long expected = 1 + (long) h.sequences * h.shape.layers() * h.sectionsPerLayer();
             if (count != expected) {
                 throw new SnapshotFormatException(file, Problem.CORRUPTED, "the file header announces " + count
                         + " sections, the snapshot's shape needs " + expected);
             }
-            PageLayout layout = new PageLayout(h.shape, h.spec, h.pageTokens);
             List<LayerPlan> plans = new ArrayList<>();
             int index = 0;
             for (int s = 0; s < h.sequences; s++) {
                 for (int l = 0; l < h.shape.layers(); l++, index++) {
-                    LayerPlan p = layer(h, layout, index);
+                    LayerPlan p = layer(h, setup.layout(l), setup.occupancy(l), index);
                     if (l > 0 && p.firstPosition != plans.getLast().firstPosition) {
                         throw invalid("layer " + l + " of sequence " + s + " starts at position " + p.firstPosition
                                 + ", layer 0 at " + plans.getLast().firstPosition);
@@ -484,14 +505,15 @@ final class Snapshots {
                 throw new SnapshotFormatException(file, Problem.CORRUPTED,
                         (m.byteSize() - pos) + " unexpected bytes after the last section");
             }
-            long needed = restoredBytes(plans, layout.pageBytes());
+            long needed = restoredBytes(plans);
             if (h.kind == KIND_POOL && needed > h.budget) {
                 throw invalid("the sequences need " + needed + " bytes, more than the pool's budget of " + h.budget);
             }
             return new Parsed(h, plans);
         }
 
-        private LayerPlan layer(Header h, PageLayout layout, int index) throws SnapshotFormatException {
+        private LayerPlan layer(Header h, PageLayout layout, Occupancy occupancy, int index)
+                throws SnapshotFormatException {
             ByteBuffer b = meta(TAG_LAYR, index);
             String name = "LAYR " + index;
             if (b.remaining() < LAYER_FIXED) {
@@ -504,8 +526,6 @@ final class Snapshots {
             int keyEntries = b.getInt();
             int valueEntries = b.getInt();
             int sinkBytes = b.getInt();
-            int d = h.shape.kvChannels();
-            Occupancy occupancy = new Occupancy(h.shape, h.spec, layout);
             if (first < 0 || first > KvCache.MAX_POSITION || tokens < 0 || tokens > Integer.MAX_VALUE - 64
                     || first + tokens > KvCache.MAX_POSITION) {
                 throw invalid(name + ": " + tokens + " tokens from position " + first);
@@ -518,8 +538,8 @@ final class Snapshots {
             SinkLayout sinkLayout = occupancy.sinks();
             long wantSinks = tokens > 0 ? sinkLayout.bytes() : 0;
             if (sinkBytes != wantSinks || b.remaining() != sinkBytes) {
-                throw invalid(name + ": " + sinkBytes + " sink bytes declared, " + b.remaining() + " present, "
-                        + wantSinks + " expected");
+                throw invalid(name + ": " + sinkBytes + " bytes of sinks and window declared, " + b.remaining()
+                        + " present, " + wantSinks + " expected");
             }
             boolean sparse = h.sparse();
             if (keyEntries < 0 || valueEntries < 0 || (!sparse && (keyEntries | valueEntries) != 0)) {
@@ -549,7 +569,8 @@ final class Snapshots {
                     }
                 }
             }
-            return new LayerPlan(first, tokens, pages, keyEntries, valueEntries, sinks, pagesAt, keyAt, valueAt);
+            return new LayerPlan(first, tokens, pages, layout.pageBytes(), keyEntries, valueEntries, sinks, pagesAt, keyAt,
+                    valueAt);
         }
 
         private SnapshotFormatException invalid(String detail) {
@@ -650,7 +671,10 @@ final class Snapshots {
                     throw new SnapshotFormatException(file, Problem.CORRUPTED, "section HEAD has " + b.remaining()
                             + " bytes more than its content");
                 }
-                new PageLayout(shape, spec, pageTokens);  // validates the page size against the spec
+                if (!spec.allocated()) {
+                    // validates the page size against the spec; an allocation's layouts need the calibration
+                    new PageLayout(shape, spec, pageTokens);
+                }
                 return new Header(kind, sequences, pageTokens, budget, shape, spec,
                         spec.quantized() ? HexFormat.of().formatHex(fp) : null);
             } catch (IllegalArgumentException | BufferUnderflowException e) {

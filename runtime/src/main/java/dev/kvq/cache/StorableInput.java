@@ -8,7 +8,7 @@ import dev.kvq.quant.QuantSpec;
 
 /**
  * Rejects tokens whose stored form would overflow fp16 although every input is within the fp16
- * range: a key pair stored after RoPE (sink tokens, the fp16 baseline) whose rotation can exceed
+ * range: a key pair stored after RoPE (sink tokens, the recent-token window, the fp16 baseline) whose rotation can exceed
  * 65504, or an outlier residual beyond it. Runs before anything is allocated or written, on every
  * backend, so a rejected append leaves the cache unchanged; it is at least as strict as the quantizers.
  */
@@ -24,14 +24,15 @@ final class StorableInput {
         QuantSpec spec = setup.spec();
         int d = shape.kvChannels();
         int headDim = shape.headDim();
-        int sinkCapacity = setup.occupancy().sinks().capacity();
+        int sinkCapacity = setup.occupancy(layer).sinks().capacity();
+        boolean window = setup.occupancy(layer).sinks().windowCapacity() > 0;
         KeyQuantizer keyQuantizer = spec.quantized() ? setup.layer(layer).keys() : null;
         double maxSquare = (double) Checks.FP16_MAX * Checks.FP16_MAX;
-        int top = spec.quantized() ? (1 << spec.bits()) - 1 : 0;
         for (int t = 0; t < n; t++) {
             int off = t * d;
             long position = (long) stored + t;
-            if (spec.mode() == QuantSpec.Mode.FP16 || position < sinkCapacity) {
+            // window tokens are both stored rotated in fp16 and packed: both checks apply
+            if (spec.mode() == QuantSpec.Mode.FP16 || position < sinkCapacity || window) {
                 for (int c = 0; c < d; c++) {
                     int j = c % headDim;
                     int partner = c - j + shape.rope().pairing().partner(j, headDim);
@@ -43,9 +44,11 @@ final class StorableInput {
                                 + "the fp16 maximum 65504 of the stored keys");
                     }
                 }
-            } else if (spec.quantized() && spec.hasOutliers()) {
+            }
+            if (position >= sinkCapacity && spec.hasOutliers()) {
                 for (int c = 0; c < d; c++) {
                     float x = keys[off + c];
+                    int top = (1 << keyQuantizer.width(c)) - 1;
                     // an element beyond a threshold takes the extreme code; its residual is stored in fp16
                     float residual = x > keyQuantizer.upper(c) ? x - keyQuantizer.dequantize(c, top)
                             : x < keyQuantizer.lower(c) ? x - keyQuantizer.dequantize(c, 0) : 0f;

@@ -2,10 +2,10 @@ package dev.kvq.engine;
 
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.layout.EntryChunks;
+import dev.kvq.layout.Occupancy;
 import dev.kvq.layout.PageLayout.Part;
 import dev.kvq.layout.PageLayout;
 import dev.kvq.layout.SinkLayout;
-import dev.kvq.quant.BitPacking;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.LayerCalibration;
 import java.lang.foreign.MemorySegment;
@@ -13,8 +13,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 /**
- * Decodes a layer in the page format back to floats with plain scalar code, independent of both
- * engines' attention kernels: the oracle the kernels are tested against (keys post-RoPE, residuals
+ * Decodes a layer in the page format (v2, {@link PageLayout}) back to floats with plain scalar code,
+ * independent of both engines' attention kernels: the oracle the kernels are tested against (keys post-RoPE, residuals
  * added). The CPU engine decodes its own pages with it; the CUDA engine decodes a host copy of its
  * device pages.
  */
@@ -26,13 +26,14 @@ public final class ReferenceDecoder {
     private ReferenceDecoder() {}
 
     /**
-     * The keys (post-RoPE) or values of one layer.
+     * The keys (post-RoPE) or values of one layer as a decode step reads them: the sinks and the tokens
+     * in the recent-token window from the fp16 side buffer, the other tokens decoded from the pages.
      *
      * @param setup         the cache's setup
-     * @param layer         layer index (for its calibration)
+     * @param layer         layer index (for its calibration and layout)
      * @param firstPosition RoPE position of the sequence's first token
      * @param stored        tokens the layer holds
-     * @param image         the layer's pages, sinks and entries
+     * @param image         the layer's pages, side buffer and entries
      * @param tensor        keys or values
      * @return {@code [stored][D]}
      */
@@ -43,21 +44,25 @@ public final class ReferenceDecoder {
         int d = shape.kvChannels();
         int headDim = shape.headDim();
         float[] out = new float[stored * d];
-        SinkLayout sinkLayout = setup.occupancy().sinks();
-        int sinks = setup.occupancy().sinkTokens(stored);
-        for (int t = 0; t < sinks; t++) {
+        Occupancy occupancy = setup.occupancy(layer);
+        SinkLayout side = occupancy.sinks();
+        int sinks = occupancy.sinkTokens(stored);
+        int fromPages = occupancy.pageReadTokens(stored);
+        for (int t = 0; t < stored; t++) {
+            if (t >= sinks && t < sinks + fromPages) {
+                continue;
+            }
+            int slot = side.slot(t);
             for (int c = 0; c < d; c++) {
-                long at = keys ? sinkLayout.keyOffset(t, c) : sinkLayout.valueOffset(t, c);
+                long at = keys ? side.keyOffset(slot, c) : side.valueOffset(slot, c);
                 out[t * d + c] = Fp16.decode(image.sinks().get(SHORT, at));
             }
         }
-        PageLayout layout = setup.layout();
+        PageLayout layout = setup.layout(layer);
         LayerCalibration calibration = setup.layer(layer);
         int p = layout.pageTokens();
-        int b = layout.bits();
         float[] pre = new float[d];
-        int packed = setup.occupancy().packedTokens(stored);
-        for (int slot = 0; slot < packed; slot++) {
+        for (int slot = 0; slot < fromPages; slot++) {
             MemorySegment page = image.pages().get(slot / p);
             int r = slot % p;
             int t = sinks + slot;
@@ -73,25 +78,18 @@ public final class ReferenceDecoder {
                 continue;
             }
             if (keys) {
-                long codes = layout.offset(Part.KEY_CODES) / 4;
                 for (int c = 0; c < d; c++) {
-                    int code = BitPacking.unpack(page, codes + layout.keyWord(c >>> 5, 0, r), p, b, c & 31);
-                    pre[c] = calibration.keys().dequantize(c, code);
+                    pre[c] = calibration.keys().dequantize(c, layout.keyCode(page, r, c));
                 }
             } else {
                 float zero = Fp16.decode(page.get(SHORT, layout.offset(Part.VALUE_ZERO) + r * 2L));
                 float scale = Fp16.decode(page.get(SHORT, layout.offset(Part.VALUE_SCALE) + r * 2L));
-                long codes = layout.offset(Part.VALUE_CODES) / 4;
                 for (int c = 0; c < d; c++) {
-                    int h = c / headDim;
-                    int j = c % headDim;
-                    long base = codes + layout.valueWord(h, (r >>> 5) * b, j, headDim);
-                    int code = BitPacking.unpack(page, base, headDim, b, r & 31);
-                    pre[c] = zero + scale * calibration.values().dequant(code);
+                    pre[c] = zero + scale * calibration.valueCodebook(c).dequant(layout.valueCode(page, r, c));
                 }
             }
             if (setup.spec().hasOutliers()) {
-                addResiduals(layout, image, page, r, tensor, pre);
+                addResiduals(layout, image, page, r, tensor, pre, shape.kvHeads());
             }
             if (keys) {
                 for (int h = 0; h < shape.kvHeads(); h++) {
@@ -103,27 +101,43 @@ public final class ReferenceDecoder {
         return out;
     }
 
+    /**
+     * Adds slot r's outlier residuals, head by head through the per-head ends of its list; a channel outside
+     * the head whose range holds it means corrupt ends (attention would add it to the wrong head).
+     */
     private static void addResiduals(PageLayout layout, LayerImage image, MemorySegment page, int r, Tensor tensor,
-                                     float[] pre) {
+                                     float[] pre, int kvHeads) {
         boolean keys = tensor == Tensor.KEYS;
-        if (layout.sparseOutliers()) {
-            long starts = layout.offset(keys ? Part.KEY_OUT_START : Part.VALUE_OUT_START);
-            List<MemorySegment> chunks = image.chunks(tensor);
-            int from = page.get(INT, starts + r * 4L);
-            int to = page.get(INT, starts + (r + 1) * 4L);
-            for (int e = from; e < to; e++) {
-                MemorySegment chunk = chunks.get(EntryChunks.chunk(e));
-                pre[chunk.get(SHORT, EntryChunks.channelOffset(e))] += Fp16.decode(chunk.get(SHORT,
-                        EntryChunks.valueOffset(e)));
-            }
-            return;
+        Part ends = keys ? Part.KEY_OUT_HEAD_END : Part.VALUE_OUT_HEAD_END;
+        int headDim = layout.plan().headDim();
+        boolean sparse = layout.sparseOutliers();
+        List<MemorySegment> chunks = image.chunks(tensor);
+        long starts = layout.offsetOrZero(keys ? Part.KEY_OUT_START : Part.VALUE_OUT_START);
+        long channels = layout.offsetOrZero(keys ? Part.KEY_OUT_CHANNEL : Part.VALUE_OUT_CHANNEL);
+        long values = layout.offsetOrZero(keys ? Part.KEY_OUT_VALUE : Part.VALUE_OUT_VALUE);
+        int from = sparse ? page.get(INT, starts + r * 4L) : 0;
+        if (sparse && page.get(INT, starts + (r + 1) * 4L) - from != layout.headEnd(page, ends, r, kvHeads - 1)) {
+            throw new IllegalStateException("slot " + r + "'s outlier entries and its head ends disagree");
         }
-        int slots = keys ? layout.keySlots() : layout.valueSlots();
-        long channels = layout.offset(keys ? Part.KEY_OUT_CHANNEL : Part.VALUE_OUT_CHANNEL);
-        long values = layout.offset(keys ? Part.KEY_OUT_VALUE : Part.VALUE_OUT_VALUE);
-        for (int i = 0; i < slots; i++) {
-            long at = (keys ? layout.keySlot(r, i) : layout.valueSlot(r, i)) * 2;
-            pre[page.get(SHORT, channels + at)] += Fp16.decode(page.get(SHORT, values + at));
+        for (int h = 0; h < kvHeads; h++) {
+            for (int i = layout.headEnd(page, ends, r, h - 1); i < layout.headEnd(page, ends, r, h); i++) {
+                int channel;
+                float residual;
+                if (sparse) {
+                    MemorySegment chunk = chunks.get(EntryChunks.chunk(from + i));
+                    channel = chunk.get(SHORT, EntryChunks.channelOffset(from + i));
+                    residual = Fp16.decode(chunk.get(SHORT, EntryChunks.valueOffset(from + i)));
+                } else {
+                    long at = (keys ? layout.keySlot(r, i) : layout.valueSlot(r, i)) * 2;
+                    channel = page.get(SHORT, channels + at);
+                    residual = Fp16.decode(page.get(SHORT, values + at));
+                }
+                if (channel / headDim != h) {
+                    throw new IllegalStateException("slot " + r + " lists outlier channel " + channel + " among head " + h
+                            + "'s");
+                }
+                pre[channel] += residual;
+            }
         }
     }
 }

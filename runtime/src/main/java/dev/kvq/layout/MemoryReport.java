@@ -7,14 +7,16 @@ package dev.kvq.layout;
  * @param scales      per-token value scale and zero-point of the stored tokens
  * @param outliers    outlier storage of the stored tokens (fixed slots, or sparse entries and pointers)
  * @param sinks       fp16 sink-token keys and values
+ * @param window      the fp16 copy of the recent-token window (keys post-RoPE and values; the ring's
+ *                    allocation), stored in addition to those tokens' codes
  * @param sideData    per-layer tables that do not grow with the context (thresholds, codebooks)
  * @param pageSlack   allocated but not yet used: the free slots of partly filled pages, spare
  *                    pages, unused sparse-entry capacity
  * @param tokens      tokens stored, summed over layers
  * @param channels    elements per token and tensor ({@code kvHeads·headDim})
  */
-public record MemoryReport(long codes, long scales, long outliers, long sinks, long sideData, long pageSlack,
-                           long tokens, int channels) {
+public record MemoryReport(long codes, long scales, long outliers, long sinks, long window, long sideData,
+                           long pageSlack, long tokens, int channels) {
 
     /**
      * A report of nothing stored.
@@ -23,7 +25,7 @@ public record MemoryReport(long codes, long scales, long outliers, long sinks, l
      * @return all counts zero
      */
     public static MemoryReport empty(int channels) {
-        return new MemoryReport(0, 0, 0, 0, 0, 0, 0, channels);
+        return new MemoryReport(0, 0, 0, 0, 0, 0, 0, 0, channels);
     }
 
     /**
@@ -32,16 +34,16 @@ public record MemoryReport(long codes, long scales, long outliers, long sinks, l
      * @return the sum of all parts
      */
     public long totalBytes() {
-        return codes + scales + outliers + sinks + sideData + pageSlack;
+        return codes + scales + outliers + sinks + window + sideData + pageSlack;
     }
 
     /**
      * Bytes that grow with the context: everything but the side data and the slack.
      *
-     * @return codes, scales, outliers and sinks
+     * @return codes, scales, outliers, sinks and the window
      */
     public long tokenBytes() {
-        return codes + scales + outliers + sinks;
+        return codes + scales + outliers + sinks + window;
     }
 
     /**
@@ -70,13 +72,14 @@ public record MemoryReport(long codes, long scales, long outliers, long sinks, l
      */
     public MemoryReport plus(MemoryReport o) {
         return new MemoryReport(codes + o.codes, scales + o.scales, outliers + o.outliers, sinks + o.sinks,
-                sideData + o.sideData, pageSlack + o.pageSlack, tokens + o.tokens, channels);
+                window + o.window, sideData + o.sideData, pageSlack + o.pageSlack, tokens + o.tokens, channels);
     }
 
     @Override
     public String toString() {
         return String.format(java.util.Locale.ROOT,
-                "%d bytes (codes %d, scales %d, outliers %d, sinks %d, side %d, slack %d) for %d token-layers: %.3f bits/element",
-                totalBytes(), codes, scales, outliers, sinks, sideData, pageSlack, tokens, effectiveBits());
+                "%d bytes (codes %d, scales %d, outliers %d, sinks %d, window %d, side %d, slack %d) for %d token-layers:"
+                        + " %.3f bits/element",
+                totalBytes(), codes, scales, outliers, sinks, window, sideData, pageSlack, tokens, effectiveBits());
     }
 }

@@ -6,9 +6,10 @@ import dev.kvq.quant.QuantSpec;
 
 /**
  * What a layer holding some number of tokens occupies: sink tokens first ({@link SinkLayout}), every
- * later token packed into a slot of a page ({@link PageLayout}), sparse outlier entries beside the
- * pages ({@link EntryChunks}), and the bytes of each part. Both engines plan their appends and report
- * their memory with this class, so the arithmetic exists once.
+ * later token packed into a slot of a page ({@link PageLayout}) and the last {@code N} of them also in the
+ * fp16 window ring, sparse outlier entries beside the pages ({@link EntryChunks}), and the bytes of each
+ * part. Both engines plan their appends and report their memory with this class, so the arithmetic
+ * exists once.
  */
 public final class Occupancy {
     private final PageLayout layout;
@@ -29,8 +30,7 @@ public final class Occupancy {
         this.sinks = new SinkLayout(shape, spec);
         this.channels = shape.kvChannels();
         this.valueEntriesPerToken = layout.sparseOutliers() ? spec.valueOutliersPerToken(channels) : 0;
-        // a layer's key table [D][16] and value table [16] (fp32), and per channel lo, hi, z, s
-        this.quantizerBytes = spec.quantized() ? (channels * 16L + 16) * 4 + 4L * 4 * channels : 0;
+        this.quantizerBytes = spec.quantized() ? quantizerBytes(layout.plan()) : 0;
     }
 
     /**
@@ -69,6 +69,28 @@ public final class Occupancy {
      */
     public int packedTokens(int stored) {
         return Math.max(0, stored - sinks.capacity());
+    }
+
+    /**
+     * Packed tokens among {@code stored} tokens that are also in the recent-token window: a decode step
+     * reads them from the window's fp16 copy.
+     *
+     * @param stored tokens of the layer
+     * @return {@code min(N, packed)}
+     */
+    public int windowTokens(int stored) {
+        return Math.min(sinks.windowCapacity(), packedTokens(stored));
+    }
+
+    /**
+     * Packed tokens among {@code stored} tokens that a decode step reads from the pages: those that have
+     * left the window. A step reads the sinks, these, then the window: each token once.
+     *
+     * @param stored tokens of the layer
+     * @return {@code packed − min(N, packed)}
+     */
+    public int pageReadTokens(int stored) {
+        return packedTokens(stored) - windowTokens(stored);
     }
 
     /**
@@ -147,7 +169,22 @@ public final class Occupancy {
     }
 
     /**
-     * Per-layer side data of the quantizers as the CPU keeps it (key table, value table, thresholds,
+     * A layer's dequantization tables as the CPU keeps them — the key table {@code [D][E]} and one value table
+     * of {@code E} entries per value width in use, E = 16, or 64 when a code is wider than 4 bits — and per
+     * channel lo, hi, z, s (fp32).
+     */
+    private static long quantizerBytes(ChannelPlan plan) {
+        int d = plan.kvHeads() * plan.headDim();
+        long entries = plan.maxWidth() > 4 ? 64 : 16;
+        java.util.BitSet widths = new java.util.BitSet();
+        for (int c = 0; c < d; c++) {
+            widths.set(plan.valueWidth(c));
+        }
+        return (d + widths.cardinality()) * entries * 4 + 4L * 4 * d;
+    }
+
+    /**
+     * Per-layer side data of the quantizers as the CPU keeps it (key table, value tables, thresholds,
      * zero-points and scales); 0 for the baselines.
      *
      * @return bytes per layer
@@ -163,12 +200,12 @@ public final class Occupancy {
      * @param pages        pages allocated (holding tokens or spare)
      * @param entries      sparse outlier entries stored, keys and values together
      * @param entryChunks  entry chunks allocated, keys and values together
-     * @param sinkBytes    bytes allocated for sink tokens
+     * @param fp16Bytes    bytes allocated for the fp16 side buffer (0, or {@link SinkLayout#bytes()})
      * @param sideBytes    bytes of per-layer tables that do not grow with the context
-     * @return codes, scales and outliers of the stored tokens, sinks, side data, and the rest of the
-     *         allocation as slack
+     * @return codes, scales and outliers of the stored tokens, the sink slots and the window ring of the
+     *         side buffer, side data, and the rest of the allocation as slack
      */
-    public MemoryReport memory(int tokens, long pages, long entries, long entryChunks, long sinkBytes, long sideBytes) {
+    public MemoryReport memory(int tokens, long pages, long entries, long entryChunks, long fp16Bytes, long sideBytes) {
         int packed = packedTokens(tokens);
         int p = layout.pageTokens();
         long codes = layout.bytes(PageLayout.Role.CODES) * packed / p;
@@ -178,7 +215,9 @@ public final class Occupancy {
         long entryBytes = 4L * entries;
         long slack = pages * layout.pageBytes() - (codes + scales + outliersInPages)
                 + entryChunks * EntryChunks.BYTES - entryBytes;
-        return new MemoryReport(codes, scales, outliersInPages + entryBytes, sinkBytes, sideBytes, slack, tokens,
-                channels);
+        long sinkBytes = fp16Bytes == 0 ? 0 : sinks.sinkBytes();
+        long windowBytes = fp16Bytes == 0 ? 0 : sinks.windowBytes();
+        return new MemoryReport(codes, scales, outliersInPages + entryBytes, sinkBytes, windowBytes, sideBytes,
+                slack, tokens, channels);
     }
 }

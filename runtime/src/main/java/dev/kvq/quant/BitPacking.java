@@ -130,20 +130,12 @@ public final class BitPacking {
      * @param words the packed words
      * @param base word index of the group's first word
      * @param stride distance between the group's words, in words
-     * @param bits code width b (2, 3 or 4)
+     * @param bits code width b (0–6)
      * @param e element of the group, 0 … 31
      * @param code the code, below {@code 2^bits}
      */
     public static void orCode(MemorySegment words, long base, long stride, int bits, int e, int code) {
-        int bit = bits * e;
-        int w = bit >>> 5;
-        int shift = bit & 31;
-        long at = (base + w * stride) * Integer.BYTES;
-        words.set(WORD, at, words.get(WORD, at) | (code << shift));
-        if (shift + bits > 32) {
-            long next = (base + (w + 1) * stride) * Integer.BYTES;
-            words.set(WORD, next, words.get(WORD, next) | (code >>> (32 - shift)));
-        }
+        orField(words, base, stride, bits * e, bits, code);
     }
 
     /**
@@ -152,18 +144,82 @@ public final class BitPacking {
      * @param words the packed words
      * @param base word index of the group's first word
      * @param stride distance between the group's words, in words
-     * @param bits code width b (2, 3 or 4)
+     * @param bits code width b (0–6)
      * @param e element of the group, 0 … 31
      * @return the code
      */
     public static int unpack(MemorySegment words, long base, long stride, int bits, int e) {
-        int bit = bits * e;
+        return field(words, base, stride, bits * e, bits);
+    }
+
+    /**
+     * ORs a {@code width}-bit code into stream bits {@code [bit, bit + width)} of a bit stream whose word
+     * {@code k} is {@code words[k]} (the rule of every packed stream: stream bit B is bit B mod 32 of word
+     * ⌊B/32⌋). Width 0 stores nothing.
+     *
+     * @param words the stream's words (zeroed beforehand)
+     * @param bit the code's first stream bit
+     * @param width code width, 0–31
+     * @param code the code, below {@code 2^width}
+     */
+    public static void orField(int[] words, int bit, int width, int code) {
+        if (width == 0) {
+            return;
+        }
+        int w = bit >>> 5;
+        int shift = bit & 31;
+        words[w] |= code << shift;
+        if (shift + width > 32) {
+            words[w + 1] |= code >>> (32 - shift);
+        }
+    }
+
+    /**
+     * ORs a {@code width}-bit code into stream bits {@code [bit, bit + width)} of a stream of off-heap words
+     * {@code stride} words apart, the first at word index {@code base}.
+     *
+     * @param words the packed words
+     * @param base word index of the stream's word 0
+     * @param stride distance between consecutive stream words, in words
+     * @param bit the code's first stream bit
+     * @param width code width, 0–31
+     * @param code the code, below {@code 2^width}
+     */
+    public static void orField(MemorySegment words, long base, long stride, int bit, int width, int code) {
+        if (width == 0) {
+            return;
+        }
+        int w = bit >>> 5;
+        int shift = bit & 31;
+        long at = (base + w * stride) * Integer.BYTES;
+        words.set(WORD, at, words.get(WORD, at) | (code << shift));
+        if (shift + width > 32) {
+            long next = (base + (w + 1) * stride) * Integer.BYTES;
+            words.set(WORD, next, words.get(WORD, next) | (code >>> (32 - shift)));
+        }
+    }
+
+    /**
+     * Reads the {@code width}-bit code at stream bits {@code [bit, bit + width)} of a stream of off-heap words
+     * {@code stride} words apart, the first at word index {@code base}; 0 for width 0.
+     *
+     * @param words the packed words
+     * @param base word index of the stream's word 0
+     * @param stride distance between consecutive stream words, in words
+     * @param bit the code's first stream bit
+     * @param width code width, 0–31
+     * @return the code
+     */
+    public static int field(MemorySegment words, long base, long stride, int bit, int width) {
+        if (width == 0) {
+            return 0;
+        }
         int w = bit >>> 5;
         int shift = bit & 31;
         int v = words.get(WORD, (base + w * stride) * Integer.BYTES) >>> shift;
-        if (shift + bits > 32) {
+        if (shift + width > 32) {
             v |= words.get(WORD, (base + (w + 1) * stride) * Integer.BYTES) << (32 - shift);
         }
-        return v & ((1 << bits) - 1);
+        return v & ((1 << width) - 1);
     }
 }

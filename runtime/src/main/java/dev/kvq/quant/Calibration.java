@@ -269,7 +269,7 @@ public final class Calibration {
             writeSection(out, TAG_HEAD, 0, headPayload());
             writeSection(out, TAG_PROV, 0, provenancePayload());
             for (int i = 0; i < layers.size(); i++) {
-                writeSection(out, TAG_LAYR, i, v1 ? layerPayload(layers.get(i)) : layerPayloadV2(layers.get(i)));
+                writeSection(out, TAG_LAYR, i, v1 ? layerPayload(layers.get(i)) : layerPayloadV2(layers.get(i), shape));
             }
             return out.toByteArray();
         } catch (IOException e) {
@@ -364,9 +364,10 @@ public final class Calibration {
      * Version 2: {@code u32 D; f32 lo[D]; f32 hi[D]; u16 C; codebook × C; u16 keyBook[D]; u16 valueBook[D];
      * u16 keyOrder[D]; u16 valueOrder[D]} — a table of the layer's distinct codebooks (first use first: key
      * channels, then value channels), the table index of every key and value channel (its width is that
-     * codebook's), and the packed order of each tensor ({@link LayerCalibration#packedOrder}).
+     * codebook's), and the physical order of each tensor in page format v2
+     * ({@link LayerCalibration#keyPackedOrder(AttentionShape)}, {@link LayerCalibration#valuePackedOrder(AttentionShape)}).
      */
-    private static byte[] layerPayloadV2(LayerCalibration layer) {
+    private static byte[] layerPayloadV2(LayerCalibration layer, AttentionShape shape) {
         KeyQuantizer k = layer.keys();
         int d = k.channels();
         List<Codebook> table = new ArrayList<>();
@@ -394,7 +395,7 @@ public final class Calibration {
         for (Codebook c : table) {
             putCodebook(b, c);
         }
-        for (int[] column : new int[][] {keyBook, valueBook, layer.keyPackedOrder(), layer.valuePackedOrder()}) {
+        for (int[] column : new int[][] {keyBook, valueBook, layer.keyPackedOrder(shape), layer.valuePackedOrder(shape)}) {
             for (int x : column) {
                 b.putShort((short) x);
             }
@@ -520,7 +521,7 @@ public final class Calibration {
             for (int i = 0; i < shape.layers(); i++) {
                 ByteBuffer l = r.section(TAG_LAYR, i);
                 layers.add(version == FORMAT_V1 ? readLayer(l, shape.kvChannels(), i, source)
-                        : readLayerV2(l, shape.kvChannels(), i, source));
+                        : readLayerV2(l, shape, i, source));
                 r.requireConsumed(l, "LAYR " + i);
             }
             if (b.hasRemaining()) {
@@ -627,10 +628,10 @@ public final class Calibration {
         return new LayerCalibration(new KeyQuantizer(t[0], t[1], k), v);
     }
 
-    private static LayerCalibration readLayerV2(ByteBuffer l, int channels, int index, Path source)
+    private static LayerCalibration readLayerV2(ByteBuffer l, AttentionShape shape, int index, Path source)
             throws CalibrationFormatException {
-        float[][] t = readThresholds(l, channels, index, source);
-        int d = channels;
+        int d = shape.kvChannels();
+        float[][] t = readThresholds(l, d, index, source);
         float[] lo = t[0];
         float[] hi = t[1];
         int count = Short.toUnsignedInt(l.getShort());
@@ -654,12 +655,13 @@ public final class Calibration {
             }
         }
         LayerCalibration layer = new LayerCalibration(new KeyQuantizer(lo, hi, keys), values);
-        for (int[] expected : new int[][] {layer.keyPackedOrder(), layer.valuePackedOrder()}) {
+        for (int[] expected : new int[][] {layer.keyPackedOrder(shape), layer.valuePackedOrder(shape)}) {
             for (int i = 0; i < d; i++) {
                 int stored = Short.toUnsignedInt(l.getShort());
                 if (stored != expected[i]) {
                     throw new IllegalArgumentException("layer " + index + " packed order has channel " + stored
-                            + " at position " + i + "; the widths put channel " + expected[i] + " there");
+                            + " at position " + i + "; the widths put channel " + expected[i] + " there (page format v2:"
+                            + " head-major, widest first; recalibrate a file written before it)");
                 }
             }
         }

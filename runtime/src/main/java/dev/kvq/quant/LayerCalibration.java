@@ -1,6 +1,10 @@
 package dev.kvq.quant;
 
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.geometry.RopePairing;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.IntStream;
 
 /**
  * One layer's quantizers: per-channel key thresholds with the key codebooks, and the value codebooks.
@@ -174,43 +178,116 @@ public final class LayerCalibration {
     }
 
     /**
-     * The order in which a packed token lays out one tensor's codes: widest channels first, channels of one
-     * width in ascending order, so that each width is one contiguous group (with interleaved RoPE pairs,
-     * the two channels of a key pair stay adjacent).
+     * The physical order of the key channels in a packed token (page format v2, {@code docs/FORMATS.md}):
+     * head-major; inside a head its RoPE pairs widest first, pairs of one width by frequency index, each
+     * pair stored as (first, partner) adjacent, so that one shift and mask yield a pair's two codes for
+     * either pairing. Interleaved pairing at one width is the identity; rotate-half at one width is
+     * {@code (0, d/2, 1, d/2+1, …)} per head. Head-major (rather than one width group over the whole
+     * vector) keeps each KV head's codes in one contiguous run of the stream, which is what a decode
+     * step reads per head.
      *
-     * @param widths {@code [channels]} code widths
-     * @return {@code order[i]} = the channel at packed position {@code i}
+     * @param widths {@code [channels]} key code widths, equal within each RoPE pair
+     * @param headDim channels per head
+     * @param pairing which channels RoPE rotates together
+     * @return {@code order[i]} = the channel at physical position {@code i}
+     * @throws IllegalArgumentException when the two channels of a RoPE pair have different widths
      */
-    public static int[] packedOrder(int[] widths) {
-        return java.util.stream.IntStream.range(0, widths.length).boxed()
-                .sorted(java.util.Comparator.<Integer>comparingInt(c -> -widths[c]).thenComparingInt(c -> c))
-                .mapToInt(Integer::intValue).toArray();
+    public static int[] keyPackedOrder(int[] widths, int headDim, RopePairing pairing) {
+        requireHeads(widths.length, headDim);
+        int[] order = new int[widths.length];
+        int at = 0;
+        for (int base = 0; base < widths.length; base += headDim) {
+            int b = base;
+            Integer[] firsts = IntStream.range(0, headDim).filter(j -> pairing.isFirstOfPair(j, headDim)).boxed()
+                    .toArray(Integer[]::new);
+            for (int j : firsts) {
+                int p = pairing.partner(j, headDim);
+                if (widths[b + j] != widths[b + p]) {
+                    throw new IllegalArgumentException("key channels " + (b + j) + " and " + (b + p) + " form a RoPE pair"
+                            + " but have widths " + widths[b + j] + " and " + widths[b + p]);
+                }
+            }
+            Arrays.sort(firsts, Comparator.<Integer>comparingInt(j -> -widths[b + j])
+                    .thenComparingInt(j -> pairing.frequencyIndex(j, headDim)));
+            for (int j : firsts) {
+                order[at++] = b + j;
+                order[at++] = b + pairing.partner(j, headDim);
+            }
+        }
+        return order;
     }
 
     /**
-     * The packed order of the key channels ({@link #packedOrder}).
+     * The physical order of the value channels in a packed page (page format v2): head-major; inside a head
+     * widest first, channels of one width by index, so that each width is one contiguous group of rows.
      *
-     * @return {@code [channels]} channels by packed position
+     * @param widths {@code [channels]} value code widths
+     * @param headDim channels per head
+     * @return {@code order[i]} = the channel at physical position {@code i}
      */
-    public int[] keyPackedOrder() {
+    public static int[] valuePackedOrder(int[] widths, int headDim) {
+        requireHeads(widths.length, headDim);
+        int[] order = new int[widths.length];
+        for (int base = 0; base < widths.length; base += headDim) {
+            int b = base;
+            int[] head = IntStream.range(b, b + headDim).boxed()
+                    .sorted(Comparator.<Integer>comparingInt(c -> -widths[c]).thenComparingInt(c -> c))
+                    .mapToInt(Integer::intValue).toArray();
+            System.arraycopy(head, 0, order, b, headDim);
+        }
+        return order;
+    }
+
+    private static void requireHeads(int channels, int headDim) {
+        if (headDim <= 0 || headDim % 2 != 0 || channels % headDim != 0) {
+            throw new IllegalArgumentException(channels + " channels do not split into heads of " + headDim);
+        }
+    }
+
+    /**
+     * The key widths of every channel.
+     *
+     * @return {@code [channels]} code widths, 0–6
+     */
+    public int[] keyWidths() {
         int[] w = new int[keys.channels()];
         for (int c = 0; c < w.length; c++) {
             w[c] = keys.width(c);
         }
-        return packedOrder(w);
+        return w;
     }
 
     /**
-     * The packed order of the value channels ({@link #packedOrder}).
+     * The value widths of every channel.
      *
-     * @return {@code [channels]} channels by packed position
+     * @return {@code [channels]} code widths, 0–6
      */
-    public int[] valuePackedOrder() {
+    public int[] valueWidths() {
         int[] w = new int[values.length];
         for (int c = 0; c < w.length; c++) {
             w[c] = values[c].bits();
         }
-        return packedOrder(w);
+        return w;
+    }
+
+    /**
+     * The physical order of this layer's key channels ({@link #keyPackedOrder(int[], int, RopePairing)}).
+     *
+     * @param shape the geometry (head dim and RoPE pairing)
+     * @return {@code [channels]} channels by physical position
+     */
+    public int[] keyPackedOrder(AttentionShape shape) {
+        return keyPackedOrder(keyWidths(), shape.headDim(), shape.rope().pairing());
+    }
+
+    /**
+     * The physical order of this layer's value channels ({@link #valuePackedOrder(int[], int)}).
+     *
+     * @param shape the geometry (head dim)
+     * @return {@code [channels]} channels by physical position
+     */
+    public int[] valuePackedOrder(AttentionShape shape) {
+        return valuePackedOrder(valueWidths(), shape.headDim());
     }
 
     /**

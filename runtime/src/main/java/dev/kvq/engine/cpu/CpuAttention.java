@@ -10,14 +10,17 @@ import dev.kvq.layout.SinkLayout;
 import dev.kvq.quant.Fp16;
 import dev.kvq.quant.QuantSpec;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * One decode step of attention on the CPU over a {@link CpuLayer}: sink scores, fused packed key
- * scores with the outlier residuals of each page added in the same pass, an fp32 softmax, then the
- * packed value matvec with its residuals and the sinks. Holds the scratch buffers of one cache, so a
- * cache attends from one thread at a time.
+ * scores with the outlier residuals of each page added in the same pass, the recent-token window's
+ * scores from its fp16 copy, an fp32 softmax, then the packed value matvec (per width group) with its
+ * residuals, the sinks and the window. Each token is read once: the sinks, the packed slots that have left
+ * the window, the window. Holds the scratch buffers of one cache, so a cache attends from one thread at a
+ * time.
  */
 final class CpuAttention {
     /** The constant species of the kernels (see {@link PageKernels}). */
@@ -25,11 +28,10 @@ final class CpuAttention {
 
     private final AttentionShape shape;
     private final QuantSpec spec;
-    private final PageLayout layout;
-    private final Occupancy occupancy;
+    private PageLayout layout;                    // the bound layer's ({@link #bind})
+    private Occupancy occupancy;
     private final SinkLayout sinkLayout;
     private final boolean simd;                   // false = the scalar path
-    private final KeyPlan[] plans;                // [kvHeads]
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
     private final float[] cosPage;                // [d/2][P] cos of the current page's angles
@@ -37,6 +39,7 @@ final class CpuAttention {
     private final float[] queries;                // [Hq][d] scaled
     private final float[] alpha;                  // [Hq][P]
     private final float[] beta;                   // [Hq]
+    private final float[] physical;               // [Hq][d] value outputs in width-group order
     private final float[] laneSums = new float[FloatVector.SPECIES_MAX.length()];  // softmax partial sums
     private float[] scores = new float[0];        // [Hq][stride]
     // per channel c of the KV vector: its head, in-head index, RoPE partner, frequency and sine sign
@@ -49,34 +52,30 @@ final class CpuAttention {
     private short[] slotValues = new short[0];
     private final float[] pageScale;              // [P] this page's value scales as floats
     private final float[] pageZero;               // [P]
-    // byte offsets of the page parts (PageLayout.offsetOrZero: resolved once, read per page)
-    private final long keyCodes;
-    private final long valueCodes;
-    private final long valueZero;
-    private final long valueScale;
-    private final long keyOutChannel;
-    private final long keyOutValue;
-    private final long valueOutChannel;
-    private final long valueOutValue;
-    private final long keyOutStart;
-    private final long valueOutStart;
-    private final long keys;
-    private final long values;
+    // byte offsets of the bound layer's page parts (PageLayout.offsetOrZero: resolved once per layout)
+    private long keyCodes;
+    private long valueZero;
+    private long valueScale;
+    private long keyOutChannel;
+    private long keyOutValue;
+    private long valueOutChannel;
+    private long valueOutValue;
+    private long keyOutStart;
+    private long valueOutStart;
+    private long keyOutHeadEnd;
+    private long valueOutHeadEnd;
+    private long keys;
+    private long values;
 
+    /** Scratch for the caches of {@code setup}; every layer shares the page size and the side buffer's shape. */
     CpuAttention(AttentionShape shape, QuantSpec spec, Occupancy occupancy, boolean simd) {
         this.shape = shape;
         this.spec = spec;
-        this.layout = occupancy.layout();
-        this.occupancy = occupancy;
         this.sinkLayout = occupancy.sinks();
         this.simd = simd;
         int d = shape.headDim();
-        int p = layout.pageTokens();
+        int p = occupancy.layout().pageTokens();
         RopePairing pairing = shape.rope().pairing();
-        plans = new KeyPlan[shape.kvHeads()];
-        for (int h = 0; h < plans.length; h++) {
-            plans[h] = new KeyPlan(h, d, Math.max(2, Math.min(4, spec.bits())), pairing);
-        }
         cosStep = new float[d / 2 * p];
         sinStep = new float[d / 2 * p];
         for (int i = 0; i < d / 2; i++) {
@@ -102,8 +101,22 @@ final class CpuAttention {
         }
         pageScale = new float[p];
         pageZero = new float[p];
+        cosPage = new float[d / 2 * p];
+        sinPage = new float[d / 2 * p];
+        queries = new float[shape.queryHeads() * d];
+        alpha = new float[shape.queryHeads() * p];
+        beta = new float[shape.queryHeads()];
+        physical = new float[shape.queryHeads() * d];
+    }
+
+    /** Resolves the part offsets of {@code store}'s layout (layers differ under a bit allocation). */
+    private void bind(CpuLayer store) {
+        if (store.layout() == layout) {
+            return;
+        }
+        layout = store.layout();
+        occupancy = store.occupancy();
         keyCodes = layout.offsetOrZero(Part.KEY_CODES);
-        valueCodes = layout.offsetOrZero(Part.VALUE_CODES);
         valueZero = layout.offsetOrZero(Part.VALUE_ZERO);
         valueScale = layout.offsetOrZero(Part.VALUE_SCALE);
         keyOutChannel = layout.offsetOrZero(Part.KEY_OUT_CHANNEL);
@@ -112,13 +125,10 @@ final class CpuAttention {
         valueOutValue = layout.offsetOrZero(Part.VALUE_OUT_VALUE);
         keyOutStart = layout.offsetOrZero(Part.KEY_OUT_START);
         valueOutStart = layout.offsetOrZero(Part.VALUE_OUT_START);
+        keyOutHeadEnd = layout.offsetOrZero(Part.KEY_OUT_HEAD_END);
+        valueOutHeadEnd = layout.offsetOrZero(Part.VALUE_OUT_HEAD_END);
         keys = layout.offsetOrZero(Part.KEYS);
         values = layout.offsetOrZero(Part.VALUES);
-        cosPage = new float[d / 2 * p];
-        sinPage = new float[d / 2 * p];
-        queries = new float[shape.queryHeads() * d];
-        alpha = new float[shape.queryHeads() * p];
-        beta = new float[shape.queryHeads()];
     }
 
     /** Scores, softmax and values: one decode step over {@code total} stored tokens. */
@@ -136,19 +146,21 @@ final class CpuAttention {
 
     /** Scaled scores {@code q·k/√d} of the {@code stored} tokens, {@code scores[q·stride + t]}. */
     void scores(CpuLayer store, int stored, float[] query, float[] scores, int stride) {
+        bind(store);
         int d = shape.headDim();
         int hq = shape.queryHeads();
         int group = shape.groupSize();
         int p = layout.pageTokens();
         int sinks = occupancy.sinkTokens(stored);
-        int packed = occupancy.packedTokens(stored);
+        int packed = occupancy.pageReadTokens(stored);   // the window's tokens are read from their fp16 copy
         int pages = occupancy.pagesFor(packed);
         float scale = (float) (1.0 / Math.sqrt(d));
         for (int i = 0; i < hq * d; i++) {
             queries[i] = query[i] * scale;
         }
         boolean nuq = spec.quantized();
-        sinkScores(store, sinks, scores, stride);
+        sideScores(store, 0, sinks, scores, stride);
+        sideScores(store, sinks + packed, stored, scores, stride);
         for (int pg = 0; pg < pages; pg++) {
             MemorySegment page = store.page(pg);
             int n = Math.min(p, packed - pg * p);
@@ -156,7 +168,7 @@ final class CpuAttention {
             if (nuq) {
                 pageAngles(store.firstPosition() + sinks + (long) pg * p);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedKeyScores(simd, plans[h], page, keyCodes, p, n, store.keyTable(),
+                    PageKernels.packedKeyScores(simd, store.keyPlan(h), page, keyCodes, p, n, store.keyTable(),
                             cosPage, sinPage, queries, h * group, group, scores, stride, base);
                 }
                 keyOutlierScores(store, page, n, scores, stride, base);
@@ -173,16 +185,23 @@ final class CpuAttention {
 
     /** {@code out[q] = Σ_t weights[q·stride + t]·v_t} over the {@code stored} tokens. */
     void values(CpuLayer store, int stored, float[] weights, int stride, float[] out) {
+        bind(store);
         int d = shape.headDim();
         int hq = shape.queryHeads();
         int group = shape.groupSize();
         int p = layout.pageTokens();
         int sinks = occupancy.sinkTokens(stored);
-        int packed = occupancy.packedTokens(stored);
+        int packed = occupancy.pageReadTokens(stored);   // the window's tokens are read from their fp16 copy
         int pages = occupancy.pagesFor(packed);
         boolean nuq = spec.quantized();
         java.util.Arrays.fill(out, 0, hq * d, 0f);
-        sinkValues(store, sinks, weights, stride, out);
+        // width groups put a head's channels in physical order: accumulate there, map back once at the end
+        float[] packedOut = nuq && !store.valuePlan().logicalOrder() ? physical : out;
+        if (packedOut != out) {
+            java.util.Arrays.fill(packedOut, 0f);
+        }
+        sideValues(store, 0, sinks, weights, stride, out);
+        sideValues(store, sinks + packed, stored, weights, stride, out);
         for (int pg = 0; pg < pages; pg++) {
             MemorySegment page = store.page(pg);
             int n = Math.min(p, packed - pg * p);
@@ -190,8 +209,7 @@ final class CpuAttention {
             if (nuq) {
                 pageValueWeights(page, n, weights, stride, base);
                 for (int h = 0; h < shape.kvHeads(); h++) {
-                    PageKernels.packedValues(simd, spec.bits(), page, valueCodes + layout.valueWord(h, 0, 0, d) * 4, d, p,
-                            n, store.valueTable(), alpha, beta, h * group, group, out);
+                    store.valuePlan().addPage(simd, page, n, alpha, beta, h, group, packedOut);
                 }
                 valueOutliers(store, page, n, weights, stride, base, out);
             } else {
@@ -205,6 +223,9 @@ final class CpuAttention {
                             alpha, h * group, group, out);
                 }
             }
+        }
+        if (packedOut != out) {
+            store.valuePlan().addLogical(packedOut, out, hq, group);
         }
     }
 
@@ -236,13 +257,15 @@ final class CpuAttention {
         }
     }
 
-    private void sinkScores(CpuLayer store, int sinks, float[] scores, int stride) {
+    /** Scores of tokens {@code [from, to)} from the fp16 side buffer (sinks, or the window's ring slots). */
+    private void sideScores(CpuLayer store, int from, int to, float[] scores, int stride) {
         int d = shape.headDim();
         int group = shape.groupSize();
-        for (int i = 0; i < sinks; i++) {
+        for (int i = from; i < to; i++) {
+            int slot = sinkLayout.slot(i);
             for (int q = 0; q < shape.queryHeads(); q++) {
                 int h = q / group;
-                long at = sinkLayout.keyOffset(i, h * d);
+                long at = sinkLayout.keyOffset(slot, h * d);
                 float acc = 0f;
                 for (int j = 0; j < d; j++) {
                     acc = Math.fma(Fp16.decode(store.sinks().get(CpuLayer.SHORT, at + j * 2L)), queries[q * d + j], acc);
@@ -252,14 +275,16 @@ final class CpuAttention {
         }
     }
 
-    private void sinkValues(CpuLayer store, int sinks, float[] weights, int stride, float[] out) {
+    /** Adds the values of tokens {@code [from, to)} from the fp16 side buffer (sinks, or the window's ring slots). */
+    private void sideValues(CpuLayer store, int from, int to, float[] weights, int stride, float[] out) {
         int d = shape.headDim();
         int group = shape.groupSize();
-        for (int i = 0; i < sinks; i++) {
+        for (int i = from; i < to; i++) {
+            int slot = sinkLayout.slot(i);
             for (int q = 0; q < shape.queryHeads(); q++) {
                 int h = q / group;
                 float w = weights[q * stride + i];
-                long at = sinkLayout.valueOffset(i, h * d);
+                long at = sinkLayout.valueOffset(slot, h * d);
                 for (int j = 0; j < d; j++) {
                     out[q * d + j] = Math.fma(w, Fp16.decode(store.sinks().get(CpuLayer.SHORT, at + j * 2L)),
                             out[q * d + j]);
@@ -269,10 +294,10 @@ final class CpuAttention {
     }
 
     /**
-     * Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. Fixed slots are
-     * sorted by channel with unused ones (channel 0, +0) at the end, so a channel-0 slot after the
-     * first ends the token's list. (The key and value walks are written out twice on purpose: a shared
-     * walker with a visitor lambda measured 20–30% slower on the value pass.)
+     * Adds {@code res·(cos·q[j] + σ_j·sin·q[partner])} for every key outlier of the page. A token's fixed
+     * slots are used up to the end of its last head's outliers (keyOutHeadEnd). (The key and value walks are
+     * written out twice on purpose: a shared walker with a visitor lambda measured 20–30% slower on the value
+     * pass.)
      */
     private void keyOutlierScores(CpuLayer store, MemorySegment page, int n, float[] scores, int stride, int base) {
         if (!spec.hasOutliers()) {
@@ -292,17 +317,12 @@ final class CpuAttention {
         }
         int slots = layout.keySlots();
         copySlots(page, keyOutChannel, keyOutValue, n * slots);
+        int last = shape.kvHeads() - 1;
         for (int r = 0; r < n; r++) {
             int at = r * slots;
-            for (int i = 0; i < slots; i++, at++) {
-                int c = slotChannels[at];
-                if (c == 0 && i > 0) {
-                    break;
-                }
-                short bits = slotValues[at];
-                if (bits != 0) {
-                    addKeyResidual(r, c, Fp16.decode(bits), p, scores, stride, base);
-                }
+            int used = Byte.toUnsignedInt(page.get(ValueLayout.JAVA_BYTE, keyOutHeadEnd + (long) r * shape.kvHeads() + last));
+            for (int i = 0; i < used; i++, at++) {
+                addKeyResidual(r, slotChannels[at], Fp16.decode(slotValues[at]), p, scores, stride, base);
             }
         }
     }
@@ -359,17 +379,12 @@ final class CpuAttention {
         }
         int slots = layout.valueSlots();
         copySlots(page, valueOutChannel, valueOutValue, n * slots);
+        int last = shape.kvHeads() - 1;
         for (int r = 0; r < n; r++) {
             int at = r * slots;
-            for (int i = 0; i < slots; i++, at++) {
-                int c = slotChannels[at];
-                if (c == 0 && i > 0) {
-                    break;
-                }
-                short bits = slotValues[at];
-                if (bits != 0) {
-                    addValueResidual(r, c, Fp16.decode(bits), weights, stride, base, out);
-                }
+            int used = Byte.toUnsignedInt(page.get(ValueLayout.JAVA_BYTE, valueOutHeadEnd + (long) r * shape.kvHeads() + last));
+            for (int i = 0; i < used; i++, at++) {
+                addValueResidual(r, slotChannels[at], Fp16.decode(slotValues[at]), weights, stride, base, out);
             }
         }
     }

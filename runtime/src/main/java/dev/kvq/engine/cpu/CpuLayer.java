@@ -6,6 +6,7 @@ import dev.kvq.engine.CodeTables;
 import dev.kvq.engine.LayerImage;
 import dev.kvq.engine.Tensor;
 import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.ChannelPlan;
 import dev.kvq.layout.EntryChunks;
 import dev.kvq.layout.MemoryReport;
 import dev.kvq.layout.Occupancy;
@@ -27,10 +28,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * One layer of one sequence on the CPU: its pages, sink buffer and sparse entries, allocated on demand
- * (reserve → allocate → roll back), and the writer that fills them in the page format
- * ({@link PageLayout}, {@link SinkLayout}, {@link EntryChunks}). {@link CpuAttention} reads it. The
- * token count is the cache's; every method that needs it is given it.
+ * One layer of one sequence on the CPU: its pages, fp16 side buffer (sinks and the recent-token window)
+ * and sparse entries, allocated on demand (reserve → allocate → roll back), and the writer that fills them
+ * in page format v2 ({@link PageLayout} with the layer's {@link ChannelPlan}, {@link SinkLayout},
+ * {@link EntryChunks}); also the layer's kernel plans ({@link KeyPlan} per KV head, {@link ValuePlan}).
+ * {@link CpuAttention} reads it. The token count is the cache's; every method that needs it is given it.
  */
 final class CpuLayer {
     static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -53,45 +55,58 @@ final class CpuLayer {
     private final ArrayDeque<MemorySegment> spare = new ArrayDeque<>();
     private final SparseEntries keyEntries = new SparseEntries();
     private final SparseEntries valueEntries = new SparseEntries();
-    private MemorySegment sinks;             // SinkLayout: null until the first sink token
+    private MemorySegment sinks;             // SinkLayout (sinks and window): null until the first token
 
     // quantization state (nuq only)
     private final KeyQuantizer keyQuantizer;
     private final ValueQuantizer valueQuantizer;
     private final int[] keyTable;            // CodeTables.keys as float bits, for the permute lookups
-    private final int[] valueTable;          // CodeTables.values as float bits
+    private final KeyPlan[] keyPlans;        // [kvHeads]
+    private final ValuePlan valuePlan;
     private final QuantizedToken keyToken;
     private final QuantizedToken valueToken;
     private final int keyCap;
     private final float[] rotated;           // [D] scratch for post-RoPE keys
-    private final int[] groupWords = new int[4];
+    private final int[] keyWords;            // [Kw] scratch: one token's key stream
+    private final int[] physical;            // [headDim] scratch: one value group's codes in physical order
 
     CpuLayer(CacheSetup setup, int layer, long firstPosition) {
         this.shape = setup.shape();
         this.spec = setup.spec();
-        this.layout = setup.layout();
-        this.occupancy = setup.occupancy();
+        this.layout = setup.layout(layer);
+        this.occupancy = setup.occupancy(layer);
         this.sinkLayout = occupancy.sinks();
         this.firstPosition = firstPosition;
         int d = shape.kvChannels();
         this.rotated = new float[d];
         LayerCalibration calibration = setup.layer(layer);
         if (calibration != null) {
+            ChannelPlan plan = layout.plan();
+            int entries = CodeTables.entries(plan);
             keyQuantizer = calibration.keys();
-            valueQuantizer = new ValueQuantizer(calibration.values(), spec, d);
-            keyTable = floatBits(CodeTables.keys(keyQuantizer, spec.bits(), d));
-            valueTable = floatBits(CodeTables.values(calibration.values(), spec.bits()));
+            valueQuantizer = calibration.valueQuantizer(spec);
+            keyTable = floatBits(CodeTables.keys(keyQuantizer, entries));
+            keyPlans = new KeyPlan[shape.kvHeads()];
+            for (int h = 0; h < keyPlans.length; h++) {
+                keyPlans[h] = new KeyPlan(h, plan, entries);
+            }
+            valuePlan = new ValuePlan(layout, calibration);
             keyToken = new QuantizedToken(d);
             valueToken = new QuantizedToken(d);
             keyCap = layout.sparseOutliers() ? Integer.MAX_VALUE : spec.keyOutlierCap(d);
+            keyWords = new int[plan.keyWords()];
+            physical = new int[shape.headDim()];
         } else {
             keyQuantizer = null;
             valueQuantizer = null;
             keyTable = null;
-            valueTable = null;
+            keyPlans = null;
+            valuePlan = null;
             keyToken = null;
             valueToken = null;
             keyCap = 0;
+            keyWords = null;
+            physical = null;
         }
     }
 
@@ -115,19 +130,34 @@ final class CpuLayer {
         return pages.get(i);
     }
 
-    /** The sink buffer (null before the first sink token). */
+    /** The fp16 side buffer: sinks and the window ring (null before the first token). */
     MemorySegment sinks() {
         return sinks;
     }
 
-    /** The key table {@code [D][16]} as float bits (nuq only). */
+    /** The layer's page layout. */
+    PageLayout layout() {
+        return layout;
+    }
+
+    /** The layer's occupancy rules. */
+    Occupancy occupancy() {
+        return occupancy;
+    }
+
+    /** The key table {@code [D][E]} as float bits (nuq only). */
     int[] keyTable() {
         return keyTable;
     }
 
-    /** The value table {@code [16]} as float bits (nuq only). */
-    int[] valueTable() {
-        return valueTable;
+    /** Where each RoPE pair of KV head {@code h} sits in the key stream (nuq only). */
+    KeyPlan keyPlan(int h) {
+        return keyPlans[h];
+    }
+
+    /** The value width groups and their tables (nuq only). */
+    ValuePlan valuePlan() {
+        return valuePlan;
     }
 
     /** The sparse entries of {@code tensor}. */
@@ -148,7 +178,7 @@ final class CpuLayer {
         int newPages = Math.max(0, plan.pagesAfter() - pages.size());
         int fromSpare = Math.min(newPages, spare.size());
         long bytes = (long) (newPages - fromSpare) * layout.pageBytes();
-        boolean needSinks = plan.newSinks() > 0 && sinks == null;
+        boolean needSinks = sinks == null && sinkLayout.bytes() > 0;   // the side buffer comes with the first token
         long sinkBytes = sinkLayout.bytes();
         if (needSinks) {
             bytes += sinkBytes;
@@ -219,7 +249,7 @@ final class CpuLayer {
         int d = shape.kvChannels();
         int off = t * d;
         if (position < sinkLayout.capacity()) {
-            writeSink(keys, values, off, position);
+            writeSide(keys, values, off, position, position);
             return;
         }
         int slot = position - sinkLayout.capacity();
@@ -229,40 +259,47 @@ final class CpuLayer {
             case NUQ -> writePacked(page, r, keys, values, off);
             case FP16, FP32 -> writePlain(page, r, keys, values, off, position);
         }
+        if (sinkLayout.windowCapacity() > 0) {
+            // packed above as well: the pages do not depend on the window, and nothing happens on eviction
+            writeSide(keys, values, off, position, sinkLayout.slot(position));
+        }
     }
 
-    private void writeSink(float[] keys, float[] values, int off, int position) {
+    /** The token's key post-RoPE and its value, in fp16, into side-buffer slot {@code slot}. */
+    private void writeSide(float[] keys, float[] values, int off, int position, int slot) {
         int d = shape.kvChannels();
         System.arraycopy(keys, off, rotated, 0, d);
         for (int h = 0; h < shape.kvHeads(); h++) {
             shape.rope().apply(rotated, h * shape.headDim(), firstPosition + position);
         }
         for (int c = 0; c < d; c++) {
-            sinks.set(SHORT, sinkLayout.keyOffset(position, c), Fp16.encode(rotated[c]));
-            sinks.set(SHORT, sinkLayout.valueOffset(position, c), Fp16.encode(values[off + c]));
+            sinks.set(SHORT, sinkLayout.keyOffset(slot, c), Fp16.encode(rotated[c]));
+            sinks.set(SHORT, sinkLayout.valueOffset(slot, c), Fp16.encode(values[off + c]));
         }
     }
 
     private void writePacked(MemorySegment page, int r, float[] keys, float[] values, int off) {
         int d = shape.kvChannels();
-        int b = spec.bits();
+        ChannelPlan plan = layout.plan();
         keyQuantizer.quantize(keys, off, keyToken, keyCap);
-        // keys: pack each 32-channel group into b words, then store them (the slot's words start zero)
+        // keys: the token's stream in the plan's physical order, then its words (the slot's words start zero)
+        Arrays.fill(keyWords, 0);
+        for (int c = 0; c < d; c++) {
+            BitPacking.orField(keyWords, plan.keyBit(c), plan.keyWidth(c), keyToken.codes[c]);
+        }
         long keyCodes = layout.offset(Part.KEY_CODES);
-        for (int g = 0; g * 32 < d; g++) {
-            int n = Math.min(32, d - g * 32);
-            Arrays.fill(groupWords, 0);
-            for (int e = 0; e < n; e++) {
-                BitPacking.orCode(groupWords, 0, 1, b, e, keyToken.codes[g * 32 + e]);
-            }
-            for (int w = 0; w < b; w++) {
-                page.set(INT, keyCodes + layout.keyWord(g, w, r) * 4, groupWords[w]);
-            }
+        for (int k = 0; k < keyWords.length; k++) {
+            page.set(INT, keyCodes + layout.keyWord(k, r) * 4, keyWords[k]);
         }
         valueQuantizer.quantize(values, off, valueToken);
         page.set(SHORT, layout.offset(Part.VALUE_ZERO) + r * 2L, Fp16.encode(valueToken.zero));
         page.set(SHORT, layout.offset(Part.VALUE_SCALE) + r * 2L, Fp16.encode(valueToken.scale));
-        ValuePacking.orToken(page, layout.offset(Part.VALUE_CODES), layout, shape, r, valueToken.codes);
+        ValuePacking.orToken(page, layout, r, valueToken.codes, physical);
+        if (spec.hasOutliers()) {
+            // both lists ascend by channel, hence by head
+            layout.setHeadEnds(page, Part.KEY_OUT_HEAD_END, r, keyToken.outlierChannels, keyToken.outlierCount);
+            layout.setHeadEnds(page, Part.VALUE_OUT_HEAD_END, r, valueToken.outlierChannels, valueToken.outlierCount);
+        }
         if (layout.sparseOutliers()) {
             appendEntries(page, layout.offset(Part.KEY_OUT_START), r, keyToken, keyEntries);
             appendEntries(page, layout.offset(Part.VALUE_OUT_START), r, valueToken, valueEntries);

@@ -39,7 +39,7 @@ final class CpuSequence implements Sequence {
         for (int l = 0; l < layers.length; l++) {
             layers[l] = new CpuLayer(setup, l, firstPosition);
         }
-        this.attention = new CpuAttention(setup.shape(), setup.spec(), setup.occupancy(), Simd.lanes() != 0);
+        this.attention = new CpuAttention(setup.shape(), setup.spec(), setup.occupancy(0), Simd.lanes() != 0);
         this.arena = Arena.ofShared();
         OffHeapGauge.arenaOpened();
     }

@@ -1,92 +1,90 @@
 package dev.kvq.engine.cpu;
 
-import dev.kvq.geometry.RopePairing;
-import dev.kvq.quant.BitPacking;
+import dev.kvq.layout.ChannelPlan;
+import java.util.Arrays;
+import java.util.List;
 
 /**
- * Where every RoPE channel pair of one KV head sits in a page's packed key words, precomputed once
- * per cache: for pair k, channels {@code j} (first of the pair) and {@code p} (its partner), their word
- * rows, bit shifts and whether the code straddles into the next word (b = 3, elements 10 and 21).
- * Word rows are in units of {@code pageTokens} words, as in {@code PageLayout} (keyCodes).
+ * Where every RoPE pair of one KV head sits in a page's key stream (page format v2, {@link ChannelPlan}),
+ * precomputed once per layer: each pair is one field of {@code 2w} bits (first channel's code low, the
+ * partner's above) at a bit offset of the token's stream. Pairs are grouped into blocks whose fields lie in
+ * at most four consecutive stream words, so that the kernels load a block's word rows once; word rows are
+ * in units of {@code pageTokens} words, as in {@code PageLayout} (keyCodes). The lookup tables have
+ * {@code entries} floats per channel ({@code CodeTables}).
  */
 final class KeyPlan {
-    final int pairs;
-    final int[] first;      // [pairs] in-head channel j
-    final int[] second;     // [pairs] in-head partner p
-    final int[] frequency;  // [pairs] RoPE frequency index
-    final int[] rowFirst;   // [pairs] word row of j: (c/32)·b + word
-    final int[] shiftFirst;
-    final boolean[] straddleFirst;
-    final int[] rowSecond;
-    final int[] shiftSecond;
-    final boolean[] straddleSecond;
-    final int headDim;
-    final int bits;
-    final int channelBase;  // h·headDim
-    // Pairs ordered by their channel groups: every run of pairs whose first channels share a 32-channel
-    // group, and whose partners share one, forms a block whose word rows are loaded once.
-    final int blocks;
-    final int[] blockFrom;      // [blocks + 1] pair range of each block
-    final int[] blockRowFirst;  // [blocks] first word row of the group of the first channels: g·b
-    final int[] blockRowSecond; // [blocks] same for the partners
-    final int[] wordFirst;      // [pairs] word (0 … b−1) inside the group
-    final int[] wordSecond;
+    /** Word rows one block may span. */
+    static final int BLOCK_ROWS = 4;
 
-    public KeyPlan(int kvHead, int headDim, int bits, RopePairing pairing) {
-        this.headDim = headDim;
-        this.bits = bits;
+    final int pairs;
+    final int[] first;      // [pairs] in-head channel whose code is the field's low bits
+    final int[] second;     // [pairs] its RoPE partner
+    final int[] frequency;  // [pairs] RoPE frequency index
+    final int[] width;      // [pairs] bits of each code, 0–6
+    final int[] row;        // [pairs] stream word of the field's first bit
+    final int[] word;       // [pairs] that word relative to the block's first row, 0 … 3
+    final int[] shift;      // [pairs] the field's first bit within that word
+    final boolean[] straddle;   // [pairs] the field continues in the next word
+    final int headDim;
+    final int channelBase;  // h·headDim
+    final int entries;      // table entries per channel
+    final int blocks;
+    final int[] blockFrom;  // [blocks + 1] pair range of each block
+    final int[] blockRow;   // [blocks] the block's first word row
+    final int[] blockRows;  // [blocks] word rows the block loads, 0 … 4 (0: only 0-bit pairs)
+
+    KeyPlan(int kvHead, ChannelPlan plan, int entries) {
+        this.headDim = plan.headDim();
         this.channelBase = kvHead * headDim;
-        this.pairs = headDim / 2;
+        this.entries = entries;
+        List<ChannelPlan.KeyPair> list = plan.keyPairs(kvHead);
+        this.pairs = list.size();
         first = new int[pairs];
         second = new int[pairs];
         frequency = new int[pairs];
-        rowFirst = new int[pairs];
-        shiftFirst = new int[pairs];
-        straddleFirst = new boolean[pairs];
-        rowSecond = new int[pairs];
-        shiftSecond = new int[pairs];
-        straddleSecond = new boolean[pairs];
-        int k = 0;
-        for (int j = 0; j < headDim; j++) {
-            if (!pairing.isFirstOfPair(j, headDim)) {
+        width = new int[pairs];
+        row = new int[pairs];
+        word = new int[pairs];
+        shift = new int[pairs];
+        straddle = new boolean[pairs];
+        int[] from = new int[pairs + 1];
+        int[] rows0 = new int[pairs];
+        int[] rowCounts = new int[pairs];
+        int n = 0;
+        for (int k = 0; k < pairs; k++) {
+            ChannelPlan.KeyPair pair = list.get(k);
+            first[k] = pair.first();
+            second[k] = pair.partner();
+            frequency[k] = pair.frequency();
+            width[k] = pair.width();
+            if (pair.width() == 0) {
+                // no bits: its table is one value repeated, so any code reads it; it rides along any block
+                if (n == 0) {
+                    from[n] = k;
+                    n++;
+                }
                 continue;
             }
-            int p = pairing.partner(j, headDim);
-            first[k] = j;
-            second[k] = p;
-            frequency[k] = pairing.frequencyIndex(j, headDim);
-            int cj = channelBase + j;
-            int cp = channelBase + p;
-            rowFirst[k] = (cj >>> 5) * bits + BitPacking.wordOf(bits, cj & 31);
-            shiftFirst[k] = BitPacking.shiftOf(bits, cj & 31);
-            straddleFirst[k] = shiftFirst[k] + bits > 32;
-            rowSecond[k] = (cp >>> 5) * bits + BitPacking.wordOf(bits, cp & 31);
-            shiftSecond[k] = BitPacking.shiftOf(bits, cp & 31);
-            straddleSecond[k] = shiftSecond[k] + bits > 32;
-            k++;
-        }
-        wordFirst = new int[pairs];
-        wordSecond = new int[pairs];
-        int[] from = new int[pairs + 1];
-        int[] rowsFirst = new int[pairs];
-        int[] rowsSecond = new int[pairs];
-        int n = 0;
-        for (int i = 0; i < pairs; i++) {
-            int gj = (channelBase + first[i]) >>> 5;
-            int gp = (channelBase + second[i]) >>> 5;
-            wordFirst[i] = rowFirst[i] - gj * bits;
-            wordSecond[i] = rowSecond[i] - gp * bits;
-            if (n == 0 || rowsFirst[n - 1] != gj * bits || rowsSecond[n - 1] != gp * bits) {
-                from[n] = i;
-                rowsFirst[n] = gj * bits;
-                rowsSecond[n] = gp * bits;
+            int start = pair.bit() >>> 5;
+            int end = (pair.bit() + 2 * pair.width() - 1) >>> 5;
+            boolean fits = n > 0 && (rowCounts[n - 1] == 0 || (start >= rows0[n - 1] && end - rows0[n - 1] < BLOCK_ROWS));
+            if (!fits) {
+                from[n] = k;
                 n++;
             }
+            if (rowCounts[n - 1] == 0) {
+                rows0[n - 1] = start;
+            }
+            rowCounts[n - 1] = Math.max(rowCounts[n - 1], end - rows0[n - 1] + 1);
+            row[k] = start;
+            word[k] = start - rows0[n - 1];
+            shift[k] = pair.bit() & 31;
+            straddle[k] = end != start;
         }
         from[n] = pairs;
         blocks = n;
-        blockFrom = java.util.Arrays.copyOf(from, n + 1);
-        blockRowFirst = java.util.Arrays.copyOf(rowsFirst, n);
-        blockRowSecond = java.util.Arrays.copyOf(rowsSecond, n);
+        blockFrom = Arrays.copyOf(from, n + 1);
+        blockRow = Arrays.copyOf(rows0, n);
+        blockRows = Arrays.copyOf(rowCounts, n);
     }
 }

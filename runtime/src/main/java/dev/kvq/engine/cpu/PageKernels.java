@@ -19,9 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
  * lanes along channels and fold each token's scale into its softmax weight. Query heads of a GQA
  * group are served four at a time from one decode of the packed words.
  *
- * <p>Tables: {@code keyTable[c·16 + x]} holds float bits of {@code z_c + s_c·c'[x mod 2^b]} for
- * x in [0, 16), so the permute can ignore the bits above the code; {@code valueTable[x]} likewise holds
- * {@code c'_V[x mod 2^b]}.
+ * <p>Tables ({@code CodeTables}): {@code keyTable[c·E + x]} holds float bits of {@code z_c + s_c·c'[x mod 2^w]}
+ * for x in [0, E), E = 16 (64 in a layer with codes wider than 4 bits), so the permute can ignore the bits
+ * above the code; a value width group's {@code valueTable[x]} likewise holds {@code c'_V[x mod 2^w]}.
  */
 final class PageKernels {
     private PageKernels() {}
@@ -49,11 +49,11 @@ final class PageKernels {
      * of one KV head (scaled, post-RoPE queries), written to {@code scores[q·stride + base + r]} for
      * r &lt; tokens only.
      *
-     * @param codes     the page segment; {@code codesOffset} = byte offset of keyCodes int32 [G·b][P]
+     * @param codes     the page segment; {@code codesOffset} = byte offset of keyCodes int32 [Kw][P]
      * @param cos       [d/2][P] cos of each slot's angle for this page, index {@code i·P + r}
      * @param sin       [d/2][P] sin, same indexing
      * @param queries   [Hq][d] post-RoPE queries, already multiplied by 1/√d
-     * @param keyTable  [D][16] float bits, see the class comment
+     * @param keyTable  [D][E] float bits, see the class comment
      */
     public static void packedKeyScores(boolean simd, KeyPlan plan, MemorySegment codes,
                                        long codesOffset, int pageTokens, int tokens, int[] keyTable,
@@ -78,6 +78,7 @@ final class PageKernels {
                                               int qHead0, int qCount, float[] scores, int stride, int base) {
         int d = plan.headDim;
         int cb = plan.channelBase;
+        int e = plan.entries;
         for (int r = 0; r < tokens; r++) {
             for (int g = 0; g < qCount; g++) {
                 int qo = (qHead0 + g) * d;
@@ -85,12 +86,11 @@ final class PageKernels {
                 for (int k = 0; k < plan.pairs; k++) {
                     int j = plan.first[k];
                     int p = plan.second[k];
-                    int codeJ = scalarCode(codes, codesOffset, pageTokens, r, plan.rowFirst[k], plan.shiftFirst[k],
-                            plan.straddleFirst[k]);
-                    int codeP = scalarCode(codes, codesOffset, pageTokens, r, plan.rowSecond[k], plan.shiftSecond[k],
-                            plan.straddleSecond[k]);
-                    float kj = Float.intBitsToFloat(keyTable[(cb + j) * 16 + (codeJ & 15)]);
-                    float kp = Float.intBitsToFloat(keyTable[(cb + p) * 16 + (codeP & 15)]);
+                    int field = plan.width[k] == 0 ? 0 : scalarCode(codes, codesOffset, pageTokens, r, plan.row[k],
+                            plan.shift[k], plan.straddle[k]);
+                    // tables repeat every 2^w entries, so the bits above a code do not matter
+                    float kj = Float.intBitsToFloat(keyTable[(cb + j) * e + (field & (e - 1))]);
+                    float kp = Float.intBitsToFloat(keyTable[(cb + p) * e + ((field >>> plan.width[k]) & (e - 1))]);
                     float qj = queries[qo + j];
                     float qp = queries[qo + p];
                     int t = plan.frequency[k] * pageTokens + r;
@@ -134,32 +134,36 @@ final class PageKernels {
         }
     }
 
+    /** Word row {@code i} of a block for lanes of tokens from {@code at}, or {@code alias} past the block's rows. */
+    private static IntVector blockRow(MemorySegment codes, long at, long rowBytes, int rows, int i, IntVector alias) {
+        return i < rows ? IntVector.fromMemorySegment(IS, codes, at + i * rowBytes, LE) : alias;
+    }
+
     /** Dequantized keys of one block of tokens for one KV head: {@code decoded[j·lanes + lane]}. */
     private static void decodeBlock(KeyPlan plan, MemorySegment codes, long codesOffset, int pageTokens, int r0,
                                     int[] keyTable, float[] decoded) {
         var is = IS;
         int lanes = LANES;
         int cb = plan.channelBase;
+        int e = plan.entries;
         long rowBytes = (long) pageTokens * 4;
         long at = codesOffset + (long) r0 * 4;
+        IntVector zero = IntVector.zero(is);
         for (int blk = 0; blk < plan.blocks; blk++) {
-            long rowJ = at + plan.blockRowFirst[blk] * rowBytes;
-            long rowP = at + plan.blockRowSecond[blk] * rowBytes;
-            IntVector j0 = IntVector.fromMemorySegment(is, codes, rowJ, LE);
-            IntVector j1 = IntVector.fromMemorySegment(is, codes, rowJ + rowBytes, LE);
-            IntVector j2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowJ + 2 * rowBytes, LE) : j1;
-            IntVector j3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowJ + 3 * rowBytes, LE) : j2;
-            IntVector p0 = IntVector.fromMemorySegment(is, codes, rowP, LE);
-            IntVector p1 = IntVector.fromMemorySegment(is, codes, rowP + rowBytes, LE);
-            IntVector p2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowP + 2 * rowBytes, LE) : p1;
-            IntVector p3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowP + 3 * rowBytes, LE) : p2;
+            long rowAt = at + plan.blockRow[blk] * rowBytes;
+            int rows = plan.blockRows[blk];
+            IntVector w0 = blockRow(codes, rowAt, rowBytes, rows, 0, zero);
+            IntVector w1 = blockRow(codes, rowAt, rowBytes, rows, 1, w0);
+            IntVector w2 = blockRow(codes, rowAt, rowBytes, rows, 2, w1);
+            IntVector w3 = blockRow(codes, rowAt, rowBytes, rows, 3, w2);
             for (int k = plan.blockFrom[blk]; k < plan.blockFrom[blk + 1]; k++) {
                 int j = plan.first[k];
                 int p = plan.second[k];
-                IntVector codeJ = code(plan.wordFirst[k], plan.shiftFirst[k], plan.straddleFirst[k], j0, j1, j2, j3);
-                IntVector codeP = code(plan.wordSecond[k], plan.shiftSecond[k], plan.straddleSecond[k], p0, p1, p2, p3);
-                lookup(is, lanes, codeJ, keyTable, (cb + j) * 16).intoArray(decoded, j * lanes);
-                lookup(is, lanes, codeP, keyTable, (cb + p) * 16).intoArray(decoded, p * lanes);
+                int w = plan.width[k];
+                IntVector field = code(plan.word[k], plan.shift[k], plan.straddle[k], w0, w1, w2, w3);
+                lookup(is, lanes, field, w, keyTable, (cb + j) * e).intoArray(decoded, j * lanes);
+                lookup(is, lanes, field.lanewise(VectorOperators.LSHR, w), w, keyTable, (cb + p) * e)
+                        .intoArray(decoded, p * lanes);
             }
         }
     }
@@ -195,30 +199,27 @@ final class PageKernels {
         var is = IS;
         int lanes = LANES;
         int cb = plan.channelBase;
+        int e = plan.entries;
         int q0 = qh * plan.headDim;
         long rowBytes = (long) pageTokens * 4;
+        IntVector zero = IntVector.zero(is);
         for (int r0 = 0; r0 < tokens; r0 += lanes) {
             FloatVector acc = FloatVector.zero(fs);
             long at = codesOffset + (long) r0 * 4;
             for (int blk = 0; blk < plan.blocks; blk++) {
-                long rowJ = at + plan.blockRowFirst[blk] * rowBytes;
-                long rowP = at + plan.blockRowSecond[blk] * rowBytes;
-                IntVector j0 = IntVector.fromMemorySegment(is, codes, rowJ, LE);
-                IntVector j1 = IntVector.fromMemorySegment(is, codes, rowJ + rowBytes, LE);
-                IntVector j2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowJ + 2 * rowBytes, LE) : j1;
-                IntVector j3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowJ + 3 * rowBytes, LE) : j2;
-                IntVector p0 = IntVector.fromMemorySegment(is, codes, rowP, LE);
-                IntVector p1 = IntVector.fromMemorySegment(is, codes, rowP + rowBytes, LE);
-                IntVector p2 = plan.bits > 2 ? IntVector.fromMemorySegment(is, codes, rowP + 2 * rowBytes, LE) : p1;
-                IntVector p3 = plan.bits > 3 ? IntVector.fromMemorySegment(is, codes, rowP + 3 * rowBytes, LE) : p2;
+                long rowAt = at + plan.blockRow[blk] * rowBytes;
+                int rows = plan.blockRows[blk];
+                IntVector w0 = blockRow(codes, rowAt, rowBytes, rows, 0, zero);
+                IntVector w1 = blockRow(codes, rowAt, rowBytes, rows, 1, w0);
+                IntVector w2 = blockRow(codes, rowAt, rowBytes, rows, 2, w1);
+                IntVector w3 = blockRow(codes, rowAt, rowBytes, rows, 3, w2);
                 for (int k = plan.blockFrom[blk]; k < plan.blockFrom[blk + 1]; k++) {
                     int j = plan.first[k];
                     int p = plan.second[k];
-                    IntVector codeJ = code(plan.wordFirst[k], plan.shiftFirst[k], plan.straddleFirst[k], j0, j1, j2, j3);
-                    IntVector codeP = code(plan.wordSecond[k], plan.shiftSecond[k], plan.straddleSecond[k],
-                            p0, p1, p2, p3);
-                    FloatVector kj = lookup(is, lanes, codeJ, keyTable, (cb + j) * 16);
-                    FloatVector kp = lookup(is, lanes, codeP, keyTable, (cb + p) * 16);
+                    int w = plan.width[k];
+                    IntVector field = code(plan.word[k], plan.shift[k], plan.straddle[k], w0, w1, w2, w3);
+                    FloatVector kj = lookup(is, lanes, field, w, keyTable, (cb + j) * e);
+                    FloatVector kp = lookup(is, lanes, field.lanewise(VectorOperators.LSHR, w), w, keyTable, (cb + p) * e);
                     int t = plan.frequency[k] * pageTokens + r0;
                     FloatVector c = FloatVector.fromArray(fs, cos, t);
                     FloatVector s = FloatVector.fromArray(fs, sin, t);
@@ -261,6 +262,26 @@ final class PageKernels {
         return a.fma(c, b.fma(s, acc));
     }
 
+    /**
+     * Lane-wise {@code table[offset + code mod 2^width]}: the 16-entry permute for codes of at most 4 bits (the
+     * table repeats every 2^w entries, so the bits above the code do not matter), and for 5 and 6 bits one
+     * permute per 16 (or 8) entries with the upper code bits choosing among them.
+     */
+    private static FloatVector lookup(VectorSpecies<Integer> is, int lanes, IntVector code, int width, int[] table,
+                                      int offset) {
+        if (width <= 4) {
+            return lookup(is, lanes, code, table, offset);
+        }
+        var shuffle = code.and(lanes - 1).toShuffle();
+        IntVector chunk = code.and((1 << width) - 1).lanewise(VectorOperators.LSHR, lanes == 16 ? 4 : 3);
+        IntVector result = IntVector.fromArray(is, table, offset).rearrange(shuffle);
+        for (int i = 1; i < (1 << width) / lanes; i++) {
+            IntVector part = IntVector.fromArray(is, table, offset + i * lanes).rearrange(shuffle);
+            result = result.blend(part, chunk.compare(VectorOperators.EQ, i));
+        }
+        return result.reinterpretAsFloats();
+    }
+
     /** Lane-wise table[(code & 15)], the table being 16 float bit patterns at {@code table[offset..]}. */
     private static FloatVector lookup(VectorSpecies<Integer> is, int lanes, IntVector code, int[] table, int offset) {
         IntVector lo = IntVector.fromArray(is, table, offset);
@@ -283,12 +304,12 @@ final class PageKernels {
 
     // ------------------------------------------------------------------ packed values
 
-    /** Per-element word, shift and straddle of the 32 tokens of a value word group, by bit width. */
-    private static final int[][] WORD = new int[5][32];
-    private static final int[][] SHIFT = new int[5][32];
+    /** Per-element word and shift of the 32 tokens of a value word group, by bit width. */
+    private static final int[][] WORD = new int[7][32];
+    private static final int[][] SHIFT = new int[7][32];
 
     static {
-        for (int b = 2; b <= 4; b++) {
+        for (int b = 1; b <= 6; b++) {
             for (int e = 0; e < 32; e++) {
                 WORD[b][e] = BitPacking.wordOf(b, e);
                 SHIFT[b][e] = BitPacking.shiftOf(b, e);
@@ -297,55 +318,60 @@ final class PageKernels {
     }
 
     /**
-     * {@code out[q][j] += Σ_r alpha[q][r]·c'_V[code(r, j)] + Σ_r beta[q][r]} over {@code tokens} slots of a
-     * page for one KV head, query heads {@code [qHead0, qHead0+qCount)}.
+     * {@code out[q][outOffset + i] += Σ_r alpha[q][r]·c'_V[code(r, i)] + beta[q]} over {@code tokens} slots of a
+     * page for the {@code channels} channels of one value width group of one KV head (page format v2: per
+     * 32-token group, rows {@code [bits][channels]}), query heads {@code [qHead0, qHead0+qCount)}.
      *
-     * @param codesOffset byte offset of this head's rows: valueCodes int32 [P/32·b][headDim]
+     * @param bits        the group's code width, 1–6
+     * @param codesOffset byte offset of the group's row 0 in the page's first token group
+     * @param channels    channels of the group, {@code n}
+     * @param groupWords  words from one token group of the head to the next, {@code W_h}
+     * @param valueTable  the width's table, {@code entries} float bits
      * @param alpha       [Hq][P] softmax weight × token scale, index {@code q·P + r}
      * @param beta        [Hq] Σ_r softmax weight × token zero, already summed
-     * @param out         [Hq][d]
+     * @param out         [Hq][outStride], channels of the group at {@code [outOffset, outOffset + n)}
      */
-    public static void packedValues(boolean simd, int bits, MemorySegment codes, long codesOffset,
-                                    int headDim, int pageTokens, int tokens, int[] valueTable, float[] alpha,
-                                    float[] beta, int qHead0, int qCount, float[] out) {
-        if (!simd || !PACKED_SIMD || headDim % LANES != 0) {
-            packedValuesScalar(bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha, beta, qHead0,
-                    qCount, out);
-        } else {
-            for (int g0 = 0; g0 < qCount; g0 += 4) {
-                packedValuesVector(bits, codes, codesOffset, headDim, pageTokens, tokens, valueTable, alpha,
-                        beta, qHead0 + g0, Math.min(4, qCount - g0), out);
-            }
+    public static void packedValues(boolean simd, int bits, MemorySegment codes, long codesOffset, int channels,
+                                    int groupWords, int pageTokens, int tokens, int[] valueTable, float[] alpha,
+                                    float[] beta, int qHead0, int qCount, float[] out, int outStride, int outOffset) {
+        int vector = !simd || !PACKED_SIMD ? 0 : channels - channels % LANES;
+        for (int g0 = 0; g0 < qCount && vector > 0; g0 += 4) {
+            packedValuesVector(bits, codes, codesOffset, channels, vector, groupWords, pageTokens, tokens, valueTable,
+                    alpha, beta, qHead0 + g0, Math.min(4, qCount - g0), out, outStride, outOffset);
         }
+        packedValuesScalar(bits, codes, codesOffset, channels, vector, groupWords, pageTokens, tokens, valueTable, alpha,
+                beta, qHead0, qCount, out, outStride, outOffset);
     }
 
-    private static void packedValuesScalar(int bits, MemorySegment codes, long codesOffset, int headDim,
-                                           int pageTokens, int tokens, int[] valueTable, float[] alpha, float[] beta,
-                                           int qHead0, int qCount, float[] out) {
-        int mask = (1 << bits) - 1;
+    /** The scalar reference for channels {@code [from, channels)} of the group. */
+    private static void packedValuesScalar(int bits, MemorySegment codes, long codesOffset, int channels, int from,
+                                           int groupWords, int pageTokens, int tokens, int[] valueTable, float[] alpha,
+                                           float[] beta, int qHead0, int qCount, float[] out, int outStride,
+                                           int outOffset) {
+        int mask = valueTable.length - 1;
         for (int g = 0; g < qCount; g++) {
             int q = qHead0 + g;
-            for (int j = 0; j < headDim; j++) {
+            for (int i = from; i < channels; i++) {
                 float acc = 0f;
                 for (int r = 0; r < tokens; r++) {
-                    int row = (r >>> 5) * bits;
                     int e = r & 31;
-                    long at = codesOffset + ((long) (row + WORD[bits][e]) * headDim + j) * 4;
+                    long at = codesOffset + ((long) (r >>> 5) * groupWords + (long) WORD[bits][e] * channels + i) * 4;
                     int shift = SHIFT[bits][e];
                     int code = codes.get(INT, at) >>> shift;
                     if (shift + bits > 32) {
-                        code |= codes.get(INT, at + (long) headDim * 4) << (32 - shift);
+                        code |= codes.get(INT, at + (long) channels * 4) << (32 - shift);
                     }
                     acc = Math.fma(alpha[q * pageTokens + r], Float.intBitsToFloat(valueTable[code & mask]), acc);
                 }
-                out[q * headDim + j] += acc + beta[q];
+                out[q * outStride + outOffset + i] += acc + beta[q];
             }
         }
     }
 
-    private static void packedValuesVector(int bits, MemorySegment codes, long codesOffset,
-                                           int headDim, int pageTokens, int tokens, int[] valueTable, float[] alpha,
-                                           float[] beta, int qh, int qCount, float[] out) {
+    private static void packedValuesVector(int bits, MemorySegment codes, long codesOffset, int channels, int vector,
+                                           int groupWords, int pageTokens, int tokens, int[] valueTable,
+                                           float[] alpha, float[] beta, int qh, int qCount, float[] out,
+                                           int outStride, int outOffset) {
         var fs = FS;
         var is = IS;
         int lanes = LANES;
@@ -355,31 +381,43 @@ final class PageKernels {
         int a1 = (qh + Math.min(1, qCount - 1)) * pageTokens;
         int a2 = (qh + Math.min(2, qCount - 1)) * pageTokens;
         int a3 = (qh + Math.min(3, qCount - 1)) * pageTokens;
-        long rowBytes = (long) headDim * 4;
+        long rowBytes = (long) channels * 4;
         int[] wordOf = WORD[bits];
         int[] shiftOf = SHIFT[bits];
-        for (int j0 = 0; j0 < headDim; j0 += lanes) {
+        for (int j0 = 0; j0 < vector; j0 += lanes) {
             FloatVector acc0 = FloatVector.zero(fs);
             FloatVector acc1 = acc0;
             FloatVector acc2 = acc0;
             FloatVector acc3 = acc0;
             for (int r0 = 0; r0 < tokens; r0 += 32) {
-                long groupAt = codesOffset + ((long) (r0 >>> 5) * bits * headDim + j0) * 4;
+                long groupAt = codesOffset + ((long) (r0 >>> 5) * groupWords + j0) * 4;
                 IntVector w0 = IntVector.fromMemorySegment(is, codes, groupAt, LE);
-                IntVector w1 = IntVector.fromMemorySegment(is, codes, groupAt + rowBytes, LE);
+                IntVector w1 = bits > 1 ? IntVector.fromMemorySegment(is, codes, groupAt + rowBytes, LE) : w0;
                 IntVector w2 = bits > 2 ? IntVector.fromMemorySegment(is, codes, groupAt + 2 * rowBytes, LE) : w1;
                 IntVector w3 = bits > 3 ? IntVector.fromMemorySegment(is, codes, groupAt + 3 * rowBytes, LE) : w2;
                 int end = Math.min(32, tokens - r0);
                 for (int e = 0; e < end; e++) {
                     int w = wordOf[e];
                     int shift = shiftOf[e];
-                    IntVector word = w == 0 ? w0 : w == 1 ? w1 : w == 2 ? w2 : w3;
-                    IntVector code = word.lanewise(VectorOperators.LSHR, shift);
-                    if (shift + bits > 32) {
-                        IntVector next = w == 0 ? w1 : w2;
-                        code = code.or(next.lanewise(VectorOperators.LSHL, 32 - shift));
+                    IntVector code;
+                    if (bits <= 4) {
+                        IntVector word = w == 0 ? w0 : w == 1 ? w1 : w == 2 ? w2 : w3;
+                        code = word.lanewise(VectorOperators.LSHR, shift);
+                        if (shift + bits > 32) {
+                            IntVector next = w == 0 ? w1 : w == 1 ? w2 : w3;
+                            code = code.or(next.lanewise(VectorOperators.LSHL, 32 - shift));
+                        }
+                    } else {
+                        // 5 and 6 bits: more rows than registers kept; read the element's words (L1-resident)
+                        code = IntVector.fromMemorySegment(is, codes, groupAt + w * rowBytes, LE)
+                                .lanewise(VectorOperators.LSHR, shift);
+                        if (shift + bits > 32) {
+                            code = code.or(IntVector.fromMemorySegment(is, codes, groupAt + (w + 1) * rowBytes, LE)
+                                    .lanewise(VectorOperators.LSHL, 32 - shift));
+                        }
                     }
-                    FloatVector v = permute(lanes, code, tableLo, tableHi);
+                    FloatVector v = bits <= 4 ? permute(lanes, code, tableLo, tableHi)
+                            : lookup(is, lanes, code, bits, valueTable, 0);
                     int r = r0 + e;
                     acc0 = v.fma(v.broadcast(alpha[a0 + r]), acc0);
                     if (qCount > 1) {
@@ -393,13 +431,13 @@ final class PageKernels {
                     }
                 }
             }
-            addInto(fs, acc0, beta[qh], out, qh * headDim + j0);
+            addInto(fs, acc0, beta[qh], out, qh * outStride + outOffset + j0);
             if (qCount > 1) {
-                addInto(fs, acc1, beta[qh + 1], out, (qh + 1) * headDim + j0);
+                addInto(fs, acc1, beta[qh + 1], out, (qh + 1) * outStride + outOffset + j0);
                 if (qCount > 2) {
-                    addInto(fs, acc2, beta[qh + 2], out, (qh + 2) * headDim + j0);
+                    addInto(fs, acc2, beta[qh + 2], out, (qh + 2) * outStride + outOffset + j0);
                     if (qCount > 3) {
-                        addInto(fs, acc3, beta[qh + 3], out, (qh + 3) * headDim + j0);
+                        addInto(fs, acc3, beta[qh + 3], out, (qh + 3) * outStride + outOffset + j0);
                     }
                 }
             }

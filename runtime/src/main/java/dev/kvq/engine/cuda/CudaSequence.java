@@ -408,11 +408,7 @@ public final class CudaSequence implements Sequence {
     public MemorySegment pageBytes(int layer, int page) {
         requireOpen();
         runtime.bind();
-        long pageBytes = setup.layout().pageBytes();
-        MemorySegment host = Arena.ofAuto().allocate(pageBytes, PageLayout.ALIGN);
-        DevicePages p = layers[layer].pages();
-        p.pool().copyToHost(host, 0, p.pageOffset(page), pageBytes);
-        return host;
+        return layers[layer].hostPage(page, Arena.ofAuto());
     }
 
     @Override

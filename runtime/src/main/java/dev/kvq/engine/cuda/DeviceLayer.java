@@ -24,6 +24,7 @@ final class DeviceLayer implements AutoCloseable {
     /** Smallest growth step of a layer's sparse entry chunk pool. */
     private static final long CHUNK_GROWTH = 1L << 20;
 
+    private final PageLayout layout;
     private final DevicePages pages;
     private final DevicePages keyChunks;     // sparse only: key entry chunks
     private final DevicePages valueChunks;   // sparse only: value entry chunks
@@ -45,6 +46,7 @@ final class DeviceLayer implements AutoCloseable {
             p.close();
             throw e;
         }
+        this.layout = layout;
         this.pages = p;
         this.keyChunks = k;
         this.valueChunks = v;
@@ -141,8 +143,42 @@ final class DeviceLayer implements AutoCloseable {
             sinks.copyToHost(hostSinks);
         }
         int valueEntries = (int) occupancy.valueEntries(occupancy.packedTokens(stored));
-        return new LayerImage(hostPages, hostSinks, keyEntries, sparse() ? hostChunks(keyChunks, keyEntries, arena)
-                : List.of(), valueEntries, sparse() ? hostChunks(valueChunks, valueEntries, arena) : List.of());
+        List<MemorySegment> hostKeyChunks = sparse() ? hostChunks(keyChunks, keyEntries, arena) : List.of();
+        List<MemorySegment> hostValueChunks = sparse() ? hostChunks(valueChunks, valueEntries, arena) : List.of();
+        for (MemorySegment page : hostPages) {
+            toVersionTwo(page, hostKeyChunks, hostValueChunks);
+        }
+        return new LayerImage(hostPages, hostSinks, keyEntries, hostKeyChunks, valueEntries, hostValueChunks);
+    }
+
+    /** A host copy of page {@code i} in page format v2 ({@link #toVersionTwo}). */
+    MemorySegment hostPage(int i, Arena arena) {
+        MemorySegment host = arena.allocate(pages.pageBytes(), PageLayout.ALIGN);
+        pages.pool().copyToHost(host, 0, pages.pageOffset(i), pages.pageBytes());
+        if (sparse()) {
+            toVersionTwo(host, hostChunks(keyChunks, keyChunks.size() * EntryChunks.ENTRIES, arena),
+                    hostChunks(valueChunks, valueChunks.size() * EntryChunks.ENTRIES, arena));
+        } else {
+            toVersionTwo(host, List.of(), List.of());
+        }
+        return host;
+    }
+
+    /**
+     * The pack kernels write page format v1: the v2 page's parts but for the per-head ends of the outlier
+     * lists, and keys in logical channel order (v2 puts rotate-half partners adjacent). The device kernels
+     * read their own form; a host copy (for the reference decoder, page comparisons) is converted to v2 here:
+     * keys reordered ({@link PageLayout#keysFromVersionOne}), head ends derived from the lists
+     * ({@link PageLayout#fillHeadEnds}). It goes when the pack kernels write v2.
+     */
+    private void toVersionTwo(MemorySegment page, List<MemorySegment> keyChunks, List<MemorySegment> valueChunks) {
+        layout.keysFromVersionOne(page);
+        layout.fillHeadEnds(page, e -> entryChannel(keyChunks, e), e -> entryChannel(valueChunks, e));
+    }
+
+    private static int entryChannel(List<MemorySegment> chunks, int entry) {
+        return chunks.get(EntryChunks.chunk(entry)).get(java.lang.foreign.ValueLayout.JAVA_SHORT,
+                EntryChunks.channelOffset(entry));
     }
 
     private static List<MemorySegment> hostChunks(DevicePages pool, int entries, Arena arena) {

@@ -233,9 +233,9 @@ public final class KvKernels {
             t[Tables.zero(channels) + c] = k.zero(c);
             t[Tables.scale(channels) + c] = k.scale(c);
         }
-        float[] keyTable = CodeTables.keys(k, bits, channels);
+        float[] keyTable = CodeTables.keys(k, CodeTables.ENTRIES);
         System.arraycopy(keyTable, 0, t, Tables.keyTable(channels), keyTable.length);
-        float[] valueTable = CodeTables.values(calibration.values(), bits);
+        float[] valueTable = CodeTables.values(calibration.values(), CodeTables.ENTRIES);
         System.arraycopy(valueTable, 0, t, Tables.valueTable(channels), valueTable.length);
         float[] km = k.codebook().midpoints();
         float[] vm = calibration.values().midpoints();

@@ -109,7 +109,13 @@ class KvKernelsArgsTest {
     void moreOutliersPerTokenThanThePackKernelsHoldIsUnsupported() {
         // 17 × 256 = 4352 channels at 49%: ⌊0.245·4352⌋ + 1 = 1067 key outliers per side > 1024
         AttentionShape wide = new AttentionShape(1, 17, 17, 256);
-        QuantSpec many = QuantSpec.parse("nuq3-49%");
+        // page format v2 delimits fixed slots per head with one byte, so that many are a layout error
+        // naming the sparse form, and the sparse form reaches the kernels' own limit
+        QuantSpec fixed = QuantSpec.parse("nuq3-49%");
+        IllegalArgumentException layout = assertThrows(IllegalArgumentException.class,
+                () -> new PageLayout(wide, fixed, 32));
+        assertTrue(layout.getMessage().contains("-sparse"), layout.getMessage());
+        QuantSpec many = QuantSpec.parse("nuq3-49%-sparse");
         UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
                 () -> KvKernels.requireSupported(wide, many, new PageLayout(wide, many, 32)));
         assertTrue(e.getMessage().contains("the CUDA kernels hold 1024"), e.getMessage());

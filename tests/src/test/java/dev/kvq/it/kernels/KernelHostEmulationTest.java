@@ -189,17 +189,20 @@ class KernelHostEmulationTest {
     static Stream<Arguments> caches() {
         return Stream.of(
                 // headDim, Hq, Hkv, pairing, spec, form, page tokens, sequence lengths, first positions
-                Arguments.of(24, 4, 2, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
+                // D a multiple of 32 throughout: the v1 kernels pad the key stream to 32-channel groups, page
+                // format v2 does not, so the CUDA engine declines other widths until its v2 kernels
+                // (PageLayout.versionOneWriterDifference)
+                Arguments.of(24, 4, 4, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
                         new int[] {150, 37, 1}, new long[] {9_999_000L, 0L, 5L}),
                 Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq4-1%", QuantSpec.OutlierForm.FIXED_SLOTS, 32,
                         new int[] {300, 129}, new long[] {0L, 10_000_000L}),
                 Arguments.of(32, 12, 1, RopePairing.ROTATE_HALF, "nuq2-5%", QuantSpec.OutlierForm.FIXED_SLOTS, 96,
                         new int[] {260}, new long[] {123_456L}),
-                Arguments.of(16, 6, 3, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, 64,
+                Arguments.of(16, 6, 2, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, 64,
                         new int[] {200, 70}, new long[] {7L, 9_990_000L}),
                 Arguments.of(128, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE,
                         256, new int[] {300}, new long[] {0L}),
-                Arguments.of(40, 2, 2, RopePairing.INTERLEAVED, "nuq3", QuantSpec.OutlierForm.FIXED_SLOTS, 32,
+                Arguments.of(48, 2, 2, RopePairing.INTERLEAVED, "nuq3", QuantSpec.OutlierForm.FIXED_SLOTS, 32,
                         new int[] {90, 3}, new long[] {0L, 1_000L}),
                 // the extremes of the head dim: 8 (stories260K; groups span four heads) and 256
                 Arguments.of(8, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
@@ -218,7 +221,7 @@ class KernelHostEmulationTest {
 
     static Stream<Arguments> threadedCaches() {
         return Stream.of(
-                Arguments.of(16, 6, 3, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, 32,
+                Arguments.of(16, 6, 2, RopePairing.INTERLEAVED, "nuq3-1%", QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE, 32,
                         new int[] {140, 33}, new long[] {3L, 9_999_900L}),
                 Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq4-5%", QuantSpec.OutlierForm.FIXED_SLOTS, 64,
                         new int[] {150, 61}, new long[] {0L, 12_345L}));
@@ -407,9 +410,21 @@ class KernelHostEmulationTest {
             for (int k = 0; k < pages; k++) {
                 MemorySegment cpu = cache.pageBytes(0, k);
                 int at = (int) (table[s * maxPages + k] * pageBytes);
+                // the kernels write page format v1 into the v2 page: keys in logical order (v2 puts rotate-half
+                // partners adjacent) and no per-head ends of the outlier lists, which they do not read. A host
+                // copy is converted as the CUDA engine converts its copies: keys reordered here; the head ends,
+                // derived from the lists (GpuCacheTest checks them byte for byte), are left out of this comparison
+                MemorySegment kernel = MemorySegment.ofArray(new long[(int) (pageBytes / 8)]);   // int-aligned
+                for (int i = 0; i < pageBytes; i++) {
+                    kernel.set(ValueLayout.JAVA_BYTE, i, pool.get(at + i));
+                }
+                layout.keysFromVersionOne(kernel);
                 for (long i = 0; i < pageBytes; i++) {
+                    if (inHeadEnds(layout, i)) {
+                        continue;
+                    }
                     byte expected = cpu.get(ValueLayout.JAVA_BYTE, i);
-                    byte actual = pool.get(at + (int) i);
+                    byte actual = kernel.get(ValueLayout.JAVA_BYTE, i);
                     if (expected != actual) {
                         fail("sequence " + s + " page " + k + " differs at byte " + i + " (part " + partAt(layout, i)
                                 + "): CPU " + (expected & 0xff) + ", kernel " + (actual & 0xff));
@@ -417,6 +432,15 @@ class KernelHostEmulationTest {
                 }
             }
         }
+    }
+
+    private static boolean inHeadEnds(PageLayout layout, long offset) {
+        for (PageLayout.Part part : new PageLayout.Part[] {PageLayout.Part.KEY_OUT_HEAD_END, PageLayout.Part.VALUE_OUT_HEAD_END}) {
+            if (layout.has(part) && offset >= layout.offset(part) && offset < layout.offset(part) + layout.bytes(part)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static String partAt(PageLayout layout, long offset) {
