@@ -131,45 +131,20 @@ KVQ_HD unsigned char* kvq_token_page(const A& a, int t, int* row) {
 }
 
 /**
- * kvq_pack_keys for token t. Shared: sel[2·KVQ_MAX_CAP] (selected outlier channels), sorted[same].
- * The ≤ cap outliers of a side are found by cap rounds of a block-wide max over selection keys
- * strictly below the previous winner; keys are unique (the channel is part of them), so no element
- * is ever picked twice and the result equals the CPU's sort-then-take-cap.
+ * The fixed-slot key outliers of one token (row r of `page`): the ≤ cap outliers of each side are
+ * found by cap rounds of a block-wide max over selection keys strictly below the previous winner;
+ * keys are unique (the channel is part of them), so no element is ever picked twice and the result
+ * equals the CPU's sort-then-take-cap. They are stored in Sk slots in ascending channel order,
+ * unused slots (0, +0). Leaves the sorted channels in sorted[0, count); returns count, or -1 when the
+ * cap does not fit (error recorded, nothing stored). Shared: sel, sorted [2·KVQ_MAX_CAP].
  */
 template <class Team>
-KVQ_HD void kvq_pack_key_token(const Team& team, const KvqKeyPack& a, int t, int* sel, int* sorted) {
-    int r;
-    unsigned char* page = kvq_token_page(a, t, &r);
-    if (page == nullptr) {
-        return;
-    }
+KVQ_HD int kvq_key_fixed_slots(const Team& team, const KvqKeyPack& a, const float* x, unsigned char* page, int r,
+                               int* sel, int* sorted) {
     int d = a.channels;
-    int b = a.bits;
-    long long p = a.pageTokens;
-    const float* x = a.keys + (long long) t * d;
-    uint32_t* codes = reinterpret_cast<uint32_t*>(page + a.keyCodesOff);
-    int words = ((d + 31) / 32) * b;
-    for (int w = team.rank(); w < words; w += team.size()) {
-        // whole words: a token owns its words, so they are stored, not OR-ed
-        codes[w * p + r] = kvq_key_word(w, b, d, [&](int c) { return kvq_key_code(a, x, c); });
-    }
-    if (a.form == KVQ_FORM_SPARSE) {
-        int local = 0;
-        for (int c = team.rank(); c < d; c += team.size()) {
-            local += (x[c] > a.hi[c] || x[c] < a.lo[c]) ? 1 : 0;
-        }
-        int total = team.sum_i32(local);
-        if (team.rank() == 0 && a.keyOutCount != nullptr) {
-            a.keyOutCount[t] = total;
-        }
-        return;
-    }
-    if (a.form != KVQ_FORM_FIXED || a.keySlots <= 0) {
-        return;
-    }
     if (a.cap > KVQ_MAX_CAP || 2 * a.cap > a.keySlots) {
         kvq_fail(a.error, KVQ_ERR_CAP);
-        return;
+        return -1;
     }
     int count = 0;
     for (int side = 0; side < 2; side++) {
@@ -215,6 +190,42 @@ KVQ_HD void kvq_pack_key_token(const Team& team, const KvqKeyPack& a, int t, int
         chs[i] = ch;
         vals[i] = v;
     }
+    return count;
+}
+
+/** kvq_pack_keys for token t. Shared: sel[2·KVQ_MAX_CAP] (selected outlier channels), sorted[same]. */
+template <class Team>
+KVQ_HD void kvq_pack_key_token(const Team& team, const KvqKeyPack& a, int t, int* sel, int* sorted) {
+    int r;
+    unsigned char* page = kvq_token_page(a, t, &r);
+    if (page == nullptr) {
+        return;
+    }
+    int d = a.channels;
+    int b = a.bits;
+    long long p = a.pageTokens;
+    const float* x = a.keys + (long long) t * d;
+    uint32_t* codes = reinterpret_cast<uint32_t*>(page + a.keyCodesOff);
+    int words = ((d + 31) / 32) * b;
+    for (int w = team.rank(); w < words; w += team.size()) {
+        // whole words: a token owns its words, so they are stored, not OR-ed
+        codes[w * p + r] = kvq_key_word(w, b, d, [&](int c) { return kvq_key_code(a, x, c); });
+    }
+    if (a.form == KVQ_FORM_SPARSE) {
+        int local = 0;
+        for (int c = team.rank(); c < d; c += team.size()) {
+            local += (x[c] > a.hi[c] || x[c] < a.lo[c]) ? 1 : 0;
+        }
+        int total = team.sum_i32(local);
+        if (team.rank() == 0 && a.keyOutCount != nullptr) {
+            a.keyOutCount[t] = total;
+        }
+        return;
+    }
+    if (a.form != KVQ_FORM_FIXED || a.keySlots <= 0) {
+        return;
+    }
+    kvq_key_fixed_slots(team, a, x, page, r, sel, sorted);
 }
 
 /**
@@ -441,6 +452,17 @@ KVQ_HD float kvq_rope_element(const KvqRopeStore& a, const float* x, int c, long
     return kvq_rope_first(a.pairing, j, d) ? kvq_sub(xj, xp) : kvq_add(xj, xp);
 }
 
+/** A key k[D] rotated at `pos` and a value v[D], both in fp16, into keyRow[D] and valueRow[D]. */
+template <class Team>
+KVQ_HD void kvq_store_rotated_rows(const Team& team, const KvqRopeStore& a, const float* k, const float* v,
+                                   long long pos, uint16_t* keyRow, uint16_t* valueRow) {
+    int dk = a.kvHeads * a.headDim;
+    for (int c = team.rank(); c < dk; c += team.size()) {
+        keyRow[c] = kvq_f2h(kvq_rope_element(a, k, c, pos));
+        valueRow[c] = kvq_f2h(v[c]);
+    }
+}
+
 /** kvq_sinks_append for token t. */
 template <class Team>
 KVQ_HD void kvq_sink_token(const Team& team, const KvqRopeStore& a, uint16_t* sinks, int sinkCap, int t) {
@@ -456,10 +478,7 @@ KVQ_HD void kvq_sink_token(const Team& team, const KvqRopeStore& a, uint16_t* si
     long long pos = a.seqFirstPos[seq] + i;
     uint16_t* keyRow = sinks + ((long long) seq * 2 * sinkCap + i) * dk;
     uint16_t* valueRow = sinks + ((long long) (seq * 2 + 1) * sinkCap + i) * dk;
-    for (int c = team.rank(); c < dk; c += team.size()) {
-        keyRow[c] = kvq_f2h(kvq_rope_element(a, k, c, pos));
-        valueRow[c] = kvq_f2h(v[c]);
-    }
+    kvq_store_rotated_rows(team, a, k, v, pos, keyRow, valueRow);
 }
 
 /** kvq_fp16_append for token t. */

@@ -65,6 +65,8 @@
 #define KVQ_ERR_CHUNK 2         // an entry beyond maxChunks·KVQ_CHUNK or a chunk index outside the pool
 #define KVQ_ERR_SEQ 3           // a token's sequence index outside [0, B)
 #define KVQ_ERR_CAP 4           // more outliers per side than KVQ_MAX_CAP (1024), or cap > Sk/2
+#define KVQ_ERR_SHAPE 5         // a decode instance launched for a shape it was not built for (bits, G, d, P)
+#define KVQ_ERR_SLOT 6          // a v2 outlier list whose per-head ends or channels are inconsistent
 
 #define KVQ_FORM_NONE 0         // no outliers
 #define KVQ_FORM_FIXED 1        // QuantSpec.OutlierForm.FIXED_SLOTS
@@ -458,4 +460,186 @@ extern "C" __global__ void kvq_fp16_value_partials(
         int headDim,                               // d
         int kvHeads,                               // Hkv
         int groupSize,                             // G = Hq / Hkv
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
+// ============================================================================================
+// Decode v2 (issue 15): fused FlashDecoding-style decode over page format v2 (kvq_layout_v2.cuh
+// gives the shapes and index rules), the split merge, fp16 baselines of the same structure, and the
+// v2 appends. Added next to the v1 kernels above, which stay as they are.
+//
+// Decode step: kvq_decode_packed_* (or kvq_decode_fp16_*) → kvq_decode_merge, on one stream. The
+// decode kernels are FAMILIES: the entry named here is the generic fallback; the specialized
+// instances have the same parameters and are named
+//   kvq_decode_packed_b{b}_g{G}_d{d}   b ∈ {2,3,4}, G ∈ {1,2,4,8}, d ∈ {64,128,256}, P a power of two
+//   kvq_decode_fp16_g{G}_d{d}          G ∈ {1,2,4,8}, d ∈ {64,128,256}
+// and each instance's dynamic shared memory is the PTX constant <entry>_smem (u32 bytes).
+// An instance launched for another shape (or pages of 2 GiB or more) sets KVQ_ERR_SHAPE and does nothing.
+// Launch geometry (all decode kernels): grid (splits, Hkv, B), block KVQ_DECODE_THREADS = 512,
+// dynamic shared memory per the constant / KernelSignatures; above 48 KiB the host raises
+// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. splits ≥ 1 is free (≈ 2–4 × SMs ÷ (B·Hkv));
+// block (k, h, s) takes the k-th of `splits` equal ranges of the sequence's packed slots read from
+// the pages (in tiles of 32 or 64), and split 0 also the sinks and the recent window.
+// Outputs per (s, q, split): partialOut [d] = Σ p·v (unnormalized, p relative to the split's max),
+// partialStats [2] = (max score, Σ p); a split without tokens writes (−inf, 0) and zeros.
+// Debug: with scores ≠ null every score (scaled q·k, before softmax) is written at index t < sinks
+// for sink t, sinks + i for packed slot i (window slots included), as kvq_key_scores orders them.
+
+// Packed decode over format v2 pages (fixed-slot or no outliers; uniform width b).
+extern "C" __global__ void kvq_decode_packed(
+        const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool (format v2), read
+        long long pageBytes,                       // PageLayout.pageBytes()
+        long long keyCodesOff,                     // keyCodes int32 [Kw][P]
+        long long keyOutChannelOff,                // keyOutChannel int16 [P][Sk] (keySlots > 0)
+        long long keyOutValueOff,                  // keyOutValue fp16 [P][Sk] (keySlots > 0)
+        long long keyOutHeadEndOff,                // keyOutHeadEnd uint8 [P][Hkv] (keySlots > 0)
+        long long valueCodesOff,                   // valueCodes int32 [Hkv][P/32][b][d]
+        long long valueZeroOff,                    // valueZero fp16 [P]
+        long long valueScaleOff,                   // valueScale fp16 [P]
+        long long valueOutChannelOff,              // valueOutChannel int16 [P][Sv] (valueSlots > 0)
+        long long valueOutValueOff,                // valueOutValue fp16 [P][Sv] (valueSlots > 0)
+        long long valueOutHeadEndOff,              // valueOutHeadEnd uint8 [P][Hkv] (valueSlots > 0)
+        const int* __restrict__ pageTable,         // [B][maxPages]
+        int maxPages,                              // row length of pageTable
+        int poolPages,                             // pages in the pool (bounds check)
+        int pageTokens,                            // P (% 32 == 0; a power of two for the instances)
+        const int* __restrict__ seqPacked,         // [B] packed slots (all in the pages)
+        const int* __restrict__ seqSinks,          // [B] sink tokens stored (0..S)
+        const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
+        int sinkCap,                               // S
+        int windowCap,                             // N (recent-window ring slots; 0: none)
+        const __half* __restrict__ side,           // [B][2][S+N][D] post-RoPE keys, values; null when S + N == 0
+        const float* __restrict__ query,           // [B][Hq][d] post-RoPE, unscaled
+        float scale,                               // (float)(1/√d), multiplied into the query first
+        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
+        const float* __restrict__ valueTable,      // [16] c'_V[x mod C]
+        const float* __restrict__ invFreq,         // [d/2] ω_i, fp32
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int groupSize,                             // G = Hq / Hkv
+        int bits,                                  // b (2, 3, 4)
+        int keySlots,                              // Sk (0: no key outliers), ≤ 255
+        int valueSlots,                            // Sv (0: no value outliers), ≤ 255
+        float* __restrict__ partialOut,            // [B][Hq][splits][d], written
+        float* __restrict__ partialStats,          // [B][Hq][splits][2] (max, Σp), written
+        float* __restrict__ scores,                // debug: [B][Hq][scoreStride] or null
+        int scoreStride,                           // row length of scores (≥ max sinks + packed)
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
+// fp16 baseline decode over fp16 pages (keys post-RoPE [Hkv][d][P], values [Hkv][P][d]; no sinks).
+extern "C" __global__ void kvq_decode_fp16(
+        const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
+        long long pageBytes,                       // bytes per page, PageLayout.pageBytes()
+        long long keysOff,                         // keys fp16 [Hkv][d][P]
+        long long valuesOff,                       // values fp16 [Hkv][P][d]
+        const int* __restrict__ pageTable,         // [B][maxPages]
+        int maxPages,                              // row length of pageTable
+        int poolPages,                             // pages in the pool (bounds check)
+        int pageTokens,                            // P (% 32 == 0)
+        const int* __restrict__ seqTokens,         // [B] tokens stored
+        const float* __restrict__ query,           // [B][Hq][d] post-RoPE, unscaled
+        float scale,                               // (float)(1/√d), multiplied into the query first
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int groupSize,                             // G = Hq / Hkv
+        float* __restrict__ partialOut,            // [B][Hq][splits][d], written
+        float* __restrict__ partialStats,          // [B][Hq][splits][2] (max, Σp), written
+        float* __restrict__ scores,                // debug: [B][Hq][scoreStride] or null
+        int scoreStride,                           // row length of scores (≥ max tokens)
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
+// out[s][q] = Σ_k e^{m_k−M}·partialOut_k / Σ_k e^{m_k−M}·l_k over the splits in order (0 for a
+// sequence without tokens). Grid (Hq, B); block KVQ_MERGE_THREADS = 128; no shared memory.
+extern "C" __global__ void kvq_decode_merge(
+        const float* __restrict__ partialOut,      // [B][Hq][splits][d]
+        const float* __restrict__ partialStats,    // [B][Hq][splits][2]
+        int splits,                                // splits of the decode launch
+        float* __restrict__ out,                   // [B][Hq][d], written
+        int headDim,                               // d
+        int queryHeads);                           // Hq
+
+// Keys of n tokens into format v2 pages: the codes of kvq_pack_keys in the v2 physical order (RoPE
+// pairs adjacent, Kw = ⌈D·b/32⌉ words per slot, written whole), the fixed-slot outliers exactly as
+// kvq_pack_keys, plus keyOutHeadEnd. Grid: n blocks of KVQ_PACK_THREADS; static shared memory only.
+extern "C" __global__ void kvq_pack_keys_v2(
+        unsigned char* __restrict__ pool,          // [poolPages][pageBytes] page pool, written
+        long long pageBytes,                       // PageLayout.pageBytes()
+        long long keyCodesOff,                     // keyCodes int32 [Kw][P]
+        long long keyOutChannelOff,                // keyOutChannel int16 [P][Sk] (form FIXED)
+        long long keyOutValueOff,                  // keyOutValue fp16 [P][Sk] (form FIXED)
+        long long keyOutHeadEndOff,                // keyOutHeadEnd uint8 [P][Hkv] (form FIXED)
+        const int* __restrict__ pageTable,         // [B][maxPages]
+        int maxPages,                              // row length of pageTable
+        int poolPages,                             // pages in the pool (bounds check)
+        int pageTokens,                            // P
+        const float* __restrict__ keys,            // [n][D] fp32 pre-RoPE keys
+        const int* __restrict__ tokenSeq,          // [n] sequence of token t, in [0, B)
+        const int* __restrict__ tokenSlot,         // [n] packed slot of token t in its sequence
+        int n,                                     // tokens of this launch (= gridDim.x)
+        int batch,                                 // B (bounds check of tokenSeq)
+        const float* __restrict__ lo,              // [D] lower thresholds
+        const float* __restrict__ hi,              // [D] upper thresholds
+        const float* __restrict__ zero,            // [D] z_c (KeyQuantizer.zeroPoints())
+        const float* __restrict__ scale,           // [D] s_c (KeyQuantizer.scales())
+        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids
+        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int bits,                                  // b
+        int keyWords,                              // Kw (PageLayout v2)
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int form,                                  // KVQ_FORM_NONE or KVQ_FORM_FIXED
+        int cap,                                   // outliers kept per side (FIXED: ⌊τD⌋+1)
+        int keySlots,                              // Sk = 2·cap ≤ 255 (FIXED), else 0
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
+// Values of n tokens into format v2 pages: exactly kvq_pack_values (uniform width: v2 value codes,
+// z/s and fixed slots are v1's bytes) plus valueOutHeadEnd. Grid: n blocks of KVQ_PACK_THREADS.
+extern "C" __global__ void kvq_pack_values_v2(
+        unsigned char* __restrict__ pool,          // [poolPages][pageBytes] page pool, written
+        long long pageBytes,                       // PageLayout.pageBytes()
+        long long valueCodesOff,                   // valueCodes int32 [Hkv][P/32][b][d]
+        long long valueZeroOff,                    // valueZero fp16 [P]
+        long long valueScaleOff,                   // valueScale fp16 [P]
+        long long valueOutChannelOff,              // valueOutChannel int16 [P][Sv] (FIXED)
+        long long valueOutValueOff,                // valueOutValue fp16 [P][Sv] (FIXED)
+        long long valueOutHeadEndOff,              // valueOutHeadEnd uint8 [P][Hkv] (FIXED)
+        const int* __restrict__ pageTable,         // [B][maxPages]
+        int maxPages,                              // row length of pageTable
+        int poolPages,                             // pages in the pool (bounds check)
+        int pageTokens,                            // P
+        const float* __restrict__ values,          // [n][D] fp32
+        const int* __restrict__ tokenSeq,          // [n] sequence of token t, in [0, B)
+        const int* __restrict__ tokenSlot,         // [n] packed slot of token t in its sequence
+        int n,                                     // tokens of this launch (= gridDim.x)
+        int batch,                                 // B (bounds check of tokenSeq)
+        const float* __restrict__ valueMid,        // [C−1] fp32 midpoints of the value search centroids
+        const float* __restrict__ valueTable,      // [16] c'_V[x mod C] (reconstruction, Q-Normed)
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int bits,                                  // b
+        int form,                                  // KVQ_FORM_NONE or KVQ_FORM_FIXED
+        int topK,                                  // n_v = ⌊τD⌋+2 with outliers, else 0; 2(n_v−1) ≤ 255
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
+// Sinks and the recent window (format v2 §5): token t at index p = tokenSlot[t] of its sequence goes,
+// RoPE-rotated at position seqFirstPos + p and in fp16, to side slot p (p < S) or S + (p − S) mod N
+// (p ≥ S, N > 0); with N = 0 tokens past the sinks are not stored. One launch must not hold two
+// tokens of a sequence with the same side slot (send at most the last N non-sink tokens).
+// Grid: n blocks of 128 threads; no shared memory.
+extern "C" __global__ void kvq_side_append(
+        __half* __restrict__ side,                 // [B][2][S+N][D] fp16, written
+        int sinkCap,                               // S
+        int windowCap,                             // N
+        const float* __restrict__ keys,            // [n][D] fp32 pre-RoPE keys
+        const float* __restrict__ values,          // [n][D] fp32 values
+        const int* __restrict__ tokenSeq,          // [n] sequence of token t, in [0, B)
+        const int* __restrict__ tokenSlot,         // [n] index p of token t in its sequence (sinks included)
+        int n,                                     // tokens of this launch (= gridDim.x)
+        int batch,                                 // B (bounds check of tokenSeq)
+        const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
+        const float* __restrict__ invFreq,         // [d/2] ω_i, fp32
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
         int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null

@@ -37,20 +37,108 @@ class KernelSignaturesTest {
 
     @Test
     void everyCacheKernelInThePtxIsDeclared() {
-        for (String source : KernelSignatures.sources()) {
-            for (KernelCatalog.Entry e : catalog.entries(source, 90)) {
-                assertEquals(source, KernelSignatures.of(e.name()).source(), e.name());
+        List<String> sources = new ArrayList<>(KernelSignatures.sources());
+        sources.addAll(KernelSignatures.decodeV2Sources());
+        for (String source : sources) {
+            for (int arch : List.of(80, 90)) {
+                for (KernelCatalog.Entry e : catalog.entries(source, arch)) {
+                    assertEquals(source, KernelSignatures.of(e.name()).source(), e.name() + " on sm_" + arch);
+                }
             }
         }
+    }
+
+    /** Every decode v2 kernel and every specialized instance is an entry of its source with the family's types. */
+    @Test
+    void decodeV2FamiliesAndInstancesMatchThePtx() {
+        int instances = 0;
+        for (KernelSignatures.Signature s : KernelSignatures.decodeV2()) {
+            List<KernelSignatures.Signature> named = new ArrayList<>(List.of(s));
+            for (KernelSignatures.Instance i : s.instances()) {
+                named.add(KernelSignatures.of(i.name()));
+                instances++;
+            }
+            for (KernelSignatures.Signature n : named) {
+                assertEquals(List.of(80, 90), catalog.architectures(n.source()), n.source());
+                for (int arch : List.of(80, 90)) {
+                    KernelCatalog.Entry entry = catalog.entries(n.source(), arch).stream()
+                            .filter(e -> e.name().equals(n.name())).findFirst()
+                            .orElseThrow(() -> new AssertionError(n.name() + " is not an entry of " + n.source()
+                                    + ".sm_" + arch + ".ptx"));
+                    assertEquals(s.ptxTypes(), entry.parameterTypes(), n.name() + " on sm_" + arch);
+                }
+            }
+        }
+        assertEquals(36 + 12, instances, "b 2/3/4 × G 1/2/4/8 × d 64/128/256 packed, G × d fp16");
+        assertTrue(KernelSignatures.decodeV2Sources().stream().noneMatch(KernelSignatures.sources()::contains),
+                "the v1 backend loads every source of sources(): the v2 kernels must not be among them");
+    }
+
+    private static final Pattern CONST = Pattern.compile("\\.const \\.align 4 \\.u32 (\\w+) = (\\d+);");
+
+    private Map<String, Integer> constants(String source, int arch) {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        Matcher m = CONST.matcher(catalog.ptx(source, arch));
+        while (m.find()) {
+            out.put(m.group(1), Integer.parseInt(m.group(2)));
+        }
+        return out;
+    }
+
+    /** The Java shared-memory formulas equal the sizes the kernels were compiled with (PTX constants). */
+    @Test
+    void decodeSharedMemoryMatchesThePtxConstants() {
+        for (int arch : List.of(80, 90)) {
+            Map<String, Integer> generic = constants("kvq_decode", arch);
+            for (int d : List.of(8, 24, 64, 128, 256)) {
+                assertEquals(generic.get("kvq_decode_packed_smem_fixed") + d * generic.get("kvq_decode_packed_smem_per_d"),
+                        KernelSignatures.packedDecodeSharedBytes(3, 3, d), "generic packed, d = " + d);
+                assertEquals(generic.get("kvq_decode_fp16_smem_fixed") + d * generic.get("kvq_decode_fp16_smem_per_d"),
+                        KernelSignatures.fp16DecodeSharedBytes(3, d), "generic fp16, d = " + d);
+            }
+            for (int b : List.of(2, 3, 4)) {
+                Map<String, Integer> c = constants("kvq_decode_b" + b, arch);
+                for (int g : List.of(1, 2, 4, 8)) {
+                    for (int d : List.of(64, 128, 256)) {
+                        String entry = KernelSignatures.packedDecodeEntry(b, g, d, 256);
+                        assertEquals(c.get(entry + "_smem"), KernelSignatures.packedDecodeSharedBytes(b, g, d), entry);
+                        String fp16 = KernelSignatures.fp16DecodeEntry(g, d);
+                        assertEquals(generic.get(fp16 + "_smem"), KernelSignatures.fp16DecodeSharedBytes(g, d), fp16);
+                        // sm_80 holds two 512-thread blocks per SM with this (164 KiB less 1 KiB per block)
+                        assertTrue(KernelSignatures.packedDecodeSharedBytes(b, g, d) + 1024 <= 167936 / 2, entry);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void decodeEntriesAndSplits() {
+        assertEquals("kvq_decode_packed_b3_g1_d128", KernelSignatures.packedDecodeEntry(3, 1, 128, 256));
+        assertEquals("kvq_decode_packed_b2_g8_d64", KernelSignatures.packedDecodeEntry(2, 8, 64, 32));
+        assertEquals("kvq_decode_packed", KernelSignatures.packedDecodeEntry(3, 1, 128, 96), "P not a power of two");
+        assertEquals("kvq_decode_packed", KernelSignatures.packedDecodeEntry(3, 2, 8, 256), "stories260K: d = 8");
+        assertEquals("kvq_decode_packed", KernelSignatures.packedDecodeEntry(3, 3, 128, 256), "G = 3");
+        assertEquals("kvq_decode_packed", KernelSignatures.packedDecodeEntry(5, 1, 128, 256), "5 bits");
+        assertEquals("kvq_decode_fp16_g4_d256", KernelSignatures.fp16DecodeEntry(4, 256));
+        assertEquals("kvq_decode_fp16", KernelSignatures.fp16DecodeEntry(16, 128));
+        assertEquals(13, KernelSignatures.decodeSplits(132, 1, 32, 131072), "⌈3·132/32⌉");
+        assertEquals(1, KernelSignatures.decodeSplits(132, 64, 32, 131072));
+        assertEquals(2, KernelSignatures.decodeSplits(132, 1, 32, 1000), "no more splits than 512-token passes");
+        assertEquals(1, KernelSignatures.decodeSplits(132, 1, 8, 0));
+        assertEquals("kvq_decode_b3", KernelSignatures.of("kvq_decode_packed_b3_g4_d64").source());
+        assertEquals(KernelSignatures.of("kvq_decode_packed").params(),
+                KernelSignatures.of("kvq_decode_packed_b3_g4_d64").params());
     }
 
     /** The Java table and the C header list the same parameters, in the same order, with the same comments. */
     @Test
     void signaturesMirrorTheHeader() throws IOException {
         Map<String, List<String[]>> header = parseHeader(Path.of("src/main/cuda/kvq_kernels.cuh"));
-        assertEquals(KernelSignatures.all().stream().map(KernelSignatures.Signature::name).toList(),
-                List.copyOf(header.keySet()));
-        for (KernelSignatures.Signature s : KernelSignatures.all()) {
+        List<KernelSignatures.Signature> every = new ArrayList<>(KernelSignatures.all());
+        every.addAll(KernelSignatures.decodeV2());
+        assertEquals(every.stream().map(KernelSignatures.Signature::name).toList(), List.copyOf(header.keySet()));
+        for (KernelSignatures.Signature s : every) {
             List<String[]> params = header.get(s.name());
             assertEquals(params.size(), s.params().size(), s.name());
             for (int i = 0; i < params.size(); i++) {

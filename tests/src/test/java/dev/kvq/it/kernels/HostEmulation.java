@@ -14,66 +14,95 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Builds and runs {@code kernels-cu/src/test/cuda/kvq_host_test.cu}: the CUDA kernel bodies executed
- * on the host, block by block. Data goes through files of tagged little-endian arrays (the format is
- * described in that source). Needs {@code nvcc} (for its host compilation driver and headers); when
- * it is missing, {@link #unavailableReason()} says so and the tests skip.
+ * Builds and runs the host programs of {@code kernels-cu/src/test/cuda}: the CUDA kernel bodies executed
+ * on the host. {@code kvq_host_test.cu} runs the v1 kernels block by block; data goes through files of
+ * tagged little-endian arrays (the format is described in that source). Other programs
+ * ({@link #program(String)}) take command-line arguments and print their results. Needs {@code nvcc}
+ * (for its host compilation driver and headers); when it is missing, {@link #unavailableReason()} and
+ * {@link Program#unavailable()} say so and the tests skip.
  */
 final class HostEmulation {
     private static final Path ROOT = projectRoot();
-    private static final Path SOURCE = ROOT.resolve("kernels-cu/src/test/cuda/kvq_host_test.cu");
+    private static final Path SOURCES = ROOT.resolve("kernels-cu/src/test/cuda");
     private static final Path INCLUDE = ROOT.resolve("kernels-cu/src/main/cuda");
     private static final Path WORK = ROOT.resolve("tests/target/kvq-host-test");
-    private static Path binary;
-    private static String unavailable;
+    private static final Map<String, Program> PROGRAMS = new LinkedHashMap<>();
 
     private HostEmulation() {}
+
+    /**
+     * A host program built from {@code kernels-cu/src/test/cuda/<name>.cu}, or why it could not be.
+     *
+     * @param binary      the executable, or null
+     * @param unavailable null when built, else why not (nvcc missing, too slow)
+     */
+    record Program(Path binary, String unavailable) {
+        /** What one run printed, and its exit status. */
+        record Result(int exit, String output) {}
+
+        /** Runs the program with {@code args}; fails on a timeout, not on a non-zero exit (the caller judges). */
+        Result run(String... args) throws IOException, InterruptedException {
+            List<String> command = new ArrayList<>(List.of(binary.toString()));
+            command.addAll(List.of(args));
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(600, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IllegalStateException(binary.getFileName() + " " + String.join(" ", args) + " timed out");
+            }
+            return new Result(p.exitValue(), log);
+        }
+    }
+
+    /** The host program {@code name} (built once per test JVM). */
+    static synchronized Program program(String name) {
+        return PROGRAMS.computeIfAbsent(name, HostEmulation::build);
+    }
 
     private static Path projectRoot() {
         Path here = Path.of("").toAbsolutePath();
         return Files.isDirectory(here.resolve("kernels-cu")) ? here : here.getParent();
     }
 
-    /** Null when the emulator is built, else why it cannot be (nvcc missing, compile error). */
-    static synchronized String unavailableReason() {
-        if (binary == null && unavailable == null) {
-            build();
-        }
-        return unavailable;
+    /** Null when the v1 emulator ({@code kvq_host_test}) is built, else why it cannot be. */
+    static String unavailableReason() {
+        return program("kvq_host_test").unavailable();
     }
 
-    private static void build() {
+    private static Program build(String name) {
         String nvcc = System.getenv().getOrDefault("NVCC", "nvcc");
+        Path source = SOURCES.resolve(name + ".cu");
         try {
             Files.createDirectories(WORK);
-            Path exe = WORK.resolve("kvq_host_test");
+            Path exe = WORK.resolve(name);
             // -ffp-contract=off: the host compiler must not fuse a*b+c either, like the device path's __fmul_rn
             Process p = new ProcessBuilder(nvcc, "-O2", "-std=c++17", "-Xcompiler", "-ffp-contract=off",
-                    "-I", INCLUDE.toString(), "-o", exe.toString(), SOURCE.toString())
+                    "-I", INCLUDE.toString(), "-o", exe.toString(), source.toString())
                     .redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            if (!p.waitFor(600, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
-                unavailable = "nvcc did not finish building the host emulator within 300 s";
-            } else if (p.exitValue() != 0) {
-                throw new IllegalStateException("nvcc failed to build " + SOURCE + ":\n" + log);
-            } else {
-                binary = exe;
+                return new Program(null, "nvcc did not finish building " + name + " within 600 s");
             }
+            if (p.exitValue() != 0) {
+                throw new IllegalStateException("nvcc failed to build " + source + ":\n" + log);
+            }
+            return new Program(exe, null);
         } catch (IOException e) {
-            unavailable = "nvcc not found (" + nvcc + "): " + e.getMessage()
-                    + "; the host emulation of the CUDA kernels needs the CUDA toolkit's nvcc";
+            return new Program(null, "nvcc not found (" + nvcc + "): " + e.getMessage()
+                    + "; the host emulation of the CUDA kernels needs the CUDA toolkit's nvcc");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            unavailable = "interrupted while building the host emulator";
+            return new Program(null, "interrupted while building " + name);
         }
     }
 
-    /** Runs the emulator on {@code input}, returning its output arrays. */
+    /** Runs the v1 emulator on {@code input}, returning its output arrays. */
     static Map<String, ByteBuffer> run(String name, Arrays input) throws IOException, InterruptedException {
         Path in = WORK.resolve(name + ".in");
         Path out = WORK.resolve(name + ".out");
         Files.write(in, input.toBytes());
+        Path binary = program("kvq_host_test").binary();
         Process p = new ProcessBuilder(binary.toString(), in.toString(), out.toString()).redirectErrorStream(true).start();
         String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(600, TimeUnit.SECONDS)) {
