@@ -13,9 +13,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
+import dev.kvq.layout.ChannelPlan;
+import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Calibrator;
+import dev.kvq.quant.Provenance;
+import dev.kvq.quant.WeightedKMeans;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
+import java.util.BitSet;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -97,6 +103,28 @@ class CpuDecodeThreadsTest {
         }
     }
 
+    /**
+     * A calibration with the Fisher bit allocation across the layers (widths 0–6 per RoPE pair and value
+     * channel); checks that its keys have mixed widths, and prints them (which kernels a run reaches).
+     */
+    private static Calibration allocated(AttentionShape shape, QuantSpec spec) {
+        Activations[][] a = SyntheticActivations.perLayer(shape.layers(), 2048, shape.kvChannels(), 10);
+        Calibration cal = new Calibration(shape, spec, Provenance.unknown(), Calibrator.fit(shape, spec, a[0], a[1],
+                WeightedKMeans.Options.defaults()));
+        for (int l = 0; l < shape.layers(); l++) {
+            BitSet keyWidths = new BitSet();
+            BitSet valueWidths = new BitSet();
+            ChannelPlan plan = ChannelPlan.of(shape, cal.layer(l));
+            for (int c = 0; c < shape.kvChannels(); c++) {
+                keyWidths.set(plan.keyWidth(c));
+                valueWidths.set(plan.valueWidth(c));
+            }
+            System.out.println(spec.name() + " layer " + l + ": key widths " + keyWidths + ", value widths " + valueWidths);
+            assertTrue(keyWidths.cardinality() >= 2, spec.name() + ": mixed key widths " + keyWidths);
+        }
+        return cal;
+    }
+
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4}")
     @MethodSource("configurations")
     void anyThreadCountGivesTheSameBitsAndScalarAgrees(int headDim, int queryHeads, int kvHeads, RopePairing pairing,
@@ -104,7 +132,7 @@ class CpuDecodeThreadsTest {
         QuantSpec spec = QuantSpec.parse(mode);
         int layers = spec.allocated() ? 2 : 1;   // a bit allocation gives each layer its own layout
         AttentionShape shape = new AttentionShape(layers, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
-        Calibration cal = spec.quantized() ? calibration(shape, spec, 5) : null;
+        Calibration cal = !spec.quantized() ? null : spec.allocated() ? allocated(shape, spec) : calibration(shape, spec, 5);
         int d = shape.kvChannels();
         float[] keys = SyntheticActivations.keys(11, TOKENS, d);
         float[] values = SyntheticActivations.values(12, TOKENS, d);

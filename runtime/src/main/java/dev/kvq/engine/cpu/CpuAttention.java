@@ -26,9 +26,9 @@ import jdk.incubator.vector.VectorOperators;
  * {@link Occupancy#pageReadTokens}) one more, and the units run on the engine's {@link CpuThreads}. A unit walks its pages one by one: the page's RoPE
  * angles once for all heads, the key scores of every head with the page's key outliers, an online
  * softmax (running max, sum and output per query head), the values of every head with the value
- * outliers. One-width layers run the pair kernels ({@link KeyPairs}, {@link PackedKeyKernels},
- * {@link PackedValueKernels}); mixed-width layers (a bit allocation) the per-pair-width kernels
- * ({@link KeyPlan}, {@link PageKernels}) and the value width groups ({@link ValuePlan}). Layers may differ
+ * outliers. Keys run the pair kernels ({@link KeyPairs}, {@link PackedKeyKernels}) per run of pairs of one
+ * width (one run per head in a one-width layer); values the {@link PackedValueKernels} in a one-width
+ * layer, else the value width groups ({@link ValuePlan}, {@link PageKernels}). Layers may differ
  * in layout, so the step binds the layer's first ({@link #bind}). The units' (max, sum, output) are merged in unit order. Split points and merge order
  * depend only on the token count, so any thread count gives the same bits.
  *
@@ -53,8 +53,9 @@ final class CpuAttention {
     private final int hkv;
     private final int group;
     private final int pageTokens;
-    private KeyPairs pairs;                       // the bound layer's pairs (one-width nuq), else null
-    private boolean pairTablesUsed;               // MHA at 2 or 3 bits: pairs2/pairs3
+    private KeyPairs pairs;                       // the bound layer's pairs (nuq), else null
+    private boolean pairTablesUsed;               // MHA: pairs2/pairs3 for the runs at 2 and 3 bits
+    private int valueBits;                        // the bound layer's value width when it has one (1–4), else −1
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
     // per channel c of the KV vector: its head, RoPE frequency row offset (i·P), in-head index and partner
@@ -168,7 +169,9 @@ final class CpuAttention {
         layout = store.layout();
         occupancy = store.occupancy();
         pairs = packed ? store.keyPairs() : null;
-        pairTablesUsed = pairs != null && group == 1 && pairs.bits >= 2 && pairs.bits <= 3;
+        pairTablesUsed = pairs != null && group == 1;
+        int uniform = packed ? layout.plan().uniformWidth() : -1;
+        valueBits = uniform >= 1 && uniform <= 4 ? uniform : -1;
         keyCodes = layout.offsetOrZero(Part.KEY_CODES);
         valueCodes = layout.offsetOrZero(Part.VALUE_CODES);
         valueZero = layout.offsetOrZero(Part.VALUE_ZERO);
@@ -358,7 +361,7 @@ final class CpuAttention {
         return PlainKernels.HALF_EXPONENT - (Math.getExponent(max) - 13);
     }
 
-    /** Pair tables of every MHA head for {@link PackedKeyKernels#pairs3} (b = 3) or {@code pairs2} (b = 2). */
+    /** Pair tables of every MHA head's pairs at 3 bits ({@link PackedKeyKernels#pairs3}) and 2 bits ({@code pairs2}). */
     private void buildPairTables(int[] keyTable) {
         int half = d / 2;
         int entries = 2 * PackedKeyKernels.TABLE;
@@ -370,10 +373,11 @@ final class CpuAttention {
                 int p = pairs.second[i];
                 float qj = queries[q * d + j];
                 float qp = queries[q * d + p];
-                int kj = (c0 + j) * 16;
-                int kp = (c0 + p) * 16;
+                int kj = (c0 + j) * pairs.entries;
+                int kp = (c0 + p) * pairs.entries;
                 int at = i * entries;
-                if (pairs.bits == 3) {
+                int width = pairs.width[i];
+                if (width == 3) {
                     for (int x = 0; x < 8; x++) {
                         float vj = Float.intBitsToFloat(keyTable[kj + x]);
                         float vp = Float.intBitsToFloat(keyTable[kp + x]);
@@ -382,7 +386,7 @@ final class CpuAttention {
                         pairTables[at + 16 + x] = Float.floatToRawIntBits(-qj * vp);
                         pairTables[at + 24 + x] = Float.floatToRawIntBits(qp * vj);
                     }
-                } else {
+                } else if (width == 2) {
                     for (int b = 0; b < 4; b++) {
                         float vp = Float.intBitsToFloat(keyTable[kp + b]);
                         for (int a = 0; a < 4; a++) {
@@ -450,40 +454,40 @@ final class CpuAttention {
         int blocks = (n + 31) & ~31;
         int[] keyTable = store.keyTable();
         int half = d / 2;
-        if (pairs == null) {
-            // mixed widths: the per-pair-width kernels
-            for (int h = 0; h < hkv; h++) {
-                PageKernels.packedKeyScores(simd, store.keyPlan(h), page, keyCodes, p, n, keyTable, w.cos, w.sin,
-                        queries, h * group, group, w.sc, p, 0);
-            }
-            keyOutliers(store, page, n, w);
-            return;
-        }
         for (int h = 0; h < hkv; h++) {
-            int from = h * half;
             int q0 = h * group;
+            for (int g = 0; g < group; g++) {
+                Arrays.fill(w.sc, (q0 + g) * p, (q0 + g) * p + blocks, 0f);   // the kernels add
+            }
             if (!simd || !Vectors.PACKED) {
-                PackedKeyKernels.scalar(page, keyCodes, p, n, pairs, from, from + half, keyTable, h * d, queries,
-                        q0 * d, d, group, w.cos, w.sin, w.sc, q0 * p);
-            } else if (pairTablesUsed && pairs.bits == 3) {
-                PackedKeyKernels.pairs3(page, keyCodes, p, blocks, pairs, from, from + half, pairTables,
-                        from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
-            } else if (pairTablesUsed) {
-                PackedKeyKernels.pairs2(page, keyCodes, p, blocks, pairs, from, from + half, pairTables,
-                        from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
-            } else {
-                for (int g = 0; g < group; g += 4) {
-                    rotateOnce(page, keyTable, h, from, blocks, q0 + g, Math.min(4, group - g), w);
+                PackedKeyKernels.scalar(page, keyCodes, p, n, pairs, h * half, (h + 1) * half, keyTable, h * d,
+                        queries, q0 * d, d, group, w.cos, w.sin, w.sc, q0 * p);
+                continue;
+            }
+            for (int run = pairs.headRuns[h]; run < pairs.headRuns[h + 1]; run++) {
+                int from = pairs.runFrom[run];
+                int to = pairs.runTo[run];
+                int width = pairs.runWidth[run];
+                if (width > 4) {
+                    // 5 and 6 bits (a few pairs of a bit allocation): beyond the 16-entry permutes
+                    PackedKeyKernels.scalar(page, keyCodes, p, n, pairs, from, to, keyTable, h * d, queries, q0 * d,
+                            d, group, w.cos, w.sin, w.sc, q0 * p);
+                } else if (pairTablesUsed && width == 3) {
+                    PackedKeyKernels.pairs3(page, keyCodes, p, blocks, pairs, from, to, pairTables,
+                            from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
+                } else if (pairTablesUsed && width == 2) {
+                    PackedKeyKernels.pairs2(page, keyCodes, p, blocks, pairs, from, to, pairTables,
+                            from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
+                } else {
+                    for (int g = 0; g < group; g += 4) {
+                        PackedKeyKernels.rotateOnce(page, keyCodes, p, blocks, pairs, from, to, keyTable, h * d,
+                                queries, (q0 + g) * d, d, Math.min(4, group - g), w.cos, w.sin, w.nsin, w.sc,
+                                (q0 + g) * p);
+                    }
                 }
             }
         }
         keyOutliers(store, page, n, w);
-    }
-
-    private void rotateOnce(MemorySegment page, int[] keyTable, int h, int from, int blocks, int q, int count,
-                            Work w) {
-        PackedKeyKernels.rotateOnce(page, keyCodes, pageTokens, blocks, pairs, from, from + d / 2, keyTable, h * d,
-                queries, q * d, d, count, w.cos, w.sin, w.nsin, w.sc, q * pageTokens);
     }
 
     /**
@@ -580,8 +584,8 @@ final class CpuAttention {
             return;
         }
         ValuePlan plan = store.valuePlan();
-        if (pairs != null) {
-            int bits = pairs.bits;
+        if (valueBits > 0) {
+            int bits = valueBits;
             int[] table = plan.table(bits);
             for (int h = 0; h < hkv; h++) {
                 PackedValueKernels.values(simd, bits, page, valueCodes + layout.valueWord(h, 0, 0, 0, 0) * 4, d, p, n,

@@ -31,8 +31,7 @@ import java.util.List;
  * One layer of one sequence on the CPU: its pages, fp16 side buffer (sinks and the recent-token window)
  * and sparse entries, allocated on demand (reserve → allocate → roll back), and the writer that fills them
  * in page format v2 ({@link PageLayout} with the layer's {@link ChannelPlan}, {@link SinkLayout},
- * {@link EntryChunks}); also the layer's kernel plans ({@link KeyPairs} for one-width layers, else {@link KeyPlan} per KV head;
- * {@link ValuePlan}).
+ * {@link EntryChunks}); also the layer's kernel plans ({@link KeyPairs}, {@link ValuePlan}).
  * {@link CpuAttention} reads it. The token count is the cache's; every method that needs it is given it.
  */
 final class CpuLayer {
@@ -62,8 +61,7 @@ final class CpuLayer {
     private final KeyQuantizer keyQuantizer;
     private final ValueQuantizer valueQuantizer;
     private final int[] keyTable;            // CodeTables.keys as float bits, for the permute lookups
-    private final KeyPairs keyPairs;         // one-width layers: the pair kernels' plan, else null
-    private final KeyPlan[] keyPlans;        // [kvHeads] mixed-width layers: the generic kernels' plans, else null
+    private final KeyPairs keyPairs;         // the key kernels' plan: pairs and their runs of one width
     private final ValuePlan valuePlan;
     private final QuantizedToken keyToken;
     private final QuantizedToken valueToken;
@@ -88,17 +86,7 @@ final class CpuLayer {
             keyQuantizer = calibration.keys();
             valueQuantizer = calibration.valueQuantizer(spec);
             keyTable = floatBits(CodeTables.keys(keyQuantizer, entries));
-            int width = plan.uniformWidth();
-            if (width >= 1 && width <= 4) {
-                keyPairs = new KeyPairs(plan, width);
-                keyPlans = null;
-            } else {
-                keyPairs = null;
-                keyPlans = new KeyPlan[shape.kvHeads()];
-                for (int h = 0; h < keyPlans.length; h++) {
-                    keyPlans[h] = new KeyPlan(h, plan, entries);
-                }
-            }
+            keyPairs = new KeyPairs(plan, entries);
             valuePlan = new ValuePlan(layout, calibration);
             keyToken = new QuantizedToken(d);
             valueToken = new QuantizedToken(d);
@@ -110,7 +98,6 @@ final class CpuLayer {
             valueQuantizer = null;
             keyTable = null;
             keyPairs = null;
-            keyPlans = null;
             valuePlan = null;
             keyToken = null;
             valueToken = null;
@@ -160,17 +147,9 @@ final class CpuLayer {
         return keyTable;
     }
 
-    /**
-     * Where each RoPE pair sits in the key stream when every channel of the layer has one width of at most
-     * 4 bits (the pair kernels' layers), else null (nuq only).
-     */
+    /** Where each RoPE pair sits in the key stream, and the runs of pairs of one width (nuq only). */
     KeyPairs keyPairs() {
         return keyPairs;
-    }
-
-    /** Where each RoPE pair of KV head {@code h} sits in the key stream of a mixed-width layer ({@link #keyPairs} null). */
-    KeyPlan keyPlan(int h) {
-        return keyPlans[h];
     }
 
     /** The value width groups and their tables (nuq only). */

@@ -10,7 +10,6 @@ import static dev.kvq.engine.cpu.Vectors.tableHi;
 import static dev.kvq.engine.cpu.Vectors.tableLo;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -18,8 +17,9 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * Packed key scores over one KV head of one page: dequantize → RoPE → dot, fused, with lanes along
  * tokens. The pairs of {@link KeyPairs} are the outer loop: a pair's tables sit in registers while the
- * page's scores (page-local, in L1) accumulate in memory. Every kernel writes
- * {@code sc[scAt + g·P + r]} for the first {@code blocks} slots (a multiple of 32) of query head g.
+ * page's scores (page-local, in L1) accumulate in memory. Every kernel adds to
+ * {@code sc[scAt + g·P + r]} for the first {@code blocks} slots (a multiple of 32) of query head g, so a
+ * head's runs of pairs of one width ({@link KeyPairs#runFrom}) each go to the kernel of their width.
  *
  * <p>With {@code x} the pair's field ({@code a} = code of the first channel j, {@code b'} = code of
  * its partner p), {@code K_c[·]} the dequantized pre-RoPE key of channel c and the page's step angle
@@ -34,11 +34,12 @@ import jdk.incubator.vector.VectorOperators;
  *       per-channel tables 20% slower.)</li>
  *   <li>{@link #pairs2} (b = 2, one query head): one 16-entry table per bracket indexed by the 4-bit
  *       field itself: two permutes.</li>
- *   <li>{@link #rotateOnce} (GQA at any width, and b = 4): per-channel 16-entry tables; the key pair is
+ *   <li>{@link #rotateOnce} (GQA at any width up to 4, and b = 0, 1, 4): per-channel 16-entry tables; the key pair is
  *       decoded and rotated once, then two FMAs per query head (up to four heads per pass).</li>
  * </ul>
  * Tables of width-{@code b} codes repeat every {@code 2^b} entries, so a lookup ignores the bits above
- * the code. The scalar reference {@link #scalar} computes the same sums from the per-channel table.
+ * the code. The scalar reference {@link #scalar} computes the same sums from the per-channel table, for
+ * every width (it also serves the rare 5- and 6-bit runs of a bit allocation).
  */
 final class PackedKeyKernels {
     private PackedKeyKernels() {}
@@ -56,7 +57,6 @@ final class PackedKeyKernels {
      */
     static void pairs3(MemorySegment page, long codesAt, int pageTokens, int blocks, KeyPairs plan, int from, int to,
                        int[] tables, int tableAt, float[] cos, float[] sin, float[] sc, int scAt) {
-        Arrays.fill(sc, scAt, scAt + blocks, 0f);
         long rowBytes = 4L * pageTokens;
         for (int k = from; k < to; k++) {
             int sh = plan.shift[k];
@@ -93,7 +93,6 @@ final class PackedKeyKernels {
      */
     static void pairs2(MemorySegment page, long codesAt, int pageTokens, int blocks, KeyPairs plan, int from, int to,
                        int[] tables, int tableAt, float[] cos, float[] sin, float[] sc, int scAt) {
-        Arrays.fill(sc, scAt, scAt + blocks, 0f);
         long rowBytes = 4L * pageTokens;
         for (int k = from; k < to; k++) {
             int sh = plan.shift[k];
@@ -124,18 +123,15 @@ final class PackedKeyKernels {
      * {@code scAt + g·P}): per pair, the key pair is looked up in its channel tables and rotated once,
      * then each head adds its two products.
      *
-     * @param keyTable {@code [D][16]} float bits of {@code K_c[x mod 2^b]}; this KV head's channel j at
-     *                 {@code (channel0 + j)·16}
+     * @param keyTable {@code [D][E]} float bits of {@code K_c[x mod 2^b]}; this KV head's channel j at
+     *                 {@code (channel0 + j)·E}, E = {@code plan.entries}
      * @param nsin     {@code −sin}, same indexing as {@code sin}
      */
     static void rotateOnce(MemorySegment page, long codesAt, int pageTokens, int blocks, KeyPairs plan, int from,
                            int to, int[] keyTable, int channel0, float[] q, int qAt, int d, int count,
                            float[] cos, float[] sin, float[] nsin, float[] sc, int scAt) {
-        for (int g = 0; g < count; g++) {
-            Arrays.fill(sc, scAt + g * pageTokens, scAt + g * pageTokens + blocks, 0f);
-        }
         long rowBytes = 4L * pageTokens;
-        int bits = plan.bits;
+        int bits = plan.width[from];
         int q1 = qAt + Math.min(1, count - 1) * d;
         int q2 = qAt + Math.min(2, count - 1) * d;
         int q3 = qAt + Math.min(3, count - 1) * d;
@@ -148,8 +144,8 @@ final class PackedKeyKernels {
             long row = codesAt + plan.row[k] * rowBytes;
             int j = plan.first[k];
             int p = plan.second[k];
-            int tj = (channel0 + j) * TABLE;
-            int tp = (channel0 + p) * TABLE;
+            int tj = (channel0 + j) * plan.entries;
+            int tp = (channel0 + p) * plan.entries;
             IntVector jLo = tableLo(keyTable, tj);
             IntVector jHi = tableHi(keyTable, tj, jLo);
             IntVector pLo = tableLo(keyTable, tp);
@@ -197,14 +193,13 @@ final class PackedKeyKernels {
      * The scalar reference for every width and group size: per slot and query head, the pairs
      * {@code [from, to)} of one KV head summed from the per-channel key table.
      *
-     * @param keyTable {@code [D][16]} float bits of {@code K_c[x mod 2^b]} ({@code CpuLayer#keyTable})
+     * @param keyTable {@code [D][E]} float bits of {@code K_c[x mod 2^w]} ({@code CpuLayer#keyTable})
      * @param channel0 this KV head's first channel, {@code h·d}
      */
     static void scalar(MemorySegment page, long codesAt, int pageTokens, int tokens, KeyPairs plan, int from, int to,
                        int[] keyTable, int channel0, float[] q, int qAt, int d, int count, float[] cos, float[] sin,
                        float[] sc, int scAt) {
-        int bits = plan.bits;
-        int mask = (1 << bits) - 1;
+        int e = plan.entries;
         for (int g = 0; g < count; g++) {
             for (int r = 0; r < tokens; r++) {
                 float acc = 0f;
@@ -214,18 +209,20 @@ final class PackedKeyKernels {
                     if (plan.straddle[k]) {
                         field |= page.get(INT, at + 4L * pageTokens) << (32 - plan.shift[k]);
                     }
+                    int bits = plan.width[k];
+                    int mask = (1 << bits) - 1;
                     int fieldP = field >>> bits;
                     int j = plan.first[k];
                     int p = plan.second[k];
-                    float kj = Float.intBitsToFloat(keyTable[(channel0 + j) * TABLE + (field & mask)]);
-                    float kp = Float.intBitsToFloat(keyTable[(channel0 + p) * TABLE + (fieldP & mask)]);
+                    float kj = Float.intBitsToFloat(keyTable[(channel0 + j) * e + (field & mask)]);
+                    float kp = Float.intBitsToFloat(keyTable[(channel0 + p) * e + (fieldP & mask)]);
                     float qj = q[qAt + g * d + j];
                     float qp = q[qAt + g * d + p];
                     int t = plan.frequency[k] * pageTokens + r;
                     acc = Math.fma(cos[t], Math.fma(kp, qp, kj * qj), acc);
                     acc = Math.fma(sin[t], Math.fma(-kp, qj, kj * qp), acc);
                 }
-                sc[scAt + g * pageTokens + r] = acc;
+                sc[scAt + g * pageTokens + r] += acc;
             }
         }
     }
