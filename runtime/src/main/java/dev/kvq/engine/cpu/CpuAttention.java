@@ -588,8 +588,8 @@ final class CpuAttention {
             int bits = valueBits;
             int[] table = plan.table(bits);
             for (int h = 0; h < hkv; h++) {
-                PackedValueKernels.values(simd, bits, page, valueCodes + layout.valueWord(h, 0, 0, 0, 0) * 4, d, p, n,
-                        table, w.alpha, h * group * p, group, unitOut, oAt + h * group * d, d);
+                PackedValueKernels.values(simd, bits, page, valueCodes + layout.valueWord(h, 0, 0, 0, 0) * 4, d,
+                        bits * d, p, n, table, w.alpha, h * group * p, group, unitOut, oAt + h * group * d, d);
             }
         } else {
             // width groups: the page's sums in each head's physical order, then mapped to logical channels

@@ -26,55 +26,55 @@ import jdk.incubator.vector.VectorOperators;
 final class PackedValueKernels {
     private PackedValueKernels() {}
 
-    /** Whether the SIMD forms cover {@code channels} channels per head. */
-    static boolean fits(int channels) {
-        return Vectors.PACKED && channels % LANES == 0;
-    }
-
     /**
      * Query heads {@code [0, count)} of a group against one KV head's codes of a page, over the
      * 32-token groups that hold the first {@code tokens} slots (α must be 0 for the slots after them).
      *
-     * @param codesAt    byte offset of this head's codes: int32 {@code [P/32][bits][channels]}
-     * @param channels   channels of the head (the row length)
-     * @param valueTable {@code [16]} float bits of {@code c'_V[x mod 2^b]}
+     * @param codesAt    byte offset of the codes' first row: int32 {@code [bits][channels]} per 32-token group
+     * @param channels   channels of the head or width group (the row length)
+     * @param groupWords words from one 32-token group's rows to the next: {@code bits·channels} in a
+     *                   one-width layer, the head's {@code W_h} in a width group ({@code PageLayout})
+     * @param valueTable {@code [16]} (or more) float bits of {@code c'_V[x mod 2^b]}, b ≤ 4
      * @param alpha      {@code [Hq][P]} page-local α, head g's at {@code alphaAt + g·P}
      * @param o          accumulators, head g's channel j at {@code oAt + g·stride + j}
      */
-    static void values(boolean simd, int bits, MemorySegment page, long codesAt, int channels, int pageTokens,
-                       int tokens, int[] valueTable, float[] alpha, int alphaAt, int count, float[] o, int oAt,
-                       int stride) {
+    static void values(boolean simd, int bits, MemorySegment page, long codesAt, int channels, int groupWords,
+                       int pageTokens, int tokens, int[] valueTable, float[] alpha, int alphaAt, int count, float[] o,
+                       int oAt, int stride) {
         int groups = (tokens + 31) >>> 5;
-        if (!simd || !fits(channels)) {
-            scalar(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt, pageTokens, count, o, oAt, stride);
-            return;
-        }
+        long groupBytes = 4L * groupWords;
+        // SIMD over whole vectors of channels, the scalar form for the rest (a width group's odd channels)
+        int vector = simd && Vectors.PACKED ? channels - channels % LANES : 0;
         int g = 0;
-        if (channels % (2 * LANES) == 0) {
+        if (vector == channels && channels % (2 * LANES) == 0) {
             for (; g + 4 <= count; g += 4) {
-                four(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt + g * pageTokens, pageTokens,
-                        o, oAt + g * stride, stride);
+                four(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
+                        pageTokens, o, oAt + g * stride, stride);
             }
         }
-        for (; g < count; g++) {
-            one(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt + g * pageTokens, o,
-                    oAt + g * stride);
+        for (; g < count && vector > 0; g++) {
+            one(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
+                    o, oAt + g * stride);
+        }
+        if (vector < channels) {
+            scalar(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt, pageTokens,
+                    count, o, oAt, stride);
         }
     }
 
     /** One query head: passes of 4·LANES channels (4 accumulators), then LANES-channel passes. */
-    private static void one(int bits, MemorySegment page, long codesAt, int channels, int groups, int[] valueTable,
-                            float[] alpha, int alphaAt, float[] o, int oAt) {
+    private static void one(int bits, MemorySegment page, long codesAt, int channels, int vector, long groupBytes,
+                            int groups, int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt) {
         int j0 = 0;
-        for (; j0 + 4 * LANES <= channels; j0 += 4 * LANES) {
-            oneWide(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt, o, oAt, j0);
+        for (; j0 + 4 * LANES <= vector; j0 += 4 * LANES) {
+            oneWide(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0);
         }
-        for (; j0 < channels; j0 += LANES) {
-            oneNarrow(bits, page, codesAt, channels, groups, valueTable, alpha, alphaAt, o, oAt, j0);
+        for (; j0 < vector; j0 += LANES) {
+            oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0);
         }
     }
 
-    private static void oneWide(int bits, MemorySegment page, long codesAt, int channels, int groups,
+    private static void oneWide(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
                                 int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0) {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
@@ -85,7 +85,7 @@ final class PackedValueKernels {
         FloatVector c2 = c0;
         FloatVector c3 = c0;
         for (int tg = 0; tg < groups; tg++) {
-            long group = codesAt + (long) tg * bits * rowBytes + 4L * j0;
+            long group = codesAt + (long) tg * groupBytes + 4L * j0;
             int a0 = alphaAt + 32 * tg;
             for (int e = 0; e < 32; e++) {
                 int bit = bits * e;
@@ -121,14 +121,14 @@ final class PackedValueKernels {
         FloatVector.fromArray(FS, o, at + 3 * LANES).add(c3).intoArray(o, at + 3 * LANES);
     }
 
-    private static void oneNarrow(int bits, MemorySegment page, long codesAt, int channels, int groups,
+    private static void oneNarrow(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
                                   int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0) {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
         long rowBytes = 4L * channels;
         FloatVector c0 = FloatVector.zero(FS);
         for (int tg = 0; tg < groups; tg++) {
-            long group = codesAt + (long) tg * bits * rowBytes + 4L * j0;
+            long group = codesAt + (long) tg * groupBytes + 4L * j0;
             int a0 = alphaAt + 32 * tg;
             for (int e = 0; e < 32; e++) {
                 int bit = bits * e;
@@ -147,7 +147,7 @@ final class PackedValueKernels {
     }
 
     /** Four query heads of a GQA group: 2·LANES channels × 4 heads (8 accumulators) per pass. */
-    private static void four(int bits, MemorySegment page, long codesAt, int channels, int groups, int[] valueTable,
+    private static void four(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups, int[] valueTable,
                              float[] alpha, int alphaAt, int pageTokens, float[] o, int oAt, int stride) {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
@@ -163,7 +163,7 @@ final class PackedValueKernels {
             FloatVector e0 = a0;
             FloatVector e1 = a0;
             for (int tg = 0; tg < groups; tg++) {
-                long group = codesAt + (long) tg * bits * rowBytes + 4L * j0;
+                long group = codesAt + (long) tg * groupBytes + 4L * j0;
                 int r = alphaAt + 32 * tg;
                 for (int e = 0; e < 32; e++, r++) {
                     int bit = bits * e;
@@ -210,16 +210,17 @@ final class PackedValueKernels {
         }
     }
 
-    /** The scalar reference: each (head, channel) summed over the 32-token groups in token order. */
-    static void scalar(int bits, MemorySegment page, long codesAt, int channels, int groups, int[] valueTable,
-                       float[] alpha, int alphaAt, int pageTokens, int count, float[] o, int oAt, int stride) {
+    /** The scalar reference: each (head, channel ≥ {@code from}) summed over the 32-token groups in token order. */
+    static void scalar(int bits, MemorySegment page, long codesAt, int channels, int from, long groupBytes, int groups,
+                       int[] valueTable, float[] alpha, int alphaAt, int pageTokens, int count, float[] o, int oAt,
+                       int stride) {
         int mask = (1 << bits) - 1;
         for (int g = 0; g < count; g++) {
-            for (int j = 0; j < channels; j++) {
+            for (int j = from; j < channels; j++) {
                 float acc = 0f;
                 for (int r = 0; r < 32 * groups; r++) {
                     int bit = bits * (r & 31);
-                    long at = codesAt + (((long) (r >>> 5) * bits + (bit >>> 5)) * channels + j) * 4;
+                    long at = codesAt + (r >>> 5) * groupBytes + ((long) (bit >>> 5) * channels + j) * 4;
                     int sh = bit & 31;
                     int code = page.get(INT, at) >>> sh;
                     if (sh + bits > 32) {

@@ -88,9 +88,20 @@ final class ValuePlan {
                 }
                 continue;
             }
-            PageKernels.packedValues(simd, vg.width(), page, valueCodes + layout.valueWord(h, 0, g, 0, 0) * 4,
-                    vg.channels(), plan.headValueWords(h), p, tokens, table, alpha, beta, h * group, group, out, d,
-                    vg.position());
+            long codesAt = valueCodes + layout.valueWord(h, 0, g, 0, 0) * 4;
+            if (vg.width() <= 4) {
+                // the one-width kernels, stepping over the head's other groups between token groups
+                PackedValueKernels.values(simd, vg.width(), page, codesAt, vg.channels(), plan.headValueWords(h), p,
+                        tokens, table, alpha, h * group * p, group, out, h * group * d + vg.position(), d);
+                for (int q = h * group; q < (h + 1) * group; q++) {
+                    for (int i = 0; i < vg.channels(); i++) {
+                        out[q * d + vg.position() + i] += beta[q];
+                    }
+                }
+                continue;
+            }
+            PageKernels.packedValues(simd, vg.width(), page, codesAt, vg.channels(), plan.headValueWords(h), p, tokens,
+                    table, alpha, beta, h * group, group, out, d, vg.position());
         }
     }
 
