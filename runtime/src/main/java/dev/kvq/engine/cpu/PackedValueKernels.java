@@ -12,6 +12,7 @@ import static dev.kvq.engine.cpu.Vectors.tableLo;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -21,7 +22,7 @@ import jdk.incubator.vector.VectorOperators;
  * tokens ({@code valueCodes [P/32][b][n]} per head, {@code PageLayout}), so for each token one shift
  * (plus an OR when its code straddles two words), one lane permute of the 16-entry codebook table
  * ({@code c'_V} repeated every {@code 2^b} entries) and one FMA per query head serve
- * {@link Vectors#LANES} channels. A scalar reference {@link #scalar} sits beside.
+ * {@link Vectors#LANES} channels (a masked vector for a group's last few). A scalar reference {@link #scalar} sits beside.
  */
 final class PackedValueKernels {
     private PackedValueKernels() {}
@@ -43,8 +44,14 @@ final class PackedValueKernels {
                        int oAt, int stride) {
         int groups = (tokens + 31) >>> 5;
         long groupBytes = 4L * groupWords;
-        // SIMD over whole vectors of channels, the scalar form for the rest (a width group's odd channels)
-        int vector = simd && Vectors.PACKED ? channels - channels % LANES : 0;
+        if (!simd || !Vectors.PACKED) {
+            scalar(bits, page, codesAt, channels, 0, groupBytes, groups, valueTable, alpha, alphaAt, pageTokens,
+                    count, o, oAt, stride);
+            return;
+        }
+        // whole vectors of channels, then one masked vector for the rest (a width group's odd channels):
+        // each lane sums its channel in token order like the scalar form, so the bits are the same
+        int vector = channels - channels % LANES;
         int g = 0;
         if (vector == channels && channels % (2 * LANES) == 0) {
             for (; g + 4 <= count; g += 4) {
@@ -52,14 +59,43 @@ final class PackedValueKernels {
                         pageTokens, o, oAt + g * stride, stride);
             }
         }
-        for (; g < count && vector > 0; g++) {
+        VectorMask<Integer> tail = vector < channels ? IS.indexInRange(vector, channels) : null;
+        for (; g < count; g++) {
             one(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                     o, oAt + g * stride);
+            if (tail != null) {
+                oneTail(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
+                        o, oAt + g * stride, vector, tail);
+            }
         }
-        if (vector < channels) {
-            scalar(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt, pageTokens,
-                    count, o, oAt, stride);
+    }
+
+    /** Channels {@code [j0, channels)}, fewer than a vector, of one query head: masked loads and stores. */
+    private static void oneTail(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
+                                int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0,
+                                VectorMask<Integer> tail) {
+        IntVector lo = tableLo(valueTable, 0);
+        IntVector hi = tableHi(valueTable, 0, lo);
+        long rowBytes = 4L * channels;
+        FloatVector c0 = FloatVector.zero(FS);
+        for (int tg = 0; tg < groups; tg++) {
+            long group = codesAt + (long) tg * groupBytes + 4L * j0;
+            int a0 = alphaAt + 32 * tg;
+            for (int e = 0; e < 32; e++) {
+                int bit = bits * e;
+                int sh = bit & 31;
+                long row = group + (bit >>> 5) * rowBytes;
+                IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE, tail).lanewise(VectorOperators.LSHR, sh);
+                if (sh + bits > 32) {
+                    x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE, tail)
+                            .lanewise(VectorOperators.LSHL, 32 - sh));
+                }
+                c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
+            }
         }
+        int at = oAt + j0;
+        VectorMask<Float> out = tail.cast(FS);
+        FloatVector.fromArray(FS, o, at, out).add(c0).intoArray(o, at, out);
     }
 
     /** One query head: passes of 4·LANES channels (4 accumulators), then LANES-channel passes. */
