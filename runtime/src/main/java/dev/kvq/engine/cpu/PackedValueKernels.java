@@ -64,38 +64,10 @@ final class PackedValueKernels {
             one(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                     o, oAt + g * stride);
             if (tail != null) {
-                oneTail(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
+                oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                         o, oAt + g * stride, vector, tail);
             }
         }
-    }
-
-    /** Channels {@code [j0, channels)}, fewer than a vector, of one query head: masked loads and stores. */
-    private static void oneTail(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
-                                int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0,
-                                VectorMask<Integer> tail) {
-        IntVector lo = tableLo(valueTable, 0);
-        IntVector hi = tableHi(valueTable, 0, lo);
-        long rowBytes = 4L * channels;
-        FloatVector c0 = FloatVector.zero(FS);
-        for (int tg = 0; tg < groups; tg++) {
-            long group = codesAt + (long) tg * groupBytes + 4L * j0;
-            int a0 = alphaAt + 32 * tg;
-            for (int e = 0; e < 32; e++) {
-                int bit = bits * e;
-                int sh = bit & 31;
-                long row = group + (bit >>> 5) * rowBytes;
-                IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE, tail).lanewise(VectorOperators.LSHR, sh);
-                if (sh + bits > 32) {
-                    x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE, tail)
-                            .lanewise(VectorOperators.LSHL, 32 - sh));
-                }
-                c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
-            }
-        }
-        int at = oAt + j0;
-        VectorMask<Float> out = tail.cast(FS);
-        FloatVector.fromArray(FS, o, at, out).add(c0).intoArray(o, at, out);
     }
 
     /** One query head: passes of 4·LANES channels (4 accumulators), then LANES-channel passes. */
@@ -106,7 +78,7 @@ final class PackedValueKernels {
             oneWide(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0);
         }
         for (; j0 < vector; j0 += LANES) {
-            oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0);
+            oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0, null);
         }
     }
 
@@ -157,8 +129,13 @@ final class PackedValueKernels {
         FloatVector.fromArray(FS, o, at + 3 * LANES).add(c3).intoArray(o, at + 3 * LANES);
     }
 
+    /**
+     * One vector of channels from {@code j0} of one query head; {@code lanes} masks a group's last few (null: a
+     * whole vector, read without a mask as the hot path).
+     */
     private static void oneNarrow(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
-                                  int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0) {
+                                  int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0,
+                                  VectorMask<Integer> lanes) {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
         long rowBytes = 4L * channels;
@@ -170,16 +147,25 @@ final class PackedValueKernels {
                 int bit = bits * e;
                 int sh = bit & 31;
                 long row = group + (bit >>> 5) * rowBytes;
-                IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE).lanewise(VectorOperators.LSHR, sh);
+                IntVector x0 = codes(page, row, lanes).lanewise(VectorOperators.LSHR, sh);
                 if (sh + bits > 32) {
-                    x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE)
-                            .lanewise(VectorOperators.LSHL, 32 - sh));
+                    x0 = x0.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
                 }
                 c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
             }
         }
         int at = oAt + j0;
-        FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
+        if (lanes == null) {
+            FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
+        } else {
+            VectorMask<Float> out = lanes.cast(FS);
+            FloatVector.fromArray(FS, o, at, out).add(c0).intoArray(o, at, out);
+        }
+    }
+
+    private static IntVector codes(MemorySegment page, long at, VectorMask<Integer> lanes) {
+        return lanes == null ? IntVector.fromMemorySegment(IS, page, at, LE)
+                : IntVector.fromMemorySegment(IS, page, at, LE, lanes);
     }
 
     /** Four query heads of a GQA group: 2·LANES channels × 4 heads (8 accumulators) per pass. */
