@@ -115,17 +115,20 @@ public record Rope(RopePairing pairing, float[] invFreq) {
      */
     public void apply(float[] x, int offset, long position) {
         int d = headDim();
-        float[] rotated = new float[d];
+        // a pair shares its angle: one cos/sin per pair, both channels rotated from their old values
         for (int j = 0; j < d; j++) {
+            if (!pairing.isFirstOfPair(j, d)) {
+                continue;
+            }
+            int p = pairing.partner(j, d);
             double phi = angle(position, j);
             float cos = (float) Math.cos(phi);
             float sin = (float) Math.sin(phi);
-            float other = x[offset + pairing.partner(j, d)];
-            rotated[j] = pairing.isFirstOfPair(j, d)
-                    ? x[offset + j] * cos - other * sin
-                    : x[offset + j] * cos + other * sin;
+            float first = x[offset + j];
+            float second = x[offset + p];
+            x[offset + j] = first * cos - second * sin;
+            x[offset + p] = second * cos + first * sin;
         }
-        System.arraycopy(rotated, 0, x, offset, d);
     }
 
     @Override
