@@ -56,9 +56,7 @@ public final class PackedDecodeCache implements DecodeCache {
     @Override
     public void attend(int layer, float[] query, int pos, float[] out) {
         float[] q = query.clone();
-        for (int h = 0; h < shape.queryHeads(); h++) {
-            shape.rope().apply(q, h * shape.headDim(), pos);
-        }
+        shape.rope().apply(q, 0, shape.queryHeads(), pos);
         cache.attend(layer, q, out);
     }
 

@@ -92,9 +92,7 @@ public final class ReferenceDecoder {
                 addResiduals(layout, image, page, r, tensor, pre, shape.kvHeads());
             }
             if (keys) {
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    shape.rope().apply(pre, h * headDim, firstPosition + t);
-                }
+                shape.rope().apply(pre, 0, shape.kvHeads(), firstPosition + t);
             }
             System.arraycopy(pre, 0, out, t * d, d);
         }

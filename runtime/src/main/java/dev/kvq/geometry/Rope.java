@@ -114,6 +114,20 @@ public record Rope(RopePairing pairing, float[] invFreq) {
      * @param position the token position
      */
     public void apply(float[] x, int offset, long position) {
+        apply(x, offset, 1, position);
+    }
+
+    /**
+     * Rotates {@code heads} consecutive heads {@code x[offset, offset + heads·d)} to position {@code position}
+     * in place, exactly as {@link #apply(float[], int, long)} head by head: the heads share each pair's
+     * cos/sin, so they are computed once (they are most of the cost).
+     *
+     * @param x the vectors
+     * @param offset first channel of the first head
+     * @param heads the number of heads
+     * @param position the token position
+     */
+    public void apply(float[] x, int offset, int heads, long position) {
         int d = headDim();
         // a pair shares its angle: one cos/sin per pair, both channels rotated from their old values
         for (int j = 0; j < d; j++) {
@@ -124,10 +138,12 @@ public record Rope(RopePairing pairing, float[] invFreq) {
             double phi = angle(position, j);
             float cos = (float) Math.cos(phi);
             float sin = (float) Math.sin(phi);
-            float first = x[offset + j];
-            float second = x[offset + p];
-            x[offset + j] = first * cos - second * sin;
-            x[offset + p] = second * cos + first * sin;
+            for (int h = 0, at = offset; h < heads; h++, at += d) {
+                float first = x[at + j];
+                float second = x[at + p];
+                x[at + j] = first * cos - second * sin;
+                x[at + p] = second * cos + first * sin;
+            }
         }
     }
 

@@ -22,6 +22,7 @@ public final class KeyQuantizer {
     private final float[] scale;  // [D], 0 for a channel that was constant during calibration
     private final Codebook[] codebooks;  // [D]
     private final Codebook shared;       // the one codebook of every channel, or null when they differ
+    private final CodebookGroups groups; // the channels by codebook (when they differ)
 
     /**
      * Key thresholds and one codebook for every channel; {@code lo} and {@code hi} are per channel.
@@ -69,6 +70,7 @@ public final class KeyQuantizer {
         }
         this.codebooks = codebooks.clone();
         this.shared = sharedOf(this.codebooks);
+        this.groups = new CodebookGroups(this.codebooks);
     }
 
     private static Codebook[] fill(float[] lo, Codebook codebook) {
@@ -272,9 +274,7 @@ public final class KeyQuantizer {
         if (shared != null) {
             shared.nearestAll(u, 0, d, out.codes, 0);
         } else {
-            for (int c = 0; c < d; c++) {
-                out.codes[c] = codebooks[c].nearest(u[c]);
-            }
+            groups.nearest(u, out.codes, out.gathered, out.found);
         }
         if (upper + lower == 0 || capPerSide == 0) {
             return;

@@ -20,6 +20,10 @@ public final class QuantizedToken {
     public float scale;
     /** [channels] scratch: the normalized elements. */
     final float[] normalized;
+    /** [channels] scratch: one codebook group's normalized elements ({@link CodebookGroups}). */
+    final float[] gathered;
+    /** [channels] scratch: their codes. */
+    final int[] found;
 
     /**
      * Scratch for tokens of {@code channels} elements.
@@ -32,6 +36,8 @@ public final class QuantizedToken {
         this.outlierChannels = new int[channels];
         this.outlierResiduals = new short[channels];
         this.normalized = new float[channels];
+        this.gathered = new float[channels];
+        this.found = new int[channels];
     }
 
     /**

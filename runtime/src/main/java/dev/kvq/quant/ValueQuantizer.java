@@ -18,6 +18,7 @@ package dev.kvq.quant;
 public final class ValueQuantizer {
     private final Codebook codebook;      // the one codebook of every channel, or null when they differ
     private final Codebook[] codebooks;   // [channels]
+    private final CodebookGroups groups;  // the channels by codebook (when they differ)
     private final int[] middleCodes;      // [channels]
     private final QuantSpec spec;
     private final int channels;
@@ -69,6 +70,7 @@ public final class ValueQuantizer {
             throw new IllegalArgumentException(codebooks.length + " value codebooks for " + channels + " channels");
         }
         this.codebooks = codebooks.clone();
+        this.groups = new CodebookGroups(this.codebooks);
         this.middleCodes = new int[channels];
         for (int c = 0; c < channels; c++) {
             if (codebooks[c] == null) {
@@ -197,9 +199,7 @@ public final class ValueQuantizer {
         if (codebook != null) {
             codebook.nearestAll(u, 0, channels, out.codes, 0);
         } else {
-            for (int c = 0; c < channels; c++) {
-                out.codes[c] = codebooks[c].nearest(u[c]);
-            }
+            groups.nearest(u, out.codes, out.gathered, out.found);
         }
         if (topK > 0) {
             for (int c = 0; c < channels; c++) {

@@ -60,6 +60,35 @@ class CodebookTest {
     }
 
     @Test
+    void nearestCountsTheMidpointsBelowAtEverySize() {
+        SplittableRandom random = new SplittableRandom(17);
+        for (int size = 1; size <= 64; size *= 2) {
+            float[] centroids = new float[size];
+            for (int i = 0; i < size; i++) {
+                centroids[i] = (float) (random.nextDouble() * 2 - 1);
+            }
+            java.util.Arrays.sort(centroids);
+            Codebook book = Codebook.nonUniform(centroids);
+            float[] mid = book.midpoints();
+            float[] probes = new float[4 * size + 3];
+            for (int i = 0; i < mid.length; i++) {
+                probes[i] = mid[i];                                 // exactly on a midpoint: the lower code
+                probes[mid.length + i] = Math.nextUp(mid[i]);
+            }
+            for (int i = 2 * mid.length; i < probes.length; i++) {
+                probes[i] = (float) (random.nextDouble() * 2.4 - 1.2);
+            }
+            for (float x : probes) {
+                int below = 0;
+                for (float m : mid) {
+                    below += m < x ? 1 : 0;
+                }
+                assertEquals(below, book.nearest(x), "size " + size + ", x " + x);
+            }
+        }
+    }
+
+    @Test
     void uniformCodebookHasEvenLevelsFromMinusOneToOne() {
         assertArrayEquals(new float[] {-1f, -1f / 3, 1f / 3, 1f}, Codebook.uniform(2).centroids(), 1e-7f);
         float[] four = Codebook.uniform(4).centroids();

@@ -54,7 +54,7 @@ final class CpuAttention {
     private final int group;
     private final int pageTokens;
     private KeyPairs pairs;                       // the bound layer's pairs (nuq), else null
-    private boolean pairTablesUsed;               // MHA: pairs2/pairs3 for the runs at 2 and 3 bits
+    private boolean pairTablesUsed;               // MHA: pairs2/pairs3 for the runs at 0-2 and 3 bits
     private int valueBits;                        // the bound layer's value width when it has one (1–4), else −1
     private final float[] cosStep;                // [d/2][P] cos(r·ω_i)
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
@@ -361,7 +361,7 @@ final class CpuAttention {
         return PlainKernels.HALF_EXPONENT - (Math.getExponent(max) - 13);
     }
 
-    /** Pair tables of every MHA head's pairs at 3 bits ({@link PackedKeyKernels#pairs3}) and 2 bits ({@code pairs2}). */
+    /** Pair tables of every MHA head's pairs at 3 bits ({@link PackedKeyKernels#pairs3}) and 0–2 bits ({@code pairs2}). */
     private void buildPairTables(int[] keyTable) {
         int half = d / 2;
         int entries = 2 * PackedKeyKernels.TABLE;
@@ -386,14 +386,15 @@ final class CpuAttention {
                         pairTables[at + 16 + x] = Float.floatToRawIntBits(-qj * vp);
                         pairTables[at + 24 + x] = Float.floatToRawIntBits(qp * vj);
                     }
-                } else if (width == 2) {
-                    for (int b = 0; b < 4; b++) {
-                        float vp = Float.intBitsToFloat(keyTable[kp + b]);
-                        for (int a = 0; a < 4; a++) {
-                            float vj = Float.intBitsToFloat(keyTable[kj + a]);
-                            pairTables[at + a + 4 * b] = Float.floatToRawIntBits(Math.fma(qp, vp, qj * vj));
-                            pairTables[at + 16 + a + 4 * b] = Float.floatToRawIntBits(Math.fma(-qj, vp, qp * vj));
-                        }
+                } else if (width <= 2) {
+                    // entry x of the 4-bit field x = a + 2^w·b' (w = 0, 1, 2); narrower fields repeat every 2^2w
+                    // entries (one entry at w = 0: the pair has no codes, its keys are the tables' first entries)
+                    int mask = (1 << width) - 1;
+                    for (int x = 0; x < 16; x++) {
+                        float vj = Float.intBitsToFloat(keyTable[kj + (x & mask)]);
+                        float vp = Float.intBitsToFloat(keyTable[kp + ((x >>> width) & mask)]);
+                        pairTables[at + x] = Float.floatToRawIntBits(Math.fma(qp, vp, qj * vj));
+                        pairTables[at + 16 + x] = Float.floatToRawIntBits(Math.fma(-qj, vp, qp * vj));
                     }
                 }
             }
@@ -468,14 +469,14 @@ final class CpuAttention {
                 int from = pairs.runFrom[run];
                 int to = pairs.runTo[run];
                 int width = pairs.runWidth[run];
-                if (width > 4) {
-                    // 5 and 6 bits (a few pairs of a bit allocation): beyond the 16-entry permutes
+                if (width > 4 && Vectors.LANES != 16) {
+                    // 5 and 6 bits (a few pairs of a bit allocation): 64-entry tables need 16 lanes
                     PackedKeyKernels.scalar(page, keyCodes, p, n, pairs, from, to, keyTable, h * d, queries, q0 * d,
                             d, group, w.cos, w.sin, w.sc, q0 * p);
                 } else if (pairTablesUsed && width == 3) {
                     PackedKeyKernels.pairs3(page, keyCodes, p, blocks, pairs, from, to, pairTables,
                             from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
-                } else if (pairTablesUsed && width == 2) {
+                } else if (pairTablesUsed && width <= 2) {
                     PackedKeyKernels.pairs2(page, keyCodes, p, blocks, pairs, from, to, pairTables,
                             from * 2 * PackedKeyKernels.TABLE, w.cos, w.sin, w.sc, q0 * p);
                 } else {

@@ -266,9 +266,7 @@ final class CpuLayer {
     private void writeSide(float[] keys, float[] values, int off, int position, int slot) {
         int d = shape.kvChannels();
         System.arraycopy(keys, off, rotated, 0, d);
-        for (int h = 0; h < shape.kvHeads(); h++) {
-            shape.rope().apply(rotated, h * shape.headDim(), firstPosition + position);
-        }
+        shape.rope().apply(rotated, 0, shape.kvHeads(), firstPosition + position);
         for (int c = 0; c < d; c++) {
             sinks.set(SHORT, sinkLayout.keyOffset(slot, c), Fp16.encode(rotated[c]));
             sinks.set(SHORT, sinkLayout.valueOffset(slot, c), Fp16.encode(values[off + c]));
@@ -333,9 +331,7 @@ final class CpuLayer {
         long keysAt = layout.offset(Part.KEYS);
         long valuesAt = layout.offset(Part.VALUES);
         System.arraycopy(keys, off, rotated, 0, d);
-        for (int h = 0; h < shape.kvHeads(); h++) {
-            shape.rope().apply(rotated, h * headDim, firstPosition + position);
-        }
+        shape.rope().apply(rotated, 0, shape.kvHeads(), firstPosition + position);
         for (int c = 0; c < d; c++) {
             int h = c / headDim;
             int j = c - h * headDim;

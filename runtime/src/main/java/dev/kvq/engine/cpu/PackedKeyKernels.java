@@ -6,6 +6,7 @@ import static dev.kvq.engine.cpu.Vectors.IS;
 import static dev.kvq.engine.cpu.Vectors.LANES;
 import static dev.kvq.engine.cpu.Vectors.LE;
 import static dev.kvq.engine.cpu.Vectors.lookup16;
+import static dev.kvq.engine.cpu.Vectors.lookup64;
 import static dev.kvq.engine.cpu.Vectors.tableHi;
 import static dev.kvq.engine.cpu.Vectors.tableLo;
 
@@ -32,14 +33,15 @@ import jdk.incubator.vector.VectorOperators;
  *       brackets are {@code TA[8 + a] + TA[b']} and {@code TB[8 + a] + TB[b']}: four lane permutes and two
  *       FMAs per 16 tokens. (A 64-entry table in two-register permutes with a blend measured 10% slower,
  *       per-channel tables 20% slower.)</li>
- *   <li>{@link #pairs2} (b = 2, one query head): one 16-entry table per bracket indexed by the 4-bit
+ *   <li>{@link #pairs2} (b = 0, 1, 2, one query head): one 16-entry table per bracket indexed by the
  *       field itself: two permutes.</li>
- *   <li>{@link #rotateOnce} (GQA at any width up to 4, and b = 0, 1, 4): per-channel 16-entry tables; the key pair is
- *       decoded and rotated once, then two FMAs per query head (up to four heads per pass).</li>
+ *   <li>{@link #rotateOnce} (GQA at any width, and b = 4, 5, 6 with one query head): per-channel tables (16 entries, 64 at 5–6
+ *       bits with 16 lanes); the key pair is decoded and rotated once, then two FMAs per query head (up to four
+ *       heads per pass).</li>
  * </ul>
  * Tables of width-{@code b} codes repeat every {@code 2^b} entries, so a lookup ignores the bits above
  * the code. The scalar reference {@link #scalar} computes the same sums from the per-channel table, for
- * every width (it also serves the rare 5- and 6-bit runs of a bit allocation).
+ * every width (it also serves 5- and 6-bit runs where vectors have 8 lanes).
  */
 final class PackedKeyKernels {
     private PackedKeyKernels() {}
@@ -88,12 +90,14 @@ final class PackedKeyKernels {
     }
 
     /**
-     * b = 2, one query head: pair i's {@code [A 16 | B 16]} at {@code tableAt + (i − from)·32}, entry
-     * {@code a + 4·b'} = the pair's two brackets.
+     * b ≤ 2, one query head: pair i's {@code [A 16 | B 16]} at {@code tableAt + (i − from)·32}, entry
+     * {@code a + 2^b·b'} = the pair's two brackets (narrower fields' tables repeat; a 0-bit pair's sixteen
+     * entries are equal and no code is read).
      */
     static void pairs2(MemorySegment page, long codesAt, int pageTokens, int blocks, KeyPairs plan, int from, int to,
                        int[] tables, int tableAt, float[] cos, float[] sin, float[] sc, int scAt) {
         long rowBytes = 4L * pageTokens;
+        IntVector none = IntVector.zero(IS);
         for (int k = from; k < to; k++) {
             int sh = plan.shift[k];
             boolean straddle = plan.straddle[k];
@@ -104,8 +108,10 @@ final class PackedKeyKernels {
             IntVector bLo = tableLo(tables, t + TABLE);
             IntVector bHi = tableHi(tables, t + TABLE, bLo);
             int cs = plan.frequency[k] * pageTokens;
+            boolean codeless = plan.width[k] == 0;
             for (int r0 = 0; r0 < blocks; r0 += LANES) {
-                IntVector f = IntVector.fromMemorySegment(IS, page, row + 4L * r0, LE).lanewise(VectorOperators.LSHR, sh);
+                IntVector f = codeless ? none
+                        : IntVector.fromMemorySegment(IS, page, row + 4L * r0, LE).lanewise(VectorOperators.LSHR, sh);
                 if (straddle) {
                     f = f.or(IntVector.fromMemorySegment(IS, page, row + rowBytes + 4L * r0, LE)
                             .lanewise(VectorOperators.LSHL, 32 - sh));
@@ -119,7 +125,8 @@ final class PackedKeyKernels {
     }
 
     /**
-     * Any width b ≤ 4, up to four query heads of a KV head (rows {@code qAt + g·d}, scores at
+     * Any width b ≤ 4 (and 5–6 with 16 lanes: 64-entry tables, {@link Vectors#lookup64}), up to four query
+     * heads of a KV head (rows {@code qAt + g·d}, scores at
      * {@code scAt + g·P}): per pair, the key pair is looked up in its channel tables and rotated once,
      * then each head adds its two products.
      *
@@ -132,6 +139,10 @@ final class PackedKeyKernels {
                            float[] cos, float[] sin, float[] nsin, float[] sc, int scAt) {
         long rowBytes = 4L * pageTokens;
         int bits = plan.width[from];
+        boolean wide = bits > 4;
+        if (wide && (LANES != 16 || plan.entries < 4 * TABLE)) {
+            throw new IllegalArgumentException(bits + "-bit key pairs need 16 lanes and 64-entry tables");
+        }
         int q1 = qAt + Math.min(1, count - 1) * d;
         int q2 = qAt + Math.min(2, count - 1) * d;
         int q3 = qAt + Math.min(3, count - 1) * d;
@@ -150,6 +161,13 @@ final class PackedKeyKernels {
             IntVector jHi = tableHi(keyTable, tj, jLo);
             IntVector pLo = tableLo(keyTable, tp);
             IntVector pHi = tableHi(keyTable, tp, pLo);
+            // 5 and 6 bits: the channel's whole 64-entry table in four registers (wide implies 16 lanes)
+            IntVector j1 = wide ? tableLo(keyTable, tj + TABLE) : jLo;
+            IntVector j2 = wide ? tableLo(keyTable, tj + 2 * TABLE) : jLo;
+            IntVector j3 = wide ? tableLo(keyTable, tj + 3 * TABLE) : jLo;
+            IntVector p1 = wide ? tableLo(keyTable, tp + TABLE) : pLo;
+            IntVector p2 = wide ? tableLo(keyTable, tp + 2 * TABLE) : pLo;
+            IntVector p3 = wide ? tableLo(keyTable, tp + 3 * TABLE) : pLo;
             FloatVector qj0 = FloatVector.broadcast(FS, q[qAt + j]);
             FloatVector qp0 = FloatVector.broadcast(FS, q[qAt + p]);
             FloatVector qj1 = FloatVector.broadcast(FS, q[q1 + j]);
@@ -166,8 +184,8 @@ final class PackedKeyKernels {
                             .lanewise(VectorOperators.LSHL, 32 - sh));
                 }
                 IntVector g = f.lanewise(VectorOperators.LSHR, bits);
-                FloatVector kj = lookup16(f, jLo, jHi);
-                FloatVector kp = lookup16(g, pLo, pHi);
+                FloatVector kj = wide ? lookup64(f, jLo, j1, j2, j3) : lookup16(f, jLo, jHi);
+                FloatVector kp = wide ? lookup64(g, pLo, p1, p2, p3) : lookup16(g, pLo, pHi);
                 FloatVector c = FloatVector.fromArray(FS, cos, cs + r0);
                 FloatVector rj = kp.fma(FloatVector.fromArray(FS, nsin, cs + r0), kj.mul(c));
                 FloatVector rp = kj.fma(FloatVector.fromArray(FS, sin, cs + r0), kp.mul(c));

@@ -49,17 +49,21 @@ final class PackedValueKernels {
                     count, o, oAt, stride);
             return;
         }
-        // whole vectors of channels, then one masked vector for the rest (a width group's odd channels):
-        // each lane sums its channel in token order like the scalar form, so the bits are the same
-        int vector = channels - channels % LANES;
+        // Whole passes of 4 (one head) or 2 (four heads) vectors may read past the group's last channel into the
+        // words after it when those are still inside the page: the extra lanes are never stored. Otherwise the
+        // group's last few channels take one masked vector.
+        long rowBytes = 4L * channels;
+        long lastRead = codesAt + (groups - 1) * groupBytes + bits * rowBytes + 4L * roundUp(channels, 4 * LANES);
+        boolean overRead = lastRead <= page.byteSize();
         int g = 0;
-        if (vector == channels && channels % (2 * LANES) == 0) {
+        if (overRead || channels % (2 * LANES) == 0) {
             for (; g + 4 <= count; g += 4) {
                 four(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                         pageTokens, o, oAt + g * stride, stride);
             }
         }
-        VectorMask<Integer> tail = vector < channels ? IS.indexInRange(vector, channels) : null;
+        int vector = overRead ? roundUp(channels, 4 * LANES) : channels - channels % LANES;
+        VectorMask<Integer> tail = !overRead && vector < channels ? IS.indexInRange(vector, channels) : null;
         for (; g < count; g++) {
             one(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                     o, oAt + g * stride);
@@ -70,20 +74,39 @@ final class PackedValueKernels {
         }
     }
 
-    /** One query head: passes of 4·LANES channels (4 accumulators), then LANES-channel passes. */
+    private static int roundUp(int n, int multiple) {
+        return (n + multiple - 1) / multiple * multiple;
+    }
+
+    /** {@code o[at..] += sum} on the first {@code lanes} lanes (the channels of a group's last vector). */
+    private static void add(float[] o, int at, FloatVector sum, int lanes) {
+        if (lanes >= LANES) {
+            FloatVector.fromArray(FS, o, at).add(sum).intoArray(o, at);
+        } else if (lanes > 0) {
+            VectorMask<Float> out = FS.indexInRange(0, lanes);
+            FloatVector.fromArray(FS, o, at, out).add(sum).intoArray(o, at, out);
+        }
+    }
+
+    /**
+     * One query head: passes of 4·LANES channels (4 accumulators) up to {@code vector} (which may pass the
+     * group's end, see {@link #values}), then LANES-channel passes.
+     */
     private static void one(int bits, MemorySegment page, long codesAt, int channels, int vector, long groupBytes,
                             int groups, int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt) {
         int j0 = 0;
         for (; j0 + 4 * LANES <= vector; j0 += 4 * LANES) {
-            oneWide(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0);
+            oneWide(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0,
+                    channels - j0);
         }
         for (; j0 < vector; j0 += LANES) {
             oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0, null);
         }
     }
 
+    /** Four vectors of channels from {@code j0}; only the first {@code valid} channels are stored. */
     private static void oneWide(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
-                                int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0) {
+                                int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0, int valid) {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
         long rowBytes = 4L * channels;
@@ -123,10 +146,10 @@ final class PackedValueKernels {
             }
         }
         int at = oAt + j0;
-        FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
-        FloatVector.fromArray(FS, o, at + LANES).add(c1).intoArray(o, at + LANES);
-        FloatVector.fromArray(FS, o, at + 2 * LANES).add(c2).intoArray(o, at + 2 * LANES);
-        FloatVector.fromArray(FS, o, at + 3 * LANES).add(c3).intoArray(o, at + 3 * LANES);
+        add(o, at, c0, valid);
+        add(o, at + LANES, c1, valid - LANES);
+        add(o, at + 2 * LANES, c2, valid - 2 * LANES);
+        add(o, at + 3 * LANES, c3, valid - 3 * LANES);
     }
 
     /**
@@ -139,11 +162,13 @@ final class PackedValueKernels {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
         long rowBytes = 4L * channels;
+        // two accumulators, even and odd tokens: one chain would wait on the FMA latency every token
         FloatVector c0 = FloatVector.zero(FS);
+        FloatVector c1 = c0;
         for (int tg = 0; tg < groups; tg++) {
             long group = codesAt + (long) tg * groupBytes + 4L * j0;
             int a0 = alphaAt + 32 * tg;
-            for (int e = 0; e < 32; e++) {
+            for (int e = 0; e < 32; e += 2) {
                 int bit = bits * e;
                 int sh = bit & 31;
                 long row = group + (bit >>> 5) * rowBytes;
@@ -152,8 +177,17 @@ final class PackedValueKernels {
                     x0 = x0.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
                 }
                 c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
+                bit += bits;
+                sh = bit & 31;
+                row = group + (bit >>> 5) * rowBytes;
+                IntVector x1 = codes(page, row, lanes).lanewise(VectorOperators.LSHR, sh);
+                if (sh + bits > 32) {
+                    x1 = x1.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
+                }
+                c1 = lookup16(x1, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e + 1]), c1);
             }
         }
+        c0 = c0.add(c1);
         int at = oAt + j0;
         if (lanes == null) {
             FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
@@ -168,7 +202,10 @@ final class PackedValueKernels {
                 : IntVector.fromMemorySegment(IS, page, at, LE, lanes);
     }
 
-    /** Four query heads of a GQA group: 2·LANES channels × 4 heads (8 accumulators) per pass. */
+    /**
+     * Four query heads of a GQA group: 2·LANES channels × 4 heads (8 accumulators) per pass; the last pass may
+     * read past the group's end (see {@link #values}) and stores only its channels.
+     */
     private static void four(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups, int[] valueTable,
                              float[] alpha, int alphaAt, int pageTokens, float[] o, int oAt, int stride) {
         IntVector lo = tableLo(valueTable, 0);
@@ -176,6 +213,7 @@ final class PackedValueKernels {
         long rowBytes = 4L * channels;
         long step = 4L * LANES;
         for (int j0 = 0; j0 < channels; j0 += 2 * LANES) {
+            int valid = channels - j0;
             FloatVector a0 = FloatVector.zero(FS);
             FloatVector a1 = a0;
             FloatVector b0 = a0;
@@ -218,17 +256,17 @@ final class PackedValueKernels {
                 }
             }
             int at = oAt + j0;
-            FloatVector.fromArray(FS, o, at).add(a0).intoArray(o, at);
-            FloatVector.fromArray(FS, o, at + LANES).add(a1).intoArray(o, at + LANES);
+            add(o, at, a0, valid);
+            add(o, at + LANES, a1, valid - LANES);
             at += stride;
-            FloatVector.fromArray(FS, o, at).add(b0).intoArray(o, at);
-            FloatVector.fromArray(FS, o, at + LANES).add(b1).intoArray(o, at + LANES);
+            add(o, at, b0, valid);
+            add(o, at + LANES, b1, valid - LANES);
             at += stride;
-            FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
-            FloatVector.fromArray(FS, o, at + LANES).add(c1).intoArray(o, at + LANES);
+            add(o, at, c0, valid);
+            add(o, at + LANES, c1, valid - LANES);
             at += stride;
-            FloatVector.fromArray(FS, o, at).add(e0).intoArray(o, at);
-            FloatVector.fromArray(FS, o, at + LANES).add(e1).intoArray(o, at + LANES);
+            add(o, at, e0, valid);
+            add(o, at + LANES, e1, valid - LANES);
         }
     }
 

@@ -4,6 +4,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -53,6 +54,17 @@ final class Vectors {
      */
     static FloatVector lookup16(IntVector index, IntVector lo, IntVector hi) {
         return (LANES == 16 ? index.selectFrom(lo) : index.selectFrom(lo, hi)).reinterpretAsFloats();
+    }
+
+    /**
+     * {@code table[index & 63]} per lane as floats from a 64-entry table in four 16-lane registers
+     * ({@code t0} = entries 0–15, … {@code t3} = 48–63; 16 lanes only): two {@code vpermi2d} over the halves
+     * (each wraps at 32) and a blend on index bit 5. Tables of 5-bit codes repeat every 32 entries.
+     */
+    static FloatVector lookup64(IntVector index, IntVector t0, IntVector t1, IntVector t2, IntVector t3) {
+        IntVector low = index.selectFrom(t0, t1);
+        IntVector high = index.selectFrom(t2, t3);
+        return low.blend(high, index.and(32).compare(VectorOperators.NE, 0)).reinterpretAsFloats();
     }
 
     /** Lane sum in a fixed order: {@code reduceLanes(ADD)} may associate differently once compiled. */
