@@ -85,7 +85,6 @@ final class CpuAttention {
     private final int[] pairTables;               // [Hq][d/2][32] float bits (pairTablesUsed)
     private final float[] u0;                     // [G][D] key outlier coefficients: q_{hG+g}[j]
     private final float[] u1;                     // [G][D] σ_j·q_{hG+g}[partner]
-    private final float[] noZeroPoints;           // [Hq] zeros: the zero-points' part is added per page by the softmax
     // per unit: online-softmax state, or the partial value sums of valueMatvec
     private float[] unitMax = new float[0];       // [units][Hq]
     private float[] unitSum = new float[0];       // [units][Hq]
@@ -149,7 +148,6 @@ final class CpuAttention {
             channelSign[c] = pairing.isFirstOfPair(j, d) ? 1f : -1f;
         }
         queries = new float[hq * d];
-        noZeroPoints = new float[hq];
         halfQueries = half ? new float[hq * d] : null;
         pairTables = packed && group == 1 ? new int[hq * (d / 2) * 2 * PackedKeyKernels.TABLE] : null;
         boolean keyOutliers = packed && spec.hasOutliers();
@@ -596,7 +594,7 @@ final class CpuAttention {
             // width groups: the page's sums in each head's physical order, then mapped to logical channels
             Arrays.fill(w.physical, 0f);
             for (int h = 0; h < hkv; h++) {
-                plan.addPage(simd, page, n, w.alpha, noZeroPoints, h, group, w.physical);
+                plan.addPage(simd, page, n, w.alpha, h, group, w.physical);
             }
             plan.addLogical(w.physical, unitOut, oAt, hq, group);
         }

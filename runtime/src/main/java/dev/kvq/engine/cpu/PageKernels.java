@@ -85,7 +85,7 @@ final class PageKernels {
     }
 
     /**
-     * {@code out[q][outOffset + i] += Σ_r alpha[q][r]·c'_V[code(r, i)] + beta[q]} over {@code tokens} slots of a
+     * {@code out[q][outOffset + i] += Σ_r alpha[q][r]·c'_V[code(r, i)]} over {@code tokens} slots of a
      * page for the {@code channels} channels of one value width group of one KV head (page format v2: per
      * 32-token group, rows {@code [bits][channels]}), query heads {@code [qHead0, qHead0+qCount)}.
      *
@@ -95,25 +95,24 @@ final class PageKernels {
      * @param groupWords  words from one token group of the head to the next, {@code W_h}
      * @param valueTable  the width's table, {@code entries} float bits
      * @param alpha       [Hq][P] softmax weight × token scale, index {@code q·P + r}
-     * @param beta        [Hq] Σ_r softmax weight × token zero, already summed
      * @param out         [Hq][outStride], channels of the group at {@code [outOffset, outOffset + n)}
      */
     public static void packedValues(boolean simd, int bits, MemorySegment codes, long codesOffset, int channels,
                                     int groupWords, int pageTokens, int tokens, int[] valueTable, float[] alpha,
-                                    float[] beta, int qHead0, int qCount, float[] out, int outStride, int outOffset) {
+                                    int qHead0, int qCount, float[] out, int outStride, int outOffset) {
         int vector = !simd || !PACKED_SIMD ? 0 : channels - channels % LANES;
         for (int g0 = 0; g0 < qCount && vector > 0; g0 += 4) {
             packedValuesVector(bits, codes, codesOffset, channels, vector, groupWords, pageTokens, tokens, valueTable,
-                    alpha, beta, qHead0 + g0, Math.min(4, qCount - g0), out, outStride, outOffset);
+                    alpha, qHead0 + g0, Math.min(4, qCount - g0), out, outStride, outOffset);
         }
         packedValuesScalar(bits, codes, codesOffset, channels, vector, groupWords, pageTokens, tokens, valueTable, alpha,
-                beta, qHead0, qCount, out, outStride, outOffset);
+                qHead0, qCount, out, outStride, outOffset);
     }
 
     /** The scalar reference for channels {@code [from, channels)} of the group. */
     private static void packedValuesScalar(int bits, MemorySegment codes, long codesOffset, int channels, int from,
                                            int groupWords, int pageTokens, int tokens, int[] valueTable, float[] alpha,
-                                           float[] beta, int qHead0, int qCount, float[] out, int outStride,
+                                           int qHead0, int qCount, float[] out, int outStride,
                                            int outOffset) {
         int mask = valueTable.length - 1;
         for (int g = 0; g < qCount; g++) {
@@ -130,14 +129,14 @@ final class PageKernels {
                     }
                     acc = Math.fma(alpha[q * pageTokens + r], Float.intBitsToFloat(valueTable[code & mask]), acc);
                 }
-                out[q * outStride + outOffset + i] += acc + beta[q];
+                out[q * outStride + outOffset + i] += acc;
             }
         }
     }
 
     private static void packedValuesVector(int bits, MemorySegment codes, long codesOffset, int channels, int vector,
                                            int groupWords, int pageTokens, int tokens, int[] valueTable,
-                                           float[] alpha, float[] beta, int qh, int qCount, float[] out,
+                                           float[] alpha, int qh, int qCount, float[] out,
                                            int outStride, int outOffset) {
         var fs = FS;
         var is = IS;
@@ -198,20 +197,20 @@ final class PageKernels {
                     }
                 }
             }
-            addInto(fs, acc0, beta[qh], out, qh * outStride + outOffset + j0);
+            addInto(fs, acc0, out, qh * outStride + outOffset + j0);
             if (qCount > 1) {
-                addInto(fs, acc1, beta[qh + 1], out, (qh + 1) * outStride + outOffset + j0);
+                addInto(fs, acc1, out, (qh + 1) * outStride + outOffset + j0);
                 if (qCount > 2) {
-                    addInto(fs, acc2, beta[qh + 2], out, (qh + 2) * outStride + outOffset + j0);
+                    addInto(fs, acc2, out, (qh + 2) * outStride + outOffset + j0);
                     if (qCount > 3) {
-                        addInto(fs, acc3, beta[qh + 3], out, (qh + 3) * outStride + outOffset + j0);
+                        addInto(fs, acc3, out, (qh + 3) * outStride + outOffset + j0);
                     }
                 }
             }
         }
     }
 
-    private static void addInto(VectorSpecies<Float> fs, FloatVector acc, float beta, float[] out, int at) {
-        FloatVector.fromArray(fs, out, at).add(acc.add(beta)).intoArray(out, at);
+    private static void addInto(VectorSpecies<Float> fs, FloatVector acc, float[] out, int at) {
+        FloatVector.fromArray(fs, out, at).add(acc).intoArray(out, at);
     }
 }

@@ -62,10 +62,10 @@ final class ValuePlan {
     }
 
     /**
-     * Adds {@code Σ_r alpha[q][r]·c'(code) + beta[q]} of the page's first {@code tokens} slots to every channel of
+     * Adds {@code Σ_r alpha[q][r]·c'(code)} of the page's first {@code tokens} slots to every channel of
      * KV head {@code h} for its {@code group} query heads, into {@code out[q·d + physical position]}.
      */
-    void addPage(boolean simd, MemorySegment page, int tokens, float[] alpha, float[] beta, int h, int group,
+    void addPage(boolean simd, MemorySegment page, int tokens, float[] alpha, int h, int group,
                  float[] out) {
         int d = plan.headDim();
         int p = layout.pageTokens();
@@ -83,7 +83,7 @@ final class ValuePlan {
                         sum += alpha[q * p + r];
                     }
                     for (int i = 0; i < vg.channels(); i++) {
-                        out[q * d + vg.position() + i] += sum * v + beta[q];
+                        out[q * d + vg.position() + i] += sum * v;
                     }
                 }
                 continue;
@@ -93,15 +93,10 @@ final class ValuePlan {
                 // the one-width kernels, stepping over the head's other groups between token groups
                 PackedValueKernels.values(simd, vg.width(), page, codesAt, vg.channels(), plan.headValueWords(h), p,
                         tokens, table, alpha, h * group * p, group, out, h * group * d + vg.position(), d);
-                for (int q = h * group; q < (h + 1) * group; q++) {
-                    for (int i = 0; i < vg.channels(); i++) {
-                        out[q * d + vg.position() + i] += beta[q];
-                    }
-                }
                 continue;
             }
             PageKernels.packedValues(simd, vg.width(), page, codesAt, vg.channels(), plan.headValueWords(h), p, tokens,
-                    table, alpha, beta, h * group, group, out, d, vg.position());
+                    table, alpha, h * group, group, out, d, vg.position());
         }
     }
 
