@@ -46,6 +46,10 @@ public class AttentionBenchmark {
     @Param({"32"})
     public int kvHeads;
 
+    /** Decode threads of the CPU backend (its default is every core; 1 keeps runs comparable across machines). */
+    @Param({"1"})
+    public int threads;
+
     private KvCache cache;
     private SyntheticLayer layer;
     private float[] query;
@@ -62,7 +66,7 @@ public class AttentionBenchmark {
         QuantSpec spec = QuantSpec.parse(kv);
         layer = new SyntheticLayer(shape, 7);
         Calibration calibration = spec.quantized() ? layer.calibrate(spec) : null;
-        cache = KvCache.open(shape, spec, calibration, Backend.cpu());
+        cache = KvCache.open(shape, spec, calibration, Backend.cpu().withThreads(threads));
         int d = shape.kvChannels();
         layer.fill(cache, tokens);
         query = layer.query(1);
