@@ -165,13 +165,16 @@ final class DeviceLayer implements AutoCloseable {
     }
 
     /**
-     * The pack kernels write page format v1: the v2 page's parts but for the per-head ends of the outlier
-     * lists, and keys in logical channel order (v2 puts rotate-half partners adjacent). The device kernels
+     * The sparse form's pack kernels write page format v1: the v2 page's parts but for the per-head ends of the
+     * outlier lists, and keys in logical channel order (v2 puts rotate-half partners adjacent). Its device kernels
      * read their own form; a host copy (for the reference decoder, page comparisons) is converted to v2 here:
      * keys reordered ({@link PageLayout#keysFromVersionOne}), head ends derived from the lists
-     * ({@link PageLayout#fillHeadEnds}). It goes when the pack kernels write v2.
+     * ({@link PageLayout#fillHeadEnds}). Every other form is written in v2 by the v2 kernels: nothing to do.
      */
     private void toVersionTwo(MemorySegment page, List<MemorySegment> keyChunks, List<MemorySegment> valueChunks) {
+        if (!sparse()) {
+            return;   // written by the page format v2 kernels already
+        }
         layout.keysFromVersionOne(page);
         layout.fillHeadEnds(page, e -> entryChannel(keyChunks, e), e -> entryChannel(valueChunks, e));
     }
