@@ -655,24 +655,66 @@ public final class CudaSequence implements Sequence {
         return 0;
     }
 
-    private static UnsupportedOperationException noSnapshots() {
-        return new UnsupportedOperationException("snapshots of caches on the CUDA backend are not implemented: "
-                + "their pages live on the device (open the cache with Backend.cpu() to save it)");
-    }
-
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A host copy of the device's pages, side buffer and entry chunks, in page format v2 (the sparse form's
+     * pages converted as for {@link #decode}), so a CUDA cache saves the same snapshot file as the CPU's.
+     */
     @Override
     public LayerImage image(int layer, int stored) {
-        throw noSnapshots();
+        requireOpen();
+        runtime.bind();
+        return layers[layer].hostCopy(occupancy, stored, Arena.ofAuto());
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The mapping is read once, by {@link #restore} copying the layers onto the device; it is unmapped when no
+     * longer reachable.
+     */
     @Override
     public MemorySegment mapSnapshot(FileChannel file) throws IOException {
-        throw noSnapshots();
+        requireOpen();
+        return file.map(FileChannel.MapMode.READ_ONLY, 0, file.size(), Arena.ofAuto());
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Copies the image onto the device (pages, side buffer, entry chunks) with the layer's quantizer tables,
+     * then publishes its counts. The snapshot reserved the image's bytes; the device's page and chunk tables and
+     * quantizer tables are reserved here on top.
+     */
     @Override
     public void restore(int layer, int tokens, LayerImage image) {
-        throw noSnapshots();
+        requireOpen();
+        runtime.bind();
+        if (!fused && !setup.layout().plan().keysInLogicalOrder()) {
+            // the sparse form's v1 kernels read keys in logical order, which a v2 page of these pairs is not in
+            throw new UnsupportedOperationException("a TOKEN_MAJOR_SPARSE snapshot with " + setup.shape().rope().pairing()
+                    + " RoPE pairs cannot be restored onto the device (its format v1 kernels read keys in logical "
+                    + "order); open it with Backend.cpu()");
+        }
+        DeviceLayer l = layers[layer];
+        float[] tables = setup.spec().quantized() ? kernels.tables(setup.layer(layer)) : null;
+        long reserved = (image.sinks() == null ? 0 : image.sinks().byteSize())
+                + (long) (image.keyChunks().size() + image.valueChunks().size()) * EntryChunks.BYTES;
+        for (MemorySegment page : image.pages()) {
+            reserved += page.byteSize();
+        }
+        long more = l.restoreBytes(image, tables == null ? 0 : (long) tables.length * Float.BYTES) - reserved;
+        if (more > 0) {
+            budget.reserve(more, layer, tokens);
+        }
+        l.restore(image, tables);
+        if (l.sparse()) {
+            try (Arena arena = Arena.ofConfined()) {
+                keyEntryCounts.copyFromHost(arena.allocateFrom(INT, image.keyEntries()), 0, 4L * layer, 4);
+            }
+        }
+        publish(layer, tokens);
     }
 
     // ------------------------------------------------------------------ for tests and the profiler
