@@ -357,12 +357,14 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         a.keys = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>(); a.tokenSlot = r.ptr<const int>();
         a.n = r.i32(); a.batch = r.i32();
         a.lo = r.ptr<const float>(); a.hi = r.ptr<const float>(); a.zero = r.ptr<const float>();
-        a.scale = r.ptr<const float>(); a.keyMid = r.ptr<const float>(); a.keyTable = r.ptr<const float>();
+        a.scale = r.ptr<const float>(); a.keyMid = r.ptr<const float>(); a.keyMidStride = r.i32();
+        a.keyTable = r.ptr<const float>();
         int headDim = r.i32(); int kvHeads = r.i32();
         a.bits = r.i32(); int keyWords = r.i32(); int pairing = r.i32();
         a.form = r.i32(); a.cap = r.i32(); a.keySlots = r.i32(); a.error = r.ptr<int>();
         a.channels = headDim * kvHeads;
-        if (a.form == KVQ_FORM_SPARSE || a.keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(a.bits, a.channels)) {
+        if (a.form == KVQ_FORM_SPARSE || a.keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(a.bits, a.channels)
+            || (a.keyMidStride != 0 && a.keyMidStride != 16)) {
             kvq_fail(a.error, KVQ_ERR_SHAPE);  // the kernel's own entry check
             return 0;
         }

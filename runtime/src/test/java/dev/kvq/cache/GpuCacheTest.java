@@ -120,8 +120,8 @@ class GpuCacheTest {
 
     /**
      * What the page format v2 kernels added (issue 15), all on the emulated driver too: recent-token windows,
-     * sinks, sinks with a window, D not a multiple of 32, page sizes that are not a power of two (the generic
-     * fused decode), both pairings and GQA, against the CPU engine: pages byte for byte (the window's
+     * sinks, sinks with a window, per-channel key codebooks, D not a multiple of 32, page sizes that are not a
+     * power of two (the generic fused decode), both pairings and GQA, against the CPU engine: pages byte for byte (the window's
      * tokens are in the pages as well), the side buffer through the decoded keys and values, outputs within
      * 1e-4.
      */
@@ -135,7 +135,10 @@ class GpuCacheTest {
                 Arguments.of(8, 6, 3, RopePairing.ROTATE_HALF, "nuq3-1%-r32", 64),
                 Arguments.of(40, 4, 2, RopePairing.INTERLEAVED, "nuq2-1%-s4", 96),
                 Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq3-1%-r16", 96),
-                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "fp16", 96));
+                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "fp16", 96),
+                Arguments.of(64, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%-ccb", 64),
+                Arguments.of(64, 4, 2, RopePairing.ROTATE_HALF, "nuq2-s4-r16-ccb", 64),
+                Arguments.of(40, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%-ccb", 96));
     }
 
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} P={5}")

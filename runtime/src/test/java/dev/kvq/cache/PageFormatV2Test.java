@@ -385,13 +385,13 @@ class PageFormatV2Test {
     }
 
     /**
-     * The CUDA engine's kernels cannot write v2 pages with mixed widths or per-channel key codebooks: such a
-     * cache runs on the CPU, with one WARN that names the reason.
+     * The CUDA engine's kernels cannot write v2 pages with mixed widths, nor sparse outliers with per-channel key
+     * codebooks: such a cache runs on the CPU, with one WARN that names the reason.
      */
     @Test
     void theCudaEngineDeclinesWhatItsKernelsCannotWriteWithOneWarn() {
         Backend cuda = new Backend(Backend.Kind.CUDA, "test");
-        for (String name : List.of("nuqa3", "nuq3-ccb", "nuqa3-1%-r32")) {
+        for (String name : List.of("nuqa3", "nuq3-1%-sparse-ccb", "nuqa3-1%-r32")) {
             AttentionShape shape = SHAPE;
             QuantSpec spec = QuantSpec.parse(name);
             Calibration c = calibration(shape, spec);
@@ -410,7 +410,7 @@ class PageFormatV2Test {
         }
         // the page format v2 kernels serve windows, sinks, outliers, both pairings and D not a multiple of 32
         // (GpuCacheTest compares such pages with the CPU's, byte for byte, on the emulated driver)
-        for (String name : List.of("nuq3-1%", "nuq3-1%-r32", "nuq2-s4-r16", "fp16")) {
+        for (String name : List.of("nuq3-1%", "nuq3-1%-r32", "nuq2-s4-r16", "nuq3-ccb", "nuq4-1%-r16-ccb", "fp16")) {
             QuantSpec spec = QuantSpec.parse(name);
             AttentionShape rotateHalf = shape(RopePairing.ROTATE_HALF, 16);
             dev.kvq.engine.cuda.CudaEngine.requireServed(dev.kvq.engine.CacheSetup.of(rotateHalf, spec,

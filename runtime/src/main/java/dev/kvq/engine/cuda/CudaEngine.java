@@ -42,11 +42,11 @@ public final class CudaEngine implements Engine {
     /**
      * The one rule of which caches this engine serves. Its page format v2 kernels ({@code kvq_pack_keys_v2},
      * {@code kvq_pack_values_v2}, {@code kvq_side_append}, the fused decode) cover one code width with fixed-slot
-     * or no outliers, sinks and a recent-token window, both RoPE pairings, any head dim and page size, and fp16
-     * pages. They do not cover mixed code widths (width-group plans), per-channel key codebooks (the pack kernel
-     * searches one key codebook per layer), or fixed-slot lists longer than the format's 255 slots. The
-     * TOKEN_MAJOR_SPARSE form runs on the format v1 kernels, within what they write
-     * ({@link PageLayout#versionOneWriterDifference}: no window, whole 32-channel key groups). Every other setup
+     * or no outliers, sinks and a recent-token window, both RoPE pairings, per-layer or per-channel key codebooks,
+     * any head dim and page size, and fp16 pages. They do not cover mixed code widths (width-group plans) or
+     * fixed-slot lists longer than the format's 255 slots. The TOKEN_MAJOR_SPARSE form runs on the format v1
+     * kernels, within what they write ({@link PageLayout#versionOneWriterDifference}: no window, whole 32-channel
+     * key groups, one key codebook per layer). Every other setup
      * runs on the CPU engine; {@code Engines} logs the WARN naming the reason.
      *
      * @param setup the caches' setup
@@ -69,10 +69,11 @@ public final class CudaEngine implements Engine {
         if (spec.allocated()) {
             return "mixed code widths (channels grouped by width; the page format v2 kernels pack one width)";
         }
-        if (spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL) {
-            return "per-channel key codebooks (the pack kernel searches one key codebook per layer)";
-        }
         if (setup.layout().sparseOutliers()) {
+            if (spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL) {
+                return "TOKEN_MAJOR_SPARSE outliers with per-channel key codebooks (the sparse form runs on the page "
+                        + "format v1 kernels, whose pack kernel searches one key codebook per layer)";
+            }
             String v1 = PageLayout.versionOneWriterDifference(setup.shape(), spec);
             return v1 == null ? null : "TOKEN_MAJOR_SPARSE outliers with " + v1
                     + " (the sparse form runs on the page format v1 kernels)";

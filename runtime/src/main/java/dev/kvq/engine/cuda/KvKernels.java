@@ -96,8 +96,26 @@ public final class KvKernels {
 
         static int valueTable(int channels) { return 20 * channels + 32; }
 
-        /** Floats of the whole table block. */
+        /** Floats before the per-channel key midpoints [D][16] (per-channel key codebooks only). */
+        static int keyMidPerChannel(int channels) { return 20 * channels + 48; }
+
+        /** Floats of the whole table block (one key codebook per layer). */
         public static int floats(int channels) { return 20 * channels + 48; }
+
+        /**
+         * Floats of the whole table block of {@code spec}: per-channel key codebooks add their midpoints [D][16].
+         *
+         * @param channels D
+         * @param spec     the cache's spec
+         * @return floats
+         */
+        public static int floats(int channels, QuantSpec spec) {
+            return floats(channels) + (perChannelKeys(spec) ? 16 * channels : 0);
+        }
+
+        static boolean perChannelKeys(QuantSpec spec) {
+            return spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL;
+        }
     }
 
     /**
@@ -230,17 +248,18 @@ public final class KvKernels {
 
     /** Floats of one layer's quantizer tables ({@link #tables}). */
     public int tableFloats() {
-        return Tables.floats(channels);
+        return Tables.floats(channels, spec);
     }
 
     /**
      * One layer's quantizer tables as the pack and score kernels read them: lo, hi, z, s [D]; the key
      * table [D][16] (z_c + s_c·c'_K[x mod C], CodeTables.keys); key midpoints [16]; value midpoints [16];
-     * the value table [16] (c'_V[x mod C]). Midpoint rows are padded with +∞ (never below a value).
+     * the value table [16] (c'_V[x mod C]); with per-channel key codebooks their midpoints [D][16] after that.
+     * Midpoint rows are padded with +∞ (never below a value).
      */
     public float[] tables(LayerCalibration calibration) {
         KeyQuantizer k = calibration.keys();
-        float[] t = new float[Tables.floats(channels)];
+        float[] t = new float[Tables.floats(channels, spec)];
         for (int c = 0; c < channels; c++) {
             t[c] = k.lower(c);
             t[Tables.hi(channels) + c] = k.upper(c);
@@ -251,11 +270,20 @@ public final class KvKernels {
         System.arraycopy(keyTable, 0, t, Tables.keyTable(channels), keyTable.length);
         float[] valueTable = CodeTables.values(calibration.values(), CodeTables.ENTRIES);
         System.arraycopy(valueTable, 0, t, Tables.valueTable(channels), valueTable.length);
-        float[] km = k.codebook().midpoints();
+        // per-channel codebooks fill the per-channel rows below; the shared row stays +∞ (never read)
+        float[] km = k.sharedCodebook() ? k.codebook().midpoints() : new float[0];
         float[] vm = calibration.values().midpoints();
         for (int i = 0; i < 16; i++) {
             t[Tables.keyMid(channels) + i] = i < km.length ? km[i] : Float.POSITIVE_INFINITY;
             t[Tables.valueMid(channels) + i] = i < vm.length ? vm[i] : Float.POSITIVE_INFINITY;
+        }
+        if (Tables.perChannelKeys(spec)) {
+            for (int c = 0; c < channels; c++) {
+                float[] mid = k.codebook(c).midpoints();
+                for (int i = 0; i < 16; i++) {
+                    t[Tables.keyMidPerChannel(channels) + 16 * c + i] = i < mid.length ? mid[i] : Float.POSITIVE_INFINITY;
+                }
+            }
         }
         return t;
     }
@@ -564,11 +592,14 @@ public final class KvKernels {
     /** Arguments of {@code kvq_pack_keys_v2} for {@code n} tokens of sequence 0 (fixed-slot or no outliers). */
     public LaunchArgs packKeysV2Args(LayerView v, long keys, long tokenSeq, long tokenSlot, int n) {
         long t = v.tables();
+        boolean perChannel = Tables.perChannelKeys(spec);
         return pagePool("kvq_pack_keys_v2", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE,
                 Part.KEY_OUT_HEAD_END)
                 .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
                 .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
-                .ptr("scale", t + 4L * Tables.scale(channels)).ptr("keyMid", t + 4L * Tables.keyMid(channels))
+                .ptr("scale", t + 4L * Tables.scale(channels))
+                .ptr("keyMid", t + 4L * (perChannel ? Tables.keyMidPerChannel(channels) : Tables.keyMid(channels)))
+                .i32("keyMidStride", perChannel ? 16 : 0)
                 .ptr("keyTable", t + 4L * Tables.keyTable(channels))
                 .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("bits", bits).i32("keyWords", layout.keyWords())
                 .i32("pairing", pairing).i32("form", form).i32("cap", spec.keyOutlierCap(channels))

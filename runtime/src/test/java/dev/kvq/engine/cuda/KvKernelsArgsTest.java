@@ -64,7 +64,7 @@ class KvKernelsArgsTest {
 
     /** The page format v2 launches: appends, the fused decode (instance or generic entry) and the merge. */
     @ParameterizedTest
-    @ValueSource(strings = {"nuq2-1%", "nuq3-1%-r32", "nuq4-s4-r16", "nuq3", "fp16"})
+    @ValueSource(strings = {"nuq2-1%", "nuq3-1%-r32", "nuq4-s4-r16", "nuq3", "nuq3-1%-ccb", "fp16"})
     void everyFormatTwoLaunchMatchesItsSignature(String mode) {
         QuantSpec spec = QuantSpec.parse(mode);
         for (int[] geometry : new int[][] {{64, 256}, {40, 256}, {128, 96}}) {
