@@ -24,8 +24,14 @@ import java.util.function.ToIntFunction;
  * launching needs the {@link CudaRuntime}. Batches are of one sequence here ({@code B = 1}): a cache
  * owns its pages.
  *
- * <p>Launch geometry is the header's: packing one block of {@code KVQ_PACK_THREADS} per token; key
- * scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
+ * <p>Page format v2 (every cache but the TOKEN_MAJOR_SPARSE form): {@code kvq_pack_keys_v2},
+ * {@code kvq_pack_values_v2} and {@code kvq_side_append} one block per token, {@code kvq_fp16_append} for fp16
+ * pages; the fused decode {@link #decodeEntry()} over {@code (splits, Hkv)} blocks of
+ * {@code KVQ_DECODE_THREADS}, then {@code kvq_decode_merge} over {@code (Hq)} blocks of
+ * {@code KVQ_MERGE_THREADS}.
+ *
+ * <p>The TOKEN_MAJOR_SPARSE form runs the format v1 kernels, launch geometry as the header's: packing one block
+ * of {@code KVQ_PACK_THREADS} per token; key scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
  * {@code (⌈packed/TV⌉, Hkv)} blocks of 256, reduced by {@code (Hq)} blocks of d threads. Sparse
  * outliers (TOKEN_MAJOR_SPARSE) add {@code kvq_key_sparse_starts} (one block) and
  * {@code kvq_key_sparse_entries} (a block per token) to packing, and the balanced residual passes
@@ -459,15 +465,6 @@ public final class KvKernels {
                 .i32("keySlots", keySlots).ptr("error", constants.error());
     }
 
-    /** Arguments of {@code kvq_fp16_key_scores}. */
-    public LaunchArgs fp16KeyScoresArgs(LayerView v, long query, long scores, int stride) {
-        return pagePool("kvq_fp16_key_scores", v, Part.KEYS)
-                .ptr("seqTokens", v.seqPacked()).ptr("query", query).f32("scale", scale)
-                .ptr("scores", scores).i32("scoreStride", stride)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
-                .ptr("error", constants.error());
-    }
-
     /** Arguments of {@code kvq_key_scores_sparse}: the sparse key residuals added onto the scores. */
     public LaunchArgs keyScoresSparseArgs(LayerView v, long query, long scores, int stride) {
         SparseView s = sparseOf(v, "kvq_key_scores_sparse");
@@ -484,23 +481,24 @@ public final class KvKernels {
 
     /**
      * Queues the scaled scores of every stored token ({@code packed} after the sinks) into
-     * {@code scores [Hq][stride]}; with sparse outliers the residual pass follows on the same stream,
-     * one thread per {@code KVQ_SPARSE_PER_THREAD} of the layer's {@code keyEntries} key entries.
+     * {@code scores [Hq][stride]}, then the sparse residual pass on the same stream, one thread per
+     * {@code KVQ_SPARSE_PER_THREAD} of the layer's {@code keyEntries} key entries (the TOKEN_MAJOR_SPARSE form
+     * only: every other cache decodes with {@link #decodeArgs}).
      */
     public void scores(Stream stream, LayerView v, int packed, long keyEntries, long query, long scores, int stride) {
-        if (spec.quantized()) {
-            launch(keyScoresArgs(v, query, scores, stride),
-                    new Dim3(KernelSignatures.keyScoreTiles(packed), shape.kvHeads(), 1), Dim3.of(KernelSignatures.TILE),
-                    KernelSignatures.keyScoresSharedBytes(d, group), stream);
-            if (sparse) {
-                launch(keyScoresSparseArgs(v, query, scores, stride),
-                        new Dim3(KernelSignatures.sparseBlocks(keyEntries), 1, 1),
-                        Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
-            }
-        } else {
-            int blocks = Math.max(1, (packed + 2 * KernelSignatures.TILE - 1) / (2 * KernelSignatures.TILE));
-            launch(fp16KeyScoresArgs(v, query, scores, stride), new Dim3(blocks, shape.kvHeads(), 1),
-                    Dim3.of(KernelSignatures.TILE), KernelSignatures.fp16KeyScoresSharedBytes(d, group), stream);
+        requireVersionOne("the format v1 key scores");
+        launch(keyScoresArgs(v, query, scores, stride),
+                new Dim3(KernelSignatures.keyScoreTiles(packed), shape.kvHeads(), 1), Dim3.of(KernelSignatures.TILE),
+                KernelSignatures.keyScoresSharedBytes(d, group), stream);
+        launch(keyScoresSparseArgs(v, query, scores, stride), new Dim3(KernelSignatures.sparseBlocks(keyEntries), 1, 1),
+                Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
+    }
+
+    /** The format v1 decode launches serve only the TOKEN_MAJOR_SPARSE form; every other cache decodes fused. */
+    private void requireVersionOne(String what) {
+        if (!sparse) {
+            throw new IllegalStateException(what + " serve only the TOKEN_MAJOR_SPARSE form; " + spec.name()
+                    + " decodes with " + decodeEntry());
         }
     }
 
@@ -532,15 +530,6 @@ public final class KvKernels {
                 .i32("valueSlots", valueSlots).ptr("error", constants.error());
     }
 
-    /** Arguments of {@code kvq_fp16_value_partials}. */
-    public LaunchArgs fp16ValuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles) {
-        return pagePool("kvq_fp16_value_partials", v, Part.VALUES)
-                .ptr("seqTokens", v.seqPacked()).ptr("weights", weights).i32("scoreStride", stride)
-                .ptr("partials", partials).i32("maxTiles", maxTiles)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
-                .ptr("error", constants.error());
-    }
-
     /** Arguments of {@code kvq_value_reduce}. */
     public LaunchArgs valueReduceArgs(LayerView v, long partials, int maxTiles, long weights, int stride, long out) {
         int sinkCap = spec.quantized() ? spec.sinkTokens() : 0;
@@ -554,24 +543,19 @@ public final class KvKernels {
 
     /**
      * Queues {@code out [Hq][d] = Σ_t weights[q][t]·v_t}: the tile partials, then their reduction
-     * in tile order together with the sinks. {@code partials} holds {@link #partialBytes}.
+     * in tile order together with the sinks, then the sparse value residuals. {@code partials} holds
+     * {@link #partialBytes}. The TOKEN_MAJOR_SPARSE form only.
      */
     public void values(Stream stream, LayerView v, int packed, long weights, int stride, long partials, long out) {
+        requireVersionOne("the format v1 value kernels");
         int tiles = KernelSignatures.valueTiles(packed);
-        if (spec.quantized()) {
-            launch(valuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
-                    Dim3.of(256), KernelSignatures.valuePartialsSharedBytes(d, group), stream);
-        } else {
-            launch(fp16ValuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
-                    Dim3.of(256), KernelSignatures.fp16ValuePartialsSharedBytes(d, group), stream);
-        }
+        launch(valuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
+                Dim3.of(256), KernelSignatures.valuePartialsSharedBytes(d, group), stream);
         launch(valueReduceArgs(v, partials, tiles, weights, stride, out), Dim3.of(shape.queryHeads()), Dim3.of(d), 0,
                 stream);
-        if (sparse) {
-            launch(valueSparseArgs(v, weights, stride, out),
-                    new Dim3(KernelSignatures.sparseBlocks((long) packed * sparseValueSlots), 1, 1),
-                    Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
-        }
+        launch(valueSparseArgs(v, weights, stride, out),
+                new Dim3(KernelSignatures.sparseBlocks((long) packed * sparseValueSlots), 1, 1),
+                Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
     }
 
     /** Arguments of {@code kvq_value_sparse}: the sparse value residuals added onto the output. */

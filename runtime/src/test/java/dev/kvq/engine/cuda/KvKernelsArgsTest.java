@@ -53,9 +53,6 @@ class KvKernelsArgsTest {
             all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10));
             all.add(k.keyScoresArgs(VIEW, 12, 15, 100));
             all.add(k.valuePartialsArgs(VIEW, 5, 100, 4, 2));
-        } else {
-            all.add(k.fp16KeyScoresArgs(VIEW, 12, 15, 100));
-            all.add(k.fp16ValuePartialsArgs(VIEW, 5, 100, 4, 2));
         }
         for (LaunchArgs a : all) {
             assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
