@@ -103,6 +103,7 @@ struct KvqKeyPack {
     int n, batch;
     const float *lo, *hi, *zero, *scale, *keyMid, *keyTable;
     int channels, bits, form, cap, keySlots;
+    int keyMidStride;  // floats between channels' midpoint rows: 0 (one key codebook per layer) or 16 (per channel)
     int* keyOutCount;
     unsigned char* entryPool;
     const int* keyChunkTable;
@@ -112,7 +113,7 @@ struct KvqKeyPack {
 
 KVQ_HD int kvq_key_code(const KvqKeyPack& a, const float* x, int c) {
     float u = kvq_key_normalize(x[c], a.zero[c], a.scale[c]);
-    return kvq_nearest(u, a.keyMid, (1 << a.bits) - 1);
+    return kvq_nearest(u, a.keyMid + (long long) c * a.keyMidStride, (1 << a.bits) - 1);
 }
 
 /** Token t's page and row, or null when its sequence/slot is invalid (error recorded). */

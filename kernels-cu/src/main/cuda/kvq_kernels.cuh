@@ -581,7 +581,8 @@ extern "C" __global__ void kvq_pack_keys_v2(
         const float* __restrict__ hi,              // [D] upper thresholds
         const float* __restrict__ zero,            // [D] z_c (KeyQuantizer.zeroPoints())
         const float* __restrict__ scale,           // [D] s_c (KeyQuantizer.scales())
-        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids
+        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids, or [D][16] per channel
+        int keyMidStride,                          // 0: one midpoint row for every channel; 16: a row per channel
         const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
         int headDim,                               // d
         int kvHeads,                               // Hkv

@@ -24,7 +24,8 @@ extern "C" __global__ void kvq_pack_keys_v2(
         const float* __restrict__ hi,              // [D] upper thresholds
         const float* __restrict__ zero,            // [D] z_c (KeyQuantizer.zeroPoints())
         const float* __restrict__ scale,           // [D] s_c (KeyQuantizer.scales())
-        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids
+        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids, or [D][16] per channel
+        int keyMidStride,                          // 0: one midpoint row for every channel; 16: a row per channel
         const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
         int headDim,                               // d
         int kvHeads,                               // Hkv
@@ -41,7 +42,8 @@ extern "C" __global__ void kvq_pack_keys_v2(
     __shared__ int sorted[2 * KVQ_MAX_CAP];
     KvqBlockTeam team{scratch};
     int channels = headDim * kvHeads;
-    if (form == KVQ_FORM_SPARSE || keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(bits, channels)) {
+    if (form == KVQ_FORM_SPARSE || keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(bits, channels)
+        || (keyMidStride != 0 && keyMidStride != 16)) {
         kvq_fail(error, KVQ_ERR_SHAPE);
         return;
     }
@@ -49,7 +51,8 @@ extern "C" __global__ void kvq_pack_keys_v2(
     a.pool = pool; a.pageBytes = pageBytes; a.keyCodesOff = keyCodesOff; a.keyOutChannelOff = keyOutChannelOff;
     a.keyOutValueOff = keyOutValueOff; a.pageTable = pageTable; a.maxPages = maxPages; a.poolPages = poolPages;
     a.pageTokens = pageTokens; a.keys = keys; a.tokenSeq = tokenSeq; a.tokenSlot = tokenSlot; a.n = n; a.batch = batch;
-    a.lo = lo; a.hi = hi; a.zero = zero; a.scale = scale; a.keyMid = keyMid; a.keyTable = keyTable;
+    a.lo = lo; a.hi = hi; a.zero = zero; a.scale = scale; a.keyMid = keyMid; a.keyMidStride = keyMidStride;
+    a.keyTable = keyTable;
     a.channels = channels; a.bits = bits; a.form = form; a.cap = cap; a.keySlots = keySlots; a.error = error;
     if ((int) blockIdx.x < n) {
         kvq_pack_key_token_v2(team, a, keyOutHeadEndOff, headDim, kvHeads, keyWords, pairing, blockIdx.x, sel, sorted);

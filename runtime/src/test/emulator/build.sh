@@ -15,11 +15,11 @@ fi
 lib="$out/libcuda.so.1"
 src="$here/emulated_cuda.cu"
 # rebuild only when a source is newer than the library
-if [[ -f "$lib" ]] && [[ -z "$(find "$src" "$root/kernels-cu/src/main/cuda" -newer "$lib" -type f | head -n 1)" ]]; then
+if [[ -f "$lib" ]] && [[ -z "$(find "$src" "$root/kernels-cu/src/main/cuda" "$root/kernels-cu/src/test/cuda/kvq_fiber_team.h" -newer "$lib" -type f | head -n 1)" ]]; then
   exit 0
 fi
 # -ffp-contract=off: the host compiler must not fuse a*b+c, like the kernels' __fmul_rn/__fadd_rn
-"$nvcc" -O2 -std=c++17 -shared -Xcompiler -fPIC,-ffp-contract=off -I "$root/kernels-cu/src/main/cuda" \
+"$nvcc" -O2 -std=c++17 -shared -Xcompiler -fPIC,-ffp-contract=off -I "$root/kernels-cu/src/main/cuda" -I "$root/kernels-cu/src/test/cuda" \
   -o "$lib.tmp" "$src"
 mv "$lib.tmp" "$lib"
 echo "emulated CUDA driver: built $lib"

@@ -18,9 +18,27 @@
 #include <string>
 #include <vector>
 
-#include "kvq_bodies.cuh"
+#include "kvq_append_v2.cuh"
+#include "kvq_fiber_team.h"
 
 namespace {
+
+// What kvq asked of the driver, for the host-path checks (issue 15): read with kvq_emu_counters.
+enum Counter : int {
+    C_CALLS = 0,     // every driver entry point below, but the counters' own
+    C_SYNCS,         // cuStreamSynchronize, cuCtxSynchronize, cuEventSynchronize and synchronous copies
+    C_ALLOCS,        // cuMemAlloc_v2 and cuMemAllocHost_v2
+    C_FREES,         // cuMemFree_v2 and cuMemFreeHost
+    C_COPIES,        // copies (sync or async, either way)
+    C_BYTES_UP,      // bytes copied host to device
+    C_BYTES_DOWN,    // bytes copied device to host
+    C_LAUNCHES,      // cuLaunchKernel
+    C_COUNT
+};
+long long counters[C_COUNT] = {};
+void count(Counter c, long long n = 1) { __atomic_fetch_add(&counters[c], n, __ATOMIC_RELAXED); }
+/** One driver call (and what else it is). */
+void call() { count(C_CALLS); }
 
 std::mutex lock;
 std::map<uintptr_t, size_t> allocations;
@@ -70,6 +88,55 @@ struct Event {
 
 double now() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// ------------------------------------------------------------------ fused decode (fibers)
+using kvq_fibers::FiberTeam;
+using PackedBody = void (*)(const FiberTeam&, const KvqDecodeArgs&, int, int, int, int, float*);
+using Fp16Body = void (*)(const FiberTeam&, const KvqDecodeFp16Args&, int, int, int, int, float*);
+
+#define EMU_PACKED(B, G, D) {"kvq_decode_packed_b" #B "_g" #G "_d" #D, &kvq_decode_packed_block<B, G, D, FiberTeam>},
+#define EMU_PACKED_BITS(B) EMU_PACKED(B, 1, 64) EMU_PACKED(B, 2, 64) EMU_PACKED(B, 4, 64) EMU_PACKED(B, 8, 64) \
+    EMU_PACKED(B, 1, 128) EMU_PACKED(B, 2, 128) EMU_PACKED(B, 4, 128) EMU_PACKED(B, 8, 128)                   \
+    EMU_PACKED(B, 1, 256) EMU_PACKED(B, 2, 256) EMU_PACKED(B, 4, 256) EMU_PACKED(B, 8, 256)
+#define EMU_FP16(G, D) {"kvq_decode_fp16_g" #G "_d" #D, &kvq_decode_fp16_block<G, D, FiberTeam>},
+
+/** The packed decode body of entry `name` (the generic kernel or one of the 36 instances); null if none. */
+PackedBody packed_body(const std::string& name) {
+    static const std::map<std::string, PackedBody> bodies = {
+        {"kvq_decode_packed", &kvq_decode_packed_generic_block<FiberTeam>},
+        EMU_PACKED_BITS(2) EMU_PACKED_BITS(3) EMU_PACKED_BITS(4)
+    };
+    auto it = bodies.find(name);
+    return it == bodies.end() ? nullptr : it->second;
+}
+
+/** The fp16 decode body of entry `name` (generic or one of the 12 instances); null if none. */
+Fp16Body fp16_body(const std::string& name) {
+    static const std::map<std::string, Fp16Body> bodies = {
+        {"kvq_decode_fp16", &kvq_decode_fp16_block<0, 0, FiberTeam>},
+        EMU_FP16(1, 64) EMU_FP16(2, 64) EMU_FP16(4, 64) EMU_FP16(8, 64) EMU_FP16(1, 128) EMU_FP16(2, 128)
+        EMU_FP16(4, 128) EMU_FP16(8, 128) EMU_FP16(1, 256) EMU_FP16(2, 256) EMU_FP16(4, 256) EMU_FP16(8, 256)
+    };
+    auto it = bodies.find(name);
+    return it == bodies.end() ? nullptr : it->second;
+}
+
+/** Runs every block (x, y, z) of a decode grid with `threads` fibers and `shared` bytes of shared memory. */
+template <class F>
+void run_decode_grid(unsigned threads, unsigned gx, unsigned gy, unsigned gz, unsigned shared, F body) {
+    static kvq_fibers::FiberBlock* block = nullptr;  // stacks for 512 fibers: made once
+    if (block == nullptr || block->size() != (int) threads) {
+        delete block;
+        block = new kvq_fibers::FiberBlock((int) threads);
+    }
+    std::vector<float> smem(shared / 4 + 4);
+    for (unsigned z = 0; z < gz; z++)
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned x = 0; x < gx; x++) {
+                std::fill(smem.begin(), smem.end(), NAN);  // a read of shared memory nobody wrote shows up
+                kvq_fibers::run_block(*block, [&](const FiberTeam& t) { body(t, (int) x, (int) y, (int) z, smem.data()); });
+            }
 }
 
 int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned shared,
@@ -281,24 +348,154 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
                 for (unsigned x = 0; x < gx; x++) kvq_fp16_value_partials_block(team, a, x, y, z, smem.data());
         return 0;
     }
+    if (name == "kvq_pack_keys_v2") {
+        KvqKeyPack a{};
+        a.pool = r.ptr<unsigned char>(); a.pageBytes = r.i64(); a.keyCodesOff = r.i64();
+        a.keyOutChannelOff = r.i64(); a.keyOutValueOff = r.i64();
+        long long headEndOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.keys = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>(); a.tokenSlot = r.ptr<const int>();
+        a.n = r.i32(); a.batch = r.i32();
+        a.lo = r.ptr<const float>(); a.hi = r.ptr<const float>(); a.zero = r.ptr<const float>();
+        a.scale = r.ptr<const float>(); a.keyMid = r.ptr<const float>(); a.keyMidStride = r.i32();
+        a.keyTable = r.ptr<const float>();
+        int headDim = r.i32(); int kvHeads = r.i32();
+        a.bits = r.i32(); int keyWords = r.i32(); int pairing = r.i32();
+        a.form = r.i32(); a.cap = r.i32(); a.keySlots = r.i32(); a.error = r.ptr<int>();
+        a.channels = headDim * kvHeads;
+        if (a.form == KVQ_FORM_SPARSE || a.keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(a.bits, a.channels)
+            || (a.keyMidStride != 0 && a.keyMidStride != 16)) {
+            kvq_fail(a.error, KVQ_ERR_SHAPE);  // the kernel's own entry check
+            return 0;
+        }
+        std::vector<int> sel(2 * KVQ_MAX_CAP), sorted(2 * KVQ_MAX_CAP);
+        for (unsigned b = 0; b < gx; b++)
+            if ((int) b < a.n)
+                kvq_pack_key_token_v2(team, a, headEndOff, headDim, kvHeads, keyWords, pairing, b, sel.data(),
+                                      sorted.data());
+        return 0;
+    }
+    if (name == "kvq_pack_values_v2") {
+        KvqValuePack a{};
+        a.pool = r.ptr<unsigned char>(); a.pageBytes = r.i64(); a.valueCodesOff = r.i64(); a.valueZeroOff = r.i64();
+        a.valueScaleOff = r.i64(); a.valueOutChannelOff = r.i64(); a.valueOutValueOff = r.i64();
+        long long headEndOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.values = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>(); a.tokenSlot = r.ptr<const int>();
+        a.n = r.i32(); a.batch = r.i32();
+        a.valueMid = r.ptr<const float>(); a.valueTable = r.ptr<const float>();
+        a.headDim = r.i32(); int kvHeads = r.i32(); a.bits = r.i32(); a.form = r.i32(); a.topK = r.i32();
+        a.error = r.ptr<int>();
+        a.channels = a.headDim * kvHeads;
+        if (a.form == KVQ_FORM_SPARSE || (a.topK > 0 && 2 * (a.topK - 1) > KVQ_V2_MAX_SLOTS)) {
+            kvq_fail(a.error, KVQ_ERR_SHAPE);
+            return 0;
+        }
+        std::vector<int> sel(2 * KVQ_MAX_CAP), sorted(2 * KVQ_MAX_CAP);
+        for (unsigned b = 0; b < gx; b++)
+            if ((int) b < a.n) kvq_pack_value_token_v2(team, a, headEndOff, kvHeads, b, sel.data(), sorted.data());
+        return 0;
+    }
+    if (name == "kvq_side_append") {
+        KvqRopeStore a{};
+        uint16_t* side = r.ptr<uint16_t>();
+        int sinkCap = r.i32();
+        int windowCap = r.i32();
+        a.keys = r.ptr<const float>(); a.values = r.ptr<const float>(); a.tokenSeq = r.ptr<const int>();
+        a.tokenSlot = r.ptr<const int>(); a.n = r.i32(); a.batch = r.i32(); a.seqFirstPos = r.ptr<const long long>();
+        a.invFreq = r.ptr<const float>(); a.pairing = r.i32(); a.headDim = r.i32(); a.kvHeads = r.i32();
+        a.error = r.ptr<int>();
+        for (unsigned b = 0; b < gx; b++)
+            if ((int) b < a.n) kvq_side_token(team, a, side, sinkCap, windowCap, b);
+        return 0;
+    }
+    if (name.rfind("kvq_decode_packed", 0) == 0) {
+        auto body = packed_body(name);
+        if (body == nullptr) {
+            std::fprintf(stderr, "emulated_cuda: no packed decode instance %s\n", name.c_str());
+            return 500;
+        }
+        KvqDecodeArgs a{};
+        a.pool = r.ptr<const unsigned char>(); a.pageBytes = r.i64();
+        a.keyCodesOff = r.i64(); a.keyOutChannelOff = r.i64(); a.keyOutValueOff = r.i64(); a.keyOutHeadEndOff = r.i64();
+        a.valueCodesOff = r.i64(); a.valueZeroOff = r.i64(); a.valueScaleOff = r.i64();
+        a.valueOutChannelOff = r.i64(); a.valueOutValueOff = r.i64(); a.valueOutHeadEndOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.seqPacked = r.ptr<const int>(); a.seqSinks = r.ptr<const int>(); a.seqFirstPos = r.ptr<const long long>();
+        a.sinkCap = r.i32(); a.windowCap = r.i32(); a.side = r.ptr<const uint16_t>();
+        a.query = r.ptr<const float>(); a.scale = r.f32(); a.keyTable = r.ptr<const float>();
+        a.valueTable = r.ptr<const float>(); a.invFreq = r.ptr<const float>(); a.pairing = r.i32();
+        a.headDim = r.i32(); a.kvHeads = r.i32(); a.groupSize = r.i32(); a.bits = r.i32(); a.keySlots = r.i32();
+        a.valueSlots = r.i32(); a.partialOut = r.ptr<float>(); a.partialStats = r.ptr<float>();
+        a.scores = r.ptr<float>(); a.scoreStride = r.i32(); a.error = r.ptr<int>();
+        run_decode_grid(bx, gx, gy, gz, shared, [&](const kvq_fibers::FiberTeam& t, int x, int y, int z, float* sm) {
+            body(t, a, x, (int) gx, y, z, sm);
+        });
+        return 0;
+    }
+    if (name.rfind("kvq_decode_fp16", 0) == 0) {
+        auto body = fp16_body(name);
+        if (body == nullptr) {
+            std::fprintf(stderr, "emulated_cuda: no fp16 decode instance %s\n", name.c_str());
+            return 500;
+        }
+        KvqDecodeFp16Args a{};
+        a.pool = r.ptr<const unsigned char>(); a.pageBytes = r.i64(); a.keysOff = r.i64(); a.valuesOff = r.i64();
+        a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
+        a.seqTokens = r.ptr<const int>(); a.query = r.ptr<const float>(); a.scale = r.f32(); a.headDim = r.i32();
+        a.kvHeads = r.i32(); a.groupSize = r.i32(); a.partialOut = r.ptr<float>(); a.partialStats = r.ptr<float>();
+        a.scores = r.ptr<float>(); a.scoreStride = r.i32(); a.error = r.ptr<int>();
+        run_decode_grid(bx, gx, gy, gz, shared, [&](const kvq_fibers::FiberTeam& t, int x, int y, int z, float* sm) {
+            body(t, a, x, (int) gx, y, z, sm);
+        });
+        return 0;
+    }
+    if (name == "kvq_decode_merge") {
+        const float* partialOut = r.ptr<const float>();
+        const float* partialStats = r.ptr<const float>();
+        int splits = r.i32();
+        float* out = r.ptr<float>();
+        int headDim = r.i32();
+        int queryHeads = r.i32();
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned x = 0; x < gx; x++)
+                kvq_decode_merge_row(0, 1, partialOut, partialStats, splits, out, headDim, queryHeads, x, y);
+        return 0;
+    }
     std::fprintf(stderr, "emulated_cuda: no host emulation of kernel %s\n", name.c_str());
     return 500;  // CUDA_ERROR_NOT_FOUND
+}
+
+int copy_up(uint64_t dst, const void* src, size_t n) {
+    count(C_COPIES); count(C_BYTES_UP, (long long) n);
+    std::memcpy((void*) (uintptr_t) dst, src, n);
+    return 0;
+}
+int copy_down(void* dst, uint64_t src, size_t n) {
+    count(C_COPIES); count(C_BYTES_DOWN, (long long) n);
+    std::memcpy(dst, (const void*) (uintptr_t) src, n);
+    return 0;
+}
+int copy_within(uint64_t dst, uint64_t src, size_t n) {
+    count(C_COPIES);
+    std::memmove((void*) (uintptr_t) dst, (const void*) (uintptr_t) src, n);
+    return 0;
 }
 
 }  // namespace
 
 #define API extern "C" __attribute__((visibility("default")))
 
-API int cuInit(unsigned int) { return 0; }
-API int cuDriverGetVersion(int* v) { *v = 13000; return 0; }
-API int cuDeviceGetCount(int* n) { *n = 1; return 0; }
-API int cuDeviceGet(int* d, int ordinal) { if (ordinal != 0) return 101; *d = 0; return 0; }
-API int cuDeviceGetName(char* name, int len, int) {
+API int cuInit(unsigned int) { call(); return 0; }
+API int cuDriverGetVersion(int* v) { call(); *v = 13000; return 0; }
+API int cuDeviceGetCount(int* n) { call(); *n = 1; return 0; }
+API int cuDeviceGet(int* d, int ordinal) { call(); if (ordinal != 0) return 101; *d = 0; return 0; }
+API int cuDeviceGetName(char* name, int len, int) { call();
     std::strncpy(name, "kvq emulated GPU (host)", (size_t) len);
     name[len - 1] = 0;
     return 0;
 }
-API int cuDeviceGetAttribute(int* pi, int attrib, int) {
+API int cuDeviceGetAttribute(int* pi, int attrib, int) { call();
     switch (attrib) {
         case 75: *pi = 9; break;    // compute capability major
         case 76: *pi = 0; break;    // compute capability minor
@@ -308,18 +505,18 @@ API int cuDeviceGetAttribute(int* pi, int attrib, int) {
     }
     return 0;
 }
-API int cuDeviceTotalMem_v2(size_t* bytes, int) { *bytes = total_bytes(); return 0; }
-API int cuDevicePrimaryCtxRetain(void** ctx, int) { *ctx = (void*) 0x1000; return 0; }
-API int cuDevicePrimaryCtxRelease_v2(int) { return 0; }
-API int cuCtxSetCurrent(void*) { return 0; }
-API int cuCtxSynchronize() { return 0; }
-API int cuMemGetInfo_v2(size_t* free, size_t* total) {
+API int cuDeviceTotalMem_v2(size_t* bytes, int) { call(); *bytes = total_bytes(); return 0; }
+API int cuDevicePrimaryCtxRetain(void** ctx, int) { call(); *ctx = (void*) 0x1000; return 0; }
+API int cuDevicePrimaryCtxRelease_v2(int) { call(); return 0; }
+API int cuCtxSetCurrent(void*) { call(); return 0; }
+API int cuCtxSynchronize() { call(); count(C_SYNCS); return 0; }
+API int cuMemGetInfo_v2(size_t* free, size_t* total) { call();
     std::lock_guard<std::mutex> g(lock);
     *total = total_bytes();
     *free = total_bytes() - allocated;
     return 0;
 }
-API int cuMemAlloc_v2(uint64_t* dptr, size_t bytes) {
+API int cuMemAlloc_v2(uint64_t* dptr, size_t bytes) { call(); count(C_ALLOCS);
     std::lock_guard<std::mutex> g(lock);
     if (bytes > total_bytes() - allocated) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
     void* p = std::malloc(bytes);
@@ -329,7 +526,7 @@ API int cuMemAlloc_v2(uint64_t* dptr, size_t bytes) {
     *dptr = (uint64_t) (uintptr_t) p;
     return 0;
 }
-API int cuMemFree_v2(uint64_t dptr) {
+API int cuMemFree_v2(uint64_t dptr) { call(); count(C_FREES);
     std::lock_guard<std::mutex> g(lock);
     auto it = allocations.find((uintptr_t) dptr);
     if (it == allocations.end()) return 1;  // CUDA_ERROR_INVALID_VALUE: not ours, or freed twice
@@ -338,33 +535,31 @@ API int cuMemFree_v2(uint64_t dptr) {
     std::free((void*) (uintptr_t) dptr);
     return 0;
 }
-API int cuMemAllocHost_v2(void** p, size_t bytes) { *p = std::malloc(bytes); return *p ? 0 : 2; }
-API int cuMemFreeHost(void* p) { std::free(p); return 0; }
-API int cuMemcpyHtoD_v2(uint64_t dst, const void* src, size_t n) { std::memcpy((void*) (uintptr_t) dst, src, n); return 0; }
-API int cuMemcpyDtoH_v2(void* dst, uint64_t src, size_t n) { std::memcpy(dst, (const void*) (uintptr_t) src, n); return 0; }
-API int cuMemcpyDtoD_v2(uint64_t dst, uint64_t src, size_t n) {
-    std::memmove((void*) (uintptr_t) dst, (const void*) (uintptr_t) src, n);
-    return 0;
-}
-API int cuMemcpyHtoDAsync_v2(uint64_t dst, const void* src, size_t n, void*) { return cuMemcpyHtoD_v2(dst, src, n); }
-API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void*) { return cuMemcpyDtoH_v2(dst, src, n); }
-API int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void*) { return cuMemcpyDtoD_v2(dst, src, n); }
-API int cuMemsetD8_v2(uint64_t dst, unsigned char v, size_t n) { std::memset((void*) (uintptr_t) dst, v, n); return 0; }
-API int cuStreamCreate(void** s, unsigned int) { *s = new int(0); return 0; }
-API int cuStreamDestroy_v2(void* s) { delete (int*) s; return 0; }
-API int cuStreamSynchronize(void*) { return 0; }
-API int cuEventCreate(void** e, unsigned int) { *e = new Event(); return 0; }
-API int cuEventDestroy_v2(void* e) { delete (Event*) e; return 0; }
-API int cuEventRecord(void* e, void*) { ((Event*) e)->seconds = now(); return 0; }
-API int cuEventSynchronize(void*) { return 0; }
-API int cuEventElapsedTime_v2(float* ms, void* start, void* end) {
+API int cuMemAllocHost_v2(void** p, size_t bytes) { call(); count(C_ALLOCS); *p = std::malloc(bytes); return *p ? 0 : 2; }
+API int cuMemFreeHost(void* p) { call(); count(C_FREES); std::free(p); return 0; }
+// A synchronous copy waits for the device: it counts as a synchronization as well.
+API int cuMemcpyHtoD_v2(uint64_t dst, const void* src, size_t n) { call(); count(C_SYNCS); return copy_up(dst, src, n); }
+API int cuMemcpyDtoH_v2(void* dst, uint64_t src, size_t n) { call(); count(C_SYNCS); return copy_down(dst, src, n); }
+API int cuMemcpyDtoD_v2(uint64_t dst, uint64_t src, size_t n) { call(); count(C_SYNCS); return copy_within(dst, src, n); }
+API int cuMemcpyHtoDAsync_v2(uint64_t dst, const void* src, size_t n, void*) { call(); return copy_up(dst, src, n); }
+API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void*) { call(); return copy_down(dst, src, n); }
+API int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void*) { call(); return copy_within(dst, src, n); }
+API int cuMemsetD8_v2(uint64_t dst, unsigned char v, size_t n) { call(); std::memset((void*) (uintptr_t) dst, v, n); return 0; }
+API int cuStreamCreate(void** s, unsigned int) { call(); *s = new int(0); return 0; }
+API int cuStreamDestroy_v2(void* s) { call(); delete (int*) s; return 0; }
+API int cuStreamSynchronize(void*) { call(); count(C_SYNCS); return 0; }
+API int cuEventCreate(void** e, unsigned int) { call(); *e = new Event(); return 0; }
+API int cuEventDestroy_v2(void* e) { call(); delete (Event*) e; return 0; }
+API int cuEventRecord(void* e, void*) { call(); ((Event*) e)->seconds = now(); return 0; }
+API int cuEventSynchronize(void*) { call(); count(C_SYNCS); return 0; }
+API int cuEventElapsedTime_v2(float* ms, void* start, void* end) { call();
     *ms = (float) ((((Event*) end)->seconds - ((Event*) start)->seconds) * 1e3);
     return 0;
 }
-API int cuModuleLoadDataEx(void** module, const void*, unsigned int, void*, void*) { *module = new int(0); return 0; }
-API int cuModuleUnload(void* m) { delete (int*) m; return 0; }
-API int cuModuleGetFunction(void** f, void*, const char* name) { *f = new Function{name}; return 0; }
-API int cuFuncGetAttribute(int* v, int attrib, void* f) {
+API int cuModuleLoadDataEx(void** module, const void*, unsigned int, void*, void*) { call(); *module = new int(0); return 0; }
+API int cuModuleUnload(void* m) { call(); delete (int*) m; return 0; }
+API int cuModuleGetFunction(void** f, void*, const char* name) { call(); *f = new Function{name}; return 0; }
+API int cuFuncGetAttribute(int* v, int attrib, void* f) { call();
     switch (attrib) {
         case 0: *v = 1024; break;                                        // max threads per block
         case 1: *v = 0; break;                                           // static shared bytes
@@ -374,7 +569,7 @@ API int cuFuncGetAttribute(int* v, int attrib, void* f) {
     return 0;
 }
 // Like the driver: only the dynamic shared memory limit is emulated; above the opt-in maximum it is refused.
-API int cuFuncSetAttribute(void* f, int attrib, int value) {
+API int cuFuncSetAttribute(void* f, int attrib, int value) { call();
     if (attrib != 8) return 1;                        // CUDA_ERROR_INVALID_VALUE: not emulated
     if (value < 0 || value > shared_optin()) return 1;
     ((Function*) f)->maxDynamicShared = value;
@@ -382,6 +577,7 @@ API int cuFuncSetAttribute(void* f, int attrib, int value) {
 }
 API int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned shared, void*, void** params, void**) {
+    call();
     if (bx * by * bz == 0 || gx * gy * gz == 0) return 1;
     // a launch above the function's dynamic shared memory limit fails on a GPU; so it does here
     if ((int) shared > ((Function*) f)->maxDynamicShared) {
@@ -389,11 +585,12 @@ API int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned 
                      ((Function*) f)->name.c_str(), shared, ((Function*) f)->maxDynamicShared);
         return 1;
     }
+    count(C_LAUNCHES);
     return launch(((Function*) f)->name, gx, gy, gz, bx, shared, params);
 }
-API int cuProfilerStart() { return 0; }
-API int cuProfilerStop() { return 0; }
-API int cuGetErrorName(int code, const char** s) {
+API int cuProfilerStart() { call(); return 0; }
+API int cuProfilerStop() { call(); return 0; }
+API int cuGetErrorName(int code, const char** s) { call();
     switch (code) {
         case 0: *s = "CUDA_SUCCESS"; return 0;
         case 1: *s = "CUDA_ERROR_INVALID_VALUE"; return 0;
@@ -402,9 +599,21 @@ API int cuGetErrorName(int code, const char** s) {
         default: *s = nullptr; return 1;
     }
 }
-API int cuGetErrorString(int code, const char** s) {
+API int cuGetErrorString(int code, const char** s) { call();
     switch (code) {
         case 2: *s = "out of memory"; return 0;
         default: *s = nullptr; return 1;
     }
+}
+
+/**
+ * The emulated driver's counters (not a CUDA entry point): out[0..7] = driver calls, synchronizations
+ * (stream, context, event, and synchronous copies), allocations (device and pinned host), frees, copies,
+ * bytes copied host to device, bytes copied device to host, kernel launches, since the library was loaded.
+ * Returns how many it wrote (at most `n`).
+ */
+API int kvq_emu_counters(long long* out, int n) {
+    int k = n < C_COUNT ? n : C_COUNT;
+    for (int i = 0; i < k; i++) out[i] = __atomic_load_n(&counters[i], __ATOMIC_RELAXED);
+    return k;
 }

@@ -618,7 +618,8 @@ public final class KernelSignatures {
                     p("hi", Kind.POINTER, "[D] upper thresholds"),
                     p("zero", Kind.POINTER, "[D] z_c (KeyQuantizer.zeroPoints())"),
                     p("scale", Kind.POINTER, "[D] s_c (KeyQuantizer.scales())"),
-                    p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids"),
+                    p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids, or [D][16] per channel"),
+                    p("keyMidStride", Kind.I32, "0: one midpoint row for every channel; 16: a row per channel"),
                     p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C]"),
                     p("headDim", Kind.I32, "d"),
                     p("kvHeads", Kind.I32, "Hkv"),
@@ -713,8 +714,8 @@ public final class KernelSignatures {
 
     /**
      * The decode v2 kernels (page format v2; fused decode families, split merge, v2 appends), in header
-     * order after {@link #all()}'s. They live in their own sources ({@link #decodeV2Sources()}), so the v1
-     * backend, which loads every source of {@link #sources()}, does not JIT them.
+     * order after {@link #all()}'s. They live in their own sources ({@link #decodeV2Sources()}); the CUDA engine
+     * loads those beside {@link #sources()} (the TOKEN_MAJOR_SPARSE form still runs on the v1 kernels).
      *
      * @return the signatures, unmodifiable; the decode families list their specialized instances
      */
@@ -895,7 +896,7 @@ public final class KernelSignatures {
     public static int packedDecodeSharedBytes(int bits, int groupSize, int headDim) {
         int d = headDim;
         if (!hasPackedInstance(bits, groupSize, headDim)) {
-            return (5304 + 32 * d) * 4;
+            return genericPackedDecodeSharedBytes(d);
         }
         int g = groupSize;
         int half = d / 2;
@@ -911,6 +912,17 @@ public final class KernelSignatures {
         int floats = 8 + d / 32 * groupBlock + half * quads * 2 + valueTable + half + g * d + 2 * g + 2 * g
                 + DECODE_WARPS * region;
         return floats * 4;
+    }
+
+    /**
+     * Dynamic shared memory of the generic packed decode entry {@code kvq_decode_packed}
+     * (kvq_decode_packed_generic_bytes; the PTX constants {@code kvq_decode_packed_smem_fixed/_per_d}).
+     *
+     * @param headDim head dim d
+     * @return bytes of dynamic shared memory per block
+     */
+    public static int genericPackedDecodeSharedBytes(int headDim) {
+        return (5304 + 32 * headDim) * 4;
     }
 
     /**

@@ -142,6 +142,29 @@ public final class Kernel {
     }
 
     /**
+     * Queues the kernel on {@code stream} with an argument block made beforehand ({@link KernelArgs#marshal}):
+     * nothing is allocated here, so a decode step's launches cost one driver call each.
+     *
+     * @param grid blocks in the grid
+     * @param block threads per block
+     * @param sharedMemBytes dynamic shared memory per block in bytes (0 when the kernel uses none)
+     * @param stream the stream to queue the launch on
+     * @param params the {@code void**} argument block, alive for the call
+     */
+    public void launch(Dim3 grid, Dim3 block, int sharedMemBytes, Stream stream, MemorySegment params) {
+        Objects.requireNonNull(params, "params");
+        if (sharedMemBytes < 0 || block.threads() > 1024) {
+            throw new IllegalArgumentException("bad launch of " + name + ": block " + block + ", shared "
+                    + sharedMemBytes + " B");
+        }
+        module.ensureOpen();
+        int rc = cuda_h.cuLaunchKernel(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                sharedMemBytes, stream.handle(), params, MemorySegment.NULL);
+        CudaException.check(rc, "cuLaunchKernel", rc == 0 ? null
+                : "kernel " + name + " grid " + grid + " block " + block + " shared " + sharedMemBytes + " B");
+    }
+
+    /**
      * A 1-D launch on the default stream without dynamic shared memory.
      *
      * @param gridX blocks in the grid

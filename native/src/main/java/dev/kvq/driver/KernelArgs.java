@@ -125,9 +125,14 @@ public final class KernelArgs {
     /**
      * Lays the arguments out as {@code cuLaunchKernel}'s {@code void** kernelParams}: an array of
      * pointers, each to a slot holding one argument's value; all allocated in {@code arena}.
-     * Throws {@link IllegalStateException} if a pointer argument's memory was closed.
+     * Throws {@link IllegalStateException} if a pointer argument's memory was closed. A block made once in a
+     * long-lived arena can be launched many times ({@link Kernel#launch(Dim3, Dim3, int, Stream, MemorySegment)})
+     * and its slots rewritten in place ({@link #slot}), so a launch allocates nothing.
+     *
+     * @param arena where the pointer array and the slots live
+     * @return the {@code void*} array
      */
-    MemorySegment marshal(Arena arena) {
+    public MemorySegment marshal(Arena arena) {
         MemorySegment params = arena.allocate(ValueLayout.ADDRESS, Math.max(1, args.size()));
         for (int i = 0; i < args.size(); i++) {
             MemorySegment slot = switch (args.get(i)) {
@@ -158,5 +163,17 @@ public final class KernelArgs {
             });
         }
         return out;
+    }
+
+    /**
+     * The value slot of argument {@code index} in a block made by {@link #marshal}, to rewrite it in place.
+     *
+     * @param params the block {@link #marshal} returned
+     * @param index  the argument's position
+     * @param bytes  the slot's size (4 for int/float, 8 for pointers and longs)
+     * @return the slot
+     */
+    public static MemorySegment slot(MemorySegment params, int index, long bytes) {
+        return params.getAtIndex(ValueLayout.ADDRESS, index).reinterpret(bytes);
     }
 }

@@ -6,6 +6,9 @@ import dev.kvq.engine.Engine;
 import dev.kvq.engine.Sequence;
 import dev.kvq.engine.cpu.CpuEngine;
 import dev.kvq.engine.cuda.CudaEngine;
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.layout.PageLayout;
+import dev.kvq.quant.QuantSpec;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 
@@ -13,8 +16,8 @@ import org.apache.logging.log4j.Logger;
  * Which engine the sequences of a cache or pool run on, decided here and nowhere else: the CPU engine
  * for a CPU backend; for CUDA the CUDA engine, unless it cannot serve this cache (no device, kernels
  * that do not load, a spec or geometry the kernels do not cover, device memory a sequence cannot
- * get): then that sequence runs on the CPU engine and a WARN names why. A snapshot opens on the CPU
- * ({@link #forSnapshot}). Opened once per cache or pool; closing it closes the engines.
+ * get): then that sequence runs on the CPU engine and a WARN names why. A snapshot opens on the requested
+ * backend as well, but for the one case {@link #forSnapshot} names. Opened once per cache or pool; closing it closes the engines.
  */
 final class Engines implements AutoCloseable {
     private static final Logger LOG = LogManager.getLogger(KvCache.class);
@@ -75,15 +78,22 @@ final class Engines implements AutoCloseable {
     }
 
     /**
-     * The backend a snapshot opens on: a snapshot restores host pages, which only the CPU engine
-     * reads in place, so a CUDA request runs on the CPU with a WARN until restoring onto device pages
-     * exists.
+     * The backend a snapshot of {@code shape} and {@code spec} opens on: the requested one (the CUDA engine
+     * copies the snapshot's pages onto the device, or {@link #open} falls back as for any cache it cannot
+     * serve), except a TOKEN_MAJOR_SPARSE snapshot whose v2 key order differs from format v1's (rotate-half
+     * pairs): the sparse form's CUDA kernels read format v1, so it opens on the CPU with a WARN naming why.
      */
-    static Backend forSnapshot(Backend requested) {
-        if (requested == null || requested.kind() == Backend.Kind.CPU) {
+    static Backend forSnapshot(Backend requested, AttentionShape shape, QuantSpec spec) {
+        if (requested == null || requested.kind() == Backend.Kind.CPU || !spec.quantized() || !spec.hasOutliers()
+                || spec.outlierForm() != QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE) {
             return requested;
         }
-        String why = "a snapshot opens on the CPU backend (restoring it onto device pages is not implemented)";
+        String order = PageLayout.versionOneCodeDifference(shape, spec);
+        if (order == null) {
+            return requested;
+        }
+        String why = "a TOKEN_MAJOR_SPARSE snapshot with " + order + " opens on the CPU backend (the sparse form's "
+                + "CUDA kernels read page format v1)";
         LOG.warn("falling back to the CPU: {}", why);
         return new Backend(Backend.Kind.CPU, why, requested.threads());
     }

@@ -283,10 +283,10 @@ final class Snapshots {
 
     static KvCache openCache(Path file, Calibration calibration, Backend backend, boolean verifyData)
             throws IOException {
-        backend = Engines.forSnapshot(backend);
         try (FileChannel ch = openChannel(file)) {
             Parsed p = parse(ch, file, verifyData, KIND_CACHE, calibration);
             Header h = p.header;
+            backend = Engines.forSnapshot(backend, h.shape, h.spec);
             KvCache cache = KvCache.standalone(h.shape, h.spec, calibration, backend, h.pageTokens,
                     p.layers.getFirst().firstPosition);
             restoreOrClose(cache, ch, p.layers.subList(0, h.shape.layers()), file);
@@ -296,10 +296,10 @@ final class Snapshots {
 
     static KvCachePool openPool(Path file, Calibration calibration, Backend backend, boolean verifyData)
             throws IOException {
-        backend = Engines.forSnapshot(backend);
         try (FileChannel ch = openChannel(file)) {
             Parsed p = parse(ch, file, verifyData, KIND_POOL, calibration);
             Header h = p.header;
+            backend = Engines.forSnapshot(backend, h.shape, h.spec);
             KvCachePool pool = KvCachePool.open(h.shape, h.spec, calibration, backend, h.budget, h.pageTokens);
             try {
                 int layers = h.shape.layers();

@@ -111,19 +111,131 @@ class GpuCacheTest {
         float[] values = SyntheticActivations.values(22 + headDim, total, d);
         try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
              KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
-            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
-            int at = 0;
-            for (int n : appends) {
-                float[] k = java.util.Arrays.copyOfRange(keys, at * d, (at + n) * d);
-                float[] v = java.util.Arrays.copyOfRange(values, at * d, (at + n) * d);
-                cpu.append(1, k, v);
-                gpu.append(1, k, v);
-                at += n;
-                compareLayer(cpu, gpu, 1, shape, 100 + at);
-            }
+            appendAndCompare(cpu, gpu, 1, shape, appends, keys, values, 100);
             assertEquals(0, gpu.length(0));
             assertEquals(cpu.memory().codes(), gpu.memory().codes());
             assertEquals(cpu.memory().tokens(), gpu.memory().tokens());
+        }
+    }
+
+    /**
+     * What the page format v2 kernels added (issue 15), all on the emulated driver too: recent-token windows,
+     * sinks, sinks with a window, per-channel key codebooks, D not a multiple of 32, page sizes that are not a
+     * power of two (the generic fused decode), both pairings and GQA, against the CPU engine: pages byte for byte (the window's
+     * tokens are in the pages as well), the side buffer through the decoded keys and values, outputs within
+     * 1e-4.
+     */
+    static Stream<Arguments> formatTwoConfigurations() {
+        return Stream.of(
+                // headDim, queryHeads, kvHeads, pairing, mode, page tokens
+                Arguments.of(64, 8, 4, RopePairing.ROTATE_HALF, "nuq3-1%-r32", 64),
+                Arguments.of(64, 4, 4, RopePairing.INTERLEAVED, "nuq2-1%-s4-r32", 64),
+                Arguments.of(128, 8, 2, RopePairing.INTERLEAVED, "nuq4-s4", 64),
+                Arguments.of(64, 8, 1, RopePairing.ROTATE_HALF, "nuq3-1%-s2-r16", 64),
+                Arguments.of(8, 6, 3, RopePairing.ROTATE_HALF, "nuq3-1%-r32", 64),
+                Arguments.of(40, 4, 2, RopePairing.INTERLEAVED, "nuq2-1%-s4", 96),
+                Arguments.of(64, 8, 2, RopePairing.ROTATE_HALF, "nuq3-1%-r16", 96),
+                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "fp16", 96),
+                Arguments.of(64, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%-ccb", 64),
+                Arguments.of(64, 4, 2, RopePairing.ROTATE_HALF, "nuq2-s4-r16-ccb", 64),
+                Arguments.of(40, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%-ccb", 96));
+    }
+
+    @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} P={5}")
+    @MethodSource("formatTwoConfigurations")
+    void formatTwoSetupsRunOnTheDeviceWithIdenticalPages(int headDim, int queryHeads, int kvHeads,
+                                                         RopePairing pairing, String mode, int pageTokens) {
+        AttentionShape shape = new AttentionShape(2, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
+        QuantSpec spec = QuantSpec.parse(mode);
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        // a first token (a sink where there are sinks), a prefill longer than the window across pages, then
+        // decode appends that move the window ring on, then a batch shorter than the window
+        int[] appends = {1, 150, 1, 1, 1, 20, 1};
+        int total = java.util.Arrays.stream(appends).sum();
+        float[] keys = SyntheticActivations.keys(121 + headDim, total, d);
+        float[] values = SyntheticActivations.values(122 + headDim, total, d);
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), pageTokens);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), pageTokens)) {
+            appendAndCompare(cpu, gpu, 1, shape, appends, keys, values, 300);
+            assertEquals(cpu.memory().codes(), gpu.memory().codes());
+            assertEquals(cpu.memory().tokens(), gpu.memory().tokens());
+        }
+    }
+
+    /** Appends the batches {@code appends} of keys and values to {@code layer} of both caches, comparing after each. */
+    private static void appendAndCompare(KvCache cpu, KvCache gpu, int layer, AttentionShape shape, int[] appends,
+                                         float[] keys, float[] values, long seed) {
+        assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+        int d = shape.kvChannels();
+        int at = 0;
+        for (int n : appends) {
+            float[] k = java.util.Arrays.copyOfRange(keys, at * d, (at + n) * d);
+            float[] v = java.util.Arrays.copyOfRange(values, at * d, (at + n) * d);
+            cpu.append(layer, k, v);
+            gpu.append(layer, k, v);
+            at += n;
+            compareLayer(cpu, gpu, layer, shape, seed + at);
+        }
+    }
+
+    /**
+     * Device snapshots: a CUDA cache saves the same file as the CPU cache with the same contents (byte for byte),
+     * and the file opens on the CPU and on the device with bit-identical pages and decoded tensors, outputs
+     * within 1e-4, and appends that go on from there as on the CPU (the window ring and the sinks included). A
+     * sparse snapshot with rotate-half pairs opens on the CPU instead (its device kernels read format v1).
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"nuq3-1%-s4-r16, ROTATE_HALF", "nuq2-1%-sparse, INTERLEAVED",
+            "fp16, ROTATE_HALF", "nuq3-1%-sparse, ROTATE_HALF"})
+    void aCudaCacheSavesTheCpusSnapshotAndReopensOnTheDevice(String mode, RopePairing pairing,
+                                                              @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        AttentionShape shape = new AttentionShape(2, 8, 2, 64, Rope.of(10000, pairing, 64));
+        QuantSpec spec = QuantSpec.parse(mode);
+        Calibration cal = cal(shape, spec);
+        int d = shape.kvChannels();
+        float[] keys = SyntheticActivations.keys(61, 200, d);
+        float[] values = SyntheticActivations.values(62, 200, d);
+        java.nio.file.Path fromCpu = dir.resolve("cpu.kvqsnap");
+        java.nio.file.Path fromGpu = dir.resolve("gpu.kvqsnap");
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            for (int l = 0; l < shape.layers(); l++) {
+                int n = 150 + 40 * l;
+                float[] k = java.util.Arrays.copyOf(keys, n * d);
+                float[] v = java.util.Arrays.copyOf(values, n * d);
+                cpu.append(l, k, v);
+                gpu.append(l, k, v);
+            }
+            cpu.save(fromCpu);
+            gpu.save(fromGpu);
+            assertEquals(-1, java.nio.file.Files.mismatch(fromCpu, fromGpu), "the two snapshot files differ");
+            try (KvCache onCpu = KvCache.openSnapshot(fromGpu, cal, Backend.cpu());
+                 KvCache onGpu = KvCache.openSnapshot(fromGpu, cal, cuda())) {
+                if (spec.outlierForm() == QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE && pairing == RopePairing.ROTATE_HALF) {
+                    // the sparse form's v1 kernels read keys in logical order: this one opens on the CPU, saying why
+                    assertEquals(Backend.Kind.CPU, onGpu.backend().kind());
+                    assertTrue(onGpu.backend().reason().contains("TOKEN_MAJOR_SPARSE snapshot"),
+                            onGpu.backend().reason());
+                } else {
+                    assertEquals(Backend.Kind.CUDA, onGpu.backend().kind(), onGpu.backend().reason());
+                }
+                for (int l = 0; l < shape.layers(); l++) {
+                    compareLayer(cpu, onCpu, l, shape, 70 + l);
+                    compareLayer(cpu, onGpu, l, shape, 80 + l);
+                }
+                // and they go on as the original does: a decode append and a short batch
+                for (KvCache c : List.of(cpu, onCpu, onGpu)) {
+                    c.append(1, java.util.Arrays.copyOfRange(keys, 190 * d, 191 * d),
+                            java.util.Arrays.copyOfRange(values, 190 * d, 191 * d));
+                    c.append(1, java.util.Arrays.copyOfRange(keys, 191 * d, 200 * d),
+                            java.util.Arrays.copyOfRange(values, 191 * d, 200 * d));
+                }
+                compareLayer(cpu, onCpu, 1, shape, 91);
+                compareLayer(cpu, onGpu, 1, shape, 92);
+            }
         }
     }
 
@@ -154,17 +266,8 @@ class GpuCacheTest {
         try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
              KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
             // the sparse form runs on the device: no fallback to the CPU
-            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
             assertTrue(gpu.pageLayout().sparseOutliers());
-            int at = 0;
-            for (int n : appends) {
-                float[] k = java.util.Arrays.copyOfRange(keys, at * d, (at + n) * d);
-                float[] v = java.util.Arrays.copyOfRange(values, at * d, (at + n) * d);
-                cpu.append(0, k, v);
-                gpu.append(0, k, v);
-                at += n;
-                compareLayer(cpu, gpu, 0, shape, 200 + at);
-            }
+            appendAndCompare(cpu, gpu, 0, shape, appends, keys, values, 200);
             assertTrue(cpu.entryCount(0, true) > 0, "the keys have outliers");
             if (mode.endsWith("5%")) {
                 assertTrue(cpu.entryCount(0, true) > KernelSignatures.CHUNK
@@ -318,9 +421,10 @@ class GpuCacheTest {
     }
 
     /**
-     * Geometries whose decode kernels need more than 48 KiB of dynamic shared memory per block
-     * (nuq value partials at G = 32, d = 128: 57 536 B; fp16 value partials at G = 32: 65 536 B) run on
-     * the device after raising the kernels' limit, and agree with the CPU.
+     * Geometries whose decode kernels need more than 48 KiB of dynamic shared memory per block (the generic
+     * fused decode at d = 256: 53 984 B; the fp16 instance at G = 8, d = 256: 49 792 B; the sparse form's v1
+     * value partials at G = 32, d = 128: 57 536 B) run on the device after raising the kernels' limit, and
+     * agree with the CPU.
      */
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3}")
     @MethodSource("wideGroups")
@@ -329,7 +433,7 @@ class GpuCacheTest {
         AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, headDim,
                 Rope.of(10000, RopePairing.ROTATE_HALF, headDim));
         QuantSpec spec = QuantSpec.parse(mode);
-        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get(kernel);
+        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec, new PageLayout(shape, spec, 64)).get(kernel);
         assertTrue(need > 48 * 1024, kernel + " needs " + need + " bytes");
         Calibration cal = cal(shape, spec);
         int d = shape.kvChannels();
@@ -348,16 +452,19 @@ class GpuCacheTest {
 
     static Stream<Arguments> wideGroups() {
         return Stream.of(
-                Arguments.of(128, 32, 1, "nuq3-1%", "kvq_value_partials"),
-                Arguments.of(64, 32, 1, "fp16", "kvq_fp16_value_partials"));
+                Arguments.of(256, 32, 1, "nuq3-1%", "kvq_decode_packed"),
+                Arguments.of(256, 8, 1, "fp16", "kvq_decode_fp16_g8_d256"),
+                Arguments.of(128, 32, 1, "nuq3-1%-sparse", "kvq_value_partials"));
     }
 
     @Test
     void aGeometryAboveTheOptInMaximumFallsBackNamingTheBytes() {
-        // G = 128, d = 256: the nuq value partials need 270 864 bytes per block, above any device's opt-in maximum
+        // G = 128, d = 256, sparse outliers (format v1 kernels): the value partials need 270 864 bytes per block,
+        // above any device's opt-in maximum (the fused decode loops over query heads and needs 53 984)
         AttentionShape shape = new AttentionShape(1, 128, 1, 256);
-        QuantSpec spec = QuantSpec.parse("nuq3");
-        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec).get("kvq_value_partials");
+        QuantSpec spec = QuantSpec.parse("nuq3-1%-sparse");
+        int need = dev.kvq.engine.cuda.KvKernels.sharedBytes(shape, spec, new PageLayout(shape, spec, 256))
+                .get("kvq_value_partials");
         int optin = CudaRuntime.shared().sharedMemoryOptin();
         assertTrue(need > optin, need + " vs " + optin);
         try (dev.kvq.cache.LogCapture log = dev.kvq.cache.LogCapture.of(KvCache.class);

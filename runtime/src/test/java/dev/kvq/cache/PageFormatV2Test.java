@@ -385,13 +385,13 @@ class PageFormatV2Test {
     }
 
     /**
-     * The CUDA engine's v1 kernels cannot write v2 pages with a window, mixed widths or per-channel key
+     * The CUDA engine's kernels cannot write v2 pages with mixed widths, nor sparse outliers with per-channel key
      * codebooks: such a cache runs on the CPU, with one WARN that names the reason.
      */
     @Test
-    void theCudaEngineDeclinesWhatItsVersionOneKernelsCannotWriteWithOneWarn() {
+    void theCudaEngineDeclinesWhatItsKernelsCannotWriteWithOneWarn() {
         Backend cuda = new Backend(Backend.Kind.CUDA, "test");
-        for (String name : List.of("nuq3-r32", "nuqa3", "nuq3-ccb")) {
+        for (String name : List.of("nuqa3", "nuq3-1%-sparse-ccb", "nuqa3-1%-r32")) {
             AttentionShape shape = SHAPE;
             QuantSpec spec = QuantSpec.parse(name);
             Calibration c = calibration(shape, spec);
@@ -399,8 +399,8 @@ class PageFormatV2Test {
                  KvCache cache = KvCache.open(shape, spec, c, cuda)) {
                 assertEquals(Backend.Kind.CPU, cache.backend().kind(), name);
                 String why = cache.backend().reason();
-                assertTrue(why.contains("page format v2") && why.contains(name.endsWith("r32") ? "recent-token window"
-                        : name.startsWith("nuqa") ? "mixed code widths" : "per-channel key codebooks"), why);
+                assertTrue(why.contains("CUDA engine's kernels do not cover") && why.contains(
+                        name.startsWith("nuqa") ? "mixed code widths" : "per-channel key codebooks"), why);
                 assertEquals(1, log.warnings().size(), log.warnings().toString());
                 assertTrue(log.warnings().get(0).contains(why), log.warnings().get(0));
                 cache.append(0, SyntheticActivations.keys(3, 40, shape.kvChannels()),
@@ -408,13 +408,21 @@ class PageFormatV2Test {
                 assertEquals(40, cache.length(0));
             }
         }
-        // outliers and rotate-half pairs are served: the v1 kernels write the v2 page but for the per-head ends,
-        // which they do not read, and with keys in logical order, which they read; host copies are converted
-        // (GpuCacheTest compares such pages with the CPU's, byte for byte)
-        QuantSpec outliers = QuantSpec.parse("nuq3-1%");
-        AttentionShape rotateHalf = shape(RopePairing.ROTATE_HALF, 16);
-        dev.kvq.engine.cuda.CudaEngine.requireServed(dev.kvq.engine.CacheSetup.of(rotateHalf, outliers,
-                calibration(rotateHalf, outliers), 256));
+        // the page format v2 kernels serve windows, sinks, outliers, both pairings and D not a multiple of 32
+        // (GpuCacheTest compares such pages with the CPU's, byte for byte, on the emulated driver)
+        for (String name : List.of("nuq3-1%", "nuq3-1%-r32", "nuq2-s4-r16", "nuq3-ccb", "nuq4-1%-r16-ccb", "fp16")) {
+            QuantSpec spec = QuantSpec.parse(name);
+            AttentionShape rotateHalf = shape(RopePairing.ROTATE_HALF, 16);
+            dev.kvq.engine.cuda.CudaEngine.requireServed(dev.kvq.engine.CacheSetup.of(rotateHalf, spec,
+                    spec.quantized() ? calibration(rotateHalf, spec) : null, 256));
+        }
+        // the sparse form runs on the format v1 kernels: a window there is still declined, naming why
+        QuantSpec sparseWindow = QuantSpec.parse("nuq3-1%-sparse-r16");
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> dev.kvq.engine.cuda.CudaEngine.requireServed(dev.kvq.engine.CacheSetup.of(SHAPE, sparseWindow,
+                        calibration(SHAPE, sparseWindow), 256)));
+        assertTrue(e.getMessage().contains("TOKEN_MAJOR_SPARSE") && e.getMessage().contains("recent-token window"),
+                e.getMessage());
     }
 
     @Test

@@ -36,7 +36,9 @@ final class AppendPlan {
                        long tableBytes, Budget budget) {
         Occupancy occupancy = setup.occupancy();
         this.tokens = occupancy.append(stored, n);
-        this.needSinks = tokens.newSinks() > 0 && !layer.hasSinks();
+        // the side buffer: at the first sink, or at the first token of a layer with a recent-token window
+        this.needSinks = !layer.hasSinks()
+                && (tokens.newSinks() > 0 || occupancy.sinks().windowCapacity() > 0 && n > 0);
         this.needTables = setup.spec().quantized() && !layer.hasTables();
         this.sinkBytes = occupancy.sinks().bytes();
         this.tableBytes = needTables ? tableBytes : 0;

@@ -8,10 +8,10 @@ import dev.kvq.layout.PageLayout;
 import dev.kvq.quant.QuantSpec;
 
 /**
- * The CUDA engine: pages on the device, byte for byte the CPU's, packed and attended to by kvq's PTX
- * kernels ({@link KvKernels}) on the JVM's {@link CudaRuntime}. Each sequence ({@link CudaSequence})
- * has its own pools, stream and scratch today; a device page pool shared by a pool's sequences and
- * batched decode launches across them would live here.
+ * The CUDA engine: pages on the device, byte for byte the CPU's (page format v2), packed and attended to by
+ * kvq's PTX kernels ({@link KvKernels}: the v2 appends and the fused FlashDecoding decode) on the JVM's
+ * {@link CudaRuntime}. Each sequence ({@link CudaSequence}) has its own pools, stream and scratch today; a
+ * device page pool shared by a pool's sequences and batched decode launches across them would live here.
  */
 public final class CudaEngine implements Engine {
     private final CudaRuntime runtime;
@@ -35,32 +35,55 @@ public final class CudaEngine implements Engine {
         KvKernels.requireSupported(setup.shape(), setup.spec(), setup.layout());
         CudaRuntime runtime = CudaRuntime.shared();
         runtime.bind();
-        KvKernels.allowShared(runtime, setup.shape(), setup.spec());
+        KvKernels.allowShared(runtime, setup.shape(), setup.spec(), setup.layout());
         return new CudaEngine(runtime, setup);
     }
 
     /**
-     * The one rule of which caches this engine serves while its kernels write page format v1: those whose
-     * page format v2 pages the v1 kernels can write up to what a host copy of a page converts
-     * ({@link PageLayout#versionOneWriterDifference}: one width, D a multiple of 32, no window; rotate-half keys,
-     * which the v1 kernels keep in logical order, are reordered and the outlier lists' per-head ends, which
-     * they do not write, are derived when a page is copied to the host), and one key codebook per layer (the
-     * pack kernel searches one). Every other setup
-     * runs on the CPU engine; {@code Engines} logs the WARN naming this reason. It goes once the page format v2
-     * kernels are wired in.
+     * The one rule of which caches this engine serves. Its page format v2 kernels ({@code kvq_pack_keys_v2},
+     * {@code kvq_pack_values_v2}, {@code kvq_side_append}, the fused decode) cover one code width with fixed-slot
+     * or no outliers, sinks and a recent-token window, both RoPE pairings, per-layer or per-channel key codebooks,
+     * any head dim and page size, and fp16 pages. They do not cover mixed code widths (width-group plans) or
+     * fixed-slot lists longer than the format's 255 slots. The TOKEN_MAJOR_SPARSE form runs on the format v1
+     * kernels, within what they write ({@link PageLayout#versionOneWriterDifference}: no window, whole 32-channel
+     * key groups, one key codebook per layer). Every other setup
+     * runs on the CPU engine; {@code Engines} logs the WARN naming the reason.
      *
      * @param setup the caches' setup
-     * @throws UnsupportedOperationException naming what the v1 kernels would lay out differently
+     * @throws UnsupportedOperationException naming what the kernels do not cover
      */
     public static void requireServed(CacheSetup setup) {
-        String difference = PageLayout.versionOneWriterDifference(setup.shape(), setup.spec());
-        if (difference == null && setup.spec().keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL) {
-            difference = "per-channel key codebooks (the pack kernel searches one key codebook per layer)";
+        String missing = uncovered(setup);
+        if (missing != null) {
+            throw new UnsupportedOperationException(setup.spec().name() + " needs " + missing
+                    + ", which the CUDA engine's kernels do not cover");
         }
-        if (difference != null) {
-            throw new UnsupportedOperationException(setup.spec().name() + " needs the CUDA kernels of page format v"
-                    + PageLayout.VERSION + " for " + difference + "; the CUDA engine's kernels write page format v1");
+    }
+
+    /** What {@link #requireServed} refuses for {@code setup}, in words, or null. */
+    private static String uncovered(CacheSetup setup) {
+        QuantSpec spec = setup.spec();
+        if (!spec.quantized()) {
+            return null;
         }
+        if (spec.allocated()) {
+            return "mixed code widths (channels grouped by width; the page format v2 kernels pack one width)";
+        }
+        if (setup.layout().sparseOutliers()) {
+            if (spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL) {
+                return "TOKEN_MAJOR_SPARSE outliers with per-channel key codebooks (the sparse form runs on the page "
+                        + "format v1 kernels, whose pack kernel searches one key codebook per layer)";
+            }
+            String v1 = PageLayout.versionOneWriterDifference(setup.shape(), spec);
+            return v1 == null ? null : "TOKEN_MAJOR_SPARSE outliers with " + v1
+                    + " (the sparse form runs on the page format v1 kernels)";
+        }
+        int slots = Math.max(setup.layout().keySlots(), setup.layout().valueSlots());
+        if (slots > PageLayout.MAX_FIXED_SLOTS) {
+            return slots + " fixed outlier slots per token (the page format v2 kernels hold "
+                    + PageLayout.MAX_FIXED_SLOTS + ")";
+        }
+        return null;
     }
 
     @Override

@@ -1,7 +1,9 @@
 package dev.kvq.engine.cuda;
 
 import dev.kvq.driver.DeviceMemory;
+import dev.kvq.driver.Dim3;
 import dev.kvq.driver.Nvtx;
+import dev.kvq.driver.PinnedHostMemory;
 import dev.kvq.driver.Stream;
 import dev.kvq.engine.Budget;
 import dev.kvq.engine.CacheSetup;
@@ -24,13 +26,20 @@ import java.util.List;
 
 /**
  * One sequence on the device: a {@link DeviceLayer} per layer, the sequence's counts and constants,
- * and the scratch of its appends and decode steps, all on one stream. Appends pack on the device
- * ({@code kvq_sinks_append}, {@code kvq_pack_keys}, {@code kvq_pack_values}, {@code kvq_fp16_append}),
- * bit for bit as the CPU engine writes; a decode step runs scores → softmax → values on the stream
- * with no host round trip in between (the host reads only the output). One owner for every
+ * and the scratch of its appends and decode steps, all on one stream. One owner for every
  * allocation: this object, which frees all of them once in {@link #close()}.
  *
- * <p>Sparse outliers: the device keeps the running key entry count that {@code kvq_key_sparse_starts}
+ * <p>Page format v2 (every cache but the TOKEN_MAJOR_SPARSE form): appends pack on the device
+ * ({@code kvq_pack_keys_v2}, {@code kvq_pack_values_v2}, {@code kvq_side_append} for the sinks and the
+ * recent-window ring, {@code kvq_fp16_append} for fp16 pages), bit for bit as the CPU engine writes. A
+ * decode step is one fused FlashDecoding launch ({@link KvKernels#decodeEntry()}: a specialized instance
+ * where the shape has one) over a split count sized from the device's multiprocessors, then
+ * {@code kvq_decode_merge}; the query goes up and the output and the error word come back through one
+ * pinned buffer, with prebuilt argument blocks ({@link PreparedLaunch}) and one stream synchronization.
+ * Nothing is allocated per step.
+ *
+ * <p>The sparse form still runs the format v1 kernels (scores → softmax → values, pages converted to v2 on
+ * host copies): the device keeps the running key entry count that {@code kvq_key_sparse_starts}
  * advances; after each append it must equal the host's count ({@link AppendPlan}).
  */
 @SuppressWarnings("try") // NVTX ranges are try-with-resources whose variable is not used
@@ -50,8 +59,22 @@ public final class CudaSequence implements Sequence {
     private final Stream stream;
     private final DeviceLayer[] layers;
     private final List<AutoCloseable> owned = new ArrayList<>();  // every allocation, in order, freed once
+    /** Bytes before the output in the step buffers: the kernels' error word, padded to 16 bytes. */
+    private static final long STEP_HEAD = 16;
+
+    private final boolean fused;               // page format v2 kernels (all but the sparse form)
+    private final int maxSplits;               // splits of a fused decode launch at most (sized to the device)
+    private final int multiprocessors;
     private final DeviceMemory meta;           // [layers][16 B]: int32 packed, int32 sinks, int64 first position
-    private final DeviceMemory error;          // int32 [1] error word of the kernels
+    // [error int32, padded to 16 B][output fp32 Hq·d][partialStats fp32 [Hq][splits][2], room for maxSplits]
+    // [query fp32 Hq·d]: what a step reads back (error, output, split stats) is one copy, the query another
+    private final DeviceMemory step;
+    private final PinnedHostMemory stepHost;   // the same layout on the host (fused path; null otherwise)
+    private final DeviceMemory splitPartials;  // fp32 partialOut [Hq][splits][d], room for maxSplits
+    private final Arena launchArena;           // the prepared argument blocks
+    private final PreparedLaunch[] decodeSteps; // per layer, for preparedViews[layer]
+    private final LayerView[] preparedViews;
+    private final PreparedLaunch merge;
     private final DeviceMemory keyEntryCounts; // int32 [layers]: the device's running key entry counts
     private final DeviceScratch input;         // append: keys, values fp32 [n][D], tokenSeq, tokenSlot int32 [n]
     private final DeviceScratch query;         // fp32 [Hq·d]
@@ -68,7 +91,14 @@ public final class CudaSequence implements Sequence {
         this.budget = budget;
         int count = setup.shape().layers();
         int headDim = setup.shape().headDim();
+        int hq = setup.shape().queryHeads();
+        long vectorBytes = (long) hq * headDim * Float.BYTES;
         this.layers = new DeviceLayer[count];
+        this.fused = !setup.layout().sparseOutliers();
+        this.multiprocessors = Math.max(1, runtime.device().multiprocessorCount());
+        this.maxSplits = KernelSignatures.decodeSplits(multiprocessors, 1, setup.shape().kvHeads(), Integer.MAX_VALUE);
+        this.decodeSteps = new PreparedLaunch[count];
+        this.preparedViews = new LayerView[count];
         // allocate in order, remembering each: a failure part-way frees what was made (no leak)
         boolean ok = false;
         Stream s = null;
@@ -76,12 +106,17 @@ public final class CudaSequence implements Sequence {
             s = own(Stream.create(false));   // blocking: the synchronous copies order after its kernels
             this.stream = s;
             this.meta = own(DeviceMemory.allocate(16L * count));
-            this.error = own(DeviceMemory.allocate(256));
+            long stepBytes = STEP_HEAD + 2 * vectorBytes + statsBytes();
+            this.step = own(DeviceMemory.allocate(stepBytes));
+            this.stepHost = fused ? own(PinnedHostMemory.allocate(stepBytes)) : null;
+            long partialFloats = (long) hq * maxSplits * headDim;
+            this.splitPartials = fused ? own(DeviceMemory.allocate(partialFloats * Float.BYTES)) : null;
+            this.launchArena = own(Arena.ofShared());
             this.keyEntryCounts = own(DeviceMemory.allocate(4L * count));
             DeviceMemory invFreq = own(DeviceMemory.allocate((long) headDim / 2 * Float.BYTES));
             DeviceMemory ropeSteps = own(DeviceMemory.allocate(KvKernels.ropeStepBytes(headDim)));
             this.kernels = new KvKernels(runtime, setup.shape(), setup.spec(), setup.layout(),
-                    new KvKernels.Constants(invFreq.address(), ropeSteps.address(), error.address()));
+                    new KvKernels.Constants(invFreq.address(), ropeSteps.address(), step.address()));
             this.input = own(new DeviceScratch("append input", s));
             this.query = own(new DeviceScratch("query", s));
             this.scores = own(new DeviceScratch("scores", s));
@@ -92,23 +127,51 @@ public final class CudaSequence implements Sequence {
             }
             meta.fill((byte) 0);
             keyEntryCounts.fill((byte) 0);
-            error.fill((byte) 0);
+            step.fill((byte) 0);
             try (Arena arena = Arena.ofConfined()) {
                 invFreq.copyFromHost(arena.allocateFrom(FLOAT, setup.shape().rope().invFreq()));
                 for (int l = 0; l < count; l++) {
                     writeMeta(l, 0, arena);
                 }
             }
-            if (setup.spec().quantized()) {
-                kernels.ropeSteps(s);
+            if (setup.spec().quantized() && !fused) {
+                kernels.ropeSteps(s);   // the v1 key scores' step table
                 s.synchronize();
             }
+            this.merge = fused ? new PreparedLaunch(runtime.kernel("kvq_decode_merge"),
+                    kernels.mergeArgs(partialOut(), partialStats(), 1, outputAddress()),
+                    Dim3.of(KernelSignatures.MERGE_THREADS), 0, launchArena) : null;
             ok = true;
         } finally {
             if (!ok) {
                 freeAll();
             }
         }
+    }
+
+    private long outputAddress() {
+        return step.address() + STEP_HEAD;
+    }
+
+    private long vectorBytes() {
+        return (long) setup.shape().queryHeads() * setup.shape().headDim() * Float.BYTES;
+    }
+
+    /** Bytes of the split statistics at the most splits: (max, Σp) per query head and split. */
+    private long statsBytes() {
+        return (long) setup.shape().queryHeads() * maxSplits * 2 * Float.BYTES;
+    }
+
+    private long partialStats() {
+        return outputAddress() + vectorBytes();
+    }
+
+    private long queryAddress() {
+        return partialStats() + statsBytes();
+    }
+
+    private long partialOut() {
+        return splitPartials.address();
     }
 
     private <T extends AutoCloseable> T own(T resource) {
@@ -186,7 +249,7 @@ public final class CudaSequence implements Sequence {
     /** After a failed append: the error word cleared, the layer's device counts back to the host's. */
     private void restoreCounts(int layer, int stored, RuntimeException failure) {
         try (Arena arena = Arena.ofConfined()) {
-            error.fill((byte) 0, 0, 4);
+            step.fill((byte) 0, 0, 4);
             writeMeta(layer, stored, arena);
             if (layers[layer].sparse()) {
                 keyEntryCounts.copyFromHost(arena.allocateFrom(INT, layers[layer].keyEntries()), 0, 4L * layer, 4);
@@ -207,20 +270,25 @@ public final class CudaSequence implements Sequence {
 
     /**
      * Copies the batch up in chunks and stores it on the device: its first {@code newSinks} tokens as
-     * sinks, the rest into page slots (packed, or rotated into fp16 pages). Token t of the batch sits
+     * sinks, the rest into page slots (packed, or rotated into fp16 pages), and with a recent-token window
+     * (format v2) the batch's last N non-sink tokens into the window ring as well. Token t of the batch sits
      * at position firstPosition + stored + t.
      */
     private void storeOnDevice(int layer, int stored, float[] keys, float[] values, int n, int newSinks) {
         int d = setup.shape().kvChannels();
         int sinkCap = occupancy.sinks().capacity();
+        int window = occupancy.sinks().windowCapacity();
+        // the batch's tokens that end in the window ring: its last N non-sink ones (earlier ones would be overwritten)
+        int windowFrom = window > 0 ? Math.max(newSinks, n - window) : n;
         int chunk = (int) Math.max(1, Math.min(n, STAGING_FLOATS / d));
         LayerView v = view(layer);
         long floats = (long) chunk * d;
-        // keys, values fp32 [chunk][D]; tokenSeq, tokenSlot, keyOutCount int32 [chunk]
-        long bytes = floats * 2 * Float.BYTES + 3L * chunk * Integer.BYTES;
+        // keys, values fp32 [chunk][D]; tokenSeq, tokenSlot, keyOutCount, tokenIndex int32 [chunk]
+        long bytes = floats * 2 * Float.BYTES + 4L * chunk * Integer.BYTES;
         long seqAt = floats * 2 * Float.BYTES;
         long slotAt = seqAt + (long) chunk * Integer.BYTES;
         long countAt = slotAt + (long) chunk * Integer.BYTES;
+        long indexAt = countAt + (long) chunk * Integer.BYTES;
         DeviceMemory in = input.atLeast(bytes);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(bytes, 64);
@@ -234,19 +302,37 @@ public final class CudaSequence implements Sequence {
                     host.set(INT, seqAt + 4L * i, 0);
                     // a sink's slot is its sink index; a packed token's is its slot after the sinks
                     host.set(INT, slotAt + 4L * i, t < newSinks ? stored + t : stored + t - sinkCap);
+                    host.set(INT, indexAt + 4L * i, stored + t);   // its index in the sequence (side buffer)
                 }
                 in.copyFromHost(host, 0, 0, bytes);   // synchronous: the previous chunk's kernels are done
                 long base = in.address();
+                long keysAt = base;
+                long valuesAt = base + floats * Float.BYTES;
                 int sinksHere = Math.max(0, Math.min(m, newSinks - from));
                 if (sinksHere > 0) {
-                    kernels.appendSinks(stream, v, base, base + floats * Float.BYTES, base + seqAt, base + slotAt,
-                            sinksHere);
+                    if (fused) {
+                        kernels.appendSide(stream, v, keysAt, valuesAt, base + seqAt, base + indexAt, sinksHere);
+                    } else {
+                        kernels.appendSinks(stream, v, keysAt, valuesAt, base + seqAt, base + slotAt, sinksHere);
+                    }
                 }
                 if (m > sinksHere) {
                     long skip = (long) sinksHere * d * Float.BYTES;
-                    kernels.appendPages(stream, v, base + skip, base + floats * Float.BYTES + skip,
-                            base + seqAt + 4L * sinksHere, base + slotAt + 4L * sinksHere, m - sinksHere,
-                            base + countAt);
+                    long tokens = 4L * sinksHere;
+                    if (fused) {
+                        kernels.appendPagesV2(stream, v, keysAt + skip, valuesAt + skip, base + seqAt + tokens,
+                                base + slotAt + tokens, m - sinksHere);
+                    } else {
+                        kernels.appendPages(stream, v, keysAt + skip, valuesAt + skip, base + seqAt + tokens,
+                                base + slotAt + tokens, m - sinksHere, base + countAt);
+                    }
+                }
+                int ringFrom = Math.max(from, windowFrom) - from;
+                if (fused && ringFrom < m) {
+                    long skip = (long) ringFrom * d * Float.BYTES;
+                    long tokens = 4L * ringFrom;
+                    kernels.appendSide(stream, v, keysAt + skip, valuesAt + skip, base + seqAt + tokens,
+                            base + indexAt + tokens, m - ringFrom);
                 }
                 stream.synchronize();
             }
@@ -257,20 +343,27 @@ public final class CudaSequence implements Sequence {
     private void checkError(String during) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment e = arena.allocate(4);
-            error.copyToHost(e, 0, 0, 4);
-            int code = e.get(INT, 0);
-            if (code != 0) {
-                error.fill((byte) 0, 0, 4);
-                String what = switch (code) {
-                    case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
-                    case KernelSignatures.ERR_CHUNK -> "KVQ_ERR_CHUNK (a sparse entry out of range)";
-                    case KernelSignatures.ERR_SEQ -> "KVQ_ERR_SEQ (a sequence index out of range)";
-                    case KernelSignatures.ERR_CAP -> "KVQ_ERR_CAP (more outliers per side than the kernels hold)";
-                    default -> "error code " + code;
-                };
-                throw new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
-            }
+            step.copyToHost(e, 0, 0, 4);
+            throwIfError(e.get(INT, 0), during);
         }
+    }
+
+    /** Throws (and clears the device's error word) when {@code code}, read from it, names a kernel's error. */
+    private void throwIfError(int code, String during) {
+        if (code == 0) {
+            return;
+        }
+        step.fill((byte) 0, 0, 4);
+        String what = switch (code) {
+            case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
+            case KernelSignatures.ERR_CHUNK -> "KVQ_ERR_CHUNK (a sparse entry out of range)";
+            case KernelSignatures.ERR_SEQ -> "KVQ_ERR_SEQ (a sequence index out of range)";
+            case KernelSignatures.ERR_CAP -> "KVQ_ERR_CAP (more outliers per side than the kernels hold)";
+            case KernelSignatures.ERR_SHAPE -> "KVQ_ERR_SHAPE (a kernel launched for a shape it was not built for)";
+            case KernelSignatures.ERR_SLOT -> "KVQ_ERR_SLOT (an outlier list with inconsistent per-head ends)";
+            default -> "error code " + code;
+        };
+        throw new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
     }
 
     // ------------------------------------------------------------------ decode steps
@@ -278,14 +371,17 @@ public final class CudaSequence implements Sequence {
     /**
      * The launches of one decode step of {@code layer} over {@code stored} tokens, queued on the
      * sequence's stream when run; {@link #launches} uploads the query and sizes the buffers they use.
+     * With page format v2 (every form but the sparse one) the step is fused: {@code scores} is the whole
+     * fused decode kernel (scores, online softmax and value partials on-chip), {@code softmax} queues
+     * nothing, and {@code values} is the split merge.
      *
-     * @param scores  key scores into the scores buffer
-     * @param softmax softmax of the scores buffer in place
-     * @param values  the value matvec of the scores buffer into the output buffer
+     * @param scores  key scores into the scores buffer (fused: the fused decode)
+     * @param softmax softmax of the scores buffer in place (fused: nothing)
+     * @param values  the value matvec of the scores buffer into the output buffer (fused: the split merge)
      */
     public record DecodeLaunches(Runnable scores, Runnable softmax, Runnable values) {}
 
-    /** Uploads {@code q}; returns the device buffer that holds it. */
+    /** Uploads {@code q}; returns the device buffer that holds it (format v1 path). */
     private DeviceMemory upload(float[] q) {
         DeviceMemory qd = query.atLeast((long) q.length * Float.BYTES);
         try (Arena arena = Arena.ofConfined()) {
@@ -304,6 +400,19 @@ public final class CudaSequence implements Sequence {
      * @return the three launches
      */
     public DecodeLaunches launches(int layer, int stored, float[] q) {
+        if (fused) {
+            MemorySegment h = stepHost.segment();
+            MemorySegment.copy(q, 0, h, FLOAT, queryAddress() - step.address(), q.length);
+            step.copyFromHost(h, queryAddress() - step.address(), queryAddress() - step.address(),
+                    (long) q.length * Float.BYTES);
+            int splits = splits(stored);
+            PreparedLaunch decode = prepared(layer);
+            return new DecodeLaunches(() -> decode.launch(kernels.decodeGrid(splits), stream), () -> { },
+                    () -> {
+                        merge.setInt(KvKernels.MERGE_SPLITS_ARG, splits);
+                        merge.launch(kernels.mergeGrid(), stream);
+                    });
+        }
         DeviceMemory qd = upload(q);
         DeviceMemory sd = scores.atLeast((long) setup.shape().queryHeads() * stored * Float.BYTES);
         int packed = occupancy.packedTokens(stored);
@@ -317,55 +426,155 @@ public final class CudaSequence implements Sequence {
                 () -> kernels.values(stream, v, packed, sd.address(), stored, pd.address(), od.address()));
     }
 
+    /** Splits of a fused decode over {@code stored} tokens: sized to the device, at most {@link #maxSplits}. */
+    private int splits(int stored) {
+        int pageTokens = setup.spec().quantized() ? occupancy.packedTokens(stored) : stored;
+        return Math.min(maxSplits,
+                KernelSignatures.decodeSplits(multiprocessors, 1, setup.shape().kvHeads(), pageTokens));
+    }
+
+    /** The fused decode of {@code layer} with its argument block, rebuilt only when the layer's pools moved. */
+    private PreparedLaunch prepared(int layer) {
+        LayerView v = view(layer);
+        if (!v.equals(preparedViews[layer])) {
+            // a grown pool or a new side buffer: the old block stays in the arena (a handful per layer)
+            decodeSteps[layer] = new PreparedLaunch(runtime.kernel(kernels.decodeEntry()),
+                    kernels.decodeArgs(v, queryAddress(), partialOut(), partialStats(), 0, 0),
+                    Dim3.of(KernelSignatures.DECODE_THREADS), kernels.decodeSharedBytes(), launchArena);
+            preparedViews[layer] = v;
+        }
+        return decodeSteps[layer];
+    }
+
     @Override
     public void attend(int layer, int stored, float[] q, float[] out) {
         requireOpen();
         runtime.bind();
-        DecodeLaunches step = launches(layer, stored, q);
+        if (fused) {
+            attendFused(layer, stored, q, out);
+            return;
+        }
+        DecodeLaunches launches = launches(layer, stored, q);
         try (Nvtx.Range r = Nvtx.range("kvq scores")) {
-            step.scores().run();
+            launches.scores().run();
         }
         try (Nvtx.Range r = Nvtx.range("kvq softmax")) {
-            step.softmax().run();
+            launches.softmax().run();
         }
         try (Nvtx.Range r = Nvtx.range("kvq values")) {
-            step.values().run();
+            launches.values().run();
         }
         // checked in the host staging copy, so out stays untouched when the call throws, as on the CPU
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate((long) out.length * Float.BYTES, 64);
             output.atLeast((long) out.length * Float.BYTES).copyToHost(host, 0, 0, host.byteSize());
             checkError("attention over layer " + layer);
-            for (int i = 0; i < out.length; i++) {
-                if (!Float.isFinite(host.getAtIndex(FLOAT, i))) {
-                    // the CPU rejects a score of ±Inf; on the device it turns the softmax into NaN
-                    throw new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
-                            + " (the query is too large for these keys)");
-                }
-            }
-            MemorySegment.copy(host, FLOAT, 0, out, 0, out.length);
+            copyFinite(host, 0, out, layer);
         }
+    }
+
+    /**
+     * One fused decode step: the query up and the output with the error word back through the pinned step
+     * buffer, both asynchronous, the fused decode and the merge between them from prepared argument blocks,
+     * and one synchronization. Nothing is allocated.
+     */
+    private void attendFused(int layer, int stored, float[] q, float[] out) {
+        MemorySegment h = stepHost.segment();
+        long queryAt = queryAddress() - step.address();
+        long queryBytes = (long) q.length * Float.BYTES;
+        MemorySegment.copy(q, 0, h, FLOAT, queryAt, q.length);
+        int splits = splits(stored);
+        PreparedLaunch decode = prepared(layer);
+        try (Nvtx.Range r = Nvtx.range("kvq decode")) {
+            step.copyFromHostAsync(h, queryAt, queryAt, queryBytes, stream);
+            decode.launch(kernels.decodeGrid(splits), stream);
+            merge.setInt(KvKernels.MERGE_SPLITS_ARG, splits);
+            merge.launch(kernels.mergeGrid(), stream);
+            step.copyToHostAsync(h, 0, 0, STEP_HEAD + vectorBytes() + statsBytes(), stream);
+            stream.synchronize();
+        }
+        throwIfError(h.get(INT, 0), "attention over layer " + layer);
+        // a score that overflowed fp32 leaves +Inf (or NaN) as a split's running max; the CPU rejects it too
+        long stats = partialStats() - step.address();
+        for (int i = 0; i < setup.shape().queryHeads() * splits; i++) {
+            float max = h.get(FLOAT, stats + 8L * i);
+            if (Float.isNaN(max) || max == Float.POSITIVE_INFINITY) {
+                throw overflow(layer);
+            }
+        }
+        copyFinite(h, STEP_HEAD, out, layer);
+    }
+
+    private static IllegalArgumentException overflow(int layer) {
+        return new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
+                + " (the query is too large for these keys)");
+    }
+
+    /** Copies the output at {@code offset} of {@code host} into {@code out}, unless a value is not finite. */
+    private static void copyFinite(MemorySegment host, long offset, float[] out, int layer) {
+        for (int i = 0; i < out.length; i++) {
+            if (!Float.isFinite(host.get(FLOAT, offset + 4L * i))) {
+                // the CPU rejects a score of ±Inf; on the device it turns the softmax into NaN
+                throw overflow(layer);
+            }
+        }
+        MemorySegment.copy(host, FLOAT, offset, out, 0, out.length);
     }
 
     @Override
     public void keyScores(int layer, int stored, float[] q, float[] result) {
         requireOpen();
         runtime.bind();
-        DeviceMemory qd = upload(q);
         DeviceMemory sd = scores.atLeast((long) setup.shape().queryHeads() * stored * Float.BYTES);
-        try (Nvtx.Range r = Nvtx.range("kvq scores")) {
-            kernels.scores(stream, view(layer), occupancy.packedTokens(stored), layers[layer].keyEntries(),
-                    qd.address(), sd.address(), stored);
+        if (fused) {
+            // the fused decode's debug mode writes every score; one split, the partials are not read
+            MemorySegment h = stepHost.segment();
+            long queryAt = queryAddress() - step.address();
+            MemorySegment.copy(q, 0, h, FLOAT, queryAt, q.length);
+            step.copyFromHost(h, queryAt, queryAt, (long) q.length * Float.BYTES);
+            try (Nvtx.Range r = Nvtx.range("kvq scores")) {
+                kernels.decode(stream, view(layer), 1, queryAddress(), partialOut(), partialStats(), sd.address(),
+                        stored);
+            }
+        } else {
+            DeviceMemory qd = upload(q);
+            try (Nvtx.Range r = Nvtx.range("kvq scores")) {
+                kernels.scores(stream, view(layer), occupancy.packedTokens(stored), layers[layer].keyEntries(),
+                        qd.address(), sd.address(), stored);
+            }
         }
-        readBack(scores.atLeast((long) setup.shape().queryHeads() * stored * Float.BYTES), result,
-                setup.shape().queryHeads() * stored);
+        readBack(sd, result, setup.shape().queryHeads() * stored);
         checkError("key scores of layer " + layer);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With page format v2 the fused decode takes no outside weights, so this diagnostic runs on the host over
+     * the layer's values as attention sees them ({@link #decode}: pages, sinks and the window ring copied back);
+     * the sparse form runs the format v1 value kernels on the device.
+     */
     @Override
     public void valueMatvec(int layer, int stored, float[] weights, float[] out) {
         requireOpen();
         runtime.bind();
+        if (fused) {
+            float[] v = decode(layer, stored, Tensor.VALUES);
+            int d = setup.shape().headDim();
+            int group = setup.shape().groupSize();
+            int channels = setup.shape().kvChannels();
+            for (int q = 0; q < setup.shape().queryHeads(); q++) {
+                int base = q / group * d;
+                for (int j = 0; j < d; j++) {
+                    double sum = 0;
+                    for (int t = 0; t < stored; t++) {
+                        sum += (double) weights[q * stored + t] * v[t * channels + base + j];
+                    }
+                    out[q * d + j] = (float) sum;
+                }
+            }
+            return;
+        }
         int n = setup.shape().queryHeads() * stored;
         DeviceMemory wd = scores.atLeast((long) n * Float.BYTES);
         try (Arena arena = Arena.ofConfined()) {
@@ -446,24 +655,66 @@ public final class CudaSequence implements Sequence {
         return 0;
     }
 
-    private static UnsupportedOperationException noSnapshots() {
-        return new UnsupportedOperationException("snapshots of caches on the CUDA backend are not implemented: "
-                + "their pages live on the device (open the cache with Backend.cpu() to save it)");
-    }
-
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A host copy of the device's pages, side buffer and entry chunks, in page format v2 (the sparse form's
+     * pages converted as for {@link #decode}), so a CUDA cache saves the same snapshot file as the CPU's.
+     */
     @Override
     public LayerImage image(int layer, int stored) {
-        throw noSnapshots();
+        requireOpen();
+        runtime.bind();
+        return layers[layer].hostCopy(occupancy, stored, Arena.ofAuto());
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The mapping is read once, by {@link #restore} copying the layers onto the device; it is unmapped when no
+     * longer reachable.
+     */
     @Override
     public MemorySegment mapSnapshot(FileChannel file) throws IOException {
-        throw noSnapshots();
+        requireOpen();
+        return file.map(FileChannel.MapMode.READ_ONLY, 0, file.size(), Arena.ofAuto());
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Copies the image onto the device (pages, side buffer, entry chunks) with the layer's quantizer tables,
+     * then publishes its counts. The snapshot reserved the image's bytes; the device's page and chunk tables and
+     * quantizer tables are reserved here on top.
+     */
     @Override
     public void restore(int layer, int tokens, LayerImage image) {
-        throw noSnapshots();
+        requireOpen();
+        runtime.bind();
+        if (!fused && !setup.layout().plan().keysInLogicalOrder()) {
+            // the sparse form's v1 kernels read keys in logical order, which a v2 page of these pairs is not in
+            throw new UnsupportedOperationException("a TOKEN_MAJOR_SPARSE snapshot with " + setup.shape().rope().pairing()
+                    + " RoPE pairs cannot be restored onto the device (its format v1 kernels read keys in logical "
+                    + "order); open it with Backend.cpu()");
+        }
+        DeviceLayer l = layers[layer];
+        float[] tables = setup.spec().quantized() ? kernels.tables(setup.layer(layer)) : null;
+        long reserved = (image.sinks() == null ? 0 : image.sinks().byteSize())
+                + (long) (image.keyChunks().size() + image.valueChunks().size()) * EntryChunks.BYTES;
+        for (MemorySegment page : image.pages()) {
+            reserved += page.byteSize();
+        }
+        long more = l.restoreBytes(image, tables == null ? 0 : (long) tables.length * Float.BYTES) - reserved;
+        if (more > 0) {
+            budget.reserve(more, layer, tokens);
+        }
+        l.restore(image, tables);
+        if (l.sparse()) {
+            try (Arena arena = Arena.ofConfined()) {
+                keyEntryCounts.copyFromHost(arena.allocateFrom(INT, image.keyEntries()), 0, 4L * layer, 4);
+            }
+        }
+        publish(layer, tokens);
     }
 
     // ------------------------------------------------------------------ for tests and the profiler

@@ -165,13 +165,16 @@ final class DeviceLayer implements AutoCloseable {
     }
 
     /**
-     * The pack kernels write page format v1: the v2 page's parts but for the per-head ends of the outlier
-     * lists, and keys in logical channel order (v2 puts rotate-half partners adjacent). The device kernels
+     * The sparse form's pack kernels write page format v1: the v2 page's parts but for the per-head ends of the
+     * outlier lists, and keys in logical channel order (v2 puts rotate-half partners adjacent). Its device kernels
      * read their own form; a host copy (for the reference decoder, page comparisons) is converted to v2 here:
      * keys reordered ({@link PageLayout#keysFromVersionOne}), head ends derived from the lists
-     * ({@link PageLayout#fillHeadEnds}). It goes when the pack kernels write v2.
+     * ({@link PageLayout#fillHeadEnds}). Every other form is written in v2 by the v2 kernels: nothing to do.
      */
     private void toVersionTwo(MemorySegment page, List<MemorySegment> keyChunks, List<MemorySegment> valueChunks) {
+        if (!sparse()) {
+            return;   // written by the page format v2 kernels already
+        }
         layout.keysFromVersionOne(page);
         layout.fillHeadEnds(page, e -> entryChannel(keyChunks, e), e -> entryChannel(valueChunks, e));
     }
@@ -189,6 +192,69 @@ final class DeviceLayer implements AutoCloseable {
             chunks.add(host);
         }
         return chunks;
+    }
+
+    /**
+     * Device bytes {@link #restore} of {@code image} allocates: the pools grown to its pages and entry chunks,
+     * its side buffer, and {@code tableBytes} of quantizer tables.
+     */
+    long restoreBytes(LayerImage image, long tableBytes) {
+        long b = pages.bytesToGrow(image.pages().size()) + tableBytes
+                + (image.sinks() == null ? 0 : image.sinks().byteSize());
+        if (sparse()) {
+            b += keyChunks.bytesToGrow(image.keyChunks().size()) + valueChunks.bytesToGrow(image.valueChunks().size());
+        }
+        return b;
+    }
+
+    /**
+     * Fills this empty layer from a host image (a snapshot in page format v2): its pages, entry chunks and side
+     * buffer copied up as they are, and the quantizer tables {@code tableValues} (null for fp16 pages).
+     */
+    void restore(LayerImage image, float[] tableValues) {
+        if (pages.size() > 0 || sinks != null) {
+            throw new IllegalStateException("a snapshot restores into an empty layer; this one holds "
+                    + pages.size() + " pages");
+        }
+        pages.grow(image.pages().size());
+        for (int i = 0; i < image.pages().size(); i++) {
+            upload(pages.pool(), pages.pageOffset(i), image.pages().get(i));
+        }
+        if (sparse()) {
+            restoreChunks(keyChunks, image.keyChunks());
+            restoreChunks(valueChunks, image.valueChunks());
+            keyEntries = image.keyEntries();
+        }
+        if (image.sinks() != null) {
+            sinks = DeviceMemory.allocate(image.sinks().byteSize());
+            upload(sinks, 0, image.sinks());
+        }
+        if (tableValues != null) {
+            tables = DeviceMemory.allocate((long) tableValues.length * Float.BYTES);
+            try (Arena arena = Arena.ofConfined()) {
+                tables.copyFromHost(arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, tableValues));
+            }
+        }
+    }
+
+    private static void restoreChunks(DevicePages pool, List<MemorySegment> chunks) {
+        pool.grow(chunks.size());
+        for (int i = 0; i < chunks.size(); i++) {
+            upload(pool.pool(), pool.pageOffset(i), chunks.get(i));
+        }
+    }
+
+    /** Copies {@code host} to {@code offset} of {@code to}; through native memory when it is on the heap. */
+    private static void upload(DeviceMemory to, long offset, MemorySegment host) {
+        if (host.isNative()) {
+            to.copyFromHost(host, 0, offset, host.byteSize());
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staged = arena.allocate(host.byteSize(), PageLayout.ALIGN);
+            staged.copyFrom(host);
+            to.copyFromHost(staged, 0, offset, host.byteSize());
+        }
     }
 
     /** Frees every allocation of the layer once; the caller has synchronized the stream. */

@@ -24,8 +24,14 @@ import java.util.function.ToIntFunction;
  * launching needs the {@link CudaRuntime}. Batches are of one sequence here ({@code B = 1}): a cache
  * owns its pages.
  *
- * <p>Launch geometry is the header's: packing one block of {@code KVQ_PACK_THREADS} per token; key
- * scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
+ * <p>Page format v2 (every cache but the TOKEN_MAJOR_SPARSE form): {@code kvq_pack_keys_v2},
+ * {@code kvq_pack_values_v2} and {@code kvq_side_append} one block per token, {@code kvq_fp16_append} for fp16
+ * pages; the fused decode {@link #decodeEntry()} over {@code (splits, Hkv)} blocks of
+ * {@code KVQ_DECODE_THREADS}, then {@code kvq_decode_merge} over {@code (Hq)} blocks of
+ * {@code KVQ_MERGE_THREADS}.
+ *
+ * <p>The TOKEN_MAJOR_SPARSE form runs the format v1 kernels, launch geometry as the header's: packing one block
+ * of {@code KVQ_PACK_THREADS} per token; key scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
  * {@code (⌈packed/TV⌉, Hkv)} blocks of 256, reduced by {@code (Hq)} blocks of d threads. Sparse
  * outliers (TOKEN_MAJOR_SPARSE) add {@code kvq_key_sparse_starts} (one block) and
  * {@code kvq_key_sparse_entries} (a block per token) to packing, and the balanced residual passes
@@ -34,12 +40,19 @@ import java.util.function.ToIntFunction;
  */
 public final class KvKernels {
     /** Kernel sources (PTX resources) the backend loads. */
-    public static final List<String> SOURCES = KernelSignatures.sources();
-    /** Entry points this backend launches, which must be in the loaded PTX. */
-    public static final List<String> REQUIRED = List.of("kvq_rope_steps", "kvq_sinks_append", "kvq_fp16_append",
-            "kvq_pack_keys", "kvq_key_sparse_starts", "kvq_key_sparse_entries", "kvq_pack_values",
-            "kvq_key_scores", "kvq_key_scores_sparse", "kvq_softmax", "kvq_value_partials", "kvq_value_reduce",
-            "kvq_value_sparse", "kvq_fp16_key_scores", "kvq_fp16_value_partials");
+    public static final List<String> SOURCES = java.util.stream.Stream.concat(KernelSignatures.sources().stream(),
+            KernelSignatures.decodeV2Sources().stream()).toList();
+    /**
+     * Entry points this backend launches, which must be in the loaded PTX: the page format v2 appends and the
+     * fused decode with its merge (every cache but the sparse form), and the format v1 kernels that the
+     * TOKEN_MAJOR_SPARSE form still runs on (its v2 kernels do not exist yet). The specialized decode instances
+     * are looked up by name when a cache needs one.
+     */
+    public static final List<String> REQUIRED = List.of("kvq_fp16_append", "kvq_pack_keys_v2", "kvq_pack_values_v2",
+            "kvq_side_append", "kvq_decode_packed", "kvq_decode_fp16", "kvq_decode_merge",
+            "kvq_rope_steps", "kvq_sinks_append", "kvq_pack_keys", "kvq_key_sparse_starts", "kvq_key_sparse_entries",
+            "kvq_pack_values", "kvq_key_scores", "kvq_key_scores_sparse", "kvq_softmax", "kvq_value_partials",
+            "kvq_value_reduce", "kvq_value_sparse");
 
     /** Largest dynamic shared memory a launch may ask for without raising the function attribute. */
     public static final int SHARED_LIMIT = 48 * 1024;
@@ -89,8 +102,26 @@ public final class KvKernels {
 
         static int valueTable(int channels) { return 20 * channels + 32; }
 
-        /** Floats of the whole table block. */
+        /** Floats before the per-channel key midpoints [D][16] (per-channel key codebooks only). */
+        static int keyMidPerChannel(int channels) { return 20 * channels + 48; }
+
+        /** Floats of the whole table block (one key codebook per layer). */
         public static int floats(int channels) { return 20 * channels + 48; }
+
+        /**
+         * Floats of the whole table block of {@code spec}: per-channel key codebooks add their midpoints [D][16].
+         *
+         * @param channels D
+         * @param spec     the cache's spec
+         * @return floats
+         */
+        public static int floats(int channels, QuantSpec spec) {
+            return floats(channels) + (perChannelKeys(spec) ? 16 * channels : 0);
+        }
+
+        static boolean perChannelKeys(QuantSpec spec) {
+            return spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL;
+        }
     }
 
     /**
@@ -102,7 +133,7 @@ public final class KvKernels {
                      Constants constants) {
         requireSupported(shape, spec, layout);
         if (runtime != null) {
-            allowShared(runtime, shape, spec);
+            allowShared(runtime, shape, spec, layout);
         }
         this.runtime = runtime;
         this.constants = constants;
@@ -150,8 +181,8 @@ public final class KvKernels {
      * Opts the kernels of this geometry in to the dynamic shared memory they need above 48 KiB, or
      * throws {@link UnsupportedOperationException} when the device cannot give it.
      */
-    static void allowShared(CudaRuntime runtime, AttentionShape shape, QuantSpec spec) {
-        Map<String, Integer> needs = sharedBytes(shape, spec);
+    static void allowShared(CudaRuntime runtime, AttentionShape shape, QuantSpec spec, PageLayout layout) {
+        Map<String, Integer> needs = sharedBytes(shape, spec, layout);
         requireShared(shape, needs, runtime::maxDynamicSharedBytes);
         needs.forEach((kernel, bytes) -> {
             if (bytes > SHARED_LIMIT) {
@@ -168,18 +199,25 @@ public final class KvKernels {
      *
      * @param shape the attention shape (head dim, group size)
      * @param spec the cache's spec (nuq or fp16 kernels)
+     * @param layout the cache's pages (the sparse form runs the format v1 kernels; the page size picks the
+     *        decode instance)
      * @return kernel name to bytes of dynamic shared memory per block
      */
-    public static Map<String, Integer> sharedBytes(AttentionShape shape, QuantSpec spec) {
+    public static Map<String, Integer> sharedBytes(AttentionShape shape, QuantSpec spec, PageLayout layout) {
         int d = shape.headDim();
         int g = shape.groupSize();
         Map<String, Integer> m = new LinkedHashMap<>();
-        if (spec.quantized()) {
+        if (spec.quantized() && layout.sparseOutliers()) {
             m.put("kvq_key_scores", KernelSignatures.keyScoresSharedBytes(d, g));
             m.put("kvq_value_partials", KernelSignatures.valuePartialsSharedBytes(d, g));
+            return m;
+        }
+        String entry = decodeEntry(shape, spec, layout);
+        if (!spec.quantized()) {
+            m.put(entry, KernelSignatures.fp16DecodeSharedBytes(g, d));
         } else {
-            m.put("kvq_fp16_key_scores", KernelSignatures.fp16KeyScoresSharedBytes(d, g));
-            m.put("kvq_fp16_value_partials", KernelSignatures.fp16ValuePartialsSharedBytes(d, g));
+            m.put(entry, entry.equals("kvq_decode_packed") ? KernelSignatures.genericPackedDecodeSharedBytes(d)
+                    : KernelSignatures.packedDecodeSharedBytes(spec.bits(), g, d));
         }
         return m;
     }
@@ -216,17 +254,18 @@ public final class KvKernels {
 
     /** Floats of one layer's quantizer tables ({@link #tables}). */
     public int tableFloats() {
-        return Tables.floats(channels);
+        return Tables.floats(channels, spec);
     }
 
     /**
      * One layer's quantizer tables as the pack and score kernels read them: lo, hi, z, s [D]; the key
      * table [D][16] (z_c + s_c·c'_K[x mod C], CodeTables.keys); key midpoints [16]; value midpoints [16];
-     * the value table [16] (c'_V[x mod C]). Midpoint rows are padded with +∞ (never below a value).
+     * the value table [16] (c'_V[x mod C]); with per-channel key codebooks their midpoints [D][16] after that.
+     * Midpoint rows are padded with +∞ (never below a value).
      */
     public float[] tables(LayerCalibration calibration) {
         KeyQuantizer k = calibration.keys();
-        float[] t = new float[Tables.floats(channels)];
+        float[] t = new float[Tables.floats(channels, spec)];
         for (int c = 0; c < channels; c++) {
             t[c] = k.lower(c);
             t[Tables.hi(channels) + c] = k.upper(c);
@@ -237,11 +276,20 @@ public final class KvKernels {
         System.arraycopy(keyTable, 0, t, Tables.keyTable(channels), keyTable.length);
         float[] valueTable = CodeTables.values(calibration.values(), CodeTables.ENTRIES);
         System.arraycopy(valueTable, 0, t, Tables.valueTable(channels), valueTable.length);
-        float[] km = k.codebook().midpoints();
+        // per-channel codebooks fill the per-channel rows below; the shared row stays +∞ (never read)
+        float[] km = k.sharedCodebook() ? k.codebook().midpoints() : new float[0];
         float[] vm = calibration.values().midpoints();
         for (int i = 0; i < 16; i++) {
             t[Tables.keyMid(channels) + i] = i < km.length ? km[i] : Float.POSITIVE_INFINITY;
             t[Tables.valueMid(channels) + i] = i < vm.length ? vm[i] : Float.POSITIVE_INFINITY;
+        }
+        if (Tables.perChannelKeys(spec)) {
+            for (int c = 0; c < channels; c++) {
+                float[] mid = k.codebook(c).midpoints();
+                for (int i = 0; i < 16; i++) {
+                    t[Tables.keyMidPerChannel(channels) + 16 * c + i] = i < mid.length ? mid[i] : Float.POSITIVE_INFINITY;
+                }
+            }
         }
         return t;
     }
@@ -372,20 +420,14 @@ public final class KvKernels {
 
     /** Arguments of {@code kvq_sinks_append}: tokens become sinks {@code tokenSlot[t]} (rotated, fp16). */
     public LaunchArgs sinksAppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
-        return LaunchArgs.of("kvq_sinks_append").ptr("sinks", v.sinks()).i32("sinkCap", spec.sinkTokens())
-                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
-                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
-                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
-                .ptr("error", constants.error());
+        return rotatedTokens(LaunchArgs.of("kvq_sinks_append").ptr("sinks", v.sinks()).i32("sinkCap", spec.sinkTokens()),
+                v, keys, values, tokenSeq, tokenSlot, n);
     }
 
     /** Arguments of {@code kvq_fp16_append}: tokens go to slots {@code tokenSlot[t]} of fp16 pages (rotated). */
     public LaunchArgs fp16AppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
-        return pagePool("kvq_fp16_append", v, Part.KEYS, Part.VALUES)
-                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
-                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
-                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
-                .ptr("error", constants.error());
+        return rotatedTokens(pagePool("kvq_fp16_append", v, Part.KEYS, Part.VALUES), v, keys, values, tokenSeq,
+                tokenSlot, n);
     }
 
     /**
@@ -423,15 +465,6 @@ public final class KvKernels {
                 .i32("keySlots", keySlots).ptr("error", constants.error());
     }
 
-    /** Arguments of {@code kvq_fp16_key_scores}. */
-    public LaunchArgs fp16KeyScoresArgs(LayerView v, long query, long scores, int stride) {
-        return pagePool("kvq_fp16_key_scores", v, Part.KEYS)
-                .ptr("seqTokens", v.seqPacked()).ptr("query", query).f32("scale", scale)
-                .ptr("scores", scores).i32("scoreStride", stride)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
-                .ptr("error", constants.error());
-    }
-
     /** Arguments of {@code kvq_key_scores_sparse}: the sparse key residuals added onto the scores. */
     public LaunchArgs keyScoresSparseArgs(LayerView v, long query, long scores, int stride) {
         SparseView s = sparseOf(v, "kvq_key_scores_sparse");
@@ -448,23 +481,24 @@ public final class KvKernels {
 
     /**
      * Queues the scaled scores of every stored token ({@code packed} after the sinks) into
-     * {@code scores [Hq][stride]}; with sparse outliers the residual pass follows on the same stream,
-     * one thread per {@code KVQ_SPARSE_PER_THREAD} of the layer's {@code keyEntries} key entries.
+     * {@code scores [Hq][stride]}, then the sparse residual pass on the same stream, one thread per
+     * {@code KVQ_SPARSE_PER_THREAD} of the layer's {@code keyEntries} key entries (the TOKEN_MAJOR_SPARSE form
+     * only: every other cache decodes with {@link #decodeArgs}).
      */
     public void scores(Stream stream, LayerView v, int packed, long keyEntries, long query, long scores, int stride) {
-        if (spec.quantized()) {
-            launch(keyScoresArgs(v, query, scores, stride),
-                    new Dim3(KernelSignatures.keyScoreTiles(packed), shape.kvHeads(), 1), Dim3.of(KernelSignatures.TILE),
-                    KernelSignatures.keyScoresSharedBytes(d, group), stream);
-            if (sparse) {
-                launch(keyScoresSparseArgs(v, query, scores, stride),
-                        new Dim3(KernelSignatures.sparseBlocks(keyEntries), 1, 1),
-                        Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
-            }
-        } else {
-            int blocks = Math.max(1, (packed + 2 * KernelSignatures.TILE - 1) / (2 * KernelSignatures.TILE));
-            launch(fp16KeyScoresArgs(v, query, scores, stride), new Dim3(blocks, shape.kvHeads(), 1),
-                    Dim3.of(KernelSignatures.TILE), KernelSignatures.fp16KeyScoresSharedBytes(d, group), stream);
+        requireVersionOne("the format v1 key scores");
+        launch(keyScoresArgs(v, query, scores, stride),
+                new Dim3(KernelSignatures.keyScoreTiles(packed), shape.kvHeads(), 1), Dim3.of(KernelSignatures.TILE),
+                KernelSignatures.keyScoresSharedBytes(d, group), stream);
+        launch(keyScoresSparseArgs(v, query, scores, stride), new Dim3(KernelSignatures.sparseBlocks(keyEntries), 1, 1),
+                Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
+    }
+
+    /** The format v1 decode launches serve only the TOKEN_MAJOR_SPARSE form; every other cache decodes fused. */
+    private void requireVersionOne(String what) {
+        if (!sparse) {
+            throw new IllegalStateException(what + " serve only the TOKEN_MAJOR_SPARSE form; " + spec.name()
+                    + " decodes with " + decodeEntry());
         }
     }
 
@@ -496,15 +530,6 @@ public final class KvKernels {
                 .i32("valueSlots", valueSlots).ptr("error", constants.error());
     }
 
-    /** Arguments of {@code kvq_fp16_value_partials}. */
-    public LaunchArgs fp16ValuePartialsArgs(LayerView v, long weights, int stride, long partials, int maxTiles) {
-        return pagePool("kvq_fp16_value_partials", v, Part.VALUES)
-                .ptr("seqTokens", v.seqPacked()).ptr("weights", weights).i32("scoreStride", stride)
-                .ptr("partials", partials).i32("maxTiles", maxTiles)
-                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
-                .ptr("error", constants.error());
-    }
-
     /** Arguments of {@code kvq_value_reduce}. */
     public LaunchArgs valueReduceArgs(LayerView v, long partials, int maxTiles, long weights, int stride, long out) {
         int sinkCap = spec.quantized() ? spec.sinkTokens() : 0;
@@ -518,24 +543,19 @@ public final class KvKernels {
 
     /**
      * Queues {@code out [Hq][d] = Σ_t weights[q][t]·v_t}: the tile partials, then their reduction
-     * in tile order together with the sinks. {@code partials} holds {@link #partialBytes}.
+     * in tile order together with the sinks, then the sparse value residuals. {@code partials} holds
+     * {@link #partialBytes}. The TOKEN_MAJOR_SPARSE form only.
      */
     public void values(Stream stream, LayerView v, int packed, long weights, int stride, long partials, long out) {
+        requireVersionOne("the format v1 value kernels");
         int tiles = KernelSignatures.valueTiles(packed);
-        if (spec.quantized()) {
-            launch(valuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
-                    Dim3.of(256), KernelSignatures.valuePartialsSharedBytes(d, group), stream);
-        } else {
-            launch(fp16ValuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
-                    Dim3.of(256), KernelSignatures.fp16ValuePartialsSharedBytes(d, group), stream);
-        }
+        launch(valuePartialsArgs(v, weights, stride, partials, tiles), new Dim3(tiles, shape.kvHeads(), 1),
+                Dim3.of(256), KernelSignatures.valuePartialsSharedBytes(d, group), stream);
         launch(valueReduceArgs(v, partials, tiles, weights, stride, out), Dim3.of(shape.queryHeads()), Dim3.of(d), 0,
                 stream);
-        if (sparse) {
-            launch(valueSparseArgs(v, weights, stride, out),
-                    new Dim3(KernelSignatures.sparseBlocks((long) packed * sparseValueSlots), 1, 1),
-                    Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
-        }
+        launch(valueSparseArgs(v, weights, stride, out),
+                new Dim3(KernelSignatures.sparseBlocks((long) packed * sparseValueSlots), 1, 1),
+                Dim3.of(KernelSignatures.SPARSE_THREADS), 0, stream);
     }
 
     /** Arguments of {@code kvq_value_sparse}: the sparse value residuals added onto the output. */
@@ -549,6 +569,174 @@ public final class KvKernels {
                 .i32("valueSlots", sparseValueSlots).ptr("out", out)
                 .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
                 .ptr("error", constants.error());
+    }
+
+    // ------------------------------------------------------------------ page format v2 (issue 15)
+
+    /** Arguments of {@code kvq_pack_keys_v2} for {@code n} tokens of sequence 0 (fixed-slot or no outliers). */
+    public LaunchArgs packKeysV2Args(LayerView v, long keys, long tokenSeq, long tokenSlot, int n) {
+        long t = v.tables();
+        boolean perChannel = Tables.perChannelKeys(spec);
+        return pagePool("kvq_pack_keys_v2", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE,
+                Part.KEY_OUT_HEAD_END)
+                .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
+                .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
+                .ptr("scale", t + 4L * Tables.scale(channels))
+                .ptr("keyMid", t + 4L * (perChannel ? Tables.keyMidPerChannel(channels) : Tables.keyMid(channels)))
+                .i32("keyMidStride", perChannel ? 16 : 0)
+                .ptr("keyTable", t + 4L * Tables.keyTable(channels))
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("bits", bits).i32("keyWords", layout.keyWords())
+                .i32("pairing", pairing).i32("form", form).i32("cap", spec.keyOutlierCap(channels))
+                .i32("keySlots", keySlots).ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_pack_values_v2} for {@code n} tokens of sequence 0 (fixed-slot or no outliers). */
+    public LaunchArgs packValuesV2Args(LayerView v, long values, long tokenSeq, long tokenSlot, int n) {
+        long t = v.tables();
+        return pagePool("kvq_pack_values_v2", v, Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE,
+                Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE, Part.VALUE_OUT_HEAD_END)
+                .ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
+                .ptr("valueMid", t + 4L * Tables.valueMid(channels)).ptr("valueTable", t + 4L * Tables.valueTable(channels))
+                .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("bits", bits).i32("form", form)
+                .i32("topK", spec.valueTopK(channels)).ptr("error", constants.error());
+    }
+
+    /**
+     * Arguments of {@code kvq_side_append}: token t (index {@code tokenSlot[t]} of the sequence) goes rotated,
+     * in fp16, to its sink or window-ring slot of the layer's side buffer.
+     */
+    public LaunchArgs sideAppendArgs(LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        return rotatedTokens(LaunchArgs.of("kvq_side_append").ptr("side", v.sinks()).i32("sinkCap", spec.sinkTokens())
+                .i32("windowCap", spec.recentWindow()), v, keys, values, tokenSeq, tokenSlot, n);
+    }
+
+    /** The parameters the kernels that store rotated fp16 tokens share, after their destination. */
+    private LaunchArgs rotatedTokens(LaunchArgs a, LayerView v, long keys, long values, long tokenSeq, long tokenSlot,
+                                     int n) {
+        return a                .ptr("keys", keys).ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot)
+                .i32("n", n).i32("batch", 1).ptr("seqFirstPos", v.seqFirstPos()).ptr("invFreq", constants.invFreq())
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads())
+                .ptr("error", constants.error());
+    }
+
+    /**
+     * Stores {@code n} tokens (pre-RoPE fp32 [n][D] keys and values) in the side buffer; {@code tokenSlot[t]} is
+     * the token's index in the sequence. At most one token per side slot in a launch. One block per token.
+     */
+    public void appendSide(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot, int n) {
+        launch(sideAppendArgs(v, keys, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(128), 0, stream);
+    }
+
+    /**
+     * Packs {@code n} tokens (pre-RoPE fp32 [n][D] keys and values) into page slots {@code tokenSlot[t]} in page
+     * format v2, or rotates them into fp16 pages. One block per token.
+     */
+    public void appendPagesV2(Stream stream, LayerView v, long keys, long values, long tokenSeq, long tokenSlot,
+                              int n) {
+        if (spec.quantized()) {
+            launch(packKeysV2Args(v, keys, tokenSeq, tokenSlot, n), Dim3.of(n),
+                    Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
+            launch(packValuesV2Args(v, values, tokenSeq, tokenSlot, n), Dim3.of(n),
+                    Dim3.of(KernelSignatures.PACK_THREADS), 0, stream);
+        } else {
+            launch(fp16AppendArgs(v, keys, values, tokenSeq, tokenSlot, n), Dim3.of(n), Dim3.of(128), 0, stream);
+        }
+    }
+
+    /**
+     * The fused decode entry of this geometry: a specialized instance where one exists for (bits, G, d) and the
+     * pages are a power of two, else the generic kernel.
+     *
+     * @return the entry's name
+     */
+    public String decodeEntry() {
+        return decodeEntry(shape, spec, layout);
+    }
+
+    private static String decodeEntry(AttentionShape shape, QuantSpec spec, PageLayout layout) {
+        int d = shape.headDim();
+        int g = shape.groupSize();
+        return spec.quantized() ? KernelSignatures.packedDecodeEntry(spec.bits(), g, d, layout.pageTokens())
+                : KernelSignatures.fp16DecodeEntry(g, d);
+    }
+
+    /**
+     * Dynamic shared memory per block of {@link #decodeEntry()}.
+     *
+     * @return bytes
+     */
+    public int decodeSharedBytes() {
+        return sharedBytes(shape, spec, layout).get(decodeEntry());
+    }
+
+    /**
+     * Arguments of the fused decode ({@link #decodeEntry()}) of one step: scores of the sinks, the packed slots
+     * and the recent window against {@code query} [Hq·d], online softmax and the value partials of each split
+     * into {@code partialOut} [Hq][splits][d] and {@code partialStats} [Hq][splits][2]; every score into
+     * {@code scores} [Hq][scoreStride] when it is not 0 (the debug mode).
+     */
+    public LaunchArgs decodeArgs(LayerView v, long query, long partialOut, long partialStats, long scores,
+                                 int scoreStride) {
+        String entry = decodeEntry();
+        if (!spec.quantized()) {
+            return pagePool(entry, v, Part.KEYS, Part.VALUES).ptr("seqTokens", v.seqPacked())
+                    .ptr("query", query).f32("scale", scale)
+                    .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                    .ptr("partialOut", partialOut).ptr("partialStats", partialStats)
+                    .ptr("scores", scores).i32("scoreStride", scoreStride).ptr("error", constants.error());
+        }
+        long t = v.tables();
+        boolean side = spec.sinkTokens() + spec.recentWindow() > 0;
+        return pagePool(entry, v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE, Part.KEY_OUT_HEAD_END,
+                Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE, Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE,
+                Part.VALUE_OUT_HEAD_END)
+                .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
+                .i32("sinkCap", spec.sinkTokens()).i32("windowCap", spec.recentWindow())
+                .ptr("side", side ? v.sinks() : 0)
+                .ptr("query", query).f32("scale", scale)
+                .ptr("keyTable", t + 4L * Tables.keyTable(channels))
+                .ptr("valueTable", t + 4L * Tables.valueTable(channels)).ptr("invFreq", constants.invFreq())
+                .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
+                .i32("bits", bits).i32("keySlots", keySlots).i32("valueSlots", valueSlots)
+                .ptr("partialOut", partialOut).ptr("partialStats", partialStats)
+                .ptr("scores", scores).i32("scoreStride", scoreStride).ptr("error", constants.error());
+    }
+
+    /** Arguments of {@code kvq_decode_merge}: the splits' partials combined by log-sum-exp into {@code out} [Hq·d]. */
+    public LaunchArgs mergeArgs(long partialOut, long partialStats, int splits, long out) {
+        return LaunchArgs.of("kvq_decode_merge").ptr("partialOut", partialOut).ptr("partialStats", partialStats)
+                .i32("splits", splits).ptr("out", out).i32("headDim", d).i32("queryHeads", shape.queryHeads());
+    }
+
+    /** Index of the {@code splits} argument in {@link #mergeArgs}, to rewrite it in a prepared block. */
+    public static final int MERGE_SPLITS_ARG = 2;
+
+    /** Grid of the fused decode for {@code splits} splits: (splits, Hkv, 1). */
+    public Dim3 decodeGrid(int splits) {
+        return new Dim3(splits, shape.kvHeads(), 1);
+    }
+
+    /** Grid of {@code kvq_decode_merge}: (Hq, 1). */
+    public Dim3 mergeGrid() {
+        return new Dim3(shape.queryHeads(), 1, 1);
+    }
+
+    /**
+     * Queues one fused decode (and, unless {@code scores} is given alone for the debug mode, nothing else) with
+     * arguments built now; the decode steps of {@link CudaSequence} launch prepared blocks instead.
+     */
+    void decode(Stream stream, LayerView v, int splits, long query, long partialOut, long partialStats, long scores,
+                int scoreStride) {
+        launch(decodeArgs(v, query, partialOut, partialStats, scores, scoreStride), decodeGrid(splits),
+                Dim3.of(KernelSignatures.DECODE_THREADS), decodeSharedBytes(), stream);
+    }
+
+    /** The loaded kernel {@code name} (for prepared launches). */
+    dev.kvq.driver.Kernel kernel(String name) {
+        if (runtime == null) {
+            throw new IllegalStateException("these kernels were made for argument checks only, without a device");
+        }
+        return runtime.kernel(name);
     }
 
     private void launch(LaunchArgs args, Dim3 grid, Dim3 block, int shared, Stream stream) {

@@ -53,13 +53,42 @@ class KvKernelsArgsTest {
             all.add(k.packValuesArgs(VIEW, 7, 8, 9, 10));
             all.add(k.keyScoresArgs(VIEW, 12, 15, 100));
             all.add(k.valuePartialsArgs(VIEW, 5, 100, 4, 2));
-        } else {
-            all.add(k.fp16KeyScoresArgs(VIEW, 12, 15, 100));
-            all.add(k.fp16ValuePartialsArgs(VIEW, 5, 100, 4, 2));
         }
         for (LaunchArgs a : all) {
             assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
         }
+    }
+
+    /** The page format v2 launches: appends, the fused decode (instance or generic entry) and the merge. */
+    @ParameterizedTest
+    @ValueSource(strings = {"nuq2-1%", "nuq3-1%-r32", "nuq4-s4-r16", "nuq3", "nuq3-1%-ccb", "fp16"})
+    void everyFormatTwoLaunchMatchesItsSignature(String mode) {
+        QuantSpec spec = QuantSpec.parse(mode);
+        for (int[] geometry : new int[][] {{64, 256}, {40, 256}, {128, 96}}) {
+            int d = geometry[0];
+            AttentionShape shape = new AttentionShape(1, 8, 2, d, Rope.of(10000, RopePairing.ROTATE_HALF, d));
+            PageLayout layout = new PageLayout(shape, spec, geometry[1]);
+            KvKernels k = new KvKernels(null, shape, spec, layout, CONSTANTS);
+            List<LaunchArgs> all = new ArrayList<>();
+            all.add(k.decodeArgs(VIEW, 12, 13, 14, 0, 0));
+            all.add(k.mergeArgs(13, 14, 3, 15));
+            if (spec.quantized()) {
+                all.add(k.packKeysV2Args(VIEW, 7, 8, 9, 10));
+                all.add(k.packValuesV2Args(VIEW, 7, 8, 9, 10));
+                all.add(k.sideAppendArgs(VIEW, 7, 8, 9, 10, 11));
+            }
+            for (LaunchArgs a : all) {
+                assertEquals(KernelSignatures.of(a.kernel()).ptxTypes(), a.done().ptxTypes(), a.kernel());
+            }
+            // a specialized instance only where (b, G, d) has one and the pages are a power of two
+            String expected = !spec.quantized() ? (d == 40 ? "kvq_decode_fp16" : "kvq_decode_fp16_g4_d" + d)
+                    : d == 40 || geometry[1] != 256 ? "kvq_decode_packed"
+                    : "kvq_decode_packed_b" + spec.bits() + "_g4_d" + d;
+            assertEquals(expected, k.decodeEntry());
+            assertEquals(KvKernels.sharedBytes(shape, spec, layout).get(k.decodeEntry()), k.decodeSharedBytes());
+        }
+        assertEquals(2, KvKernels.MERGE_SPLITS_ARG);
+        assertEquals("splits", KernelSignatures.of("kvq_decode_merge").params().get(KvKernels.MERGE_SPLITS_ARG).name());
     }
 
     @ParameterizedTest
@@ -181,8 +210,8 @@ class KvKernelsArgsTest {
     @Test
     void sharedMemoryAboveTheOptInMaximumIsNamedWithBothSizes() {
         AttentionShape wide = new AttentionShape(1, 64, 1, 256);
-        QuantSpec nuq = QuantSpec.parse("nuq4");
-        Map<String, Integer> needs = KvKernels.sharedBytes(wide, nuq);
+        QuantSpec nuq = QuantSpec.parse("nuq4-1%-sparse");
+        Map<String, Integer> needs = KvKernels.sharedBytes(wide, nuq, new PageLayout(wide, nuq, 32));
         int partials = KernelSignatures.valuePartialsSharedBytes(256, 64);
         assertEquals(partials, needs.get("kvq_value_partials"));
         assertTrue(partials > KvKernels.SHARED_LIMIT);
@@ -195,7 +224,7 @@ class KvKernelsArgsTest {
         assertTrue(e.getMessage().contains("the device allows " + 100 * 1024), e.getMessage());
         // within 48 KiB nothing is asked of the device
         AttentionShape small = new AttentionShape(1, 4, 1, 64);
-        KvKernels.requireShared(small, KvKernels.sharedBytes(small, nuq), k -> {
+        KvKernels.requireShared(small, KvKernels.sharedBytes(small, nuq, new PageLayout(small, nuq, 32)), k -> {
             throw new AssertionError("asked the device about " + k);
         });
     }

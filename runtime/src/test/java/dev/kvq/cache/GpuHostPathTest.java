@@ -1,0 +1,137 @@
+package dev.kvq.cache;
+
+import static dev.kvq.cache.CacheFixtures.calibration;
+import static dev.kvq.cache.CacheFixtures.randomQuery;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kvq.geometry.AttentionShape;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.QuantSpec;
+import dev.kvq.quant.SyntheticActivations;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+/**
+ * The host path of a decode step on the CUDA engine (issue 15, DECODE-PERF §4), counted by the emulated driver
+ * ({@code kvq_emu_counters} of runtime/src/test/emulator): per attend of one layer (query in, output out) one
+ * synchronization, no allocation, and as many driver calls and bytes copied at every length, over a 32-layer
+ * cache at two lengths (one and two decode splits). Writes the numbers to {@code target/host-path.json} for
+ * {@code tests/device/proxies.sh}.
+ */
+@Tag("gpu")
+@EnabledIf("dev.kvq.cache.GpuCondition#emulated")
+class GpuHostPathTest {
+    /** Order of kvq_emu_counters' output. */
+    private static final String[] NAMES = {"driver_calls", "syncs", "allocations", "frees", "copies", "bytes_up",
+            "bytes_down", "launches"};
+    private static final int LAYERS = 32;
+
+    private static long[] counters() {
+        String lib = System.getProperty("kvq.cuda.driver");
+        try {
+            MethodHandle read = Linker.nativeLinker().downcallHandle(
+                    SymbolLookup.libraryLookup(Path.of(lib), Arena.global()).find("kvq_emu_counters").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, NAMES.length);
+                int n = (int) read.invokeExact(out, NAMES.length);
+                assertEquals(NAMES.length, n, "counters of the emulated driver");
+                return out.toArray(ValueLayout.JAVA_LONG);
+            }
+        } catch (Throwable t) {
+            throw new AssertionError("cannot read the emulated driver's counters from " + lib, t);
+        }
+    }
+
+    /** Counter deltas of one decode step: every layer attended once. */
+    private static long[] step(KvCache cache, AttentionShape shape, long seed) {
+        float[] q = randomQuery(shape, seed);
+        float[] out = new float[q.length];
+        long[] before = counters();
+        for (int l = 0; l < LAYERS; l++) {
+            cache.attend(l, q, out);
+        }
+        long[] after = counters();
+        long[] delta = new long[after.length];
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] = after[i] - before[i];
+        }
+        return delta;
+    }
+
+    @Test
+    void aDecodeStepSynchronizesOncePerLayerAndAllocatesNothing() throws IOException {
+        AttentionShape shape = new AttentionShape(LAYERS, 8, 2, 64);
+        List<String> rows = new ArrayList<>();
+        for (String mode : List.of("nuq3-1%", "nuq3-1%-s4-r32", "fp16")) {
+            QuantSpec spec = QuantSpec.parse(mode);
+            Calibration cal = spec.quantized() ? calibration(shape, spec, 11) : null;
+            int d = shape.kvChannels();
+            int[] lengths = {64, 1200};   // one split, then two (the emulated device has 1 SM: 3 blocks / 2 heads)
+            long[][] perLength = new long[lengths.length][];
+            try (KvCache gpu = KvCache.open(shape, spec, cal, Backend.cuda(), 256)) {
+                assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+                int stored = 0;
+                for (int i = 0; i < lengths.length; i++) {
+                    int n = lengths[i] - stored;
+                    float[] k = SyntheticActivations.keys(7 + i, n, d);
+                    float[] v = SyntheticActivations.values(8 + i, n, d);
+                    for (int l = 0; l < LAYERS; l++) {
+                        gpu.append(l, k, v);
+                    }
+                    stored = lengths[i];
+                    step(gpu, shape, 1);   // the first step at a length builds the argument blocks of grown pools
+                    perLength[i] = step(gpu, shape, 2 + i);
+                }
+            }
+            long[] a = perLength[0];
+            long[] b = perLength[1];
+            String what = mode + " per decode step of " + LAYERS + " layers";
+            assertEquals(LAYERS, a[1], what + ": synchronizations at " + lengths[0] + " tokens");
+            assertEquals(LAYERS, b[1], what + ": synchronizations at " + lengths[1] + " tokens");
+            assertEquals(0, a[2] + b[2], what + ": allocations");
+            assertEquals(0, a[3] + b[3], what + ": frees");
+            for (int i = 0; i < NAMES.length; i++) {
+                assertEquals(a[i], b[i], what + ": " + NAMES[i] + " depend on the length");
+            }
+            assertEquals(0, a[0] % LAYERS, what + ": driver calls are not the same for every layer");
+            long vector = (long) shape.queryHeads() * shape.headDim() * Float.BYTES;
+            assertEquals(LAYERS * vector, a[5], what + ": bytes up (the query)");
+            int maxSplits = dev.kvq.kernels.KernelSignatures.decodeSplits(
+                    dev.kvq.engine.cuda.CudaRuntime.shared().device().multiprocessorCount(), 1, shape.kvHeads(),
+                    Integer.MAX_VALUE);
+            long stats = (long) shape.queryHeads() * maxSplits * 2 * Float.BYTES;
+            assertEquals(LAYERS * (16 + vector + stats), a[6],
+                    what + ": bytes down (the error word, the output and the splits' (max, sum))");
+            StringBuilder row = new StringBuilder(String.format(Locale.ROOT,
+                    "{\"mode\": \"%s\", \"layers\": %d, \"lengths\": [%d, %d], \"per_step\": {", mode, LAYERS,
+                    lengths[0], lengths[1]));
+            for (int i = 0; i < NAMES.length; i++) {
+                row.append(i == 0 ? "" : ", ").append('"').append(NAMES[i]).append("\": ").append(a[i]);
+            }
+            row.append(String.format(Locale.ROOT, "}, \"per_layer\": {\"driver_calls\": %d, \"syncs\": %d, "
+                    + "\"allocations\": %d, \"launches\": %d}, \"same_at_both_lengths\": true}",
+                    a[0] / LAYERS, a[1] / LAYERS, a[2] / LAYERS, a[7] / LAYERS));
+            rows.add(row.toString());
+            assertTrue(a[0] / LAYERS <= 8, what + ": " + a[0] / LAYERS + " driver calls per layer");
+        }
+        Path out = Path.of("target/host-path.json");
+        Files.writeString(out, "[" + String.join(",\n ", rows) + "]\n");
+        System.out.println("gpu: host path per decode step written to " + out.toAbsolutePath());
+    }
+}
