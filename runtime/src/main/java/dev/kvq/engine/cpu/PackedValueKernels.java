@@ -162,13 +162,11 @@ final class PackedValueKernels {
         IntVector lo = tableLo(valueTable, 0);
         IntVector hi = tableHi(valueTable, 0, lo);
         long rowBytes = 4L * channels;
-        // two accumulators, even and odd tokens: one chain would wait on the FMA latency every token
         FloatVector c0 = FloatVector.zero(FS);
-        FloatVector c1 = c0;
         for (int tg = 0; tg < groups; tg++) {
             long group = codesAt + (long) tg * groupBytes + 4L * j0;
             int a0 = alphaAt + 32 * tg;
-            for (int e = 0; e < 32; e += 2) {
+            for (int e = 0; e < 32; e++) {
                 int bit = bits * e;
                 int sh = bit & 31;
                 long row = group + (bit >>> 5) * rowBytes;
@@ -177,17 +175,8 @@ final class PackedValueKernels {
                     x0 = x0.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
                 }
                 c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
-                bit += bits;
-                sh = bit & 31;
-                row = group + (bit >>> 5) * rowBytes;
-                IntVector x1 = codes(page, row, lanes).lanewise(VectorOperators.LSHR, sh);
-                if (sh + bits > 32) {
-                    x1 = x1.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
-                }
-                c1 = lookup16(x1, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e + 1]), c1);
             }
         }
-        c0 = c0.add(c1);
         int at = oAt + j0;
         if (lanes == null) {
             FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
