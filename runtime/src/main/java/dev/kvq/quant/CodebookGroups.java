@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * The channels of a tensor grouped by codebook, for a nearest-code search that runs each group through
  * {@link Codebook#nearestAll} (vector compares) instead of one scalar search per channel. Under a bit
- * allocation a layer has one codebook per width in use, so a token's channels form a handful of groups.
+ * allocation a layer has one codebook per width in use, so a token's channels form a handful of groups; the
+ * uniform specs have one group, searched in place.
  */
 final class CodebookGroups {
     private final Codebook[] books;   // [groups] distinct codebooks
@@ -49,6 +50,11 @@ final class CodebookGroups {
      * @param found    scratch, at least as long as the channels
      */
     void nearest(float[] u, int[] codes, float[] gathered, int[] found) {
+        if (books.length == 1) {
+            // one codebook for every channel (the uniform specs): its channels are 0..n−1 in order, no copies
+            books[0].nearestAll(u, 0, channels[0].length, codes, 0);
+            return;
+        }
         for (int g = 0; g < books.length; g++) {
             int[] list = channels[g];
             int n = list.length;

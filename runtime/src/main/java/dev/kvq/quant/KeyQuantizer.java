@@ -22,7 +22,7 @@ public final class KeyQuantizer {
     private final float[] scale;  // [D], 0 for a channel that was constant during calibration
     private final Codebook[] codebooks;  // [D]
     private final Codebook shared;       // the one codebook of every channel, or null when they differ
-    private final CodebookGroups groups; // the channels by codebook (when they differ)
+    private final CodebookGroups groups; // the channels by codebook: the nearest-code search
 
     /**
      * Key thresholds and one codebook for every channel; {@code lo} and {@code hi} are per channel.
@@ -271,11 +271,7 @@ public final class KeyQuantizer {
                 lower++;
             }
         }
-        if (shared != null) {
-            shared.nearestAll(u, 0, d, out.codes, 0);
-        } else {
-            groups.nearest(u, out.codes, out.gathered, out.found);
-        }
+        groups.nearest(u, out.codes, out.gathered, out.found);
         if (upper + lower == 0 || capPerSide == 0) {
             return;
         }

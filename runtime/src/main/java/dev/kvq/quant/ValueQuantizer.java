@@ -18,7 +18,7 @@ package dev.kvq.quant;
 public final class ValueQuantizer {
     private final Codebook codebook;      // the one codebook of every channel, or null when they differ
     private final Codebook[] codebooks;   // [channels]
-    private final CodebookGroups groups;  // the channels by codebook (when they differ)
+    private final CodebookGroups groups;  // the channels by codebook: the nearest-code search
     private final int[] middleCodes;      // [channels]
     private final QuantSpec spec;
     private final int channels;
@@ -196,11 +196,7 @@ public final class ValueQuantizer {
         for (int c = 0; c < channels; c++) {
             u[c] = normalize(v[offset + c], z, s);
         }
-        if (codebook != null) {
-            codebook.nearestAll(u, 0, channels, out.codes, 0);
-        } else {
-            groups.nearest(u, out.codes, out.gathered, out.found);
-        }
+        groups.nearest(u, out.codes, out.gathered, out.found);
         if (topK > 0) {
             for (int c = 0; c < channels; c++) {
                 if (outlier[c]) {
