@@ -158,9 +158,16 @@ host_ok=$(awk '
     match(s, /"syncs": [0-9]+/); syncs = substr(s, RSTART + 9, RLENGTH - 9) + 0
     match(s, /"allocations": [0-9]+/); allocs = substr(s, RSTART + 15, RLENGTH - 15) + 0
     if (syncs > 1 || allocs != 0 || $0 !~ /"same_at_both_lengths": true/) bad++
+    # a device step (query and output in device memory) synchronizes once for all its layers
+    if ($0 ~ /"api": "device memory/) {
+      match($0, /"per_step": \{[^}]*\}/); p = substr($0, RSTART, RLENGTH)
+      match(p, /"syncs": [0-9]+/); stepSyncs = substr(p, RSTART + 9, RLENGTH - 9) + 0
+      if (stepSyncs > 1) bad++
+      devices++
+    }
     rows++
   }
-  END { print (rows > 0 && bad == 0) ? "true" : "false" }' "$root/runtime/target/host-path.json")
+  END { print (rows > 0 && devices > 0 && bad == 0) ? "true" : "false" }' "$root/runtime/target/host-path.json")
 [[ $host_ok == true ]] || miss=1
 
 met=$([[ $miss -eq 0 ]] && echo true || echo false)
@@ -171,7 +178,7 @@ cat <<EOF
    "instances": [$ptx_json]},
  "ptxas": {"entries": $ptxas_n, "missed": $ptxas_bad, "targets": {"spills": 0, "occupancy_min": 0.5}, "rows": [$ptxas_json]},
  "bytes": {"target": 1.15, "ok": $bytes_ok, "measured": $bytes_json},
- "host_path": {"status": "measured", "method": "emulated CUDA driver counters (kvq_emu_counters) around one decode step of a 32-layer cache on the Java CUDA engine (runtime GpuHostPathTest), at 64 and 1200 tokens", "ok": $host_ok, "targets": {"syncs_per_layer_attend": "<= 1", "allocations_per_step": 0, "driver_calls_per_layer": "O(1), independent of tokens"}, "not_built": "a device page pool per KvCachePool, batched multi-sequence launches, CUDA graphs, a device-resident output API (0 syncs)", "rows": $host_rows},
+ "host_path": {"status": "measured", "method": "emulated CUDA driver counters (kvq_emu_counters) around one decode step of a 32-layer cache on the Java CUDA engine (runtime GpuHostPathTest), at 64 and 1200 tokens, with host arrays (KvCache.attend) and with device memory (DeviceStep)", "ok": $host_ok, "targets": {"syncs_per_layer_attend_host_arrays": "<= 1", "syncs_per_device_step": "<= 1", "allocations_per_step": 0, "driver_calls_per_layer": "O(1), independent of tokens"}, "not_built": "a device page pool per KvCachePool, batched multi-sequence launches, CUDA graphs", "rows": $host_rows},
  "targets_met": $met}
 EOF
 exit $miss

@@ -26,8 +26,9 @@ extern "C" __global__ void __launch_bounds__(KVQ_MERGE_THREADS) kvq_decode_merge
         int splits,                                // splits of the decode launch
         float* __restrict__ out,                   // [B][Hq][d], written
         int headDim,                               // d
-        int queryHeads)                            // Hq
+        int queryHeads,                            // Hq
+        int* __restrict__ error)                   // [1] first KVQ_ERR_* code (KVQ_ERR_OVERFLOW), or null
 {
     kvq_decode_merge_row(threadIdx.x, blockDim.x, partialOut, partialStats, splits, out, headDim, queryHeads,
-                         blockIdx.x, blockIdx.y);
+                         blockIdx.x, blockIdx.y, error);
 }

@@ -1661,21 +1661,30 @@ KVQ_HD void kvq_decode_fp16_block(const Team& team, const KvqDecodeFp16Args& a, 
 /**
  * kvq_decode_merge for (q, seq): out = Σ_k e^{m_k − M}·o_k / Σ_k e^{m_k − M}·l_k over the splits
  * in order (deterministic); a sequence with no tokens gives 0. Threads (rank, size) split channels.
+ * A split whose running max is +Inf or NaN or whose Σp is not finite (a score overflowed fp32, or the query
+ * held NaN) or an output that is not finite records KVQ_ERR_OVERFLOW, so the host learns of it from the error
+ * word alone (no statistics copied back). Scores that overflow to −Inf only count as zero weight here.
  */
 KVQ_HD void kvq_decode_merge_row(int rank, int size, const float* partialOut, const float* partialStats, int splits,
-                                 float* out, int d, int hq, int q, int seq) {
+                                 float* out, int d, int hq, int q, int seq, int* error) {
     const long long row = ((long long) seq * hq + q) * splits;
     float m = -INFINITY;
+    bool overflow = false;
     #pragma unroll 1
     for (int k = 0; k < splits; k++) {
-        m = fmaxf(m, kvq_load(partialStats + (row + k) * 2, KVQ_LD_META));
+        float mk = kvq_load(partialStats + (row + k) * 2, KVQ_LD_META);
+        overflow |= mk != mk || mk == INFINITY;   // fmaxf would drop a NaN
+        m = fmaxf(m, mk);
     }
     float den = 0.0f;
     #pragma unroll 1
     for (int k = 0; k < splits; k++) {
         float mk = kvq_load(partialStats + (row + k) * 2, KVQ_LD_META);
+        float lk = kvq_load(partialStats + (row + k) * 2 + 1, KVQ_LD_META);
+        // NaN scores leave the max at −Inf (fmaxf drops them) but Σp at NaN
+        overflow |= !(lk <= 3.402823466e38f);
         if (mk != -INFINITY) {
-            den += kvq_exp(mk - m) * kvq_load(partialStats + (row + k) * 2 + 1, KVQ_LD_META);
+            den += kvq_exp(mk - m) * lk;
         }
     }
     #pragma unroll 1
@@ -1688,6 +1697,11 @@ KVQ_HD void kvq_decode_merge_row(int rank, int size, const float* partialOut, co
                 num += kvq_exp(mk - m) * kvq_load(partialOut + (row + k) * d + j, KVQ_LD_META);
             }
         }
-        out[((long long) seq * hq + q) * d + j] = den > 0.0f ? num / den : 0.0f;
+        float o = den > 0.0f ? num / den : 0.0f;
+        overflow |= !(fabsf(o) <= 3.402823466e38f);   // ±Inf or NaN
+        out[((long long) seq * hq + q) * d + j] = o;
+    }
+    if (overflow) {
+        kvq_fail(error, KVQ_ERR_OVERFLOW);
     }
 }

@@ -67,6 +67,7 @@
 #define KVQ_ERR_CAP 4           // more outliers per side than KVQ_MAX_CAP (1024), or cap > Sk/2
 #define KVQ_ERR_SHAPE 5         // a decode instance launched for a shape it was not built for (bits, G, d, P)
 #define KVQ_ERR_SLOT 6          // a v2 outlier list whose per-head ends or channels are inconsistent
+#define KVQ_ERR_OVERFLOW 7      // decode: a score or an output overflowed fp32 (the query is too large for the keys)
 
 #define KVQ_FORM_NONE 0         // no outliers
 #define KVQ_FORM_FIXED 1        // QuantSpec.OutlierForm.FIXED_SLOTS
@@ -549,14 +550,16 @@ extern "C" __global__ void kvq_decode_fp16(
         int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
 
 // out[s][q] = Σ_k e^{m_k−M}·partialOut_k / Σ_k e^{m_k−M}·l_k over the splits in order (0 for a
-// sequence without tokens). Grid (Hq, B); block KVQ_MERGE_THREADS = 128; no shared memory.
+// sequence without tokens); an overflowed score or output records KVQ_ERR_OVERFLOW. Grid (Hq, B); block
+// KVQ_MERGE_THREADS = 128; no shared memory.
 extern "C" __global__ void kvq_decode_merge(
         const float* __restrict__ partialOut,      // [B][Hq][splits][d]
         const float* __restrict__ partialStats,    // [B][Hq][splits][2]
         int splits,                                // splits of the decode launch
         float* __restrict__ out,                   // [B][Hq][d], written
         int headDim,                               // d
-        int queryHeads);                           // Hq
+        int queryHeads,                            // Hq
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code (KVQ_ERR_OVERFLOW), or null
 
 // Keys of n tokens into format v2 pages: the codes of kvq_pack_keys in the v2 physical order (RoPE
 // pairs adjacent, Kw = ⌈D·b/32⌉ words per slot, written whole), the fixed-slot outliers exactly as

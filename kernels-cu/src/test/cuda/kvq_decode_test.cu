@@ -670,7 +670,8 @@ Run run_decode(Cache& k, int stride) {
     run.out.assign((size_t) B * k.hq * c.d, NAN);
     for (int s = 0; s < B; s++)
         for (int q = 0; q < k.hq; q++)
-            kvq_decode_merge_row(0, 1, partialOut.data(), partialStats.data(), c.splits, run.out.data(), c.d, k.hq, q, s);
+            kvq_decode_merge_row(0, 1, partialOut.data(), partialStats.data(), c.splits, run.out.data(), c.d, k.hq, q, s,
+                                 nullptr);
     return run;
 }
 

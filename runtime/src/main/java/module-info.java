@@ -13,7 +13,7 @@
 module dev.kvq.runtime {
     requires jdk.incubator.vector;
     requires org.apache.logging.log4j;
-    requires dev.kvq.driver;
+    requires transitive dev.kvq.driver;  // DeviceStep takes and exposes its device memory and stream
     requires dev.kvq.kernels;
 
     exports dev.kvq.geometry;

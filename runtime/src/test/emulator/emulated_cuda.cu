@@ -457,9 +457,10 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         float* out = r.ptr<float>();
         int headDim = r.i32();
         int queryHeads = r.i32();
+        int* error = r.ptr<int>();
         for (unsigned y = 0; y < gy; y++)
             for (unsigned x = 0; x < gx; x++)
-                kvq_decode_merge_row(0, 1, partialOut, partialStats, splits, out, headDim, queryHeads, x, y);
+                kvq_decode_merge_row(0, 1, partialOut, partialStats, splits, out, headDim, queryHeads, x, y, error);
         return 0;
     }
     std::fprintf(stderr, "emulated_cuda: no host emulation of kernel %s\n", name.c_str());

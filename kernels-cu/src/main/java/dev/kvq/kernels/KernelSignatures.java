@@ -46,6 +46,8 @@ public final class KernelSignatures {
     public static final int ERR_SHAPE = 5;
     /** Error word value: a format v2 outlier list whose per-head ends or channels are inconsistent. */
     public static final int ERR_SLOT = 6;
+    /** Error word value: a decode score or output overflowed fp32 (the query is too large for the keys). */
+    public static final int ERR_OVERFLOW = 7;
 
     /** Block size of every fused decode kernel ({@code KVQ_DECODE_THREADS}). */
     public static final int DECODE_THREADS = 512;
@@ -597,7 +599,8 @@ public final class KernelSignatures {
                     p("splits", Kind.I32, "splits of the decode launch"),
                     p("out", Kind.POINTER, "[B][Hq][d], written"),
                     p("headDim", Kind.I32, "d"),
-                    p("queryHeads", Kind.I32, "Hq")),
+                    p("queryHeads", Kind.I32, "Hq"),
+                    p("error", Kind.POINTER, "[1] first KVQ_ERR_* code (KVQ_ERR_OVERFLOW), or null")),
             sig("kvq_pack_v2", "kvq_pack_keys_v2",
                     p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool, written"),
                     p("pageBytes", Kind.I64, "PageLayout.pageBytes()"),

@@ -332,6 +332,47 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
+     * Opens a decode step whose queries and outputs stay on the device ({@link DeviceStep}): attends are queued
+     * without waiting and the step synchronizes once when finished. Needs a cache on the CUDA engine.
+     *
+     * @return the step, finished by {@link DeviceStep#close()}
+     * @throws UnsupportedOperationException when the cache's pages are not on a device (a CPU backend, or a CUDA
+     *                                       cache that fell back to the CPU), naming why
+     * @throws IllegalStateException         when the cache is closed
+     */
+    public DeviceStep deviceStep() {
+        synchronized (lock) {
+            requireOpen();
+            if (!(sequence instanceof dev.kvq.engine.cuda.CudaSequence cuda)) {
+                throw new UnsupportedOperationException("device steps need a cache on the CUDA engine; this one runs "
+                        + "on the " + backend.kind() + " backend" + (backend.reason() == null ? "" : " (" + backend.reason() + ")"));
+            }
+            return new DeviceStep(this, cuda);
+        }
+    }
+
+    /** {@link DeviceStep#attend}: checked and queued under the lock. */
+    void attendQueued(int layer, dev.kvq.engine.cuda.CudaSequence cuda, dev.kvq.driver.DeviceMemory query,
+                      dev.kvq.driver.DeviceMemory out) {
+        synchronized (lock) {
+            requireOpen();
+            checkLayer(layer);
+            if (tokens[layer] == 0) {
+                throw new IllegalStateException("layer " + layer + " is empty: append keys and values before attending");
+            }
+            cuda.attendQueued(layer, tokens[layer], query, out);
+        }
+    }
+
+    /** {@link DeviceStep#finish}: one wait for the step's {@code queued} attends. */
+    void finishQueued(dev.kvq.engine.cuda.CudaSequence cuda, int queued) {
+        synchronized (lock) {
+            requireOpen();
+            cuda.finishQueued("a device decode step of " + queued + " layer attends");
+        }
+    }
+
+    /**
      * The scaled scores {@code q·k_t/√d} of every stored token, without softmax: {@code scores} is
      * {@code [queryHeads][length(layer)]}. With {@link #valueMatvec} this is {@link #attend} in two
      * halves, for callers that mask or post-process scores (and for measuring each half).

@@ -5,6 +5,8 @@ import static dev.kvq.cache.CacheFixtures.randomQuery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kvq.driver.DeviceMemory;
+import dev.kvq.engine.cuda.CudaRuntime;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
@@ -28,10 +30,12 @@ import org.junit.jupiter.api.condition.EnabledIf;
 
 /**
  * The host path of a decode step on the CUDA engine (issue 15, DECODE-PERF §4), counted by the emulated driver
- * ({@code kvq_emu_counters} of runtime/src/test/emulator): per attend of one layer (query in, output out) one
- * synchronization, no allocation, and as many driver calls and bytes copied at every length, over a 32-layer
- * cache at two lengths (one and two decode splits). Writes the numbers to {@code target/host-path.json} for
- * {@code tests/device/proxies.sh}.
+ * ({@code kvq_emu_counters} of runtime/src/test/emulator), over a 32-layer cache at two lengths (one and two
+ * decode splits), through both APIs: with host arrays ({@link KvCache#attend}: per layer one synchronization,
+ * query in and output with the error word out) and with device memory ({@link DeviceStep}: no synchronization
+ * per layer, one for the whole step, nothing copied between host and device but the error word). Either way no
+ * allocation, and as many driver calls and bytes copied at every length. Writes the numbers to
+ * {@code target/host-path.json} for {@code tests/device/proxies.sh}.
  */
 @Tag("gpu")
 @EnabledIf("dev.kvq.cache.GpuCondition#emulated")
@@ -58,7 +62,7 @@ class GpuHostPathTest {
         }
     }
 
-    /** Counter deltas of one decode step: every layer attended once. */
+    /** Counter deltas of one decode step with host arrays: every layer attended once. */
     private static long[] step(KvCache cache, AttentionShape shape, long seed) {
         float[] q = randomQuery(shape, seed);
         float[] out = new float[q.length];
@@ -66,6 +70,21 @@ class GpuHostPathTest {
         for (int l = 0; l < LAYERS; l++) {
             cache.attend(l, q, out);
         }
+        return since(before);
+    }
+
+    /** Counter deltas of one decode step whose query and output stay on the device, finished once. */
+    private static long[] deviceStep(KvCache cache, DeviceMemory query, DeviceMemory out) {
+        long[] before = counters();
+        try (DeviceStep step = cache.deviceStep()) {
+            for (int l = 0; l < LAYERS; l++) {
+                step.attend(l, query, out);
+            }
+        }
+        return since(before);
+    }
+
+    private static long[] since(long[] before) {
         long[] after = counters();
         long[] delta = new long[after.length];
         for (int i = 0; i < delta.length; i++) {
@@ -75,7 +94,7 @@ class GpuHostPathTest {
     }
 
     @Test
-    void aDecodeStepSynchronizesOncePerLayerAndAllocatesNothing() throws IOException {
+    void aDecodeStepSynchronizesOncePerLayerOrOncePerDeviceStepAndAllocatesNothing() throws IOException {
         AttentionShape shape = new AttentionShape(LAYERS, 8, 2, 64);
         List<String> rows = new ArrayList<>();
         for (String mode : List.of("nuq3-1%", "nuq3-1%-s4-r32", "fp16")) {
@@ -84,7 +103,15 @@ class GpuHostPathTest {
             int d = shape.kvChannels();
             int[] lengths = {64, 1200};   // one split, then two (the emulated device has 1 SM: 3 blocks / 2 heads)
             long[][] perLength = new long[lengths.length][];
-            try (KvCache gpu = KvCache.open(shape, spec, cal, Backend.cuda(), 256)) {
+            long[][] perLengthDevice = new long[lengths.length][];
+            float[] query = randomQuery(shape, 5);
+            CudaRuntime.shared().bind();
+            try (KvCache gpu = KvCache.open(shape, spec, cal, Backend.cuda(), 256);
+                 DeviceMemory qd = DeviceMemory.allocate((long) query.length * Float.BYTES);
+                 DeviceMemory od = DeviceMemory.allocate((long) query.length * Float.BYTES)) {
+                try (Arena arena = Arena.ofConfined()) {
+                    qd.copyFromHost(arena.allocateFrom(ValueLayout.JAVA_FLOAT, query));
+                }
                 assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
                 int stored = 0;
                 for (int i = 0; i < lengths.length; i++) {
@@ -97,6 +124,8 @@ class GpuHostPathTest {
                     stored = lengths[i];
                     step(gpu, shape, 1);   // the first step at a length builds the argument blocks of grown pools
                     perLength[i] = step(gpu, shape, 2 + i);
+                    deviceStep(gpu, qd, od);
+                    perLengthDevice[i] = deviceStep(gpu, qd, od);
                 }
             }
             long[] a = perLength[0];
@@ -112,26 +141,41 @@ class GpuHostPathTest {
             assertEquals(0, a[0] % LAYERS, what + ": driver calls are not the same for every layer");
             long vector = (long) shape.queryHeads() * shape.headDim() * Float.BYTES;
             assertEquals(LAYERS * vector, a[5], what + ": bytes up (the query)");
-            int maxSplits = dev.kvq.kernels.KernelSignatures.decodeSplits(
-                    dev.kvq.engine.cuda.CudaRuntime.shared().device().multiprocessorCount(), 1, shape.kvHeads(),
-                    Integer.MAX_VALUE);
-            long stats = (long) shape.queryHeads() * maxSplits * 2 * Float.BYTES;
-            assertEquals(LAYERS * (16 + vector + stats), a[6],
-                    what + ": bytes down (the error word, the output and the splits' (max, sum))");
-            StringBuilder row = new StringBuilder(String.format(Locale.ROOT,
-                    "{\"mode\": \"%s\", \"layers\": %d, \"lengths\": [%d, %d], \"per_step\": {", mode, LAYERS,
-                    lengths[0], lengths[1]));
-            for (int i = 0; i < NAMES.length; i++) {
-                row.append(i == 0 ? "" : ", ").append('"').append(NAMES[i]).append("\": ").append(a[i]);
-            }
-            row.append(String.format(Locale.ROOT, "}, \"per_layer\": {\"driver_calls\": %d, \"syncs\": %d, "
-                    + "\"allocations\": %d, \"launches\": %d}, \"same_at_both_lengths\": true}",
-                    a[0] / LAYERS, a[1] / LAYERS, a[2] / LAYERS, a[7] / LAYERS));
-            rows.add(row.toString());
+            assertEquals(LAYERS * (16 + vector), a[6], what + ": bytes down (the error word and the output)");
+            rows.add(row(mode, "host arrays (KvCache.attend)", lengths, a));
             assertTrue(a[0] / LAYERS <= 8, what + ": " + a[0] / LAYERS + " driver calls per layer");
+
+            long[] da = perLengthDevice[0];
+            long[] db = perLengthDevice[1];
+            String dwhat = mode + " per device step of " + LAYERS + " layers";
+            for (int i = 0; i < NAMES.length; i++) {
+                assertEquals(da[i], db[i], dwhat + ": " + NAMES[i] + " depend on the length");
+            }
+            assertEquals(1, da[1], dwhat + ": synchronizations (the finish only)");
+            assertEquals(0, da[2] + da[3], dwhat + ": allocations and frees");
+            assertEquals(0, da[5], dwhat + ": bytes up");
+            assertEquals(4, da[6], dwhat + ": bytes down (the error word only)");
+            // per layer: the context made current, the query in, the decode, the merge, the output out; to finish:
+            // the context, the error word down, the one synchronization
+            assertEquals(5L * LAYERS + 3, da[0], dwhat + ": driver calls (5 per layer, 3 to finish)");
+            rows.add(row(mode, "device memory (DeviceStep)", lengths, da));
         }
         Path out = Path.of("target/host-path.json");
         Files.writeString(out, "[" + String.join(",\n ", rows) + "]\n");
         System.out.println("gpu: host path per decode step written to " + out.toAbsolutePath());
+    }
+
+    /** One JSON row of counters per step (and per layer: the step's counts over the layers). */
+    private static String row(String mode, String api, int[] lengths, long[] a) {
+        StringBuilder row = new StringBuilder(String.format(Locale.ROOT,
+                "{\"mode\": \"%s\", \"api\": \"%s\", \"layers\": %d, \"lengths\": [%d, %d], \"per_step\": {",
+                mode, api, LAYERS, lengths[0], lengths[1]));
+        for (int i = 0; i < NAMES.length; i++) {
+            row.append(i == 0 ? "" : ", ").append('"').append(NAMES[i]).append("\": ").append(a[i]);
+        }
+        row.append(String.format(Locale.ROOT, "}, \"per_layer\": {\"driver_calls\": %.2f, \"syncs\": %.2f, "
+                + "\"allocations\": %d, \"launches\": %d}, \"same_at_both_lengths\": true}",
+                (double) a[0] / LAYERS, (double) a[1] / LAYERS, a[2] / LAYERS, a[7] / LAYERS));
+        return row.toString();
     }
 }

@@ -36,7 +36,8 @@ import java.util.List;
  * where the shape has one) over a split count sized from the device's multiprocessors, then
  * {@code kvq_decode_merge}; the query goes up and the output and the error word come back through one
  * pinned buffer, with prebuilt argument blocks ({@link PreparedLaunch}) and one stream synchronization.
- * Nothing is allocated per step.
+ * Nothing is allocated per step. {@link #attendQueued} does the same with the query and the output in device
+ * memory and no synchronization; {@link #finishQueued} then waits once for a whole step of layers.
  *
  * <p>The sparse form still runs the format v1 kernels (scores → softmax → values, pages converted to v2 on
  * host copies): the device keeps the running key entry count that {@code kvq_key_sparse_starts}
@@ -67,7 +68,7 @@ public final class CudaSequence implements Sequence {
     private final int multiprocessors;
     private final DeviceMemory meta;           // [layers][16 B]: int32 packed, int32 sinks, int64 first position
     // [error int32, padded to 16 B][output fp32 Hq·d][partialStats fp32 [Hq][splits][2], room for maxSplits]
-    // [query fp32 Hq·d]: what a step reads back (error, output, split stats) is one copy, the query another
+    // [query fp32 Hq·d]: what a step reads back (error, output) is one copy, the query another
     private final DeviceMemory step;
     private final PinnedHostMemory stepHost;   // the same layout on the host (fused path; null otherwise)
     private final DeviceMemory splitPartials;  // fp32 partialOut [Hq][splits][d], room for maxSplits
@@ -354,6 +355,9 @@ public final class CudaSequence implements Sequence {
             return;
         }
         step.fill((byte) 0, 0, 4);
+        if (code == KernelSignatures.ERR_OVERFLOW) {
+            throw overflow(during.startsWith("attention over ") ? during.substring("attention over ".length()) : during);
+        }
         String what = switch (code) {
             case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
             case KernelSignatures.ERR_CHUNK -> "KVQ_ERR_CHUNK (a sparse entry out of range)";
@@ -476,38 +480,89 @@ public final class CudaSequence implements Sequence {
     /**
      * One fused decode step: the query up and the output with the error word back through the pinned step
      * buffer, both asynchronous, the fused decode and the merge between them from prepared argument blocks,
-     * and one synchronization. Nothing is allocated.
+     * and one synchronization. Nothing is allocated. A score that overflowed fp32 is reported by the merge
+     * kernel in the error word ({@code KVQ_ERR_OVERFLOW}), so no split statistics come back.
      */
     private void attendFused(int layer, int stored, float[] q, float[] out) {
         MemorySegment h = stepHost.segment();
         long queryAt = queryAddress() - step.address();
         long queryBytes = (long) q.length * Float.BYTES;
         MemorySegment.copy(q, 0, h, FLOAT, queryAt, q.length);
-        int splits = splits(stored);
-        PreparedLaunch decode = prepared(layer);
         try (Nvtx.Range r = Nvtx.range("kvq decode")) {
             step.copyFromHostAsync(h, queryAt, queryAt, queryBytes, stream);
-            decode.launch(kernels.decodeGrid(splits), stream);
-            merge.setInt(KvKernels.MERGE_SPLITS_ARG, splits);
-            merge.launch(kernels.mergeGrid(), stream);
-            step.copyToHostAsync(h, 0, 0, STEP_HEAD + vectorBytes() + statsBytes(), stream);
+            queueFused(layer, stored);
+            step.copyToHostAsync(h, 0, 0, STEP_HEAD + vectorBytes(), stream);
             stream.synchronize();
         }
         throwIfError(h.get(INT, 0), "attention over layer " + layer);
-        // a score that overflowed fp32 leaves +Inf (or NaN) as a split's running max; the CPU rejects it too
-        long stats = partialStats() - step.address();
-        for (int i = 0; i < setup.shape().queryHeads() * splits; i++) {
-            float max = h.get(FLOAT, stats + 8L * i);
-            if (Float.isNaN(max) || max == Float.POSITIVE_INFINITY) {
-                throw overflow(layer);
-            }
-        }
         copyFinite(h, STEP_HEAD, out, layer);
     }
 
+    /** Queues the fused decode of {@code layer} and its merge: the step's query in, the step's output out. */
+    private void queueFused(int layer, int stored) {
+        int splits = splits(stored);
+        prepared(layer).launch(kernels.decodeGrid(splits), stream);
+        merge.setInt(KvKernels.MERGE_SPLITS_ARG, splits);
+        merge.launch(kernels.mergeGrid(), stream);
+    }
+
+    /**
+     * Queues one decode step of {@code layer} whose query and output stay on the device, on {@link #stream()}:
+     * the query copied into the step buffer, the fused decode and its merge, the output copied out; four driver
+     * calls, no synchronization, nothing allocated. What the kernels find (an overflowed score, a bad index) is
+     * reported by {@link #finishQueued}.
+     *
+     * @param layer  layer index
+     * @param stored tokens of the layer, at least 1
+     * @param query  holds the query, fp32 {@code [Hq·d]} post-RoPE, at byte 0
+     * @param out    receives the output, fp32 {@code [Hq·d]}, at byte 0
+     * @throws UnsupportedOperationException for the TOKEN_MAJOR_SPARSE form (its format v1 kernels are not fused)
+     */
+    public void attendQueued(int layer, int stored, DeviceMemory query, DeviceMemory out) {
+        requireOpen();
+        if (!fused) {
+            throw new UnsupportedOperationException("device decode steps need the fused page format v2 kernels; "
+                    + "TOKEN_MAJOR_SPARSE outliers run the format v1 kernels (use attend with host arrays)");
+        }
+        runtime.bind();
+        long bytes = vectorBytes();
+        long queryAt = queryAddress() - step.address();
+        try (Nvtx.Range r = Nvtx.range("kvq decode (device)")) {
+            step.copyFromAsync(query, 0, queryAt, bytes, stream);
+            queueFused(layer, stored);
+            out.copyFromAsync(step, STEP_HEAD, 0, bytes, stream);
+        }
+    }
+
+    /**
+     * Waits once for everything queued on {@link #stream()} and throws what a kernel reported in the error word:
+     * two driver calls (the error word down through the pinned buffer, one synchronization).
+     *
+     * @param during what was queued, for the message
+     * @throws IllegalArgumentException when a score or an output overflowed fp32
+     * @throws IllegalStateException    when a kernel found a bad index
+     */
+    public void finishQueued(String during) {
+        requireOpen();
+        runtime.bind();
+        if (stepHost == null) {
+            stream.synchronize();
+            checkError(during);
+            return;
+        }
+        MemorySegment h = stepHost.segment();
+        step.copyToHostAsync(h, 0, 0, Integer.BYTES, stream);
+        stream.synchronize();
+        throwIfError(h.get(INT, 0), during);
+    }
+
     private static IllegalArgumentException overflow(int layer) {
-        return new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
-                + " (the query is too large for these keys)");
+        return overflow("layer " + layer);
+    }
+
+    private static IllegalArgumentException overflow(String where) {
+        return new IllegalArgumentException("attention scores overflow fp32 on " + where
+                + " (the query is too large for these keys, or not finite)");
     }
 
     /** Copies the output at {@code offset} of {@code host} into {@code out}, unless a value is not finite. */

@@ -702,10 +702,14 @@ public final class KvKernels {
                 .ptr("scores", scores).i32("scoreStride", scoreStride).ptr("error", constants.error());
     }
 
-    /** Arguments of {@code kvq_decode_merge}: the splits' partials combined by log-sum-exp into {@code out} [Hq·d]. */
+    /**
+     * Arguments of {@code kvq_decode_merge}: the splits' partials combined by log-sum-exp into {@code out} [Hq·d];
+     * an overflowed score or output sets {@code KVQ_ERR_OVERFLOW} in the error word.
+     */
     public LaunchArgs mergeArgs(long partialOut, long partialStats, int splits, long out) {
         return LaunchArgs.of("kvq_decode_merge").ptr("partialOut", partialOut).ptr("partialStats", partialStats)
-                .i32("splits", splits).ptr("out", out).i32("headDim", d).i32("queryHeads", shape.queryHeads());
+                .i32("splits", splits).ptr("out", out).i32("headDim", d).i32("queryHeads", shape.queryHeads())
+                .ptr("error", constants.error());
     }
 
     /** Index of the {@code splits} argument in {@link #mergeArgs}, to rewrite it in a prepared block. */
