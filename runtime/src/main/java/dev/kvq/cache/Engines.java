@@ -22,10 +22,13 @@ import org.apache.logging.log4j.Logger;
 final class Engines implements AutoCloseable {
     private static final Logger LOG = LogManager.getLogger(KvCache.class);
 
-    /** Opens the CUDA engine of a setup; any {@link RuntimeException} or {@link LinkageError} means it cannot. */
+    /**
+     * Opens the CUDA engine of a setup, with a pool's budget for its shared device pages (0 for a standalone
+     * cache); any {@link RuntimeException} or {@link LinkageError} means it cannot.
+     */
     @FunctionalInterface
     interface Factory {
-        Engine open(CacheSetup setup);
+        Engine open(CacheSetup setup, long pageBudget);
     }
 
     /** The CUDA factory; tests replace it (and restore it) to simulate start-up failures or fake devices. */
@@ -36,13 +39,16 @@ final class Engines implements AutoCloseable {
 
     private final Backend requested;
     private final CacheSetup setup;
+    private final long pageBudget;    // a pool's budget for the device's shared pages; 0 when standalone
     private Engine device;            // the requested non-CPU engine, once opened
     private String deviceFailure;     // why it did not open
     private Engine cpu;               // the CPU engine, once needed
 
-    Engines(Backend requested, CacheSetup setup) {
+    /** The engines of a standalone cache ({@code pageBudget} 0) or of a pool with that budget. */
+    Engines(Backend requested, CacheSetup setup, long pageBudget) {
         this.requested = requested;
         this.setup = setup;
+        this.pageBudget = pageBudget;
     }
 
     /** Opens a sequence on the requested backend, or on the CPU with a WARN when that backend cannot hold it. */
@@ -54,7 +60,7 @@ final class Engines implements AutoCloseable {
         if (why == null) {
             try {
                 if (device == null) {
-                    device = cuda.open(setup);
+                    device = cuda.open(setup, pageBudget);
                 }
                 return new Opened(requested, device.open(firstPosition, budget));
             } catch (RuntimeException | LinkageError e) {

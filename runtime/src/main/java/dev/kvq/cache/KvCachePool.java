@@ -38,7 +38,7 @@ public final class KvCachePool implements AutoCloseable {
         }
         KvCache.checkSetup(shape, spec, calibration, backend);
         this.setup = CacheSetup.of(shape, spec, calibration, pageTokens);  // validates the page size up front
-        this.engines = new Engines(backend, setup);
+        this.engines = new Engines(backend, setup, budgetBytes);   // CUDA: the device pages, sized from the budget
         this.budgetBytes = budgetBytes;
     }
 

@@ -289,7 +289,7 @@ class GpuCacheTest {
         float[] k = SyntheticActivations.keys(91, 200, d);
         float[] v = SyntheticActivations.values(92, 200, d);
         long needed;
-        try (KvCachePool pool = KvCachePool.open(shape, spec, cal, cuda(), 1L << 32, 64)) {
+        try (KvCachePool pool = KvCachePool.open(shape, spec, cal, cuda(), 1L << 28, 64)) {
             KvCache c = pool.newSequence();
             c.append(0, k, v);
             assertEquals(Backend.Kind.CUDA, c.backend().kind(), c.backend().reason());
@@ -339,7 +339,7 @@ class GpuCacheTest {
     }
 
     /** Pages, decoded keys/values, scores, value matvec and attention of one layer, CPU vs GPU. */
-    private static void compareLayer(KvCache cpu, KvCache gpu, int layer, AttentionShape shape, long seed) {
+    static void compareLayer(KvCache cpu, KvCache gpu, int layer, AttentionShape shape, long seed) {
         int pages = 0;
         while (true) {
             MemorySegment a;
@@ -602,7 +602,7 @@ class GpuCacheTest {
         int sequences = 16;
         int longest = GpuCondition.full() ? 3000 : 400;
         try (KvCachePool cpuPool = KvCachePool.open(shape, spec, cal, Backend.cpu(), 1L << 32, 64);
-             KvCachePool gpuPool = KvCachePool.open(shape, spec, cal, cuda(), 1L << 32, 64)) {
+             KvCachePool gpuPool = KvCachePool.open(shape, spec, cal, cuda(), 1L << 28, 64)) {
             List<KvCache> cpus = new ArrayList<>();
             List<KvCache> gpus = new ArrayList<>();
             for (int s = 0; s < sequences; s++) {

@@ -117,7 +117,8 @@ final class AppendPlan {
                     newTables.copyFromHost(arena.allocateFrom(ValueLayout.JAVA_FLOAT, tables.get()));
                 }
             }
-        } catch (CudaException e) {
+        } catch (CudaException | IllegalStateException e) {
+            // out of device memory, or (a pool's sequence) out of free pages in the layer's shared pool
             long kept = layer.poolBytes() - before;
             if (newSinks != null) {
                 newSinks.close();

@@ -10,16 +10,20 @@ import dev.kvq.quant.QuantSpec;
 /**
  * The CUDA engine: pages on the device, byte for byte the CPU's (page format v2), packed and attended to by
  * kvq's PTX kernels ({@link KvKernels}: the v2 appends and the fused FlashDecoding decode) on the JVM's
- * {@link CudaRuntime}. Each sequence ({@link CudaSequence}) has its own pools, stream and scratch today; a
- * device page pool shared by a pool's sequences and batched decode launches across them would live here.
+ * {@link CudaRuntime}. Each sequence ({@link CudaSequence}) has its own stream, scratch and page tables. The
+ * engine of a {@code KvCachePool} also owns the pool's device pages: per layer one {@link SharedPagePool} of a
+ * fixed size from the pool's budget, from which its sequences take pages (no growth by copy); a standalone
+ * cache's sequence keeps a private pool per layer instead.
  */
 public final class CudaEngine implements Engine {
     private final CudaRuntime runtime;
     private final CacheSetup setup;
+    private final SharedPagePool[] shared;   // per layer; null for a standalone cache
 
-    private CudaEngine(CudaRuntime runtime, CacheSetup setup) {
+    private CudaEngine(CudaRuntime runtime, CacheSetup setup, SharedPagePool[] shared) {
         this.runtime = runtime;
         this.setup = setup;
+        this.shared = shared;
     }
 
     /**
@@ -31,12 +35,58 @@ public final class CudaEngine implements Engine {
      * @throws IllegalStateException         when CUDA does not start
      */
     public static CudaEngine open(CacheSetup setup) {
+        return open(setup, 0);
+    }
+
+    /**
+     * The CUDA engine for the sequences of a pool whose budget is {@code pageBudget} bytes (0: a standalone cache,
+     * whose sequence grows private pools). With a budget, every layer gets a {@link SharedPagePool} of
+     * ⌊budget ÷ Σ_layers pageBytes⌋ pages now, so the pages of all layers together take at most the budget.
+     *
+     * @param setup      the shape, spec, calibration and layout of the caches
+     * @param pageBudget the pool's budget in bytes, or 0
+     * @return the engine
+     * @throws UnsupportedOperationException for a spec or geometry the kernels do not cover here
+     * @throws IllegalStateException         when CUDA does not start, or the pages do not fit on the device
+     */
+    public static CudaEngine open(CacheSetup setup, long pageBudget) {
         requireServed(setup);
         KvKernels.requireSupported(setup.shape(), setup.spec(), setup.layout());
         CudaRuntime runtime = CudaRuntime.shared();
         runtime.bind();
         KvKernels.allowShared(runtime, setup.shape(), setup.spec(), setup.layout());
-        return new CudaEngine(runtime, setup);
+        return new CudaEngine(runtime, setup, pageBudget > 0 ? sharedPools(runtime, setup, pageBudget) : null);
+    }
+
+    /** One shared page pool per layer, each of ⌊budget ÷ Σ pageBytes⌋ pages; all or nothing. */
+    private static SharedPagePool[] sharedPools(CudaRuntime runtime, CacheSetup setup, long budget) {
+        int layers = setup.shape().layers();
+        long rowBytes = 0;   // one page of every layer
+        for (int l = 0; l < layers; l++) {
+            rowBytes += setup.layout(l).pageBytes();
+        }
+        long pages = Math.min(budget / rowBytes, Integer.MAX_VALUE - 8);
+        if (pages < 1) {
+            throw new IllegalArgumentException("a pool budget of " + budget + " bytes holds no page: one page of every "
+                    + "layer takes " + rowBytes + " bytes");
+        }
+        SharedPagePool[] pools = new SharedPagePool[layers];
+        try {
+            for (int l = 0; l < layers; l++) {
+                pools[l] = new SharedPagePool(setup.layout(l).pageBytes(), (int) pages);
+            }
+            return pools;
+        } catch (RuntimeException e) {
+            for (SharedPagePool p : pools) {
+                if (p != null) {
+                    p.close();
+                }
+            }
+            long free = runtime.context().memoryInfo().freeBytes();
+            throw new IllegalStateException("the pool's device pages (" + pages + " pages per layer, " + pages * rowBytes
+                    + " bytes, sized from its budget of " + budget + " bytes) do not fit on the device (" + free
+                    + " bytes free): give the pool a smaller budget (" + e.getMessage() + ")", e);
+        }
     }
 
     /**
@@ -89,11 +139,27 @@ public final class CudaEngine implements Engine {
     @Override
     public Sequence open(long firstPosition, Budget budget) {
         runtime.bind();
-        return new CudaSequence(runtime, setup, firstPosition, budget);
+        return new CudaSequence(runtime, setup, firstPosition, budget, shared);
     }
 
+    /**
+     * The shared page pool of {@code layer}, or null for a standalone cache's engine.
+     *
+     * @param layer layer index
+     * @return the pool of that layer's pages
+     */
+    public SharedPagePool sharedPages(int layer) {
+        return shared == null ? null : shared[layer];
+    }
+
+    /** Frees the shared page pools (the sequences gave their pages back when they closed); the runtime stays. */
     @Override
     public void close() {
-        // the runtime lives as long as the JVM; sequences own their device memory
+        if (shared != null) {
+            runtime.bind();
+            for (SharedPagePool p : shared) {
+                p.close();
+            }
+        }
     }
 }

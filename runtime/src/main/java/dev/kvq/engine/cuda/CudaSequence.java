@@ -84,7 +84,8 @@ public final class CudaSequence implements Sequence {
     private final DeviceScratch output;        // fp32 [Hq·d]
     private boolean closed;
 
-    CudaSequence(CudaRuntime runtime, CacheSetup setup, long firstPosition, Budget budget) {
+    /** A sequence whose layer {@code l} takes its pages from {@code shared[l]}, or from private pools when it is null. */
+    CudaSequence(CudaRuntime runtime, CacheSetup setup, long firstPosition, Budget budget, SharedPagePool[] shared) {
         this.runtime = runtime;
         this.setup = setup;
         this.occupancy = setup.occupancy();
@@ -124,7 +125,7 @@ public final class CudaSequence implements Sequence {
             this.partials = own(new DeviceScratch("value partials", s));
             this.output = own(new DeviceScratch("output", s));
             for (int l = 0; l < count; l++) {
-                layers[l] = own(new DeviceLayer(setup.layout(), s));
+                layers[l] = own(new DeviceLayer(setup.layout(), s, shared == null ? null : shared[l]));
             }
             meta.fill((byte) 0);
             keyEntryCounts.fill((byte) 0);

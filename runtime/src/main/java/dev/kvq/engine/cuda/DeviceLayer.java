@@ -32,8 +32,9 @@ final class DeviceLayer implements AutoCloseable {
     private DeviceMemory tables;             // KvKernels.Tables (nuq); null until the first append
     private int keyEntries;                  // key entries stored (the host's count)
 
-    DeviceLayer(PageLayout layout, Stream stream) {
-        DevicePages p = new DevicePages(layout.pageBytes(), stream);
+    /** A layer whose pages come from {@code shared} (a pool's sequence), or a private pool when it is null. */
+    DeviceLayer(PageLayout layout, Stream stream, SharedPagePool shared) {
+        DevicePages p = shared != null ? new DevicePages(shared, stream) : new DevicePages(layout.pageBytes(), stream);
         DevicePages k = null;
         DevicePages v = null;
         try {
@@ -99,7 +100,7 @@ final class DeviceLayer implements AutoCloseable {
                     keyChunks.capacity(), valueChunks.poolAddress(), valueChunks.capacity(),
                     valueChunks.tableAddress(), valueChunks.capacity(), seqKeyEntries);
         }
-        return new LayerView(pages.poolAddress(), pages.capacity(), pages.tableAddress(), pages.capacity(), seqMeta,
+        return new LayerView(pages.poolAddress(), pages.poolPages(), pages.tableAddress(), pages.capacity(), seqMeta,
                 sinks == null ? 0 : sinks.address(), tables == null ? 0 : tables.address(), sv);
     }
 
@@ -124,7 +125,7 @@ final class DeviceLayer implements AutoCloseable {
         // beside the host's quantizer side data: the page table, the device tables and the chunk tables
         long side = occupancy.quantizerBytes() + (long) pages.capacity() * Integer.BYTES
                 + (tables == null ? 0 : tables.byteSize()) + chunks * Integer.BYTES;
-        return occupancy.memory(stored, pages.capacity(), keyEntries + valueEntries, chunks,
+        return occupancy.memory(stored, pages.allocatedPages(), keyEntries + valueEntries, chunks,
                 sinks == null ? 0 : sinks.byteSize(), side);
     }
 

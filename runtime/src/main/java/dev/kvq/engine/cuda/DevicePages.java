@@ -9,10 +9,15 @@ import java.lang.foreign.ValueLayout;
 /**
  * The device pages of one layer of one sequence, as the kernels address them (kvq_kernels.cuh): a
  * page pool, one allocation in which page {@code p} occupies bytes {@code [p·pageBytes, (p+1)·pageBytes)},
- * and an int32 page table mapping logical page {@code k} to pool page {@code pageTable[k]} (here the
- * identity: the pool belongs to one sequence, so its pages are already in order).
+ * and an int32 page table mapping logical page {@code k} to pool page {@code pageTable[k]}.
  *
- * <p>The pool grows geometrically (by half, at least one page; the pool's capacity is what the budget
+ * <p>Two modes. <b>Shared</b> (the sequences of a {@code KvCachePool}): the pool is the layer's
+ * {@link SharedPagePool}, fixed and shared by every sequence; growing takes free pages from it (zeroed) and
+ * writes their indices into this sequence's table, and closing gives them back. No page is ever copied. The
+ * table itself (4 bytes a page) grows geometrically by copy. <b>Private</b> (a standalone cache): the pool
+ * belongs to this sequence and its table is the identity.
+ *
+ * <p>A private pool grows geometrically (by half, at least one page; the pool's capacity is what the budget
  * is charged, so a pool of many short sequences must not pay megabytes per layer up front): a bigger
  * pool is allocated, the used
  * pages are copied over on the device, the rest is zeroed (the value kernels OR codes into zeroed
@@ -23,9 +28,11 @@ public final class DevicePages implements AutoCloseable {
     private final long pageBytes;
     private final long minGrowBytes;
     private final Stream stream;
-    private DeviceMemory pool;       // [capacity][pageBytes]
-    private DeviceMemory table;      // int32 [capacity], the identity
-    private int capacity;
+    private final SharedPagePool shared;   // null: a private pool
+    private DeviceMemory pool;       // private: [capacity][pageBytes]; shared: null (the shared pool's)
+    private DeviceMemory table;      // int32 [capacity]: private, the identity; shared, pages[0, used)
+    private int[] pages;             // shared: pool page of each logical page (the table's host mirror)
+    private int capacity;            // private: pool pages; shared: table entries
     private int used;
     private boolean closed;
 
@@ -48,6 +55,29 @@ public final class DevicePages implements AutoCloseable {
         this.pageBytes = pageBytes;
         this.minGrowBytes = minGrowBytes;
         this.stream = stream;
+        this.shared = null;
+    }
+
+    /**
+     * An empty layer whose pages come from {@code shared} (the layer's pool of a {@code KvCachePool});
+     * {@code stream} is the cache's stream (synchronized before pages go back to the pool).
+     */
+    public DevicePages(SharedPagePool shared, Stream stream) {
+        this.pageBytes = shared.pageBytes();
+        this.minGrowBytes = 0;
+        this.stream = stream;
+        this.shared = shared;
+        this.pages = new int[0];
+    }
+
+    /** Whether the pages come from a pool shared by several sequences. */
+    public boolean shared() {
+        return shared != null;
+    }
+
+    /** Pages the kernels may address through the table: the bounds check of every table entry. */
+    public int poolPages() {
+        return shared != null ? shared.capacity() : capacity;
     }
 
     /** Pages in use. */
@@ -55,9 +85,14 @@ public final class DevicePages implements AutoCloseable {
         return used;
     }
 
-    /** Pages the pool holds (in use or not). */
+    /** Entries of the page table (private: the pages the pool holds, in use or not). */
     public int capacity() {
         return capacity;
+    }
+
+    /** Pages allocated to this sequence: private, the pool's capacity; shared, the pages in use. */
+    public int allocatedPages() {
+        return shared != null ? used : capacity;
     }
 
     /** Bytes of one page. */
@@ -65,14 +100,17 @@ public final class DevicePages implements AutoCloseable {
         return pageBytes;
     }
 
-    /** Bytes allocated: the pool and the page table. */
+    /** Bytes allocated for this sequence: its pages and its page table. */
     public long allocatedBytes() {
-        return (long) capacity * pageBytes + (long) capacity * Integer.BYTES;
+        return (long) allocatedPages() * pageBytes + (long) capacity * Integer.BYTES;
     }
 
     /** Device address of the pool; 0 while nothing is allocated. */
     public long poolAddress() {
         requireOpen();
+        if (shared != null) {
+            return table == null ? 0 : shared.memory().address();
+        }
         return pool == null ? 0 : pool.address();
     }
 
@@ -82,21 +120,21 @@ public final class DevicePages implements AutoCloseable {
         return table == null ? 0 : table.address();
     }
 
-    /** The pool (for copies of whole pages). */
+    /** The pool (for copies of whole pages, at {@link #pageOffset}). */
     public DeviceMemory pool() {
         requireOpen();
-        if (pool == null) {
+        if (used == 0 && pool == null) {
             throw new IllegalStateException("no device pages are allocated yet");
         }
-        return pool;
+        return shared != null ? shared.memory() : pool;
     }
 
-    /** Byte offset of page {@code i} in the pool. */
+    /** Byte offset of logical page {@code i} in the pool. */
     public long pageOffset(int i) {
         if (i < 0 || i >= used) {
             throw new IndexOutOfBoundsException("page " + i + " of " + used);
         }
-        return (long) i * pageBytes;
+        return (shared != null ? pages[i] : (long) i) * pageBytes;
     }
 
     /** The pool capacity that holding {@code count} pages leads to. */
@@ -113,6 +151,9 @@ public final class DevicePages implements AutoCloseable {
     /** Bytes that {@link #grow} to {@code count} pages would allocate in addition to what is held now. */
     public long bytesToGrow(int count) {
         int c = capacityFor(count);
+        if (shared != null) {
+            return (long) Math.max(0, count - used) * pageBytes + (long) (c - capacity) * Integer.BYTES;
+        }
         return (long) (c - capacity) * (pageBytes + Integer.BYTES);
     }
 
@@ -124,6 +165,10 @@ public final class DevicePages implements AutoCloseable {
     public void grow(int count) {
         requireOpen();
         if (count <= used) {
+            return;
+        }
+        if (shared != null) {
+            growShared(count);
             return;
         }
         if (count <= capacity) {
@@ -168,19 +213,62 @@ public final class DevicePages implements AutoCloseable {
         used = count;
     }
 
+    /**
+     * Shared mode: takes {@code count − used} pages from the shared pool and writes them into the table (grown
+     * first, by copy, when it is full). All or nothing: on any failure the pages go back and the table is as it was.
+     */
+    private void growShared(int count) {
+        int c = capacityFor(count);
+        DeviceMemory newTable = c > capacity ? DeviceMemory.allocate((long) c * Integer.BYTES) : table;
+        int[] ids = pages.length >= c ? pages : java.util.Arrays.copyOf(pages, c);
+        int n = count - used;
+        try {
+            shared.take(ids, used, n);
+            try (Arena arena = Arena.ofConfined()) {
+                if (newTable != table) {
+                    stream.synchronize();   // queued kernels may still read the old table
+                }
+                MemorySegment host = arena.allocateFrom(ValueLayout.JAVA_INT, java.util.Arrays.copyOf(ids, count));
+                long from = newTable == table ? used : 0;
+                newTable.copyFromHost(host, from * Integer.BYTES, from * Integer.BYTES, (count - from) * Integer.BYTES);
+            } catch (RuntimeException e) {
+                shared.give(ids, used, n);
+                throw e;
+            }
+        } catch (RuntimeException e) {
+            if (newTable != table) {
+                newTable.close();
+            }
+            throw e;
+        }
+        if (newTable != table) {
+            if (table != null) {
+                table.close();
+            }
+            table = newTable;
+            capacity = c;
+        }
+        pages = ids;
+        used = count;
+    }
+
     private void requireOpen() {
         if (closed) {
             throw new IllegalStateException("the device pages are freed");
         }
     }
 
-    /** Frees the pool and the table; idempotent. The caller has synchronized the stream. */
+    /** Frees the pool (shared: gives the pages back) and the table; idempotent. The caller has synchronized the stream. */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
+        if (shared != null) {
+            shared.give(pages, 0, used);
+            used = 0;
+        }
         DeviceMemory p = pool;
         DeviceMemory t = table;
         pool = null;

@@ -139,11 +139,19 @@ public final class CudaProfiler implements AutoCloseable {
         int need = occupancy.pagesFor(occupancy.packedTokens(target));
         p.grow(need);
         long pageBytes = setup.layout().pageBytes();
-        int have = full;
-        while (have < need) {
-            int copy = Math.min(have, need - have);
-            p.pool().copyFrom(p.pool(), 0, (long) have * pageBytes, (long) copy * pageBytes);
-            have += copy;
+        if (p.shared()) {
+            // a pool's sequence: its pages are wherever the shared pool's free list put them, so one copy each
+            for (int i = full; i < need; i++) {
+                p.pool().copyFrom(p.pool(), p.pageOffset(i % full), p.pageOffset(i), pageBytes);
+            }
+        } else {
+            // a private pool is in order: double the filled prefix with one copy each time
+            int have = full;
+            while (have < need) {
+                int copy = Math.min(have, need - have);
+                p.pool().copyFrom(p.pool(), 0, (long) have * pageBytes, (long) copy * pageBytes);
+                have += copy;
+            }
         }
         sequence.publish(layer, target);
         tokens[layer] = target;
