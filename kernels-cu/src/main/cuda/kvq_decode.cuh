@@ -178,7 +178,7 @@ struct KvqDecodeArgs {
     const int* seqSinks;
     const long long* seqFirstPos;
     int sinkCap, windowCap;
-    const uint16_t* side;           // [B][2][S+N][D] fp16 bits
+    const unsigned long long* seqSide;  // [B] address of each sequence's side buffer [2][S+N][D] fp16
     const float* query;
     float scale;
     const float* keyTable;
@@ -503,6 +503,9 @@ KVQ_HD void kvq_side_passes(const Team& team, const KvqDecodeArgs& a, const KvqD
     int sideCap = a.sinkCap + a.windowCap;
     int dk = a.kvHeads * d;
     int hq = a.kvHeads * a.groupSize;
+    // this sequence's own side buffer [2][S+N][D] (read only when it holds tokens, so count > 0 here)
+    const uint16_t* side = count > 0
+            ? reinterpret_cast<const uint16_t*>(kvq_load(a.seqSide + seq, KVQ_LD_META)) : nullptr;
     #pragma unroll 1
     for (int pass = 0; pass < passes; pass++) {
         int e = pass * warps + team.warp();
@@ -522,7 +525,7 @@ KVQ_HD void kvq_side_passes(const Team& team, const KvqDecodeArgs& a, const KvqD
             s[q] = 0.0f;
         }
         if (valid) {
-            const uint16_t* krow = a.side + kvq_v2_side_index(seq, 0, sideSlot, h * d, sideCap, dk);
+            const uint16_t* krow = side + kvq_v2_side_index(0, 0, sideSlot, h * d, sideCap, dk);
             #pragma unroll 1
             for (int c8 = lane; c8 < d / 8; c8 += 32) {
                 float k[8];
@@ -564,7 +567,7 @@ KVQ_HD void kvq_side_passes(const Team& team, const KvqDecodeArgs& a, const KvqD
             }
         }
         if (valid) {
-            const uint16_t* vrow = a.side + kvq_v2_side_index(seq, 1, sideSlot, h * d, sideCap, dk);
+            const uint16_t* vrow = side + kvq_v2_side_index(0, 1, sideSlot, h * d, sideCap, dk);
             #pragma unroll 1
             for (int c8 = lane; c8 < d / 8; c8 += 32) {
                 float v[8];
@@ -730,7 +733,7 @@ KVQ_HD bool kvq_decode_shape_ok(const KvqDecodeArgs& a, int b, int g, int d, boo
             && a.pageBytes > 0 && a.pageBytes <= 0x7fffffffLL  // kvq_page_base multiplies in 32 bits
             && (!pow2Pages || (a.pageTokens & (a.pageTokens - 1)) == 0) && a.keySlots >= 0
             && a.keySlots <= KVQ_V2_MAX_SLOTS && a.valueSlots >= 0 && a.valueSlots <= KVQ_V2_MAX_SLOTS
-            && (a.sinkCap + a.windowCap == 0 || a.side != nullptr);
+            && (a.sinkCap + a.windowCap == 0 || a.seqSide != nullptr);
     if (!ok) {
         kvq_fail(a.error, KVQ_ERR_SHAPE);
     }

@@ -11,7 +11,8 @@
             long long valueScaleOff, long long valueOutChannelOff, long long valueOutValueOff,                \
             long long valueOutHeadEndOff, const int* __restrict__ pageTable, int maxPages, int poolPages,      \
             int pageTokens, const int* __restrict__ seqPacked, const int* __restrict__ seqSinks,               \
-            const long long* __restrict__ seqFirstPos, int sinkCap, int windowCap, const __half* __restrict__ side, \
+            const long long* __restrict__ seqFirstPos, int sinkCap, int windowCap,                             \
+            const unsigned long long* __restrict__ seqSide,                                                   \
             const float* __restrict__ query, float scale, const float* __restrict__ keyTable,                  \
             const float* __restrict__ valueTable, const float* __restrict__ invFreq, int pairing, int headDim, \
             int kvHeads, int groupSize, int bits, int keySlots, int valueSlots, float* __restrict__ partialOut, \
@@ -29,7 +30,7 @@
         a.valueOutValueOff = valueOutValueOff; a.valueOutHeadEndOff = valueOutHeadEndOff;                     \
         a.pageTable = pageTable; a.maxPages = maxPages; a.poolPages = poolPages; a.pageTokens = pageTokens;    \
         a.seqPacked = seqPacked; a.seqSinks = seqSinks; a.seqFirstPos = seqFirstPos; a.sinkCap = sinkCap;     \
-        a.windowCap = windowCap; a.side = reinterpret_cast<const uint16_t*>(side); a.query = query;           \
+        a.windowCap = windowCap; a.seqSide = seqSide; a.query = query;                                        \
         a.scale = scale; a.keyTable = keyTable; a.valueTable = valueTable; a.invFreq = invFreq;               \
         a.pairing = pairing; a.headDim = headDim; a.kvHeads = kvHeads; a.groupSize = groupSize; a.bits = bits; \
         a.keySlots = keySlots; a.valueSlots = valueSlots; a.partialOut = partialOut;                          \

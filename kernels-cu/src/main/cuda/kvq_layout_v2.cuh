@@ -33,7 +33,9 @@
 //   keyOutHeadEnd   uint8 [P][Hkv]       end (exclusive) of head h's slots in row r's list, at
 //                                        r·Hkv + h; head h owns slots [end[h−1], end[h]), end[−1] = 0
 //   valueOutChannel / valueOutValue / valueOutHeadEnd: the same for values ([P][Sv], [P][Hkv])
-//   side buffer     fp16 [B][2][S+N][D]  per sequence: post-RoPE keys [S+N][D], then values [S+N][D],
+//   side buffer     fp16 [2][S+N][D]     per sequence (the decode kernels find sequence b's at seqSide[b];
+//                                        kvq_side_append writes [B] of them back to back): post-RoPE keys
+//                                        [S+N][D], then values [S+N][D],
 //                                        LOGICAL channel order. Slots [0, S): the sinks. Slots
 //                                        [S, S+N): the recent-token ring: packed slot i (the token at
 //                                        index S + i of its sequence) lives in ring slot S + (i mod N).

@@ -639,7 +639,12 @@ Run run_decode(Cache& k, int stride) {
         a.valueOutValueOff = k.l2.valueOutValue; a.valueOutHeadEndOff = k.l2.valueOutHeadEnd;
         a.pageTable = k.table.data(); a.maxPages = k.maxPages; a.poolPages = k.poolPages; a.pageTokens = c.pageTokens;
         a.seqPacked = k.packed.data(); a.seqSinks = k.sinks.data(); a.seqFirstPos = c.firstPos.data();
-        a.sinkCap = k.S; a.windowCap = k.N; a.side = k.S + k.N > 0 ? k.side.data() : nullptr;
+        // each sequence's side buffer [2][S+N][D], found through its address as the kernels do
+        std::vector<unsigned long long> sides(k.packed.size());
+        for (size_t s = 0; s < sides.size(); s++) {
+            sides[s] = (unsigned long long) (uintptr_t) (k.side.data() + s * 2 * (size_t) (k.S + k.N) * k.D);
+        }
+        a.sinkCap = k.S; a.windowCap = k.N; a.seqSide = k.S + k.N > 0 ? sides.data() : nullptr;
         a.query = k.query.data(); a.scale = k.scaleQ; a.keyTable = k.keyTable.data();
         a.valueTable = k.valueTable.data(); a.invFreq = k.invFreq.data(); a.pairing = c.pairing; a.headDim = c.d;
         a.kvHeads = c.kvHeads; a.groupSize = c.group; a.bits = c.bits; a.keySlots = k.keySlots;

@@ -422,7 +422,7 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         a.valueOutChannelOff = r.i64(); a.valueOutValueOff = r.i64(); a.valueOutHeadEndOff = r.i64();
         a.pageTable = r.ptr<const int>(); a.maxPages = r.i32(); a.poolPages = r.i32(); a.pageTokens = r.i32();
         a.seqPacked = r.ptr<const int>(); a.seqSinks = r.ptr<const int>(); a.seqFirstPos = r.ptr<const long long>();
-        a.sinkCap = r.i32(); a.windowCap = r.i32(); a.side = r.ptr<const uint16_t>();
+        a.sinkCap = r.i32(); a.windowCap = r.i32(); a.seqSide = r.ptr<const unsigned long long>();
         a.query = r.ptr<const float>(); a.scale = r.f32(); a.keyTable = r.ptr<const float>();
         a.valueTable = r.ptr<const float>(); a.invFreq = r.ptr<const float>(); a.pairing = r.i32();
         a.headDim = r.i32(); a.kvHeads = r.i32(); a.groupSize = r.i32(); a.bits = r.i32(); a.keySlots = r.i32();

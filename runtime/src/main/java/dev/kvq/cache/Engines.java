@@ -76,6 +76,28 @@ final class Engines implements AutoCloseable {
         return new Opened(new Backend(Backend.Kind.CPU, why, requested.threads()), cpu().open(firstPosition, budget));
     }
 
+    /**
+     * One decode step of {@code layer} for several sequences of this pool ({@link KvCachePool#attend}): one call
+     * to the engine that holds them all (the CUDA engine batches them), or each in turn when they are spread over
+     * engines (some fell back to the CPU).
+     */
+    void attend(int layer, Sequence[] seqs, Backend.Kind[] kinds, int[] stored, float[][] queries, float[][] outs) {
+        Engine only = null;
+        boolean same = true;
+        synchronized (this) {
+            for (Backend.Kind k : kinds) {
+                Engine e = k == Backend.Kind.CPU ? cpu() : device;
+                same &= only == null || only == e;
+                only = e;
+            }
+            if (!same || only == null) {
+                only = cpu();   // its default: each sequence in turn
+            }
+        }
+        // outside this lock: a long step must not hold up the opening of other sequences
+        only.attend(layer, seqs, stored, queries, outs);
+    }
+
     private Engine cpu() {
         if (cpu == null) {
             cpu = new CpuEngine(setup, requested.threads());

@@ -62,6 +62,9 @@ public final class KvCache implements AutoCloseable {
     private final KvCachePool pool;        // null when standalone
     private final long budgetBytes;        // Long.MAX_VALUE when unlimited (standalone)
     private final long firstPosition;      // RoPE position of the sequence's first token
+    /** Creation order in this JVM: batched calls take the locks of their caches in this order (no deadlock). */
+    final long serial = SERIALS.incrementAndGet();
+    private static final java.util.concurrent.atomic.AtomicLong SERIALS = new java.util.concurrent.atomic.AtomicLong();
     // guards every field below and all page contents; taken before the pool's lock, never after it
     private final Object lock = new Object();
     private final int[] tokens;            // per layer, sinks included
@@ -434,6 +437,23 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** The checks of a decode step's query; returns the layer's token count. */
+    /** The pool this cache draws on, or null when standalone. */
+    KvCachePool pool() {
+        return pool;
+    }
+
+    /** The engine kind the sequence really runs on. */
+    Backend.Kind engineKind() {
+        return backend.kind();
+    }
+
+    /** {@link #attend}'s checks of one sequence of a batched step, under this cache's lock: the tokens stored. */
+    int checkedBatchStep(int layer, float[] query, float[] out, int index) {
+        int stored = checkedStep(layer, query, "query " + index);
+        requireOutput(out);
+        return stored;
+    }
+
     private int checkedStep(int layer, float[] query, String what) {
         requireOpen();
         checkLayer(layer);
@@ -590,7 +610,10 @@ public final class KvCache implements AutoCloseable {
         return Snapshots.openCache(file, calibration, backend, verifyData);
     }
 
-    /** The lock that guards this cache's state (for {@link Snapshots}, which writes pages under it). */
+    /**
+     * The lock that guards this cache's state (for {@link Snapshots}, which writes pages under it, and a pool's
+     * batched step, which takes the locks of all its caches in {@link #serial} order).
+     */
     Object lock() {
         return lock;
     }

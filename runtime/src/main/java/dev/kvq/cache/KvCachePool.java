@@ -156,6 +156,74 @@ public final class KvCachePool implements AutoCloseable {
         return Snapshots.openPool(file, calibration, backend, verifyData);
     }
 
+    /**
+     * One decode step of {@code layer} for several of the pool's sequences at once, as {@link KvCache#attend} on
+     * each: {@code outs[i]} receives the output of {@code sequences.get(i)} for {@code queries[i]}. On the CUDA
+     * engine they decode as one batch (one fused decode launch and one merge through the page tables, one
+     * synchronization for all); on the CPU, or when some sequences fell back to it, each in turn. The outputs are
+     * written only when every sequence succeeds. The caches' locks are taken for the call, in the order the caches
+     * were opened, so concurrent batched steps over overlapping sequences cannot deadlock.
+     *
+     * @param layer     layer index, {@code [0, layers)}, not empty in any of the sequences
+     * @param sequences distinct open sequences of this pool
+     * @param queries   {@code [queryHeads·headDim]} per sequence, post-RoPE
+     * @param outs      receive {@code [queryHeads·headDim]} per sequence
+     * @throws IllegalArgumentException for a sequence of another pool, a repeated one, counts that differ, a bad
+     *                                  query or output, or scores that overflow fp32
+     * @throws IllegalStateException    when the pool or a sequence is closed, or a layer is empty
+     */
+    public void attend(int layer, List<KvCache> sequences, float[][] queries, float[][] outs) {
+        requireOpenNow();
+        if (sequences == null || queries == null || outs == null) {
+            throw new IllegalArgumentException("sequences, queries and outputs must not be null");
+        }
+        int n = sequences.size();
+        if (n == 0 || queries.length != n || outs.length != n) {
+            throw new IllegalArgumentException("a batched step needs one query and one output per sequence, got "
+                    + n + " sequences, " + queries.length + " queries, " + outs.length + " outputs");
+        }
+        java.util.Set<KvCache> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (int i = 0; i < n; i++) {
+            KvCache c = sequences.get(i);
+            if (c == null || c.pool() != this) {
+                throw new IllegalArgumentException("sequence " + i + " of the batch is " + (c == null ? "null"
+                        : "not a sequence of this pool"));
+            }
+            if (!seen.add(c)) {
+                throw new IllegalArgumentException("sequence " + i + " of the batch appears twice");
+            }
+        }
+        List<KvCache> order = new ArrayList<>(sequences);
+        order.sort(java.util.Comparator.comparingLong(c -> c.serial));
+        lockAll(order, 0, () -> {
+            int[] stored = new int[n];
+            dev.kvq.engine.Sequence[] seqs = new dev.kvq.engine.Sequence[n];
+            Backend.Kind[] kinds = new Backend.Kind[n];
+            for (int i = 0; i < n; i++) {
+                KvCache c = sequences.get(i);
+                stored[i] = c.checkedBatchStep(layer, queries[i], outs[i], i);
+                seqs[i] = c.sequence();
+                kinds[i] = c.engineKind();
+            }
+            engines.attend(layer, seqs, kinds, stored, queries, outs);
+        });
+    }
+
+    /** Runs {@code body} holding the locks of {@code caches[from..]} (nested, in list order). */
+    private static void lockAll(List<KvCache> caches, int from, Runnable body) {
+        if (from == caches.size()) {
+            body.run();
+            return;
+        }
+        synchronized (caches.get(from).lock()) {
+            lockAll(caches, from + 1, body);
+        }
+    }
+
+    private synchronized void requireOpenNow() {
+        requireOpen();
+    }
+
     synchronized void reserve(long bytes, int layer, int tokens) {
         requireOpen();
         if (bytes > budgetBytes - reserved) {

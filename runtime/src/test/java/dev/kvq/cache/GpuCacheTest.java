@@ -397,7 +397,7 @@ class GpuCacheTest {
         return best;
     }
 
-    private static void assertWithin(float[] expected, float[] actual, String what) {
+    static void assertWithin(float[] expected, float[] actual, String what) {
         double err = relativeError(actual, expected);
         assertTrue(err <= TOLERANCE, String.format(Locale.ROOT, "%s: relative error %.3g > %.0g", what, err, TOLERANCE));
     }

@@ -160,9 +160,63 @@ class GpuHostPathTest {
             assertEquals(5L * LAYERS + 3, da[0], dwhat + ": driver calls (5 per layer, 3 to finish)");
             rows.add(row(mode, "device memory (DeviceStep)", lengths, da));
         }
+        rows.addAll(batchedRows(shape));
         Path out = Path.of("target/host-path.json");
         Files.writeString(out, "[" + String.join(",\n ", rows) + "]\n");
         System.out.println("gpu: host path per decode step written to " + out.toAbsolutePath());
+    }
+
+    /**
+     * A pool's batched step ({@link KvCachePool#attend(int, List, float[][], float[][])}) over batches of 1 and 8
+     * sequences of different lengths: per layer one fused decode and one merge launch, one synchronization, the
+     * same driver calls whatever the batch, and no allocation once the batch buffers have grown.
+     */
+    private static List<String> batchedRows(AttentionShape shape) {
+        QuantSpec spec = QuantSpec.parse("nuq3-1%-s4-r32");
+        Calibration cal = calibration(shape, spec, 11);
+        int d = shape.kvChannels();
+        List<String> rows = new ArrayList<>();
+        long[][] perBatch = new long[2][];
+        int[] sizes = {1, 8};
+        try (KvCachePool pool = KvCachePool.open(shape, spec, cal, Backend.cuda(), 1L << 28, 256)) {
+            List<KvCache> seqs = new ArrayList<>();
+            for (int s = 0; s < 8; s++) {
+                KvCache c = pool.newSequence();
+                assertEquals(Backend.Kind.CUDA, c.backend().kind(), c.backend().reason());
+                int n = 40 + 150 * s;
+                float[] k = SyntheticActivations.keys(20 + s, n, d);
+                float[] v = SyntheticActivations.values(30 + s, n, d);
+                for (int l = 0; l < LAYERS; l++) {
+                    c.append(l, k, v);
+                }
+                seqs.add(c);
+            }
+            for (int b = 0; b < sizes.length; b++) {
+                List<KvCache> batch = seqs.subList(0, sizes[b]);
+                float[][] q = new float[sizes[b]][];
+                float[][] out = new float[sizes[b]][];
+                for (int i = 0; i < sizes[b]; i++) {
+                    q[i] = randomQuery(shape, 60 + i);
+                    out[i] = new float[q[i].length];
+                }
+                for (int l = 0; l < LAYERS; l++) {
+                    pool.attend(l, batch, q, out);   // grows the batch buffers and prepares the launches
+                }
+                long[] before = counters();
+                for (int l = 0; l < LAYERS; l++) {
+                    pool.attend(l, batch, q, out);
+                }
+                perBatch[b] = since(before);
+                String what = "a batched step of " + sizes[b] + " sequences over " + LAYERS + " layers";
+                assertEquals(LAYERS, perBatch[b][1], what + ": synchronizations");
+                assertEquals(2L * LAYERS, perBatch[b][7], what + ": launches");
+                assertEquals(0, perBatch[b][2] + perBatch[b][3], what + ": allocations and frees");
+                rows.add(row(spec.name(), "batched pool step of " + sizes[b] + " (KvCachePool.attend)",
+                        new int[] {40, 40 + 150 * (sizes[b] - 1)}, perBatch[b]));
+            }
+        }
+        assertEquals(perBatch[0][0], perBatch[1][0], "driver calls of a batched step depend on the batch size");
+        return rows;
     }
 
     /** One JSON row of counters per step (and per layer: the step's counts over the layers). */

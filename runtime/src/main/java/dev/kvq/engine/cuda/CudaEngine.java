@@ -19,6 +19,7 @@ public final class CudaEngine implements Engine {
     private final CudaRuntime runtime;
     private final CacheSetup setup;
     private final SharedPagePool[] shared;   // per layer; null for a standalone cache
+    private BatchDecoder batch;              // made by the first batched step; guarded by this
 
     private CudaEngine(CudaRuntime runtime, CacheSetup setup, SharedPagePool[] shared) {
         this.runtime = runtime;
@@ -143,6 +144,33 @@ public final class CudaEngine implements Engine {
     }
 
     /**
+     * {@inheritDoc}
+     *
+     * <p>Sequences of a pool on the fused page format v2 kernels decode as one batch: one fused decode launch over
+     * (splits, Hkv, B) and one merge, their page tables, counts and queries up in one copy, the outputs and the
+     * error word down in another, one synchronization ({@link BatchDecoder}). Others (a standalone cache's, the
+     * sparse form's) attend one by one.
+     */
+    @Override
+    public synchronized void attend(int layer, Sequence[] seqs, int[] stored, float[][] queries, float[][] outs) {
+        CudaSequence[] cuda = new CudaSequence[seqs.length];
+        boolean batched = shared != null;
+        for (int i = 0; i < seqs.length && batched; i++) {
+            batched = seqs[i] instanceof CudaSequence c && c.batchable();
+            cuda[i] = batched ? (CudaSequence) seqs[i] : null;
+        }
+        if (!batched) {
+            Engine.super.attend(layer, seqs, stored, queries, outs);
+            return;
+        }
+        runtime.bind();
+        if (batch == null) {
+            batch = new BatchDecoder(runtime, setup);
+        }
+        batch.attend(layer, shared[layer], cuda, stored, queries, outs);
+    }
+
+    /**
      * The shared page pool of {@code layer}, or null for a standalone cache's engine.
      *
      * @param layer layer index
@@ -152,9 +180,16 @@ public final class CudaEngine implements Engine {
         return shared == null ? null : shared[layer];
     }
 
-    /** Frees the shared page pools (the sequences gave their pages back when they closed); the runtime stays. */
+    /**
+     * Frees the batch decoder and the shared page pools (the sequences gave their pages back when they closed); the
+     * runtime stays.
+     */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (batch != null) {
+            batch.close();
+            batch = null;
+        }
         if (shared != null) {
             runtime.bind();
             for (SharedPagePool p : shared) {

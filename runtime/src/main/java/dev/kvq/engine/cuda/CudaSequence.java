@@ -66,7 +66,9 @@ public final class CudaSequence implements Sequence {
     private final boolean fused;               // page format v2 kernels (all but the sparse form)
     private final int maxSplits;               // splits of a fused decode launch at most (sized to the device)
     private final int multiprocessors;
-    private final DeviceMemory meta;           // [layers][16 B]: int32 packed, int32 sinks, int64 first position
+    /** Bytes of one layer's metadata: int32 packed, int32 sinks, int64 first position, int64 side buffer address, pad. */
+    private static final long META_BYTES = 32;
+    private final DeviceMemory meta;           // [layers][META_BYTES]
     // [error int32, padded to 16 B][output fp32 Hq·d][partialStats fp32 [Hq][splits][2], room for maxSplits]
     // [query fp32 Hq·d]: what a step reads back (error, output) is one copy, the query another
     private final DeviceMemory step;
@@ -107,7 +109,7 @@ public final class CudaSequence implements Sequence {
         try {
             s = own(Stream.create(false));   // blocking: the synchronous copies order after its kernels
             this.stream = s;
-            this.meta = own(DeviceMemory.allocate(16L * count));
+            this.meta = own(DeviceMemory.allocate(META_BYTES * count));
             long stepBytes = STEP_HEAD + 2 * vectorBytes + statsBytes();
             this.step = own(DeviceMemory.allocate(stepBytes));
             this.stepHost = fused ? own(PinnedHostMemory.allocate(stepBytes)) : null;
@@ -183,16 +185,17 @@ public final class CudaSequence implements Sequence {
 
     /** The kernels' view of {@code layer}. */
     private LayerView view(int layer) {
-        return layers[layer].view(meta.address() + 16L * layer, keyEntryCounts.address() + 4L * layer);
+        return layers[layer].view(meta.address() + META_BYTES * layer, keyEntryCounts.address() + 4L * layer);
     }
 
-    /** Uploads packed and sink counts and the first position of {@code layer}. */
+    /** Uploads the packed and sink counts, the first position and the side buffer's address of {@code layer}. */
     private void writeMeta(int layer, int stored, Arena arena) {
-        MemorySegment m = arena.allocate(16, 16);
+        MemorySegment m = arena.allocate(META_BYTES, 16);
         m.set(INT, 0, occupancy.packedTokens(stored));
         m.set(INT, 4, occupancy.sinkTokens(stored));
         m.set(ValueLayout.JAVA_LONG, 8, firstPosition);
-        meta.copyFromHost(m, 0, 16L * layer, 16);
+        m.set(ValueLayout.JAVA_LONG, 16, layers[layer] == null ? 0 : layers[layer].sideAddress());
+        meta.copyFromHost(m, 0, META_BYTES * layer, META_BYTES);
     }
 
     // ------------------------------------------------------------------ appending
@@ -771,6 +774,28 @@ public final class CudaSequence implements Sequence {
             }
         }
         publish(layer, tokens);
+    }
+
+    // ------------------------------------------------------------------ for the engine's batched decode
+
+    /** Whether this sequence can join a batched decode: fused kernels and pages in the engine's shared pools. */
+    boolean batchable() {
+        return !closed && fused && layers.length > 0 && layers[0].pages().shared();
+    }
+
+    /** RoPE position of the sequence's first token. */
+    long firstPosition() {
+        return firstPosition;
+    }
+
+    /** Device address of {@code layer}'s side buffer (sinks, window), 0 before it exists. */
+    long sideAddress(int layer) {
+        return layers[layer].sideAddress();
+    }
+
+    /** Device address of {@code layer}'s quantizer tables (0 for fp16 pages or before the first append). */
+    long tablesAddress(int layer) {
+        return layers[layer].view(0, 0).tables();
     }
 
     // ------------------------------------------------------------------ for tests and the profiler

@@ -70,6 +70,11 @@ final class DeviceLayer implements AutoCloseable {
         return sinks != null;
     }
 
+    /** Device address of the fp16 side buffer (sinks, recent window), 0 before it is allocated. */
+    long sideAddress() {
+        return sinks == null ? 0 : sinks.address();
+    }
+
     boolean hasTables() {
         return tables != null;
     }

@@ -129,6 +129,14 @@ public final class DevicePages implements AutoCloseable {
         return shared != null ? shared.memory() : pool;
     }
 
+    /** The pool page that holds logical page {@code i} (its page table entry). */
+    public int poolPage(int i) {
+        if (i < 0 || i >= used) {
+            throw new IndexOutOfBoundsException("page " + i + " of " + used);
+        }
+        return shared != null ? pages[i] : i;
+    }
+
     /** Byte offset of logical page {@code i} in the pool. */
     public long pageOffset(int i) {
         if (i < 0 || i >= used) {

@@ -692,7 +692,7 @@ public final class KvKernels {
                 Part.VALUE_OUT_HEAD_END)
                 .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
                 .i32("sinkCap", spec.sinkTokens()).i32("windowCap", spec.recentWindow())
-                .ptr("side", side ? v.sinks() : 0)
+                .ptr("seqSide", side ? v.seqSide() : 0)
                 .ptr("query", query).f32("scale", scale)
                 .ptr("keyTable", t + 4L * Tables.keyTable(channels))
                 .ptr("valueTable", t + 4L * Tables.valueTable(channels)).ptr("invFreq", constants.invFreq())
@@ -717,12 +717,22 @@ public final class KvKernels {
 
     /** Grid of the fused decode for {@code splits} splits: (splits, Hkv, 1). */
     public Dim3 decodeGrid(int splits) {
-        return new Dim3(splits, shape.kvHeads(), 1);
+        return decodeGrid(splits, 1);
+    }
+
+    /** Grid of the fused decode of a batch of {@code batch} sequences: (splits, Hkv, B). */
+    public Dim3 decodeGrid(int splits, int batch) {
+        return new Dim3(splits, shape.kvHeads(), batch);
     }
 
     /** Grid of {@code kvq_decode_merge}: (Hq, 1). */
     public Dim3 mergeGrid() {
-        return new Dim3(shape.queryHeads(), 1, 1);
+        return mergeGrid(1);
+    }
+
+    /** Grid of {@code kvq_decode_merge} over a batch of {@code batch} sequences: (Hq, B). */
+    public Dim3 mergeGrid(int batch) {
+        return new Dim3(shape.queryHeads(), batch, 1);
     }
 
     /**
