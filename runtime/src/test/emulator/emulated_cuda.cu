@@ -485,6 +485,43 @@ int copy_within(uint64_t dst, uint64_t src, size_t n) {
 
 }  // namespace
 
+// ------------------------------------------------------------------ stream capture and graphs
+// A capturing stream records its kernel launches and async copies instead of running them; a graph replays the
+// record in order. Unlike a GPU, which copies kernel arguments at capture time, a recorded launch keeps the
+// caller's argument block and reads it at each replay: kvq never changes a captured block (a graph is captured
+// anew when an argument would change), so both behave alike for kvq, and a kvq change that broke that rule
+// would show up in the graph tests only on a GPU.
+struct Op {
+    enum Kind { LAUNCH, UP, DOWN, WITHIN } kind;
+    std::string name;   // LAUNCH
+    unsigned gx = 0, gy = 0, gz = 0, bx = 0, shared = 0;
+    void** params = nullptr;
+    uint64_t dst = 0, src = 0;   // copies: device addresses or host pointers
+    size_t n = 0;
+};
+struct Graph {
+    std::vector<Op> ops;
+};
+std::map<void*, Graph*> capturing;   // stream → its capture (guarded by `lock`)
+
+/** The capture `stream` is recording, or null. */
+Graph* capture_of(void* stream) {
+    std::lock_guard<std::mutex> g(lock);
+    auto it = capturing.find(stream);
+    return it == capturing.end() ? nullptr : it->second;
+}
+
+/** Runs one recorded op. */
+int replay(const Op& op) {
+    switch (op.kind) {
+        case Op::LAUNCH: count(C_LAUNCHES); return launch(op.name, op.gx, op.gy, op.gz, op.bx, op.shared, op.params);
+        case Op::UP: return copy_up(op.dst, (const void*) (uintptr_t) op.src, op.n);
+        case Op::DOWN: return copy_down((void*) (uintptr_t) op.dst, op.src, op.n);
+        case Op::WITHIN: return copy_within(op.dst, op.src, op.n);
+    }
+    return 1;
+}
+
 #define API extern "C" __attribute__((visibility("default")))
 
 API int cuInit(unsigned int) { call(); return 0; }
@@ -542,13 +579,54 @@ API int cuMemFreeHost(void* p) { call(); count(C_FREES); std::free(p); return 0;
 API int cuMemcpyHtoD_v2(uint64_t dst, const void* src, size_t n) { call(); count(C_SYNCS); return copy_up(dst, src, n); }
 API int cuMemcpyDtoH_v2(void* dst, uint64_t src, size_t n) { call(); count(C_SYNCS); return copy_down(dst, src, n); }
 API int cuMemcpyDtoD_v2(uint64_t dst, uint64_t src, size_t n) { call(); count(C_SYNCS); return copy_within(dst, src, n); }
-API int cuMemcpyHtoDAsync_v2(uint64_t dst, const void* src, size_t n, void*) { call(); return copy_up(dst, src, n); }
-API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void*) { call(); return copy_down(dst, src, n); }
-API int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void*) { call(); return copy_within(dst, src, n); }
+API int cuMemcpyHtoDAsync_v2(uint64_t dst, const void* src, size_t n, void* s) { call();
+    if (Graph* g = capture_of(s)) { g->ops.push_back({Op::UP, "", 0, 0, 0, 0, 0, nullptr, dst, (uint64_t) (uintptr_t) src, n}); return 0; }
+    return copy_up(dst, src, n);
+}
+API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void* s) { call();
+    if (Graph* g = capture_of(s)) { g->ops.push_back({Op::DOWN, "", 0, 0, 0, 0, 0, nullptr, (uint64_t) (uintptr_t) dst, src, n}); return 0; }
+    return copy_down(dst, src, n);
+}
+API int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void* s) { call();
+    if (Graph* g = capture_of(s)) { g->ops.push_back({Op::WITHIN, "", 0, 0, 0, 0, 0, nullptr, dst, src, n}); return 0; }
+    return copy_within(dst, src, n);
+}
 API int cuMemsetD8_v2(uint64_t dst, unsigned char v, size_t n) { call(); std::memset((void*) (uintptr_t) dst, v, n); return 0; }
 API int cuStreamCreate(void** s, unsigned int) { call(); *s = new int(0); return 0; }
 API int cuStreamDestroy_v2(void* s) { call(); delete (int*) s; return 0; }
-API int cuStreamSynchronize(void*) { call(); count(C_SYNCS); return 0; }
+API int cuStreamSynchronize(void* s) { call();
+    if (capture_of(s) != nullptr) return 900;   // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: a capture cannot wait
+    count(C_SYNCS);
+    return 0;
+}
+API int cuStreamBeginCapture_v2(void* s, int) { call();
+    std::lock_guard<std::mutex> g(lock);
+    if (s == nullptr || capturing.count(s) != 0) return 1;   // the legacy stream, or a capture already running
+    capturing[s] = new Graph();
+    return 0;
+}
+API int cuStreamEndCapture(void* s, void** graph) { call();
+    std::lock_guard<std::mutex> g(lock);
+    auto it = capturing.find(s);
+    if (it == capturing.end()) return 1;
+    *graph = it->second;
+    capturing.erase(it);
+    return 0;
+}
+API int cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long) { call();
+    *exec = new Graph(*(Graph*) graph);
+    return 0;
+}
+API int cuGraphLaunch(void* exec, void* s) { call();
+    if (capture_of(s) != nullptr) return 1;   // not emulated: a graph inside a capture
+    for (const Op& op : ((Graph*) exec)->ops) {
+        int rc = replay(op);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+API int cuGraphExecDestroy(void* exec) { call(); delete (Graph*) exec; return 0; }
+API int cuGraphDestroy(void* graph) { call(); delete (Graph*) graph; return 0; }
 API int cuEventCreate(void** e, unsigned int) { call(); *e = new Event(); return 0; }
 API int cuEventDestroy_v2(void* e) { call(); delete (Event*) e; return 0; }
 API int cuEventRecord(void* e, void*) { call(); ((Event*) e)->seconds = now(); return 0; }
@@ -577,7 +655,7 @@ API int cuFuncSetAttribute(void* f, int attrib, int value) { call();
     return 0;
 }
 API int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                       unsigned shared, void*, void** params, void**) {
+                       unsigned shared, void* stream, void** params, void**) {
     call();
     if (bx * by * bz == 0 || gx * gy * gz == 0) return 1;
     // a launch above the function's dynamic shared memory limit fails on a GPU; so it does here
@@ -585,6 +663,11 @@ API int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned 
         std::fprintf(stderr, "emulated_cuda: %s launched with %u bytes of dynamic shared memory, limit %d\n",
                      ((Function*) f)->name.c_str(), shared, ((Function*) f)->maxDynamicShared);
         return 1;
+    }
+    if (Graph* g = capture_of(stream)) {
+        Op op{Op::LAUNCH, ((Function*) f)->name, gx, gy, gz, bx, shared, params, 0, 0, 0};
+        g->ops.push_back(op);
+        return 0;
     }
     count(C_LAUNCHES);
     return launch(((Function*) f)->name, gx, gy, gz, bx, shared, params);
@@ -597,6 +680,7 @@ API int cuGetErrorName(int code, const char** s) { call();
         case 1: *s = "CUDA_ERROR_INVALID_VALUE"; return 0;
         case 2: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return 0;
         case 500: *s = "CUDA_ERROR_NOT_FOUND"; return 0;
+        case 900: *s = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; return 0;
         default: *s = nullptr; return 1;
     }
 }

@@ -81,6 +81,11 @@ public final class DeviceStep implements AutoCloseable {
         }
     }
 
+    /** The sequence the step queues on. */
+    CudaSequence sequence() {
+        return sequence;
+    }
+
     /**
      * Layer attends queued so far.
      *

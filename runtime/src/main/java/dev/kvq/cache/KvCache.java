@@ -367,11 +367,46 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** {@link DeviceStep#finish}: one wait for the step's {@code queued} attends. */
+    /** {@link DeviceStep#finish}: one wait for the step's {@code queued} attends (−1: a graph's replays). */
     void finishQueued(dev.kvq.engine.cuda.CudaSequence cuda, int queued) {
         synchronized (lock) {
             requireOpen();
-            cuda.finishQueued("a device decode step of " + queued + " layer attends");
+            cuda.finishQueued(queued < 0 ? "a device decode step replayed from a CUDA graph"
+                    : "a device decode step of " + queued + " layer attends");
+        }
+    }
+
+    /** {@link DeviceGraph}: what the queued work of a device step addresses. */
+    java.util.List<dev.kvq.engine.cuda.LayerView> deviceLayout(dev.kvq.engine.cuda.CudaSequence cuda) {
+        synchronized (lock) {
+            requireOpen();
+            return cuda.deviceLayout();
+        }
+    }
+
+    /** {@link DeviceGraph}: captures what {@code work} queues on the cache's stream. */
+    dev.kvq.driver.Graph captureOnDevice(dev.kvq.engine.cuda.CudaSequence cuda, Runnable work) {
+        synchronized (lock) {
+            requireOpen();
+            cuda.bind();
+            return dev.kvq.driver.Graph.capture(cuda.stream(), work);
+        }
+    }
+
+    /** {@link DeviceGraph}: queues one replay of {@code graph} on the cache's stream. */
+    void launchOnDevice(dev.kvq.engine.cuda.CudaSequence cuda, dev.kvq.driver.Graph graph) {
+        synchronized (lock) {
+            requireOpen();
+            cuda.bind();
+            graph.launch(cuda.stream());
+        }
+    }
+
+    /** {@link DeviceGraph}: destroys {@code graph} (in the cache's context, whether or not the cache is open). */
+    void closeOnDevice(dev.kvq.engine.cuda.CudaSequence cuda, dev.kvq.driver.Graph graph) {
+        synchronized (lock) {
+            cuda.bind();
+            graph.close();
         }
     }
 

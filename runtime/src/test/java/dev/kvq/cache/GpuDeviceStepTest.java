@@ -2,7 +2,6 @@ package dev.kvq.cache;
 
 import static dev.kvq.cache.CacheFixtures.calibration;
 import static dev.kvq.cache.CacheFixtures.randomQuery;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -24,7 +23,8 @@ import org.junit.jupiter.api.condition.EnabledIf;
 
 /**
  * {@link DeviceStep}: decode steps whose queries and outputs stay in device memory. The outputs are the host
- * API's, bit for bit (the same kernels on the same inputs); an overflowing or non-finite query is reported by
+ * API's within 1e-5 (the same kernels on the same inputs; a device step always runs the most splits, the host API
+ * as many as the length needs, so sums may round differently); an overflowing or non-finite query is reported by
  * {@link DeviceStep#finish} from the merge kernel's error word; bad buffers, a finished step, an empty layer, a
  * closed cache and caches that are not on the device are refused with a message naming why.
  */
@@ -84,7 +84,7 @@ class GpuDeviceStepTest {
                         for (int l = 0; l < shape.layers(); l++) {
                             float[] expected = new float[queries[l].length];
                             gpu.attend(l, queries[l], expected);
-                            assertArrayEquals(expected, download(outs[l], expected.length), what + ", layer " + l);
+                            assertClose(expected, download(outs[l], expected.length), what + ", layer " + l);
                         }
                     } finally {
                         buffers.forEach(DeviceMemory::close);
@@ -132,7 +132,7 @@ class GpuDeviceStepTest {
                  DeviceStep step = gpu.deviceStep()) {
                 step.attend(0, qd, out);
                 step.finish();
-                assertArrayEquals(expected, download(out, q.length));
+                assertClose(expected, download(out, q.length), "after the errors");
             }
         }
     }
@@ -180,6 +180,17 @@ class GpuDeviceStepTest {
             assertMessage(UnsupportedOperationException.class, "device steps need a cache on the CUDA engine",
                     cpu::deviceStep);
         }
+    }
+
+    /** max |a − e| ≤ 1e-5 · max |e|. */
+    private static void assertClose(float[] expected, float[] actual, String what) {
+        double err = 0;
+        double scale = 0;
+        for (int i = 0; i < expected.length; i++) {
+            err = Math.max(err, Math.abs((double) actual[i] - expected[i]));
+            scale = Math.max(scale, Math.abs(expected[i]));
+        }
+        assertTrue(err <= 1e-5 * scale, what + ": max error " + err + " of " + scale);
     }
 
     private static <T extends Throwable> void assertMessage(Class<T> type, String part,

@@ -84,6 +84,14 @@ class GpuHostPathTest {
         return since(before);
     }
 
+    /** Counter deltas of one replay of a captured L-layer device step, finished once. */
+    private static long[] graphStep(DeviceGraph graph) {
+        long[] before = counters();
+        graph.launch();
+        graph.finish();
+        return since(before);
+    }
+
     private static long[] since(long[] before) {
         long[] after = counters();
         long[] delta = new long[after.length];
@@ -104,6 +112,7 @@ class GpuHostPathTest {
             int[] lengths = {64, 1200};   // one split, then two (the emulated device has 1 SM: 3 blocks / 2 heads)
             long[][] perLength = new long[lengths.length][];
             long[][] perLengthDevice = new long[lengths.length][];
+            long[][] perLengthGraph = new long[lengths.length][];
             float[] query = randomQuery(shape, 5);
             CudaRuntime.shared().bind();
             try (KvCache gpu = KvCache.open(shape, spec, cal, Backend.cuda(), 256);
@@ -126,6 +135,15 @@ class GpuHostPathTest {
                     perLength[i] = step(gpu, shape, 2 + i);
                     deviceStep(gpu, qd, od);
                     perLengthDevice[i] = deviceStep(gpu, qd, od);
+                    try (DeviceGraph graph = DeviceGraph.capture(gpu, s -> {
+                        for (int l = 0; l < LAYERS; l++) {
+                            s.attend(l, qd, od);
+                        }
+                    })) {
+                        graphStep(graph);
+                        perLengthGraph[i] = graphStep(graph);
+                        assertEquals(1, graph.captures(), mode + ": the layout moved between two replays");
+                    }
                 }
             }
             long[] a = perLength[0];
@@ -159,6 +177,19 @@ class GpuHostPathTest {
             // the context, the error word down, the one synchronization
             assertEquals(5L * LAYERS + 3, da[0], dwhat + ": driver calls (5 per layer, 3 to finish)");
             rows.add(row(mode, "device memory (DeviceStep)", lengths, da));
+
+            long[] ga = perLengthGraph[0];
+            long[] gb = perLengthGraph[1];
+            String gwhat = mode + " per replay of a captured " + LAYERS + "-layer step";
+            for (int i = 0; i < NAMES.length; i++) {
+                assertEquals(ga[i], gb[i], gwhat + ": " + NAMES[i] + " depend on the length");
+            }
+            assertEquals(1, ga[1], gwhat + ": synchronizations (the finish only)");
+            assertEquals(0, ga[2] + ga[3], gwhat + ": allocations and frees");
+            assertEquals(2L * LAYERS, ga[7], gwhat + ": kernels run (a decode and a merge per layer)");
+            // the replay: the context, cuGraphLaunch; the finish: the context, the error word down, the synchronization
+            assertEquals(5, ga[0], gwhat + ": driver calls, whatever the number of layers");
+            rows.add(row(mode, "CUDA graph replay (DeviceGraph)", lengths, ga));
         }
         rows.addAll(batchedRows(shape));
         Path out = Path.of("target/host-path.json");

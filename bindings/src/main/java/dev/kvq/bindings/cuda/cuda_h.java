@@ -1830,6 +1830,360 @@ public class cuda_h {
         }
     }
 
+    private static class cuStreamBeginCapture_v2 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER, cuda_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuStreamBeginCapture_v2");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuStreamBeginCapture_v2(MemorySegment hStream, int mode)
+     * }
+     */
+    public static FunctionDescriptor cuStreamBeginCapture_v2$descriptor() {
+        return cuStreamBeginCapture_v2.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuStreamBeginCapture_v2(MemorySegment hStream, int mode)
+     * }
+     */
+    public static MethodHandle cuStreamBeginCapture_v2$handle() {
+        return cuStreamBeginCapture_v2.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuStreamBeginCapture_v2(MemorySegment hStream, int mode)
+     * }
+     */
+    public static MemorySegment cuStreamBeginCapture_v2$address() {
+        return cuStreamBeginCapture_v2.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuStreamBeginCapture_v2(MemorySegment hStream, int mode)
+     * }
+     */
+    public static int cuStreamBeginCapture_v2(MemorySegment hStream, int mode) {
+        var mh$ = cuStreamBeginCapture_v2.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuStreamBeginCapture_v2", hStream, mode);
+            }
+            return (int) mh$.invokeExact(hStream, mode);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cuStreamEndCapture {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER, cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuStreamEndCapture");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuStreamEndCapture(MemorySegment hStream, MemorySegment phGraph)
+     * }
+     */
+    public static FunctionDescriptor cuStreamEndCapture$descriptor() {
+        return cuStreamEndCapture.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuStreamEndCapture(MemorySegment hStream, MemorySegment phGraph)
+     * }
+     */
+    public static MethodHandle cuStreamEndCapture$handle() {
+        return cuStreamEndCapture.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuStreamEndCapture(MemorySegment hStream, MemorySegment phGraph)
+     * }
+     */
+    public static MemorySegment cuStreamEndCapture$address() {
+        return cuStreamEndCapture.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuStreamEndCapture(MemorySegment hStream, MemorySegment phGraph)
+     * }
+     */
+    public static int cuStreamEndCapture(MemorySegment hStream, MemorySegment phGraph) {
+        var mh$ = cuStreamEndCapture.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuStreamEndCapture", hStream, phGraph);
+            }
+            return (int) mh$.invokeExact(hStream, phGraph);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cuGraphInstantiateWithFlags {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER, cuda_h.C_POINTER, cuda_h.C_LONG_LONG
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuGraphInstantiateWithFlags");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuGraphInstantiateWithFlags(MemorySegment phGraphExec, MemorySegment hGraph, long flags)
+     * }
+     */
+    public static FunctionDescriptor cuGraphInstantiateWithFlags$descriptor() {
+        return cuGraphInstantiateWithFlags.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuGraphInstantiateWithFlags(MemorySegment phGraphExec, MemorySegment hGraph, long flags)
+     * }
+     */
+    public static MethodHandle cuGraphInstantiateWithFlags$handle() {
+        return cuGraphInstantiateWithFlags.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuGraphInstantiateWithFlags(MemorySegment phGraphExec, MemorySegment hGraph, long flags)
+     * }
+     */
+    public static MemorySegment cuGraphInstantiateWithFlags$address() {
+        return cuGraphInstantiateWithFlags.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuGraphInstantiateWithFlags(MemorySegment phGraphExec, MemorySegment hGraph, long flags)
+     * }
+     */
+    public static int cuGraphInstantiateWithFlags(MemorySegment phGraphExec, MemorySegment hGraph, long flags) {
+        var mh$ = cuGraphInstantiateWithFlags.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuGraphInstantiateWithFlags", phGraphExec, hGraph, flags);
+            }
+            return (int) mh$.invokeExact(phGraphExec, hGraph, flags);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cuGraphLaunch {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER, cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuGraphLaunch");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuGraphLaunch(MemorySegment hGraphExec, MemorySegment hStream)
+     * }
+     */
+    public static FunctionDescriptor cuGraphLaunch$descriptor() {
+        return cuGraphLaunch.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuGraphLaunch(MemorySegment hGraphExec, MemorySegment hStream)
+     * }
+     */
+    public static MethodHandle cuGraphLaunch$handle() {
+        return cuGraphLaunch.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuGraphLaunch(MemorySegment hGraphExec, MemorySegment hStream)
+     * }
+     */
+    public static MemorySegment cuGraphLaunch$address() {
+        return cuGraphLaunch.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuGraphLaunch(MemorySegment hGraphExec, MemorySegment hStream)
+     * }
+     */
+    public static int cuGraphLaunch(MemorySegment hGraphExec, MemorySegment hStream) {
+        var mh$ = cuGraphLaunch.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuGraphLaunch", hGraphExec, hStream);
+            }
+            return (int) mh$.invokeExact(hGraphExec, hStream);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cuGraphExecDestroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuGraphExecDestroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuGraphExecDestroy(MemorySegment hGraphExec)
+     * }
+     */
+    public static FunctionDescriptor cuGraphExecDestroy$descriptor() {
+        return cuGraphExecDestroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuGraphExecDestroy(MemorySegment hGraphExec)
+     * }
+     */
+    public static MethodHandle cuGraphExecDestroy$handle() {
+        return cuGraphExecDestroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuGraphExecDestroy(MemorySegment hGraphExec)
+     * }
+     */
+    public static MemorySegment cuGraphExecDestroy$address() {
+        return cuGraphExecDestroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuGraphExecDestroy(MemorySegment hGraphExec)
+     * }
+     */
+    public static int cuGraphExecDestroy(MemorySegment hGraphExec) {
+        var mh$ = cuGraphExecDestroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuGraphExecDestroy", hGraphExec);
+            }
+            return (int) mh$.invokeExact(hGraphExec);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cuGraphDestroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cuda_h.C_INT, cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = cuda_h.findOrThrow("cuGraphDestroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * CUresult cuGraphDestroy(MemorySegment hGraph)
+     * }
+     */
+    public static FunctionDescriptor cuGraphDestroy$descriptor() {
+        return cuGraphDestroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * CUresult cuGraphDestroy(MemorySegment hGraph)
+     * }
+     */
+    public static MethodHandle cuGraphDestroy$handle() {
+        return cuGraphDestroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * CUresult cuGraphDestroy(MemorySegment hGraph)
+     * }
+     */
+    public static MemorySegment cuGraphDestroy$address() {
+        return cuGraphDestroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * CUresult cuGraphDestroy(MemorySegment hGraph)
+     * }
+     */
+    public static int cuGraphDestroy(MemorySegment hGraph) {
+        var mh$ = cuGraphDestroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cuGraphDestroy", hGraph);
+            }
+            return (int) mh$.invokeExact(hGraph);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class cuStreamDestroy_v2 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             cuda_h.C_INT, cuda_h.C_POINTER

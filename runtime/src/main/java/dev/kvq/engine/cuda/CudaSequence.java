@@ -78,6 +78,7 @@ public final class CudaSequence implements Sequence {
     private final PreparedLaunch[] decodeSteps; // per layer, for preparedViews[layer]
     private final LayerView[] preparedViews;
     private final PreparedLaunch merge;
+    private final PreparedLaunch mergeAllSplits; // the device steps' merge: maxSplits, never rewritten (graph-safe)
     private final DeviceMemory keyEntryCounts; // int32 [layers]: the device's running key entry counts
     private final DeviceScratch input;         // append: keys, values fp32 [n][D], tokenSeq, tokenSlot int32 [n]
     private final DeviceScratch query;         // fp32 [Hq·d]
@@ -144,6 +145,9 @@ public final class CudaSequence implements Sequence {
             }
             this.merge = fused ? new PreparedLaunch(runtime.kernel("kvq_decode_merge"),
                     kernels.mergeArgs(partialOut(), partialStats(), 1, outputAddress()),
+                    Dim3.of(KernelSignatures.MERGE_THREADS), 0, launchArena) : null;
+            this.mergeAllSplits = fused ? new PreparedLaunch(runtime.kernel("kvq_decode_merge"),
+                    kernels.mergeArgs(partialOut(), partialStats(), maxSplits, outputAddress()),
                     Dim3.of(KernelSignatures.MERGE_THREADS), 0, launchArena) : null;
             ok = true;
         } finally {
@@ -512,9 +516,10 @@ public final class CudaSequence implements Sequence {
 
     /**
      * Queues one decode step of {@code layer} whose query and output stay on the device, on {@link #stream()}:
-     * the query copied into the step buffer, the fused decode and its merge, the output copied out; four driver
-     * calls, no synchronization, nothing allocated. What the kernels find (an overflowed score, a bad index) is
-     * reported by {@link #finishQueued}.
+     * the query copied into the step buffer, the fused decode over the most splits and its merge, the output
+     * copied out; four driver calls, no synchronization, nothing allocated, and nothing that depends on the
+     * length on the host (so it can be captured in a graph). What the kernels find (an overflowed score, a bad
+     * index) is reported by {@link #finishQueued}.
      *
      * @param layer  layer index
      * @param stored tokens of the layer, at least 1
@@ -533,9 +538,27 @@ public final class CudaSequence implements Sequence {
         long queryAt = queryAddress() - step.address();
         try (Nvtx.Range r = Nvtx.range("kvq decode (device)")) {
             step.copyFromAsync(query, 0, queryAt, bytes, stream);
-            queueFused(layer, stored);
+            // every split the device has room for, whatever the length (empty splits end at once): the work
+            // queued depends on device memory only, so a captured graph replays it right at any later length
+            prepared(layer).launch(kernels.decodeGrid(maxSplits), stream);
+            mergeAllSplits.launch(kernels.mergeGrid(), stream);
             out.copyFromAsync(step, STEP_HEAD, 0, bytes, stream);
         }
+    }
+
+    /**
+     * What the queued work of a device step addresses, per layer: a captured graph replays correctly while this
+     * stays equal (it changes when a page table grows or a side buffer is allocated).
+     *
+     * @return the kernels' views of every layer
+     */
+    public List<LayerView> deviceLayout() {
+        requireOpen();
+        List<LayerView> views = new ArrayList<>(layers.length);
+        for (int l = 0; l < layers.length; l++) {
+            views.add(view(l));
+        }
+        return views;
     }
 
     /**
