@@ -63,6 +63,8 @@ final class Engines implements AutoCloseable {
                     device = cuda.open(setup, pageBudget);
                 }
                 return new Opened(requested, device.open(firstPosition, budget));
+            } catch (CacheBudgetExceededException e) {
+                throw e;   // the budget, not the device: the CPU would be refused the same
             } catch (RuntimeException | LinkageError e) {
                 String m = e.getMessage();
                 why = "the CUDA backend did not start for this cache (" + e.getClass().getSimpleName()

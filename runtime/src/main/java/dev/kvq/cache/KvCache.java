@@ -109,6 +109,11 @@ public final class KvCache implements AutoCloseable {
             }
 
             @Override
+            public void reserveScratch(long bytes, String what) {
+                KvCache.this.reserveScratch(bytes, what);
+            }
+
+            @Override
             public RuntimeException exceeded(String message) {
                 return new CacheBudgetExceededException(message);
             }
@@ -307,6 +312,16 @@ public final class KvCache implements AutoCloseable {
         } else if (bytes > budgetBytes - reservedBytes) {
             throw new CacheBudgetExceededException("appending " + n + " tokens to layer " + layer + " needs " + bytes
                     + " more bytes; the budget has " + (budgetBytes - reservedBytes) + " left");
+        }
+        reservedBytes += bytes;
+    }
+
+    private void reserveScratch(long bytes, String what) {
+        if (pool != null) {
+            pool.reserveScratch(bytes, what);
+        } else if (bytes > budgetBytes - reservedBytes) {
+            throw new CacheBudgetExceededException("opening a sequence needs " + bytes + " bytes of " + what
+                    + "; the budget has " + (budgetBytes - reservedBytes) + " left");
         }
         reservedBytes += bytes;
     }

@@ -234,6 +234,15 @@ public final class KvCachePool implements AutoCloseable {
         reserved += bytes;
     }
 
+    synchronized void reserveScratch(long bytes, String what) {
+        requireOpen();
+        if (bytes > budgetBytes - reserved) {
+            throw new CacheBudgetExceededException("opening a sequence needs " + bytes + " bytes of " + what
+                    + "; the pool budget of " + budgetBytes + " has " + (budgetBytes - reserved) + " left");
+        }
+        reserved += bytes;
+    }
+
     synchronized void unreserve(long bytes) {
         reserved -= bytes;
     }

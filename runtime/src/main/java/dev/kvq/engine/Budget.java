@@ -17,6 +17,16 @@ public interface Budget {
     void reserve(long bytes, int layer, int tokens);
 
     /**
+     * Reserves {@code bytes} that a new sequence allocates once for its own use (device scratch such as the
+     * split partials of a decode step), before it holds any token.
+     *
+     * @param bytes bytes about to be allocated
+     * @param what  what they are (for the message)
+     * @throws RuntimeException the cache's budget exception when they do not fit
+     */
+    void reserveScratch(long bytes, String what);
+
+    /**
      * Returns bytes reserved earlier and not allocated.
      *
      * @param bytes the bytes returned

@@ -108,19 +108,46 @@ class GpuSharedPagesTest {
         QuantSpec spec = QuantSpec.fp16();
         long pageBytes = new PageLayout(shape, spec, 64).pageBytes();
         int d = shape.kvChannels();
-        // three pages per layer; the budget would allow six pages of one layer, the layer's pool holds three
-        try (KvCachePool pool = KvCachePool.open(shape, spec, null, Backend.cuda(), 6 * pageBytes + 1000, 64)) {
+        // four pages per layer; the budget leaves room for a fifth page of one layer (beside the sequence's
+        // scratch), which the layer's pool does not have
+        try (KvCachePool pool = KvCachePool.open(shape, spec, null, Backend.cuda(), 8 * pageBytes, 64)) {
             KvCache c = pool.newSequence();
-            c.append(0, SyntheticActivations.keys(1, 3 * 64, d), SyntheticActivations.values(2, 3 * 64, d));
+            c.append(0, SyntheticActivations.keys(1, 4 * 64, d), SyntheticActivations.values(2, 4 * 64, d));
             long reserved = pool.reservedBytes();
+            assertTrue(pool.budgetBytes() - reserved >= pageBytes, "the budget still has room for a page");
             CacheBudgetExceededException e = assertThrows(CacheBudgetExceededException.class,
                     () -> c.append(0, SyntheticActivations.keys(3, 1, d), SyntheticActivations.values(4, 1, d)));
             assertTrue(e.getMessage().contains("shared device page pool"), e.getMessage());
-            assertEquals(3 * 64, c.length(0));
+            assertEquals(4 * 64, c.length(0));
             assertEquals(reserved, pool.reservedBytes(), "the refused append returned its reservation");
-            // the other layer still has its own three pages
-            c.append(1, SyntheticActivations.keys(5, 3 * 64, d), SyntheticActivations.values(6, 3 * 64, d));
-            assertEquals(3 * 64, c.length(1));
+            // the other layer still has its own pages
+            c.append(1, SyntheticActivations.keys(5, 64, d), SyntheticActivations.values(6, 64, d));
+            assertEquals(64, c.length(1));
+        }
+    }
+
+    @Test
+    void eachSequencesDeviceScratchIsChargedToTheBudgetAndReturned() {
+        AttentionShape shape = new AttentionShape(2, 4, 2, 64);
+        QuantSpec spec = QuantSpec.fp16();
+        long pageBytes = new PageLayout(shape, spec, 64).pageBytes();
+        try (KvCachePool pool = KvCachePool.open(shape, spec, null, Backend.cuda(), 1L << 24, 64)) {
+            KvCache a = pool.newSequence();
+            long scratch = device(a).budgetedBytes();
+            assertTrue(scratch > 0, "the split partials, step buffer and constants are charged");
+            assertEquals(scratch, pool.reservedBytes());
+            a.close();
+            assertEquals(0, pool.reservedBytes(), "closing returns the scratch");
+        }
+        // a budget with room for a page of each layer but not for a sequence's scratch (many query heads, small
+        // pages): refused as over budget, not sent to the CPU
+        AttentionShape wide = new AttentionShape(2, 32, 1, 64);
+        long small = new PageLayout(wide, spec, 32).pageBytes();
+        try (KvCachePool pool = KvCachePool.open(wide, spec, null, Backend.cuda(), 2 * small + 16, 32)) {
+            CacheBudgetExceededException e = assertThrows(CacheBudgetExceededException.class, pool::newSequence);
+            assertTrue(e.getMessage().contains("device scratch"), e.getMessage());
+            assertEquals(0, pool.reservedBytes());
+            assertEquals(0, pool.openSequences());
         }
     }
 

@@ -149,12 +149,25 @@ public final class CudaSequence implements Sequence {
             this.mergeAllSplits = fused ? new PreparedLaunch(runtime.kernel("kvq_decode_merge"),
                     kernels.mergeArgs(partialOut(), partialStats(), maxSplits, outputAddress()),
                     Dim3.of(KernelSignatures.MERGE_THREADS), 0, launchArena) : null;
+            // the sequence's own device memory, charged before it holds a token (the pinned buffer is host memory)
+            budget.reserveScratch(scratchBytes(), "device scratch (step buffer, split partials, counts, RoPE tables)");
             ok = true;
         } finally {
             if (!ok) {
                 freeAll();
             }
         }
+    }
+
+    /** Device bytes this sequence allocated for itself at open: metadata, step buffer, split partials, constants. */
+    private long scratchBytes() {
+        long b = 0;
+        for (AutoCloseable r : owned) {
+            if (r instanceof DeviceMemory m) {
+                b += m.byteSize();
+            }
+        }
+        return b;
     }
 
     private long outputAddress() {
@@ -876,14 +889,14 @@ public final class CudaSequence implements Sequence {
     }
 
     /**
-     * Device bytes drawn from the budget, over all layers: page and entry chunk pools with their
-     * tables, sink buffers and quantizer tables (scratch buffers and per-sequence constants are not
-     * budgeted). Equals what the appends reserved.
+     * Device bytes drawn from the budget: the sequence's own scratch and constants (charged when it opened), and
+     * over all layers the pages and entry chunk pools with their tables, side buffers and quantizer tables. The
+     * growing staging buffers of appends and diagnostics are not budgeted. Equals what the sequence reserved.
      *
      * @return device bytes
      */
     public long budgetedBytes() {
-        long b = 0;
+        long b = scratchBytes();
         for (DeviceLayer l : layers) {
             b += l.budgetedBytes();
         }

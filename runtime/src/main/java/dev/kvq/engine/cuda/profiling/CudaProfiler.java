@@ -48,6 +48,11 @@ public final class CudaProfiler implements AutoCloseable {
         }
 
         @Override
+        public void reserveScratch(long bytes, String what) {
+            // as for pages: the device says when it is full
+        }
+
+        @Override
         public void unreserve(long bytes) {
             // nothing was reserved
         }
