@@ -571,6 +571,47 @@ public final class KernelSignatures {
                     p("scores", Kind.POINTER, "debug: [B][Hq][scoreStride] or null"),
                     p("scoreStride", Kind.I32, "row length of scores (≥ max sinks + packed)"),
                     p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
+            sig("kvq_decode", "kvq_decode_packed_groups",
+                    p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool (format v2), read"),
+                    p("pageBytes", Kind.I64, "PageLayout.pageBytes()"),
+                    p("keyCodesOff", Kind.I64, "keyCodes int32 [Kw][P], Kw = ⌈Σ w/32⌉"),
+                    p("keyOutChannelOff", Kind.I64, "keyOutChannel int16 [P][Sk] (keySlots > 0)"),
+                    p("keyOutValueOff", Kind.I64, "keyOutValue fp16 [P][Sk] (keySlots > 0)"),
+                    p("keyOutHeadEndOff", Kind.I64, "keyOutHeadEnd uint8 [P][Hkv] (keySlots > 0)"),
+                    p("valueCodesOff", Kind.I64, "valueCodes int32 [P/32 · Σ_h W_h] (width groups)"),
+                    p("valueZeroOff", Kind.I64, "valueZero fp16 [P]"),
+                    p("valueScaleOff", Kind.I64, "valueScale fp16 [P]"),
+                    p("valueOutChannelOff", Kind.I64, "valueOutChannel int16 [P][Sv] (valueSlots > 0)"),
+                    p("valueOutValueOff", Kind.I64, "valueOutValue fp16 [P][Sv] (valueSlots > 0)"),
+                    p("valueOutHeadEndOff", Kind.I64, "valueOutHeadEnd uint8 [P][Hkv] (valueSlots > 0)"),
+                    p("pageTable", Kind.POINTER, "[B][maxPages]"),
+                    p("maxPages", Kind.I32, "row length of pageTable"),
+                    p("poolPages", Kind.I32, "pages in the pool (bounds check)"),
+                    p("pageTokens", Kind.I32, "P (% 32 == 0; a power of two for the instances)"),
+                    p("seqPacked", Kind.POINTER, "[B] packed slots (all in the pages)"),
+                    p("seqSinks", Kind.POINTER, "[B] sink tokens stored (0..S)"),
+                    p("seqFirstPos", Kind.POINTER, "[B] RoPE position of each sequence's first token"),
+                    p("sinkCap", Kind.I32, "S"),
+                    p("windowCap", Kind.I32, "N (recent-window ring slots; 0: none)"),
+                    p("side", Kind.POINTER, "[B][2][S+N][D] post-RoPE keys, values; null when S + N == 0"),
+                    p("query", Kind.POINTER, "[B][Hq][d] post-RoPE, unscaled"),
+                    p("scale", Kind.F32, "(float)(1/√d), multiplied into the query first"),
+                    p("keyTable", Kind.POINTER, "[D][64] z_c + s_c·c'_K,c[x mod 2^w_c]"),
+                    p("valueTable", Kind.POINTER, "[7][64] c'_V,w[x mod 2^w] by width w"),
+                    p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh)"),
+                    p("invFreq", Kind.POINTER, "[d/2] ω_i, fp32"),
+                    p("pairing", Kind.I32, "KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF"),
+                    p("headDim", Kind.I32, "d"),
+                    p("kvHeads", Kind.I32, "Hkv"),
+                    p("groupSize", Kind.I32, "G = Hq / Hkv"),
+                    p("bits", Kind.I32, "the widest code of the layer (not read)"),
+                    p("keySlots", Kind.I32, "Sk (0: no key outliers), ≤ 255"),
+                    p("valueSlots", Kind.I32, "Sv (0: no value outliers), ≤ 255"),
+                    p("partialOut", Kind.POINTER, "[B][Hq][splits][d], written"),
+                    p("partialStats", Kind.POINTER, "[B][Hq][splits][2] (max, Σp), written"),
+                    p("scores", Kind.POINTER, "debug: [B][Hq][scoreStride] or null"),
+                    p("scoreStride", Kind.I32, "row length of scores (≥ max sinks + packed)"),
+                    p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_decode", "kvq_decode_fp16",
                     p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool, read"),
                     p("pageBytes", Kind.I64, "bytes per page, PageLayout.pageBytes()"),
@@ -618,9 +659,9 @@ public final class KernelSignatures {
                     p("hi", Kind.POINTER, "[D] upper thresholds"),
                     p("zero", Kind.POINTER, "[D] z_c (KeyQuantizer.zeroPoints())"),
                     p("scale", Kind.POINTER, "[D] s_c (KeyQuantizer.scales())"),
-                    p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids, or [D][16] per channel"),
-                    p("keyMidStride", Kind.I32, "0: one midpoint row for every channel; 16: a row per channel"),
-                    p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C]"),
+                    p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids, or [D][stride] per channel"),
+                    p("keyMidStride", Kind.I32, "0: one midpoint row for every channel; 16 or 64 (width plan): a row per channel"),
+                    p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C] ([D][64] under a width plan)"),
                     p("headDim", Kind.I32, "d"),
                     p("kvHeads", Kind.I32, "Hkv"),
                     p("bits", Kind.I32, "b"),
@@ -629,6 +670,7 @@ public final class KernelSignatures {
                     p("form", Kind.I32, "KVQ_FORM_NONE or KVQ_FORM_FIXED"),
                     p("cap", Kind.I32, "outliers kept per side (FIXED: ⌊τD⌋+1)"),
                     p("keySlots", Kind.I32, "Sk = 2·cap ≤ 255 (FIXED), else 0"),
+                    p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh), or null: width b"),
                     p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_pack_v2", "kvq_pack_values_v2",
                     p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool, written"),
@@ -648,13 +690,14 @@ public final class KernelSignatures {
                     p("tokenSlot", Kind.POINTER, "[n] packed slot of token t in its sequence"),
                     p("n", Kind.I32, "tokens of this launch (= gridDim.x)"),
                     p("batch", Kind.I32, "B (bounds check of tokenSeq)"),
-                    p("valueMid", Kind.POINTER, "[C−1] fp32 midpoints of the value search centroids"),
-                    p("valueTable", Kind.POINTER, "[16] c'_V[x mod C] (reconstruction, Q-Normed)"),
+                    p("valueMid", Kind.POINTER, "[C−1] fp32 midpoints of the value search centroids ([7][64] by width under a width plan)"),
+                    p("valueTable", Kind.POINTER, "[16] c'_V[x mod C] (reconstruction, Q-Normed; [7][64] by width under a width plan)"),
                     p("headDim", Kind.I32, "d"),
                     p("kvHeads", Kind.I32, "Hkv"),
                     p("bits", Kind.I32, "b"),
                     p("form", Kind.I32, "KVQ_FORM_NONE or KVQ_FORM_FIXED"),
                     p("topK", Kind.I32, "n_v = ⌊τD⌋+2 with outliers, else 0; 2(n_v−1) ≤ 255"),
+                    p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh), or null: width b"),
                     p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_pack_v2", "kvq_side_append",
                     p("side", Kind.POINTER, "[B][2][S+N][D] fp16, written"),
@@ -923,6 +966,21 @@ public final class KernelSignatures {
      */
     public static int genericPackedDecodeSharedBytes(int headDim) {
         return (5304 + 32 * headDim) * 4;
+    }
+
+    /** The packed decode entry of caches whose channels have different code widths (a width plan). */
+    public static final String GROUPS_DECODE_ENTRY = "kvq_decode_packed_groups";
+
+    /**
+     * Dynamic shared memory of {@value #GROUPS_DECODE_ENTRY} (kvq_decode_packed_groups_bytes; the PTX constants
+     * {@code kvq_decode_packed_groups_smem_fixed/_per_d}): the generic layout with 64-entry key and value tables
+     * and the head's part of the width plan.
+     *
+     * @param headDim head dim d (even)
+     * @return bytes of dynamic shared memory per block
+     */
+    public static int groupsPackedDecodeSharedBytes(int headDim) {
+        return genericPackedDecodeSharedBytes(headDim) + 1920 + 198 * headDim;
     }
 
     /**

@@ -16,10 +16,15 @@ import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.ChannelPlan;
 import dev.kvq.layout.PageLayout;
+import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Calibrator;
+import dev.kvq.quant.Provenance;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
+import dev.kvq.quant.WeightedKMeans;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -160,6 +165,111 @@ class GpuCacheTest {
             appendAndCompare(cpu, gpu, 1, shape, appends, keys, values, 300);
             assertEquals(cpu.memory().codes(), gpu.memory().codes());
             assertEquals(cpu.memory().tokens(), gpu.memory().tokens());
+        }
+    }
+
+    /** A calibration with a Fisher bit allocation (the nuqa modes, the presets): every layer its own widths. */
+    private static Calibration allocatedCal(AttentionShape shape, QuantSpec spec) {
+        return CALIBRATIONS.computeIfAbsent(shape + "/" + spec.name(), k -> {
+            Activations[][] a = SyntheticActivations.perLayer(shape.layers(), 2048, shape.kvChannels(), 10);
+            return new Calibration(shape, spec, Provenance.unknown(), Calibrator.fit(shape, spec, a[0], a[1],
+                    WeightedKMeans.Options.defaults()));
+        });
+    }
+
+    /**
+     * Mixed code widths (issue 13: the presets kvq4/kvq3/kvq2 and nuqa modes, widths 0–6 per key pair and value
+     * channel, every layer its own page layout) on the device: the width-group pack kernels and
+     * kvq_decode_packed_groups against the CPU engine, on every layer: pages byte for byte, decoded tensors
+     * identical, scores and outputs within 1e-4; MHA and GQA, both pairings, D not a multiple of 32, a page size
+     * that is not a power of two, outliers, sinks, windows and per-channel key codebooks.
+     */
+    static Stream<Arguments> widthGroupConfigurations() {
+        return Stream.of(
+                // headDim, queryHeads, kvHeads, pairing, mode, page tokens
+                Arguments.of(64, 2, 2, RopePairing.ROTATE_HALF, "kvq4", 64),
+                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "kvq3", 64),
+                Arguments.of(40, 4, 2, RopePairing.ROTATE_HALF, "kvq2", 96),
+                Arguments.of(32, 4, 4, RopePairing.INTERLEAVED, "nuqa3-1%-r32", 64),
+                Arguments.of(8, 6, 3, RopePairing.ROTATE_HALF, "nuqa3-1%-r32-ccb", 64),
+                Arguments.of(64, 8, 4, RopePairing.ROTATE_HALF, "nuqa2-1%-s4-r16-ccb", 64));
+    }
+
+    @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} P={5}")
+    @MethodSource("widthGroupConfigurations")
+    void mixedWidthsRunOnTheDeviceWithIdenticalPages(int headDim, int queryHeads, int kvHeads, RopePairing pairing,
+                                                     String mode, int pageTokens) {
+        AttentionShape shape = new AttentionShape(2, queryHeads, kvHeads, headDim, Rope.of(10000, pairing, headDim));
+        QuantSpec spec = QuantSpec.parse(mode);
+        assertTrue(spec.allocated(), mode);
+        Calibration cal = allocatedCal(shape, spec);
+        int d = shape.kvChannels();
+        java.util.BitSet widths = new java.util.BitSet();
+        for (int c = 0; c < d; c++) {
+            widths.set(ChannelPlan.of(shape, cal.layer(0)).keyWidth(c));
+            widths.set(ChannelPlan.of(shape, cal.layer(1)).valueWidth(c) + 8);
+        }
+        assertTrue(widths.get(0, 8).cardinality() >= 2 && widths.get(8, 16).cardinality() >= 2,
+                mode + ": the allocation must give keys and values mixed widths, has " + widths);
+        int[] appends = {1, 150, 1, 1, 1, 20, 1};
+        int total = java.util.Arrays.stream(appends).sum();
+        float[] keys = SyntheticActivations.keys(221 + headDim, total, d);
+        float[] values = SyntheticActivations.values(222 + headDim, total, d);
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), pageTokens);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), pageTokens)) {
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            int at = 0;
+            for (int n : appends) {
+                for (int l = 0; l < shape.layers(); l++) {
+                    float[] k = java.util.Arrays.copyOfRange(keys, at * d, (at + n) * d);
+                    float[] v = java.util.Arrays.copyOfRange(values, at * d, (at + n) * d);
+                    cpu.append(l, k, v);
+                    gpu.append(l, k, v);
+                }
+                at += n;
+                for (int l = 0; l < shape.layers(); l++) {
+                    compareLayer(cpu, gpu, l, shape, 400 + at + l);
+                }
+            }
+            assertEquals(cpu.memory().codes(), gpu.memory().codes());
+            assertEquals(cpu.memory().tokens(), gpu.memory().tokens());
+        }
+    }
+
+    /** A preset's CUDA cache saves the CPU's snapshot byte for byte and reopens on the device as on the CPU. */
+    @Test
+    void aMixedWidthCudaCacheSavesTheCpusSnapshotAndReopensOnTheDevice(@org.junit.jupiter.api.io.TempDir
+                                                                        java.nio.file.Path dir) throws Exception {
+        AttentionShape shape = new AttentionShape(2, 8, 2, 64, Rope.of(10000, RopePairing.ROTATE_HALF, 64));
+        QuantSpec spec = QuantSpec.parse("kvq3");
+        Calibration cal = allocatedCal(shape, spec);
+        int d = shape.kvChannels();
+        float[] keys = SyntheticActivations.keys(71, 200, d);
+        float[] values = SyntheticActivations.values(72, 200, d);
+        java.nio.file.Path fromCpu = dir.resolve("cpu.kvqsnap");
+        java.nio.file.Path fromGpu = dir.resolve("gpu.kvqsnap");
+        try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), 64);
+             KvCache gpu = KvCache.open(shape, spec, cal, cuda(), 64)) {
+            assertEquals(Backend.Kind.CUDA, gpu.backend().kind(), gpu.backend().reason());
+            for (int l = 0; l < shape.layers(); l++) {
+                int n = 150 + 40 * l;
+                cpu.append(l, java.util.Arrays.copyOf(keys, n * d), java.util.Arrays.copyOf(values, n * d));
+                gpu.append(l, java.util.Arrays.copyOf(keys, n * d), java.util.Arrays.copyOf(values, n * d));
+            }
+            cpu.save(fromCpu);
+            gpu.save(fromGpu);
+            assertEquals(-1, java.nio.file.Files.mismatch(fromCpu, fromGpu), "the two snapshot files differ");
+            try (KvCache onGpu = KvCache.openSnapshot(fromGpu, cal, cuda())) {
+                assertEquals(Backend.Kind.CUDA, onGpu.backend().kind(), onGpu.backend().reason());
+                for (int l = 0; l < shape.layers(); l++) {
+                    compareLayer(cpu, onGpu, l, shape, 500 + l);
+                }
+                for (KvCache c : List.of(cpu, onGpu)) {
+                    c.append(1, java.util.Arrays.copyOfRange(keys, 190 * d, 200 * d),
+                            java.util.Arrays.copyOfRange(values, 190 * d, 200 * d));
+                }
+                compareLayer(cpu, onGpu, 1, shape, 510);
+            }
         }
     }
 
@@ -351,12 +461,12 @@ class GpuCacheTest {
             MemorySegment b = gpu.pageBytes(layer, pages);
             long at = a.mismatch(b);
             assertEquals(-1, at, "page " + pages + " of layer " + layer + " differs at byte " + at + " of "
-                    + a.byteSize() + " (" + describe(cpu.pageLayout(), at) + ")");
+                    + a.byteSize() + " (" + describe(cpu.pageLayout(layer), at) + ")");
             pages++;
         }
         int finalPages = pages;
         assertThrows(IllegalArgumentException.class, () -> gpu.pageBytes(layer, finalPages));
-        if (cpu.pageLayout().sparseOutliers()) {
+        if (cpu.pageLayout(layer).sparseOutliers()) {
             compareEntries(cpu, gpu, layer);
         }
         assertArrayEquals(cpu.decodeKeys(layer), gpu.decodeKeys(layer));
