@@ -1481,29 +1481,6 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
             }
             team.syncwarp();
             kvq_tile_sums<GM>(team, pt, zt, TW, sums, true);
-            // Σ_e α_e·table[code_e] of one channel's column of the tile's 32 tokens (w bits per code, rows
-            // `stride` words apart) into acc[q][j]; width 0 has no codes: table[0] for every token
-            auto addColumn = [&](const uint32_t* column, int stride, int w, const float* table, int j) {
-                KvqBitReader rd;
-                if (w > 0) {
-                    rd.start(column, stride, w, 0);
-                }
-                float v[GM];
-#pragma unroll
-                for (int q = 0; q < GM; q++) {
-                    v[q] = 0.0f;
-                }
-                for (int e = 0; e < TW; e++) {
-                    float cv = table[w > 0 ? rd.next() : 0] * st[e];
-#pragma unroll
-                    for (int q = 0; q < GM; q++) {
-                        v[q] = fmaf(pt[q * TW + e], cv, v[q]);
-                    }
-                }
-                for (int q = 0; q < gn; q++) {
-                    team.atomic_add_shared(&acc[q * d + j], v[q]);
-                }
-            };
             if (tileValid && pg >= 0 && tileStart < sq->quantized) {
                 const int rg = (tileStart % P) / 32;
                 if (GROUPS) {
@@ -1516,9 +1493,29 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
                         const int n = wpGroups[4 * g + 1];
                         const int position = wpGroups[4 * g + 2];
                         const uint32_t* rows = vc + wpGroups[4 * g + 3];
+                        const float* table = vtab + w * KVQ_WP_ENTRIES;
                         #pragma unroll 1
                         for (int i = lane; i < n; i += 32) {
-                            addColumn(rows + i, n, w, vtab + w * KVQ_WP_ENTRIES, wpValueChannel[position + i]);
+                            // a 0-bit reader yields code 0 (table[0], c'_V[0]) and reads only its start word:
+                            // width 0 has no rows, so it starts on a word of the plan in shared memory
+                            KvqBitReader rd;
+                            rd.start(w > 0 ? rows + i : reinterpret_cast<const uint32_t*>(wpGroups), n, w, 0);
+                            float v[GM];
+#pragma unroll
+                            for (int q = 0; q < GM; q++) {
+                                v[q] = 0.0f;
+                            }
+                            for (int e = 0; e < TW; e++) {
+                                float cv = table[rd.next()] * st[e];
+#pragma unroll
+                                for (int q = 0; q < GM; q++) {
+                                    v[q] = fmaf(pt[q * TW + e], cv, v[q]);
+                                }
+                            }
+                            const int j = wpValueChannel[position + i];
+                            for (int q = 0; q < gn; q++) {
+                                team.atomic_add_shared(&acc[q * d + j], v[q]);
+                            }
                         }
                     }
                 } else {
@@ -1526,7 +1523,23 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
                             + ((long long) h * (P / 32) + rg) * b * d;
                     #pragma unroll 1
                     for (int j = lane; j < d; j += 32) {
-                        addColumn(vc + j, d, b, vtab, j);
+                        KvqBitReader rd;
+                        rd.start(vc + j, d, b, 0);
+                        float v[GM];
+#pragma unroll
+                        for (int q = 0; q < GM; q++) {
+                            v[q] = 0.0f;
+                        }
+                        for (int e = 0; e < TW; e++) {
+                            float cv = vtab[rd.next()] * st[e];
+#pragma unroll
+                            for (int q = 0; q < GM; q++) {
+                                v[q] = fmaf(pt[q * TW + e], cv, v[q]);
+                            }
+                        }
+                        for (int q = 0; q < gn; q++) {
+                            team.atomic_add_shared(&acc[q * d + j], v[q]);
+                        }
                     }
                 }
             }

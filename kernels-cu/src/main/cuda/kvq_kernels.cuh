@@ -524,7 +524,7 @@ extern "C" __global__ void kvq_decode_packed(
         float* __restrict__ partialStats,          // [B][Hq][splits][2] (max, Σp), written
         float* __restrict__ scores,                // debug: [B][Hq][scoreStride] or null
         int scoreStride,                           // row length of scores (≥ max sinks + packed)
-        int* __restrict__ error);
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
 
 // Packed decode over format v2 pages whose channels have different widths (a width plan: a Fisher bit
 // allocation, kvq_layout_v2.cuh), else as kvq_decode_packed: keys by the head's width runs, values by its

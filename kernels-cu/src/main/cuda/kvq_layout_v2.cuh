@@ -150,14 +150,11 @@ enum KvqWidthPlanPart : int {
 
 /** int32 offset of `part` in the width plan of Hkv heads of d channels (KvKernels.WidthPlan mirrors it). */
 KVQ_HD int kvq_wp_offset(int part, int kvHeads, int d) {
+    // the sizes of the parts before `part`, as a sum the compiler folds for a constant part (no local array)
     int D = kvHeads * d;
-    int sizes[KVQ_WP_PARTS] = {D, D, D, kvHeads * (d / 2), kvHeads * KVQ_WP_RUNS * 2, D, D, D, kvHeads, kvHeads, D,
-                               kvHeads * KVQ_WP_RUNS * 4};
-    int at = 0;
-    for (int i = 0; i < part; i++) {
-        at += sizes[i];
-    }
-    return at;
+    int dParts = (part > 0) + (part > 1) + (part > 2) + (part > 5) + (part > 6) + (part > 7) + (part > 10);
+    return dParts * D + (part > 3) * kvHeads * (d / 2) + (part > 4) * kvHeads * KVQ_WP_RUNS * 2
+            + ((part > 8) + (part > 9)) * kvHeads + (part > 11) * kvHeads * KVQ_WP_RUNS * 4;
 }
 
 /** Key stream bits per token of a width plan: the end of its last physical channel's code. */
