@@ -1,5 +1,5 @@
-// kvq_layout_v2.cuh: the kernel-side view of page format v2 (the agreed draft, FORMAT-V2.md; the Java
-// PageLayout v2 is its definition once it exists). Every index rule of v2 the CUDA kernels use is
+// kvq_layout_v2.cuh: the kernel-side view of page format v2 (FORMAT-V2.md; the Java PageLayout and
+// ChannelPlan are its definition, docs/FORMATS.md its text). Every index rule of v2 the CUDA kernels use is
 // written here once; the kernels and the host reference decode both call these functions. Part
 // offsets inside a page are NOT derived here: they are PageLayout.offset(part), passed to the kernels
 // as byte offsets, as for v1.
