@@ -571,47 +571,6 @@ public final class KernelSignatures {
                     p("scores", Kind.POINTER, "debug: [B][Hq][scoreStride] or null"),
                     p("scoreStride", Kind.I32, "row length of scores (≥ max sinks + packed)"),
                     p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
-            sig("kvq_decode", "kvq_decode_packed_groups",
-                    p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool (format v2), read"),
-                    p("pageBytes", Kind.I64, "PageLayout.pageBytes()"),
-                    p("keyCodesOff", Kind.I64, "keyCodes int32 [Kw][P], Kw = ⌈Σ w/32⌉"),
-                    p("keyOutChannelOff", Kind.I64, "keyOutChannel int16 [P][Sk] (keySlots > 0)"),
-                    p("keyOutValueOff", Kind.I64, "keyOutValue fp16 [P][Sk] (keySlots > 0)"),
-                    p("keyOutHeadEndOff", Kind.I64, "keyOutHeadEnd uint8 [P][Hkv] (keySlots > 0)"),
-                    p("valueCodesOff", Kind.I64, "valueCodes int32 [P/32 · Σ_h W_h] (width groups)"),
-                    p("valueZeroOff", Kind.I64, "valueZero fp16 [P]"),
-                    p("valueScaleOff", Kind.I64, "valueScale fp16 [P]"),
-                    p("valueOutChannelOff", Kind.I64, "valueOutChannel int16 [P][Sv] (valueSlots > 0)"),
-                    p("valueOutValueOff", Kind.I64, "valueOutValue fp16 [P][Sv] (valueSlots > 0)"),
-                    p("valueOutHeadEndOff", Kind.I64, "valueOutHeadEnd uint8 [P][Hkv] (valueSlots > 0)"),
-                    p("pageTable", Kind.POINTER, "[B][maxPages]"),
-                    p("maxPages", Kind.I32, "row length of pageTable"),
-                    p("poolPages", Kind.I32, "pages in the pool (bounds check)"),
-                    p("pageTokens", Kind.I32, "P (% 32 == 0; a power of two for the instances)"),
-                    p("seqPacked", Kind.POINTER, "[B] packed slots (all in the pages)"),
-                    p("seqSinks", Kind.POINTER, "[B] sink tokens stored (0..S)"),
-                    p("seqFirstPos", Kind.POINTER, "[B] RoPE position of each sequence's first token"),
-                    p("sinkCap", Kind.I32, "S"),
-                    p("windowCap", Kind.I32, "N (recent-window ring slots; 0: none)"),
-                    p("side", Kind.POINTER, "[B][2][S+N][D] post-RoPE keys, values; null when S + N == 0"),
-                    p("query", Kind.POINTER, "[B][Hq][d] post-RoPE, unscaled"),
-                    p("scale", Kind.F32, "(float)(1/√d), multiplied into the query first"),
-                    p("keyTable", Kind.POINTER, "[D][64] z_c + s_c·c'_K,c[x mod 2^w_c]"),
-                    p("valueTable", Kind.POINTER, "[7][64] c'_V,w[x mod 2^w] by width w"),
-                    p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh)"),
-                    p("invFreq", Kind.POINTER, "[d/2] ω_i, fp32"),
-                    p("pairing", Kind.I32, "KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF"),
-                    p("headDim", Kind.I32, "d"),
-                    p("kvHeads", Kind.I32, "Hkv"),
-                    p("groupSize", Kind.I32, "G = Hq / Hkv"),
-                    p("bits", Kind.I32, "the widest code of the layer (not read)"),
-                    p("keySlots", Kind.I32, "Sk (0: no key outliers), ≤ 255"),
-                    p("valueSlots", Kind.I32, "Sv (0: no value outliers), ≤ 255"),
-                    p("partialOut", Kind.POINTER, "[B][Hq][splits][d], written"),
-                    p("partialStats", Kind.POINTER, "[B][Hq][splits][2] (max, Σp), written"),
-                    p("scores", Kind.POINTER, "debug: [B][Hq][scoreStride] or null"),
-                    p("scoreStride", Kind.I32, "row length of scores (≥ max sinks + packed)"),
-                    p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_decode", "kvq_decode_fp16",
                     p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool, read"),
                     p("pageBytes", Kind.I64, "bytes per page, PageLayout.pageBytes()"),
@@ -722,8 +681,31 @@ public final class KernelSignatures {
                 case "kvq_decode_fp16" -> family(s, fp16Instances());
                 default -> s;
             });
+            if (s.name().equals("kvq_decode_packed")) {
+                out.add(widthGroups(s));
+            }
         }
         return List.copyOf(out);
+    }
+
+    /** {@value #GROUPS_DECODE_ENTRY}: the generic packed decode's parameters with the width plan after the tables. */
+    private static Signature widthGroups(Signature packed) {
+        List<Param> params = new ArrayList<>();
+        for (Param q : packed.params()) {
+            switch (q.name()) {
+                case "keyCodesOff" -> params.add(p("keyCodesOff", Kind.I64, "keyCodes int32 [Kw][P], Kw = ⌈Σ w/32⌉"));
+                case "valueCodesOff" -> params.add(p("valueCodesOff", Kind.I64,
+                        "valueCodes int32 [P/32 · Σ_h W_h] (width groups)"));
+                case "keyTable" -> params.add(p("keyTable", Kind.POINTER, "[D][64] z_c + s_c·c'_K,c[x mod 2^w_c]"));
+                case "valueTable" -> {
+                    params.add(p("valueTable", Kind.POINTER, "[7][64] c'_V,w[x mod 2^w] by width w"));
+                    params.add(p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh)"));
+                }
+                case "bits" -> params.add(p("bits", Kind.I32, "the widest code of the layer (not read)"));
+                default -> params.add(q);
+            }
+        }
+        return new Signature(packed.source(), GROUPS_DECODE_ENTRY, params);
     }
 
     private static final Map<String, Signature> BY_NAME = index();

@@ -128,9 +128,9 @@ public final class CudaProfiler implements AutoCloseable {
             throw new UnsupportedOperationException("repeating pages needs fixed-slot outliers or none, not "
                     + QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
         }
-        Occupancy occupancy = setup.occupancy();
+        Occupancy occupancy = setup.occupancy(layer);
         int stored = tokens[layer];
-        int full = occupancy.packedTokens(stored) / setup.layout().pageTokens();
+        int full = occupancy.packedTokens(stored) / setup.layout(layer).pageTokens();
         if (full < 1 || target < stored) {
             throw new IllegalArgumentException("need at least one full page and target >= stored, got " + stored
                     + " -> " + target);
@@ -138,7 +138,7 @@ public final class CudaProfiler implements AutoCloseable {
         DevicePages p = sequence.pages(layer);
         int need = occupancy.pagesFor(occupancy.packedTokens(target));
         p.grow(need);
-        long pageBytes = setup.layout().pageBytes();
+        long pageBytes = setup.layout(layer).pageBytes();
         int have = full;
         while (have < need) {
             int copy = Math.min(have, need - have);
@@ -173,12 +173,12 @@ public final class CudaProfiler implements AutoCloseable {
     }
 
     private long readBytes(int layer, Part... parts) {
-        PageLayout layout = setup.layout();
+        PageLayout layout = setup.layout(layer);
         long perPage = 0;
         for (Part part : parts) {
             perPage += layout.bytes(part);
         }
-        Occupancy occupancy = setup.occupancy();
+        Occupancy occupancy = setup.occupancy(layer);
         return perPage * occupancy.packedTokens(tokens[layer]) / layout.pageTokens()
                 + (long) occupancy.sinks().capacity() * setup.shape().kvChannels() * 2;
     }
