@@ -30,7 +30,9 @@ import java.util.function.ToIntFunction;
  * {@code kvq_pack_values_v2} and {@code kvq_side_append} one block per token, {@code kvq_fp16_append} for fp16
  * pages; the fused decode {@link #decodeEntry()} over {@code (splits, Hkv)} blocks of
  * {@code KVQ_DECODE_THREADS}, then {@code kvq_decode_merge} over {@code (Hq)} blocks of
- * {@code KVQ_MERGE_THREADS}.
+ * {@code KVQ_MERGE_THREADS}. Mixed code widths (a bit allocation) pass each layer's width plan to the appends
+ * and decode with {@code kvq_decode_packed_groups} ({@link WidthTables}, {@code WidthPlan}): one instance of this
+ * class per layer layout.
  *
  * <p>The TOKEN_MAJOR_SPARSE form runs the format v1 kernels, launch geometry as the header's: packing one block
  * of {@code KVQ_PACK_THREADS} per token; key scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
@@ -131,7 +133,7 @@ public final class KvKernels {
      * The byte layout of the quantizer tables of a layer with mixed code widths (a bit allocation), in floats
      * from the start: lo, hi, z, s [D]; the key table [D][64] ({@code CodeTables.keys} at 64 entries); the key
      * midpoints [D][64] (each channel's {@code 2^w − 1}, then +∞); the value tables [7][64] and value midpoints
-     * [7][64] by width; then the layer's width plan ({@link #widthPlan}, int32 bits), which the kernels read in
+     * [7][64] by width; then the layer's width plan ({@code WidthPlan}, int32 bits), which the kernels read in
      * place of a width.
      */
     public static final class WidthTables {
