@@ -179,7 +179,22 @@ public final class KvKernels {
         /** Runs or groups per head the plan holds (KVQ_WP_RUNS): widths 0–6 make at most 7. */
         static final int RUNS = 8;
 
-        /** int32 offset of part {@code part} (0 = key widths … 11 = value groups), as kvq_wp_offset. */
+        /** The parts, in order (KvqWidthPlanPart). */
+        static final int KEY_WIDTH = 0;
+        static final int KEY_CHANNEL = 1;
+        static final int KEY_BIT = 2;
+        static final int KEY_PAIRS = 3;
+        static final int KEY_RUNS = 4;
+        static final int VALUE_WIDTH = 5;
+        static final int VALUE_WORD = 6;
+        static final int VALUE_ROWS = 7;
+        static final int VALUE_BEFORE = 8;
+        static final int VALUE_WORDS = 9;
+        static final int VALUE_CHANNEL = 10;
+        static final int VALUE_GROUPS = 11;
+        private static final int PARTS = 12;
+
+        /** int32 offset of part {@code part} ({@link #KEY_WIDTH} … {@link #VALUE_GROUPS}), as kvq_wp_offset. */
         static int offset(int part, int kvHeads, int headDim) {
             int d = kvHeads * headDim;
             int[] sizes = {d, d, d, kvHeads * (headDim / 2), kvHeads * RUNS * 2, d, d, d, kvHeads, kvHeads, d,
@@ -192,7 +207,7 @@ public final class KvKernels {
         }
 
         static int ints(int kvHeads, int headDim) {
-            return offset(12, kvHeads, headDim);
+            return offset(PARTS, kvHeads, headDim);
         }
 
         /** The plan of {@code plan}'s layer. */
@@ -200,54 +215,46 @@ public final class KvKernels {
             int kv = plan.kvHeads();
             int hd = plan.headDim();
             int[] t = new int[ints(kv, hd)];
-            int keyWidth = offset(0, kv, hd);
-            int keyChannel = offset(1, kv, hd);
-            int keyBit = offset(2, kv, hd);
-            int keyPairs = offset(3, kv, hd);
-            int keyRuns = offset(4, kv, hd);
-            int valueWidth = offset(5, kv, hd);
-            int valueWord = offset(6, kv, hd);
-            int valueRows = offset(7, kv, hd);
-            int valueBefore = offset(8, kv, hd);
-            int valueWords = offset(9, kv, hd);
-            int valueChannel = offset(10, kv, hd);
-            int valueGroups = offset(11, kv, hd);
+            int[] at = new int[PARTS];
+            for (int part = 0; part < PARTS; part++) {
+                at[part] = offset(part, kv, hd);
+            }
             for (int c = 0; c < kv * hd; c++) {
-                t[keyWidth + c] = plan.keyWidth(c);
+                t[at[KEY_WIDTH] + c] = plan.keyWidth(c);
                 int logical = plan.keyChannelAt(c);
-                t[keyChannel + c] = logical;
-                t[keyBit + c] = plan.keyBit(logical);
-                t[valueWidth + c] = plan.valueWidth(c);
+                t[at[KEY_CHANNEL] + c] = logical;
+                t[at[KEY_BIT] + c] = plan.keyBit(logical);
+                t[at[VALUE_WIDTH] + c] = plan.valueWidth(c);
             }
             for (int h = 0; h < kv; h++) {
                 List<ChannelPlan.KeyPair> pairs = plan.keyPairs(h);
                 int run = -1;
                 for (int k = 0; k < pairs.size(); k++) {
                     ChannelPlan.KeyPair p = pairs.get(k);
-                    t[keyPairs + h * (hd / 2) + k] = p.first() | p.partner() << 10 | p.frequency() << 20;
+                    t[at[KEY_PAIRS] + h * (hd / 2) + k] = p.first() | p.partner() << 10 | p.frequency() << 20;
                     if (k == 0 || pairs.get(k - 1).width() != p.width()) {
                         run++;
-                        t[keyRuns + (h * RUNS + run) * 2] = p.width();
+                        t[at[KEY_RUNS] + (h * RUNS + run) * 2] = p.width();
                     }
-                    t[keyRuns + (h * RUNS + run) * 2 + 1]++;
+                    t[at[KEY_RUNS] + (h * RUNS + run) * 2 + 1]++;
                 }
                 List<ChannelPlan.ValueGroup> groups = plan.valueGroups(h);
                 for (int g = 0; g < groups.size(); g++) {
                     ChannelPlan.ValueGroup vg = groups.get(g);
-                    int at = valueGroups + (h * RUNS + g) * 4;
-                    t[at] = vg.width();
-                    t[at + 1] = vg.channels();
-                    t[at + 2] = vg.position();
-                    t[at + 3] = vg.wordOffset();
+                    int entry = at[VALUE_GROUPS] + (h * RUNS + g) * 4;
+                    t[entry] = vg.width();
+                    t[entry + 1] = vg.channels();
+                    t[entry + 2] = vg.position();
+                    t[entry + 3] = vg.wordOffset();
                     for (int i = 0; i < vg.channels(); i++) {
                         int j = plan.valueChannelAt(h, vg.position() + i);
-                        t[valueChannel + h * hd + vg.position() + i] = j;
-                        t[valueWord + h * hd + j] = vg.wordOffset() + i;
-                        t[valueRows + h * hd + j] = vg.channels();
+                        t[at[VALUE_CHANNEL] + h * hd + vg.position() + i] = j;
+                        t[at[VALUE_WORD] + h * hd + j] = vg.wordOffset() + i;
+                        t[at[VALUE_ROWS] + h * hd + j] = vg.channels();
                     }
                 }
-                t[valueBefore + h] = plan.valueWordsBefore(h);
-                t[valueWords + h] = plan.headValueWords(h);
+                t[at[VALUE_BEFORE] + h] = plan.valueWordsBefore(h);
+                t[at[VALUE_WORDS] + h] = plan.headValueWords(h);
             }
             return t;
         }

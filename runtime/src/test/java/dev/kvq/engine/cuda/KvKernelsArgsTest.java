@@ -235,9 +235,9 @@ class KvKernelsArgsTest {
             IntBinaryOperator part = (p, i) -> plan32.applyAsInt(KvKernels.WidthPlan.offset(p, 2, 40) + i);
             for (int c = 0; c < d; c++) {
                 int w = plan.keyWidth(c);
-                assertEquals(w, part.applyAsInt(0, c));
-                assertEquals(plan.keyChannelAt(c), part.applyAsInt(1, c));
-                assertEquals(plan.keyBit(plan.keyChannelAt(c)), part.applyAsInt(2, c));
+                assertEquals(w, part.applyAsInt(KvKernels.WidthPlan.KEY_WIDTH, c));
+                assertEquals(plan.keyChannelAt(c), part.applyAsInt(KvKernels.WidthPlan.KEY_CHANNEL, c));
+                assertEquals(plan.keyBit(plan.keyChannelAt(c)), part.applyAsInt(KvKernels.WidthPlan.KEY_BIT, c));
                 for (int x = 0; x < 64; x++) {
                     assertEquals(keys.dequantize(c, x & ((1 << w) - 1)), t[KvKernels.WidthTables.keyTable(d) + 64 * c + x]);
                     float[] mid = keys.codebook(c).midpoints();
@@ -246,17 +246,17 @@ class KvKernelsArgsTest {
                 }
                 int h = c / 40;
                 int g = plan.valueGroupOf(c);
-                assertEquals(plan.valueWidth(c), part.applyAsInt(5, c));
+                assertEquals(plan.valueWidth(c), part.applyAsInt(KvKernels.WidthPlan.VALUE_WIDTH, c));
                 assertEquals(layout.valueWord(h, 0, g, 0, plan.valuePositionOf(c)) - layout.valueWord(h, 0, 0, 0, 0),
-                        part.applyAsInt(6, c), "row-0 word of channel " + c);
-                assertEquals(plan.valueGroups(h).get(g).channels(), part.applyAsInt(7, c));
+                        part.applyAsInt(KvKernels.WidthPlan.VALUE_WORD, c), "row-0 word of channel " + c);
+                assertEquals(plan.valueGroups(h).get(g).channels(), part.applyAsInt(KvKernels.WidthPlan.VALUE_ROWS, c));
             }
             for (int h = 0; h < 2; h++) {
-                assertEquals(plan.valueWordsBefore(h), part.applyAsInt(8, h));
-                assertEquals(plan.headValueWords(h), part.applyAsInt(9, h));
+                assertEquals(plan.valueWordsBefore(h), part.applyAsInt(KvKernels.WidthPlan.VALUE_BEFORE, h));
+                assertEquals(plan.headValueWords(h), part.applyAsInt(KvKernels.WidthPlan.VALUE_WORDS, h));
                 int pairs = 0;
                 for (int run = 0; run < KvKernels.WidthPlan.RUNS; run++) {
-                    pairs += part.applyAsInt(4, (h * KvKernels.WidthPlan.RUNS + run) * 2 + 1);
+                    pairs += part.applyAsInt(KvKernels.WidthPlan.KEY_RUNS, (h * KvKernels.WidthPlan.RUNS + run) * 2 + 1);
                 }
                 assertEquals(20, pairs, "head " + h + "'s runs hold its pairs");
             }
