@@ -593,7 +593,7 @@ class GpuCacheTest {
     @Test
     void positionsUpToTenMillion() {
         AttentionShape shape = new AttentionShape(1, 8, 2, 128);
-        for (String mode : List.of("nuq3-1%", "fp16")) {
+        for (String mode : List.of("nuq3-1%", "fp16", "kvq3")) {
             QuantSpec spec = QuantSpec.parse(mode);
             Calibration cal = cal(shape, spec);
             int n = 700;
