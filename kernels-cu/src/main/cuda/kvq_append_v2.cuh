@@ -1,5 +1,6 @@
 // kvq_append_v2.cuh: the append bodies of page format v2 (kvq_layout_v2.cuh): keys with RoPE pairs
-// adjacent and per-head outlier ends, values (v1's bytes at uniform width) with per-head ends, and
+// adjacent and per-head outlier ends, values (v1's bytes at uniform width; width groups under a width
+// plan) with per-head ends, and
 // the fp16 side buffer (sinks + recent-window ring). They reuse the v1 bodies for everything the two
 // formats share (codes, outlier selection, rotated fp16 rows).
 #pragma once
@@ -30,10 +31,26 @@ KVQ_HD void kvq_v2_store_head_ends(const Team& team, unsigned char* ends, int kv
     }
 }
 
-/** kvq_pack_keys_v2 for token t. Shared: sel, sorted [2·KVQ_MAX_CAP]. */
+/** The entry check of kvq_pack_keys_v2: a form, slot count, stream length and midpoint stride it writes. */
+KVQ_HD bool kvq_pack_keys_v2_shape_ok(int channels, int headDim, int kvHeads, int bits, int keyWords, int form,
+                                      int keySlots, int keyMidStride, const int* plan) {
+    if (form == KVQ_FORM_SPARSE || keySlots > KVQ_V2_MAX_SLOTS) {
+        return false;
+    }
+    if (plan == nullptr) {
+        return keyWords == kvq_v2_key_words(bits, channels) && (keyMidStride == 0 || keyMidStride == 16);
+    }
+    return keyMidStride == KVQ_WP_ENTRIES && keyWords == (kvq_wp_key_bits(plan, kvHeads, headDim) + 31) / 32;
+}
+
+/**
+ * kvq_pack_keys_v2 for token t; under a width plan (`plan` non-null, a.keyWidth its key widths) the words
+ * come from the plan's physical order and bit offsets. Shared: sel, sorted [2·KVQ_MAX_CAP].
+ */
 template <class Team>
 KVQ_HD void kvq_pack_key_token_v2(const Team& team, const KvqKeyPack& a, long long headEndOff, int headDim,
-                                  int kvHeads, int keyWords, int pairing, int t, int* sel, int* sorted) {
+                                  int kvHeads, int keyWords, int pairing, const int* plan, int t, int* sel,
+                                  int* sorted) {
     int r;
     unsigned char* page = kvq_token_page(a, t, &r);
     if (page == nullptr) {
@@ -41,7 +58,12 @@ KVQ_HD void kvq_pack_key_token_v2(const Team& team, const KvqKeyPack& a, long lo
     }
     const float* x = a.keys + (long long) t * a.channels;
     uint32_t* codes = reinterpret_cast<uint32_t*>(page + a.keyCodesOff);
-    for (int w = team.rank(); w < keyWords; w += team.size()) {
+    for (int w = team.rank(); w < keyWords && plan != nullptr; w += team.size()) {
+        codes[kvq_v2_key_word_index(w, r, a.pageTokens)] = kvq_wp_key_word(plan, kvHeads, headDim, w, [&](int c) {
+            return kvq_key_code(a, x, c);
+        });
+    }
+    for (int w = team.rank(); w < keyWords && plan == nullptr; w += team.size()) {
         // physical channel pc of the stream holds the code of logical channel h·d + logical(pc − h·d)
         codes[kvq_v2_key_word_index(w, r, a.pageTokens)] = kvq_key_word(w, a.bits, a.channels, [&](int pc) {
             int h = pc / headDim;

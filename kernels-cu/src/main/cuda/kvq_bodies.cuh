@@ -5,6 +5,7 @@
 #pragma once
 
 #include "kvq_kernels.cuh"
+#include "kvq_layout_v2.cuh"
 #include "kvq_math.cuh"
 
 #define KVQ_MAXG 8          // query heads accumulated in registers per pass (larger groups loop)
@@ -104,6 +105,8 @@ struct KvqKeyPack {
     const float *lo, *hi, *zero, *scale, *keyMid, *keyTable;
     int channels, bits, form, cap, keySlots;
     int keyMidStride;  // floats between channels' midpoint rows: 0 (one key codebook per layer) or 16 (per channel)
+    int keyEntries = 16;            // keyTable entries per channel: 16, or KVQ_WP_ENTRIES under a width plan
+    const int* keyWidth = nullptr;  // [D] per-channel widths of a width plan (kvq_layout_v2.cuh); null: `bits`
     int* keyOutCount;
     unsigned char* entryPool;
     const int* keyChunkTable;
@@ -113,7 +116,8 @@ struct KvqKeyPack {
 
 KVQ_HD int kvq_key_code(const KvqKeyPack& a, const float* x, int c) {
     float u = kvq_key_normalize(x[c], a.zero[c], a.scale[c]);
-    return kvq_nearest(u, a.keyMid + (long long) c * a.keyMidStride, (1 << a.bits) - 1);
+    int b = a.keyWidth != nullptr ? a.keyWidth[c] : a.bits;
+    return kvq_nearest(u, a.keyMid + (long long) c * a.keyMidStride, (1 << b) - 1);
 }
 
 /** Token t's page and row, or null when its sequence/slot is invalid (error recorded). */
@@ -186,7 +190,7 @@ KVQ_HD int kvq_key_fixed_slots(const Team& team, const KvqKeyPack& a, const floa
             int c = sorted[i];
             int code = kvq_key_code(a, x, c);
             ch = (uint16_t) c;
-            v = kvq_f2h(kvq_sub(x[c], a.keyTable[c * 16 + code]));
+            v = kvq_f2h(kvq_sub(x[c], a.keyTable[c * a.keyEntries + code]));
         }
         chs[i] = ch;
         vals[i] = v;
@@ -273,7 +277,7 @@ KVQ_HD void kvq_key_sparse_token(const Team& team, const KvqKeyPack& a, int t) {
             unsigned char* chunk = kvq_chunk(a.entryPool, a.keyChunkTable, seq, a.maxChunks, a.poolChunks, e, a.error);
             if (chunk != nullptr) {
                 int code = kvq_key_code(a, x, c);
-                kvq_put_entry(chunk, e, c, kvq_f2h(kvq_sub(x[c], a.keyTable[c * 16 + code])));
+                kvq_put_entry(chunk, e, c, kvq_f2h(kvq_sub(x[c], a.keyTable[c * a.keyEntries + code])));
             }
         }
         done += round;
@@ -294,11 +298,63 @@ struct KvqValuePack {
     const float* valueMid;
     const float* valueTable;
     int channels, headDim, bits, form, topK;
+    const int* plan = nullptr;  // a width plan (kvq_layout_v2.cuh): valueMid / valueTable are then [7][64] by width
     unsigned char* entryPool;
     const int* valueChunkTable;
     int maxChunks, poolChunks;
     int* error;
 };
+
+/** The code an outlier holds in the dense part at width b: the middle one, 2^(b−1) − 1 (0 at width 0). */
+KVQ_HD int kvq_value_middle_code(int b) {
+    return b > 0 ? (1 << (b - 1)) - 1 : 0;
+}
+
+/**
+ * The value codes of row r under a width plan: each logical channel c with its own width, midpoints and
+ * word position (kvq_layout_v2.cuh); outlier channels (sorted[0, outliers)) hold their width's middle code.
+ * As the uniform loop, a token changes only its own bits of the 32-token words, atomically.
+ */
+template <class Team>
+KVQ_HD void kvq_pack_value_codes_wp(const Team& team, const KvqValuePack& a, unsigned char* page, int r,
+                                    const float* x, float z, float s, const int* sorted, int outliers) {
+    int d = a.channels;
+    int headDim = a.headDim;
+    int kvHeads = d / headDim;
+    const int* width = a.plan + kvq_wp_offset(KVQ_WP_VALUE_WIDTH, kvHeads, headDim);
+    const int* word0 = a.plan + kvq_wp_offset(KVQ_WP_VALUE_WORD, kvHeads, headDim);
+    const int* rows = a.plan + kvq_wp_offset(KVQ_WP_VALUE_ROWS, kvHeads, headDim);
+    const int* before = a.plan + kvq_wp_offset(KVQ_WP_VALUE_BEFORE, kvHeads, headDim);
+    const int* headWords = a.plan + kvq_wp_offset(KVQ_WP_VALUE_WORDS, kvHeads, headDim);
+    uint32_t* words = reinterpret_cast<uint32_t*>(page + a.valueCodesOff);
+    int e = r & 31;
+    for (int c = team.rank(); c < d; c += team.size()) {
+        int b = width[c];
+        if (b == 0) {
+            continue;  // no bits: the channel decodes to z + s·c'_V[0]
+        }
+        int code;
+        if (outliers > 0 && kvq_contains_sorted(sorted, outliers, c)) {
+            code = kvq_value_middle_code(b);
+        } else {
+            float u = s > 0.0f ? kvq_div(kvq_sub(x[c], z), s) : 0.0f;
+            code = kvq_nearest(u, a.valueMid + b * KVQ_WP_ENTRIES, (1 << b) - 1);
+        }
+        int h = c / headDim;
+        int bit = b * e;
+        int shift = bit & 31;
+        long long n = rows[c];
+        uint32_t* w = words + (long long) (a.pageTokens / 32) * before[h] + (long long) (r >> 5) * headWords[h]
+                + word0[c] + (bit >> 5) * n;
+        uint32_t mask = (1u << b) - 1u;
+        team.atomic_and(w, ~(mask << shift));
+        team.atomic_or(w, (uint32_t) code << shift);
+        if (shift + b > 32) {
+            team.atomic_and(w + n, ~(mask >> (32 - shift)));
+            team.atomic_or(w + n, (uint32_t) code >> (32 - shift));
+        }
+    }
+}
 
 /**
  * kvq_pack_values for token t. Shared: sel[2·KVQ_MAX_CAP], sorted[same]. The n_v most extreme
@@ -363,7 +419,7 @@ KVQ_HD void kvq_pack_value_token(const Team& team, const KvqValuePack& a, int t,
     }
     float z = kvq_fp16_round(kvq_mul(kvq_add(hi, lo), 0.5f));
     float s = kvq_fp16_round(kvq_mul(kvq_sub(hi, lo), 0.5f));
-    int middleCode = (1 << (b - 1)) - 1;
+    int middleCode = kvq_value_middle_code(b);
     float middle = kvq_add(z, kvq_mul(s, a.valueTable[middleCode]));
     if (team.rank() == 0) {
         reinterpret_cast<uint16_t*>(page + a.valueZeroOff)[r] = kvq_f2h(z);
@@ -384,7 +440,10 @@ KVQ_HD void kvq_pack_value_token(const Team& team, const KvqValuePack& a, int t,
     long long row = (r >> 5) * b + (bit >> 5);
     uint32_t* words = reinterpret_cast<uint32_t*>(page + a.valueCodesOff);
     long long headWords = (p / 32) * b * headDim;
-    for (int c = team.rank(); c < d; c += team.size()) {
+    if (a.plan != nullptr) {
+        kvq_pack_value_codes_wp(team, a, page, r, x, z, s, sorted, outliers);
+    }
+    for (int c = team.rank(); c < d && a.plan == nullptr; c += team.size()) {
         int code;
         if (outliers > 0 && kvq_contains_sorted(sorted, outliers, c)) {
             code = middleCode;
@@ -411,7 +470,13 @@ KVQ_HD void kvq_pack_value_token(const Team& team, const KvqValuePack& a, int t,
     }
     for (int i = team.rank(); i < outliers; i += team.size()) {
         int c = sorted[i];
-        uint16_t res = kvq_f2h(kvq_sub(x[c], middle));
+        float mid = middle;
+        if (a.plan != nullptr) {
+            // the residual is taken against the channel's own middle code at its width (ValueQuantizer)
+            int w = a.plan[kvq_wp_offset(KVQ_WP_VALUE_WIDTH, d / headDim, headDim) + c];
+            mid = kvq_add(z, kvq_mul(s, a.valueTable[w * KVQ_WP_ENTRIES + kvq_value_middle_code(w)]));
+        }
+        uint16_t res = kvq_f2h(kvq_sub(x[c], mid));
         if (a.form == KVQ_FORM_FIXED) {
             reinterpret_cast<uint16_t*>(page + a.valueOutChannelOff)[(long long) r * outliers + i] = (uint16_t) c;
             reinterpret_cast<uint16_t*>(page + a.valueOutValueOff)[(long long) r * outliers + i] = res;

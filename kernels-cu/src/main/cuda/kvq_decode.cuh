@@ -185,6 +185,7 @@ struct KvqDecodeArgs {
     const float* valueTable;
     const float* invFreq;
     int pairing, headDim, kvHeads, groupSize, bits, keySlots, valueSlots;
+    const int* widthPlan;           // kvq_decode_packed_groups: the layer's width plan (kvq_layout_v2.cuh)
     float* partialOut;
     float* partialStats;
     float* scores;
@@ -1228,21 +1229,88 @@ KVQ_HD constexpr int kvq_decode_packed_generic_bytes(int d) {
 }
 
 /**
+ * Shared memory of kvq_decode_packed_groups (width plans), in bytes, for head dim d: the generic layout with
+ * 64-entry tables (keys [d][64], values [7][64]) and the head's part of the plan (pairs [d/2], runs [8][2],
+ * value channels [d], groups [8][4]).
+ */
+KVQ_HD constexpr int kvq_decode_packed_groups_bytes(int d) {
+    return kvq_decode_packed_generic_bytes(d)
+            + ((KVQ_WP_ENTRIES - 16) * d + ((KVQ_WP_MAX_WIDTH + 1) * KVQ_WP_ENTRIES - 16)
+               + d / 2 + KVQ_WP_RUNS * 2 + d + KVQ_WP_RUNS * 4) * 4;
+}
+
+/**
+ * Scores of one token's key codes under a width plan: head h's pairs run by run, the width fixed inside
+ * each run's loop, each pair one 2w-bit field at the run's running bit (a width-0 run reads nothing: its
+ * channels are their zero-points, entry 0 of the table). pair(k, kj, kp, first, partner, frequency) gets
+ * the dequantized pre-RoPE pair. Words are loaded once each (the fields walk the stream in order).
+ */
+template <class Pair>
+KVQ_HD void kvq_wp_key_fields(const uint32_t* codes, int pageTokens, int headBit, const int* runs,
+                              const int* pairs, const float* lut, Pair pair) {
+    int bit = headBit;
+    int k = 0;
+    int curIndex = -1;
+    uint32_t cur = 0;
+    #pragma unroll 1
+    for (int run = 0; run < KVQ_WP_RUNS; run++) {
+        const int w = runs[2 * run];
+        const int count = runs[2 * run + 1];
+        if (count == 0) {
+            break;
+        }
+        const int fieldBits = 2 * w;
+        const uint32_t mask = (1u << w) - 1u;
+        #pragma unroll 1
+        for (int end = k + count; k < end; k++) {
+            uint32_t f = 0;
+            if (w > 0) {
+                int index = bit >> 5;
+                int sh = bit & 31;
+                if (index != curIndex) {
+                    curIndex = index;
+                    cur = kvq_load(codes + (long long) index * pageTokens, KVQ_LD_KEY_CODES);
+                }
+                f = cur >> sh;
+                if (sh + fieldBits > 32) {
+                    curIndex = index + 1;
+                    cur = kvq_load(codes + (long long) curIndex * pageTokens, KVQ_LD_KEY_CODES);
+                    f |= cur << (32 - sh);
+                }
+                bit += fieldBits;
+            }
+            const int packedPair = pairs[k];
+            const int first = packedPair & 1023;
+            const int partner = (packedPair >> 10) & 1023;
+            pair(lut[first * KVQ_WP_ENTRIES + (f & mask)], lut[partner * KVQ_WP_ENTRIES + ((f >> w) & mask)],
+                 packedPair >> 20);
+        }
+    }
+}
+
+/**
  * kvq_decode_packed (generic fallback: any head dim d ≤ 256 that is a multiple of 8, any G, any page
  * size P that is a multiple of 32) for block (split, h, seq). One lane per token for keys (a 2b-bit
  * pair reader over 4-byte words; exact RoPE angle per token and pair), one lane per channel for
  * values; query heads in passes of KVQ_DECODE_GM (the codes are decoded again per pass). Slower
  * than the specialized instances; the same online softmax, side tokens, outliers and partials.
+ * GROUPS: kvq_decode_packed_groups, the same over a width plan (kvq_layout_v2.cuh): keys by the head's
+ * width runs (kvq_wp_key_fields), values by its width groups, each loop with its width fixed, 64-entry
+ * tables; the accumulator stays in logical channel order, so outliers, side tokens and the partials are
+ * the uniform kernel's.
  */
-template <class Team>
+template <bool GROUPS, class Team>
 KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArgs& a, int split, int splits, int h,
                                             int seq, float* smem) {
     constexpr int GM = KVQ_DECODE_GM;
     constexpr int TW = 32;
+    constexpr int KE = GROUPS ? KVQ_WP_ENTRIES : 16;                       // key table entries per channel
+    constexpr int VE = GROUPS ? (KVQ_WP_MAX_WIDTH + 1) * KVQ_WP_ENTRIES : 16;  // value table floats
     const int d = a.headDim;
     const int b = a.bits;
     const int G = a.groupSize;
-    if (d < 8 || d > 256 || d % 8 != 0 || b < 2 || b > 4 || G < 1 || !kvq_decode_shape_ok(a, b, G, d, false)) {
+    const bool widthOk = GROUPS ? a.widthPlan != nullptr : b >= 2 && b <= 4;
+    if (d < 8 || d > 256 || d % 8 != 0 || !widthOk || G < 1 || !kvq_decode_shape_ok(a, b, G, d, false)) {
         kvq_fail(a.error, KVQ_ERR_SHAPE);
         return;
     }
@@ -1251,13 +1319,18 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
     KvqDecodeSeq* sq = reinterpret_cast<KvqDecodeSeq*>(smem);
     float* qry = smem + KVQ_SEQ_FLOATS;  // [GM][d/2] (first, partner) scaled query pairs
     float* lut = qry + GM * d;
-    float* vtab = lut + 16 * d;
-    float* zsAll = vtab + 16;
+    float* vtab = lut + KE * d;
+    float* zsAll = vtab + VE;
     float* ptAll = zsAll + warps * 2 * TW;
     float* acc = ptAll + warps * GM * TW;
     float* wmax = acc + GM * d;
     float* mf = wmax + warps * GM;
     float* sums = mf + 2 * GM;
+    // GROUPS: head h's part of the width plan (pairs [d/2], runs [8][2], value channels [d], groups [8][4])
+    int* wpPairs = reinterpret_cast<int*>(sums + 2 * GM);
+    int* wpRuns = wpPairs + d / 2;
+    int* wpValueChannel = wpRuns + 2 * KVQ_WP_RUNS;
+    int* wpGroups = wpValueChannel + d;
     const int rank = team.rank();
     const int lane = team.lane();
     const int warp = team.warp();
@@ -1268,12 +1341,39 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
     }
     const uint32_t cm = (1u << b) - 1u;
     #pragma unroll 1
-    for (int e = rank; e < 16 * d; e += team.size()) {
-        lut[e] = kvq_load(a.keyTable + (long long) h * d * 16 + e, KVQ_LD_SETUP);
+    for (int e = rank; e < KE * d; e += team.size()) {
+        lut[e] = kvq_load(a.keyTable + (long long) h * d * KE + e, KVQ_LD_SETUP);
     }
     #pragma unroll 1
-    for (int e = rank; e < 16; e += team.size()) {
+    for (int e = rank; e < VE; e += team.size()) {
         vtab[e] = kvq_load(a.valueTable + e, KVQ_LD_SETUP);
+    }
+    int headBit = 0;      // GROUPS: the head's first key stream bit
+    int valueBefore = 0;  // GROUPS: Σ_{h'<h} W_h'
+    int valueWords = 0;   // GROUPS: W_h
+    if (GROUPS) {
+        const int* plan = a.widthPlan;
+        const int kv = a.kvHeads;
+        #pragma unroll 1
+        for (int e = rank; e < d / 2; e += team.size()) {
+            wpPairs[e] = kvq_load(plan + kvq_wp_offset(KVQ_WP_KEY_PAIRS, kv, d) + h * (d / 2) + e, KVQ_LD_SETUP);
+        }
+        #pragma unroll 1
+        for (int e = rank; e < 2 * KVQ_WP_RUNS; e += team.size()) {
+            wpRuns[e] = kvq_load(plan + kvq_wp_offset(KVQ_WP_KEY_RUNS, kv, d) + h * 2 * KVQ_WP_RUNS + e, KVQ_LD_SETUP);
+        }
+        #pragma unroll 1
+        for (int e = rank; e < d; e += team.size()) {
+            wpValueChannel[e] = kvq_load(plan + kvq_wp_offset(KVQ_WP_VALUE_CHANNEL, kv, d) + h * d + e, KVQ_LD_SETUP);
+        }
+        #pragma unroll 1
+        for (int e = rank; e < 4 * KVQ_WP_RUNS; e += team.size()) {
+            wpGroups[e] = kvq_load(plan + kvq_wp_offset(KVQ_WP_VALUE_GROUPS, kv, d) + h * 4 * KVQ_WP_RUNS + e,
+                                   KVQ_LD_SETUP);
+        }
+        headBit = kvq_load(plan + kvq_wp_offset(KVQ_WP_KEY_BIT, kv, d) + h * d, KVQ_LD_SETUP);
+        valueBefore = kvq_load(plan + kvq_wp_offset(KVQ_WP_VALUE_BEFORE, kv, d) + h, KVQ_LD_SETUP);
+        valueWords = kvq_load(plan + kvq_wp_offset(KVQ_WP_VALUE_WORDS, kv, d) + h, KVQ_LD_SETUP);
     }
     float* pt = ptAll + warp * GM * TW;
     float* zt = zsAll + warp * 2 * TW;
@@ -1322,15 +1422,8 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
                 s[q] = 0.0f;
             }
             if (valid) {
-                KvqBitReader rd;
-                rd.start(reinterpret_cast<const uint32_t*>(page + a.keyCodesOff) + r, P, 2 * b, h * half);
-                for (int i = 0; i < half; i++) {
-                    uint32_t f = rd.next();
-                    int first;
-                    int partner;
-                    kvq_v2_pair_channels(a.pairing, i, d, &first, &partner);
-                    float kj = lut[first * 16 + (f & cm)];
-                    float kp = lut[partner * 16 + (f >> b)];
+                // one pre-RoPE key pair (frequency i) rotated to the token's position, scored for every head
+                auto addPair = [&](float kj, float kp, int i) {
                     float2 cs = kvq_rope_angle(pos, kvq_load(a.invFreq + i, KVQ_LD_SETUP));
                     float krj = cs.x * kj - cs.y * kp;
                     float krp = cs.y * kj + cs.x * kp;
@@ -1340,6 +1433,20 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
                             const float* qq = qry + (q * half + i) * 2;
                             s[q] = fmaf(qq[0], krj, fmaf(qq[1], krp, s[q]));
                         }
+                    }
+                };
+                if (GROUPS) {
+                    kvq_wp_key_fields(reinterpret_cast<const uint32_t*>(page + a.keyCodesOff) + r, P, headBit, wpRuns,
+                                      wpPairs, lut, addPair);
+                } else {
+                    KvqBitReader rd;
+                    rd.start(reinterpret_cast<const uint32_t*>(page + a.keyCodesOff) + r, P, 2 * b, h * half);
+                    for (int i = 0; i < half; i++) {
+                        uint32_t f = rd.next();
+                        int first;
+                        int partner;
+                        kvq_v2_pair_channels(a.pairing, i, d, &first, &partner);
+                        addPair(lut[first * 16 + (f & cm)], lut[partner * 16 + (f >> b)], i);
                     }
                 }
                 if (a.keySlots > 0) {
@@ -1379,26 +1486,63 @@ KVQ_HD void kvq_decode_packed_generic_block(const Team& team, const KvqDecodeArg
             kvq_tile_sums<GM>(team, pt, zt, TW, sums, true);
             if (tileValid && pg >= 0 && tileStart < sq->quantized) {
                 const int rg = (tileStart % P) / 32;
-                const uint32_t* vc = reinterpret_cast<const uint32_t*>(page + a.valueCodesOff)
-                        + ((long long) h * (P / 32) + rg) * b * d;
-                #pragma unroll 1
-                for (int j = lane; j < d; j += 32) {
-                    KvqBitReader rd;
-                    rd.start(vc + j, d, b, 0);
-                    float v[GM];
+                if (GROUPS) {
+                    // the head's width groups, widest first, the width fixed inside each group's loop
+                    const uint32_t* vc = reinterpret_cast<const uint32_t*>(page + a.valueCodesOff)
+                            + (long long) (P / 32) * valueBefore + (long long) rg * valueWords;
+                    #pragma unroll 1
+                    for (int g = 0; g < KVQ_WP_RUNS && wpGroups[4 * g + 1] > 0; g++) {
+                        const int w = wpGroups[4 * g];
+                        const int n = wpGroups[4 * g + 1];
+                        const int position = wpGroups[4 * g + 2];
+                        const uint32_t* rows = vc + wpGroups[4 * g + 3];
+                        const float* table = vtab + w * KVQ_WP_ENTRIES;
+                        #pragma unroll 1
+                        for (int i = lane; i < n; i += 32) {
+                            // a 0-bit reader yields code 0 (table[0], c'_V[0]) and reads only its start word:
+                            // width 0 has no rows, so it starts on a word of the plan in shared memory
+                            KvqBitReader rd;
+                            rd.start(w > 0 ? rows + i : reinterpret_cast<const uint32_t*>(wpGroups), n, w, 0);
+                            float v[GM];
 #pragma unroll
-                    for (int q = 0; q < GM; q++) {
-                        v[q] = 0.0f;
-                    }
-                    for (int e = 0; e < TW; e++) {
-                        float cv = vtab[rd.next()] * st[e];
+                            for (int q = 0; q < GM; q++) {
+                                v[q] = 0.0f;
+                            }
+                            for (int e = 0; e < TW; e++) {
+                                float cv = table[rd.next()] * st[e];
 #pragma unroll
-                        for (int q = 0; q < GM; q++) {
-                            v[q] = fmaf(pt[q * TW + e], cv, v[q]);
+                                for (int q = 0; q < GM; q++) {
+                                    v[q] = fmaf(pt[q * TW + e], cv, v[q]);
+                                }
+                            }
+                            const int j = wpValueChannel[position + i];
+                            for (int q = 0; q < gn; q++) {
+                                team.atomic_add_shared(&acc[q * d + j], v[q]);
+                            }
                         }
                     }
-                    for (int q = 0; q < gn; q++) {
-                        team.atomic_add_shared(&acc[q * d + j], v[q]);
+                } else {
+                    const uint32_t* vc = reinterpret_cast<const uint32_t*>(page + a.valueCodesOff)
+                            + ((long long) h * (P / 32) + rg) * b * d;
+                    #pragma unroll 1
+                    for (int j = lane; j < d; j += 32) {
+                        KvqBitReader rd;
+                        rd.start(vc + j, d, b, 0);
+                        float v[GM];
+#pragma unroll
+                        for (int q = 0; q < GM; q++) {
+                            v[q] = 0.0f;
+                        }
+                        for (int e = 0; e < TW; e++) {
+                            float cv = vtab[rd.next()] * st[e];
+#pragma unroll
+                            for (int q = 0; q < GM; q++) {
+                                v[q] = fmaf(pt[q * TW + e], cv, v[q]);
+                            }
+                        }
+                        for (int q = 0; q < gn; q++) {
+                            team.atomic_add_shared(&acc[q * d + j], v[q]);
+                        }
                     }
                 }
             }

@@ -5,7 +5,7 @@
 
 #include "kvq_decode.cuh"
 
-#define KVQ_DECODE_PACKED_PARAMS                                                                              \
+#define KVQ_DECODE_PACKED_PARAMS_HEAD                                                                         \
     const unsigned char* __restrict__ pool, long long pageBytes, long long keyCodesOff, long long keyOutChannelOff, \
             long long keyOutValueOff, long long keyOutHeadEndOff, long long valueCodesOff, long long valueZeroOff, \
             long long valueScaleOff, long long valueOutChannelOff, long long valueOutValueOff,                \
@@ -14,27 +14,36 @@
             const long long* __restrict__ seqFirstPos, int sinkCap, int windowCap,                             \
             const unsigned long long* __restrict__ seqSide,                                                   \
             const float* __restrict__ query, float scale, const float* __restrict__ keyTable,                  \
-            const float* __restrict__ valueTable, const float* __restrict__ invFreq, int pairing, int headDim, \
-            int kvHeads, int groupSize, int bits, int keySlots, int valueSlots, float* __restrict__ partialOut, \
-            float* __restrict__ partialStats, float* __restrict__ scores, int scoreStride, int* __restrict__ error
+            const float* __restrict__ valueTable
+
+#define KVQ_DECODE_PACKED_PARAMS_TAIL                                                                         \
+    const float* __restrict__ invFreq, int pairing, int headDim, int kvHeads, int groupSize, int bits, int keySlots, \
+            int valueSlots, float* __restrict__ partialOut, float* __restrict__ partialStats,                  \
+            float* __restrict__ scores, int scoreStride, int* __restrict__ error
+
+#define KVQ_DECODE_PACKED_PARAMS KVQ_DECODE_PACKED_PARAMS_HEAD, KVQ_DECODE_PACKED_PARAMS_TAIL
+
+/** Copies the parameters every packed decode entry has into KvqDecodeArgs a (no width plan). */
+#define KVQ_DECODE_PACKED_COPY(a)                                                                             \
+    a.pool = pool; a.pageBytes = pageBytes; a.keyCodesOff = keyCodesOff;                                      \
+    a.keyOutChannelOff = keyOutChannelOff; a.keyOutValueOff = keyOutValueOff;                                 \
+    a.keyOutHeadEndOff = keyOutHeadEndOff; a.valueCodesOff = valueCodesOff; a.valueZeroOff = valueZeroOff;    \
+    a.valueScaleOff = valueScaleOff; a.valueOutChannelOff = valueOutChannelOff;                               \
+    a.valueOutValueOff = valueOutValueOff; a.valueOutHeadEndOff = valueOutHeadEndOff;                         \
+    a.pageTable = pageTable; a.maxPages = maxPages; a.poolPages = poolPages; a.pageTokens = pageTokens;        \
+    a.seqPacked = seqPacked; a.seqSinks = seqSinks; a.seqFirstPos = seqFirstPos; a.sinkCap = sinkCap;         \
+    a.windowCap = windowCap; a.seqSide = seqSide; a.query = query;                                            \
+    a.scale = scale; a.keyTable = keyTable; a.valueTable = valueTable; a.invFreq = invFreq;                   \
+    a.pairing = pairing; a.headDim = headDim; a.kvHeads = kvHeads; a.groupSize = groupSize; a.bits = bits;    \
+    a.keySlots = keySlots; a.valueSlots = valueSlots; a.widthPlan = nullptr; a.partialOut = partialOut;       \
+    a.partialStats = partialStats; a.scores = scores; a.scoreStride = scoreStride; a.error = error;
 
 /** A packed decode entry NAME running BODY(team, args, split, splits, h, seq, smem). */
 #define KVQ_DECODE_PACKED_ENTRY(NAME, BODY)                                                                   \
     extern "C" __global__ void __launch_bounds__(KVQ_DECODE_THREADS, 2) NAME(KVQ_DECODE_PACKED_PARAMS) {     \
         extern __shared__ float4 kvq_smem4[];                                                                 \
         KvqDecodeArgs a;                                                                                      \
-        a.pool = pool; a.pageBytes = pageBytes; a.keyCodesOff = keyCodesOff;                                  \
-        a.keyOutChannelOff = keyOutChannelOff; a.keyOutValueOff = keyOutValueOff;                             \
-        a.keyOutHeadEndOff = keyOutHeadEndOff; a.valueCodesOff = valueCodesOff; a.valueZeroOff = valueZeroOff; \
-        a.valueScaleOff = valueScaleOff; a.valueOutChannelOff = valueOutChannelOff;                           \
-        a.valueOutValueOff = valueOutValueOff; a.valueOutHeadEndOff = valueOutHeadEndOff;                     \
-        a.pageTable = pageTable; a.maxPages = maxPages; a.poolPages = poolPages; a.pageTokens = pageTokens;    \
-        a.seqPacked = seqPacked; a.seqSinks = seqSinks; a.seqFirstPos = seqFirstPos; a.sinkCap = sinkCap;     \
-        a.windowCap = windowCap; a.seqSide = seqSide; a.query = query;                                        \
-        a.scale = scale; a.keyTable = keyTable; a.valueTable = valueTable; a.invFreq = invFreq;               \
-        a.pairing = pairing; a.headDim = headDim; a.kvHeads = kvHeads; a.groupSize = groupSize; a.bits = bits; \
-        a.keySlots = keySlots; a.valueSlots = valueSlots; a.partialOut = partialOut;                          \
-        a.partialStats = partialStats; a.scores = scores; a.scoreStride = scoreStride; a.error = error;       \
+        KVQ_DECODE_PACKED_COPY(a)                                                                             \
         KvqDecodeBlockTeam team;                                                                              \
         BODY(team, a, blockIdx.x, gridDim.x, blockIdx.y, blockIdx.z, reinterpret_cast<float*>(kvq_smem4));    \
     }

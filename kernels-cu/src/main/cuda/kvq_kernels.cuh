@@ -528,6 +528,53 @@ extern "C" __global__ void kvq_decode_packed(
         int scoreStride,                           // row length of scores (≥ max sinks + packed)
         int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
 
+// Packed decode over format v2 pages whose channels have different widths (a width plan: a Fisher bit
+// allocation, kvq_layout_v2.cuh), else as kvq_decode_packed: keys by the head's width runs, values by its
+// width groups, the width fixed inside each loop. Dynamic shared memory: the PTX constants
+// kvq_decode_packed_groups_smem_fixed + d · kvq_decode_packed_groups_smem_per_d.
+extern "C" __global__ void kvq_decode_packed_groups(
+        const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool (format v2), read
+        long long pageBytes,                       // PageLayout.pageBytes()
+        long long keyCodesOff,                     // keyCodes int32 [Kw][P], Kw = ⌈Σ w/32⌉
+        long long keyOutChannelOff,                // keyOutChannel int16 [P][Sk] (keySlots > 0)
+        long long keyOutValueOff,                  // keyOutValue fp16 [P][Sk] (keySlots > 0)
+        long long keyOutHeadEndOff,                // keyOutHeadEnd uint8 [P][Hkv] (keySlots > 0)
+        long long valueCodesOff,                   // valueCodes int32 [P/32 · Σ_h W_h] (width groups)
+        long long valueZeroOff,                    // valueZero fp16 [P]
+        long long valueScaleOff,                   // valueScale fp16 [P]
+        long long valueOutChannelOff,              // valueOutChannel int16 [P][Sv] (valueSlots > 0)
+        long long valueOutValueOff,                // valueOutValue fp16 [P][Sv] (valueSlots > 0)
+        long long valueOutHeadEndOff,              // valueOutHeadEnd uint8 [P][Hkv] (valueSlots > 0)
+        const int* __restrict__ pageTable,         // [B][maxPages]
+        int maxPages,                              // row length of pageTable
+        int poolPages,                             // pages in the pool (bounds check)
+        int pageTokens,                            // P (% 32 == 0; a power of two for the instances)
+        const int* __restrict__ seqPacked,         // [B] packed slots (all in the pages)
+        const int* __restrict__ seqSinks,          // [B] sink tokens stored (0..S)
+        const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
+        int sinkCap,                               // S
+        int windowCap,                             // N (recent-window ring slots; 0: none)
+        const unsigned long long* __restrict__ seqSide, // [B] device address of sequence b's side buffer
+                                                   // [2][S+N][D] fp16 (post-RoPE keys, values); null when S + N == 0
+        const float* __restrict__ query,           // [B][Hq][d] post-RoPE, unscaled
+        float scale,                               // (float)(1/√d), multiplied into the query first
+        const float* __restrict__ keyTable,        // [D][64] z_c + s_c·c'_K,c[x mod 2^w_c]
+        const float* __restrict__ valueTable,      // [7][64] c'_V,w[x mod 2^w] by width w
+        const int* __restrict__ widthPlan,         // the layer's width plan (kvq_layout_v2.cuh)
+        const float* __restrict__ invFreq,         // [d/2] ω_i, fp32
+        int pairing,                               // KVQ_ROPE_INTERLEAVED or KVQ_ROPE_ROTATE_HALF
+        int headDim,                               // d
+        int kvHeads,                               // Hkv
+        int groupSize,                             // G = Hq / Hkv
+        int bits,                                  // the widest code of the layer (not read)
+        int keySlots,                              // Sk (0: no key outliers), ≤ 255
+        int valueSlots,                            // Sv (0: no value outliers), ≤ 255
+        float* __restrict__ partialOut,            // [B][Hq][splits][d], written
+        float* __restrict__ partialStats,          // [B][Hq][splits][2] (max, Σp), written
+        float* __restrict__ scores,                // debug: [B][Hq][scoreStride] or null
+        int scoreStride,                           // row length of scores (≥ max sinks + packed)
+        int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
+
 // fp16 baseline decode over fp16 pages (keys post-RoPE [Hkv][d][P], values [Hkv][P][d]; no sinks).
 extern "C" __global__ void kvq_decode_fp16(
         const unsigned char* __restrict__ pool,    // [poolPages][pageBytes] page pool, read
@@ -564,7 +611,8 @@ extern "C" __global__ void kvq_decode_merge(
 
 // Keys of n tokens into format v2 pages: the codes of kvq_pack_keys in the v2 physical order (RoPE
 // pairs adjacent, Kw = ⌈D·b/32⌉ words per slot, written whole), the fixed-slot outliers exactly as
-// kvq_pack_keys, plus keyOutHeadEnd. Grid: n blocks of KVQ_PACK_THREADS; static shared memory only.
+// kvq_pack_keys, plus keyOutHeadEnd. With a width plan each channel has its width (0–6), place and
+// midpoints from the plan (Kw = ⌈Σ w/32⌉). Grid: n blocks of KVQ_PACK_THREADS; static shared memory only.
 extern "C" __global__ void kvq_pack_keys_v2(
         unsigned char* __restrict__ pool,          // [poolPages][pageBytes] page pool, written
         long long pageBytes,                       // PageLayout.pageBytes()
@@ -585,9 +633,9 @@ extern "C" __global__ void kvq_pack_keys_v2(
         const float* __restrict__ hi,              // [D] upper thresholds
         const float* __restrict__ zero,            // [D] z_c (KeyQuantizer.zeroPoints())
         const float* __restrict__ scale,           // [D] s_c (KeyQuantizer.scales())
-        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids, or [D][16] per channel
-        int keyMidStride,                          // 0: one midpoint row for every channel; 16: a row per channel
-        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
+        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids, or [D][stride] per channel
+        int keyMidStride,                          // 0: one midpoint row for every channel; 16 or 64 (width plan): a row per channel
+        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C] ([D][64] under a width plan)
         int headDim,                               // d
         int kvHeads,                               // Hkv
         int bits,                                  // b
@@ -596,10 +644,13 @@ extern "C" __global__ void kvq_pack_keys_v2(
         int form,                                  // KVQ_FORM_NONE or KVQ_FORM_FIXED
         int cap,                                   // outliers kept per side (FIXED: ⌊τD⌋+1)
         int keySlots,                              // Sk = 2·cap ≤ 255 (FIXED), else 0
+        const int* __restrict__ widthPlan,         // the layer's width plan (kvq_layout_v2.cuh), or null: width b
         int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
 
 // Values of n tokens into format v2 pages: exactly kvq_pack_values (uniform width: v2 value codes,
-// z/s and fixed slots are v1's bytes) plus valueOutHeadEnd. Grid: n blocks of KVQ_PACK_THREADS.
+// z/s and fixed slots are v1's bytes) plus valueOutHeadEnd; with a width plan the codes go to their
+// width groups (an outlier's residual against its own width's middle code). Grid: n blocks of
+// KVQ_PACK_THREADS.
 extern "C" __global__ void kvq_pack_values_v2(
         unsigned char* __restrict__ pool,          // [poolPages][pageBytes] page pool, written
         long long pageBytes,                       // PageLayout.pageBytes()
@@ -618,13 +669,14 @@ extern "C" __global__ void kvq_pack_values_v2(
         const int* __restrict__ tokenSlot,         // [n] packed slot of token t in its sequence
         int n,                                     // tokens of this launch (= gridDim.x)
         int batch,                                 // B (bounds check of tokenSeq)
-        const float* __restrict__ valueMid,        // [C−1] fp32 midpoints of the value search centroids
-        const float* __restrict__ valueTable,      // [16] c'_V[x mod C] (reconstruction, Q-Normed)
+        const float* __restrict__ valueMid,        // [C−1] fp32 midpoints of the value search centroids ([7][64] by width under a width plan)
+        const float* __restrict__ valueTable,      // [16] c'_V[x mod C] (reconstruction, Q-Normed; [7][64] by width under a width plan)
         int headDim,                               // d
         int kvHeads,                               // Hkv
         int bits,                                  // b
         int form,                                  // KVQ_FORM_NONE or KVQ_FORM_FIXED
         int topK,                                  // n_v = ⌊τD⌋+2 with outliers, else 0; 2(n_v−1) ≤ 255
+        const int* __restrict__ widthPlan,         // the layer's width plan (kvq_layout_v2.cuh), or null: width b
         int* __restrict__ error);                  // [1] first KVQ_ERR_* code, or null
 
 // Sinks and the recent window (format v2 §5): token t at index p = tokenSlot[t] of its sequence goes,

@@ -1,11 +1,12 @@
-// kvq_layout_v2.cuh: the kernel-side view of page format v2 (the agreed draft, FORMAT-V2.md; the Java
-// PageLayout v2 is its definition once it exists). Every index rule of v2 the CUDA kernels use is
+// kvq_layout_v2.cuh: the kernel-side view of page format v2 (FORMAT-V2.md; the Java PageLayout and
+// ChannelPlan are its definition, docs/FORMATS.md its text). Every index rule of v2 the CUDA kernels use is
 // written here once; the kernels and the host reference decode both call these functions. Part
 // offsets inside a page are NOT derived here: they are PageLayout.offset(part), passed to the kernels
 // as byte offsets, as for v1.
 //
-// Scope: uniform widths (every key pair and value channel has width b ∈ {2, 3, 4}); the width-group
-// plans of issue 13 are not handled by these kernels. Outliers: fixed slots (FIXED_SLOTS) or none.
+// Scope: uniform widths (every key pair and value channel has width b ∈ {2, 3, 4}; the rules below), and
+// the width-group plans of a Fisher bit allocation (issue 13: widths 0–6 per key pair and value channel;
+// the width plan at the end of this file). Outliers: fixed slots (FIXED_SLOTS) or none.
 //
 // Notation: D = Hkv·d channels per token, P = page tokens (% 32 == 0), S = sink capacity,
 // N = recent-window capacity, Sk / Sv = fixed key / value outlier slots per token.
@@ -109,4 +110,93 @@ KVQ_HD int kvq_v2_side_slot(long long p, int sinkCap, int windowCap) {
 /** fp16 index (from the side buffer) of channel c of side slot e, keys (part 0) or values (part 1). */
 KVQ_HD long long kvq_v2_side_index(int seq, int part, int e, int c, int sideCap, int channels) {
     return (((long long) seq * 2 + part) * sideCap + e) * channels + c;
+}
+
+// ============================================================================ width-group plans
+// A layer whose channels have different widths (QuantSpec.allocated(): nuqaB, the presets kvq4/kvq3/kvq2)
+// stores its codes as FORMAT-V2.md §2–3 say for any widths: keys one little-endian stream per token in
+// physical key order (head-major; in a head its RoPE pairs widest first, a pair's two codes adjacent, so
+// a pair of width w is one 2w-bit field), values per head and 32-token group as width groups of rows
+// [w_g][n_g]. The kernels do not derive that order: they read it from the layer's width plan, int32,
+// built once per layer on the host from ChannelPlan (KvKernels.widthPlan), laid out as
+//   keyWidth     [D]          logical key channel c → its code width (0–6, equal within a RoPE pair)
+//   keyChannel   [D]          physical key position i → logical channel (head-major)
+//   keyBit       [D]          physical key position i → first bit o_i of its code in the token's stream
+//   keyPairs     [Hkv][d/2]   head h's pairs in physical order: first | partner << 10 | frequency << 20
+//                             (in-head channels, first = the RoPE pair's first channel, its code in the
+//                             low w bits of the field)
+//   keyRuns      [Hkv][8][2]  head h's runs of equal width in that order: (width, pairs); pairs 0 = unused
+//   valueWidth   [D]          logical value channel c → its code width
+//   valueWord    [D]          logical c → its row-0 word from the start of its head's token group
+//                             (the group's word offset + c's position in the group)
+//   valueRows    [D]          logical c → n of its width group: words from one bit row to the next
+//   valueBefore  [Hkv]        Σ_{h'<h} W_h' (W_h = Σ_{j∈h} w_j value words per head and token group)
+//   valueWords   [Hkv]        W_h
+//   valueChannel [D]          h·d + physical in-head position i → in-head logical channel
+//   valueGroups  [Hkv][8][4]  head h's width groups, widest first: (width, n, position, wordOffset);
+//                             n 0 = unused
+// Value word of (logical c in head h, page slot r, bit row k): (P/32)·valueBefore[h] + (r/32)·W_h +
+// valueWord[c] + k·valueRows[c]; token e = r mod 32 at bits [w·e, w·e + w) of the channel's rows.
+// The code tables of such a layer have KVQ_WP_ENTRIES entries per channel (keys [D][64]) or width
+// (values [7][64]); a width-0 code reads entry 0 (the zero-point for keys, c'_V[0] for values).
+
+#define KVQ_WP_RUNS 8        // runs / groups per head a plan holds (widths 0–6 give at most 7)
+#define KVQ_WP_ENTRIES 64    // table entries per key channel and per value width (2^6)
+#define KVQ_WP_MAX_WIDTH 6
+
+enum KvqWidthPlanPart : int {
+    KVQ_WP_KEY_WIDTH = 0, KVQ_WP_KEY_CHANNEL, KVQ_WP_KEY_BIT, KVQ_WP_KEY_PAIRS, KVQ_WP_KEY_RUNS, KVQ_WP_VALUE_WIDTH,
+    KVQ_WP_VALUE_WORD, KVQ_WP_VALUE_ROWS, KVQ_WP_VALUE_BEFORE, KVQ_WP_VALUE_WORDS, KVQ_WP_VALUE_CHANNEL,
+    KVQ_WP_VALUE_GROUPS, KVQ_WP_PARTS
+};
+
+/** int32 offset of `part` in the width plan of Hkv heads of d channels (KvKernels.WidthPlan mirrors it). */
+KVQ_HD int kvq_wp_offset(int part, int kvHeads, int d) {
+    // the sizes of the parts before `part`, as a sum the compiler folds for a constant part (no local array)
+    int D = kvHeads * d;
+    int dParts = (part > 0) + (part > 1) + (part > 2) + (part > 5) + (part > 6) + (part > 7) + (part > 10);
+    return dParts * D + (part > 3) * kvHeads * (d / 2) + (part > 4) * kvHeads * KVQ_WP_RUNS * 2
+            + ((part > 8) + (part > 9)) * kvHeads + (part > 11) * kvHeads * KVQ_WP_RUNS * 4;
+}
+
+/** Key stream bits per token of a width plan: the end of its last physical channel's code. */
+KVQ_HD int kvq_wp_key_bits(const int* plan, int kvHeads, int d) {
+    int D = kvHeads * d;
+    int last = plan[kvq_wp_offset(KVQ_WP_KEY_CHANNEL, kvHeads, d) + D - 1];
+    return plan[kvq_wp_offset(KVQ_WP_KEY_BIT, kvHeads, d) + D - 1] + plan[kvq_wp_offset(KVQ_WP_KEY_WIDTH, kvHeads, d) + last];
+}
+
+/**
+ * Word k of a token's key stream under a width plan: the codes of the physical channels whose bits meet
+ * [32k, 32k + 32) (codeOf(c) gives logical channel c's code). The first such channel comes from a binary
+ * search over the channels' end bits, which never decrease along the stream.
+ */
+template <class CodeOf>
+KVQ_HD uint32_t kvq_wp_key_word(const int* plan, int kvHeads, int d, int k, CodeOf codeOf) {
+    int D = kvHeads * d;
+    const int* width = plan + kvq_wp_offset(KVQ_WP_KEY_WIDTH, kvHeads, d);
+    const int* channel = plan + kvq_wp_offset(KVQ_WP_KEY_CHANNEL, kvHeads, d);
+    const int* bit = plan + kvq_wp_offset(KVQ_WP_KEY_BIT, kvHeads, d);
+    int from = 32 * k;
+    int lo = 0;
+    int hi = D;
+    while (lo < hi) {  // first physical channel whose code ends after bit `from`
+        int mid = (lo + hi) >> 1;
+        if (bit[mid] + width[channel[mid]] <= from) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    uint32_t word = 0;
+    for (int i = lo; i < D && bit[i] < from + 32; i++) {
+        int c = channel[i];
+        if (width[c] == 0) {
+            continue;
+        }
+        uint32_t code = (uint32_t) codeOf(c);
+        int at = bit[i] - from;
+        word |= at >= 0 ? code << at : code >> (-at);
+    }
+    return word;
 }

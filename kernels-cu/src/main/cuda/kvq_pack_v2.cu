@@ -1,5 +1,6 @@
 // kvq_pack_v2.cu: appends into page format v2 (issue 15): keys with RoPE pairs adjacent and per-head
-// outlier ends, values with per-head ends, and the fp16 side buffer (sinks + recent window).
+// outlier ends, values with per-head ends, and the fp16 side buffer (sinks + recent window); one code
+// width, or the width groups of a width plan (issue 13).
 // Signatures, shapes and launch geometry: kvq_kernels.cuh; bodies: kvq_append_v2.cuh.
 
 #include "kvq_append_v2.cuh"
@@ -24,9 +25,9 @@ extern "C" __global__ void kvq_pack_keys_v2(
         const float* __restrict__ hi,              // [D] upper thresholds
         const float* __restrict__ zero,            // [D] z_c (KeyQuantizer.zeroPoints())
         const float* __restrict__ scale,           // [D] s_c (KeyQuantizer.scales())
-        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids, or [D][16] per channel
-        int keyMidStride,                          // 0: one midpoint row for every channel; 16: a row per channel
-        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
+        const float* __restrict__ keyMid,          // [C−1] fp32 midpoints of the search centroids, or [D][stride] per channel
+        int keyMidStride,                          // 0: one midpoint row for every channel; 16 or 64 (width plan): a row per channel
+        const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C] ([D][64] under a width plan)
         int headDim,                               // d
         int kvHeads,                               // Hkv
         int bits,                                  // b
@@ -35,6 +36,7 @@ extern "C" __global__ void kvq_pack_keys_v2(
         int form,                                  // KVQ_FORM_NONE or KVQ_FORM_FIXED
         int cap,                                   // outliers kept per side (FIXED: ⌊τD⌋+1)
         int keySlots,                              // Sk = 2·cap ≤ 255 (FIXED), else 0
+        const int* __restrict__ widthPlan,         // the layer's width plan (kvq_layout_v2.cuh), or null: width b
         int* __restrict__ error)                  // [1] first KVQ_ERR_* code, or null
 {
     __shared__ uint64_t scratch[32];
@@ -42,8 +44,8 @@ extern "C" __global__ void kvq_pack_keys_v2(
     __shared__ int sorted[2 * KVQ_MAX_CAP];
     KvqBlockTeam team{scratch};
     int channels = headDim * kvHeads;
-    if (form == KVQ_FORM_SPARSE || keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(bits, channels)
-        || (keyMidStride != 0 && keyMidStride != 16)) {
+    if (!kvq_pack_keys_v2_shape_ok(channels, headDim, kvHeads, bits, keyWords, form, keySlots, keyMidStride,
+                                   widthPlan)) {
         kvq_fail(error, KVQ_ERR_SHAPE);
         return;
     }
@@ -54,8 +56,13 @@ extern "C" __global__ void kvq_pack_keys_v2(
     a.lo = lo; a.hi = hi; a.zero = zero; a.scale = scale; a.keyMid = keyMid; a.keyMidStride = keyMidStride;
     a.keyTable = keyTable;
     a.channels = channels; a.bits = bits; a.form = form; a.cap = cap; a.keySlots = keySlots; a.error = error;
+    if (widthPlan != nullptr) {
+        a.keyEntries = KVQ_WP_ENTRIES;
+        a.keyWidth = widthPlan + kvq_wp_offset(KVQ_WP_KEY_WIDTH, kvHeads, headDim);
+    }
     if ((int) blockIdx.x < n) {
-        kvq_pack_key_token_v2(team, a, keyOutHeadEndOff, headDim, kvHeads, keyWords, pairing, blockIdx.x, sel, sorted);
+        kvq_pack_key_token_v2(team, a, keyOutHeadEndOff, headDim, kvHeads, keyWords, pairing, widthPlan, blockIdx.x,
+                              sel, sorted);
     }
 }
 
@@ -77,13 +84,14 @@ extern "C" __global__ void kvq_pack_values_v2(
         const int* __restrict__ tokenSlot,         // [n] packed slot of token t in its sequence
         int n,                                     // tokens of this launch (= gridDim.x)
         int batch,                                 // B (bounds check of tokenSeq)
-        const float* __restrict__ valueMid,        // [C−1] fp32 midpoints of the value search centroids
-        const float* __restrict__ valueTable,      // [16] c'_V[x mod C] (reconstruction, Q-Normed)
+        const float* __restrict__ valueMid,        // [C−1] fp32 midpoints of the value search centroids ([7][64] by width under a width plan)
+        const float* __restrict__ valueTable,      // [16] c'_V[x mod C] (reconstruction, Q-Normed; [7][64] by width under a width plan)
         int headDim,                               // d
         int kvHeads,                               // Hkv
         int bits,                                  // b
         int form,                                  // KVQ_FORM_NONE or KVQ_FORM_FIXED
         int topK,                                  // n_v = ⌊τD⌋+2 with outliers, else 0; 2(n_v−1) ≤ 255
+        const int* __restrict__ widthPlan,         // the layer's width plan (kvq_layout_v2.cuh), or null: width b
         int* __restrict__ error)                  // [1] first KVQ_ERR_* code, or null
 {
     __shared__ uint64_t scratch[32];
@@ -100,7 +108,7 @@ extern "C" __global__ void kvq_pack_values_v2(
     a.pageTable = pageTable; a.maxPages = maxPages; a.poolPages = poolPages; a.pageTokens = pageTokens;
     a.values = values; a.tokenSeq = tokenSeq; a.tokenSlot = tokenSlot; a.n = n; a.batch = batch;
     a.valueMid = valueMid; a.valueTable = valueTable; a.channels = headDim * kvHeads; a.headDim = headDim;
-    a.bits = bits; a.form = form; a.topK = topK; a.error = error;
+    a.bits = bits; a.form = form; a.topK = topK; a.plan = widthPlan; a.error = error;
     if ((int) blockIdx.x < n) {
         kvq_pack_value_token_v2(team, a, valueOutHeadEndOff, kvHeads, blockIdx.x, sel, sorted);
     }

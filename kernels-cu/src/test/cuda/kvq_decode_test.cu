@@ -380,7 +380,7 @@ void append(Cache& k) {
                 vp.valueTable = k.valueTable.data(); vp.channels = D; vp.headDim = c.d; vp.bits = c.bits;
                 vp.form = c.outliers ? KVQ_FORM_FIXED : KVQ_FORM_NONE; vp.topK = k.topK; vp.error = &k.error;
                 if (v2) {
-                    kvq_pack_key_token_v2(team, kp, l.keyOutHeadEnd, c.d, c.kvHeads, l.keyWords, c.pairing, 0,
+                    kvq_pack_key_token_v2(team, kp, l.keyOutHeadEnd, c.d, c.kvHeads, l.keyWords, c.pairing, nullptr, 0,
                                           sel.data(), sorted.data());
                     kvq_pack_value_token_v2(team, vp, l.valueOutHeadEnd, c.kvHeads, 0, sel.data(), sorted.data());
                 } else {
@@ -650,7 +650,7 @@ Run run_decode(Cache& k, int stride) {
         a.kvHeads = c.kvHeads; a.groupSize = c.group; a.bits = c.bits; a.keySlots = k.keySlots;
         a.valueSlots = k.valueSlots; a.partialOut = partialOut.data(); a.partialStats = partialStats.data();
         a.scores = run.scores.data(); a.scoreStride = stride; a.error = &k.error;
-        PackedBody body = &kvq_decode_packed_generic_block<FiberTeam>;
+        PackedBody body = &kvq_decode_packed_generic_block<false, FiberTeam>;
         int bytes = kvq_decode_packed_generic_bytes(c.d);
         run.entry = "kvq_decode_packed";
         for (const PackedEntry& e : PACKED) {

@@ -104,7 +104,8 @@ using Fp16Body = void (*)(const FiberTeam&, const KvqDecodeFp16Args&, int, int, 
 /** The packed decode body of entry `name` (the generic kernel or one of the 36 instances); null if none. */
 PackedBody packed_body(const std::string& name) {
     static const std::map<std::string, PackedBody> bodies = {
-        {"kvq_decode_packed", &kvq_decode_packed_generic_block<FiberTeam>},
+        {"kvq_decode_packed", &kvq_decode_packed_generic_block<false, FiberTeam>},
+        {"kvq_decode_packed_groups", &kvq_decode_packed_generic_block<true, FiberTeam>},
         EMU_PACKED_BITS(2) EMU_PACKED_BITS(3) EMU_PACKED_BITS(4)
     };
     auto it = bodies.find(name);
@@ -361,18 +362,24 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         a.keyTable = r.ptr<const float>();
         int headDim = r.i32(); int kvHeads = r.i32();
         a.bits = r.i32(); int keyWords = r.i32(); int pairing = r.i32();
-        a.form = r.i32(); a.cap = r.i32(); a.keySlots = r.i32(); a.error = r.ptr<int>();
+        a.form = r.i32(); a.cap = r.i32(); a.keySlots = r.i32();
+        const int* widthPlan = r.ptr<const int>();
+        a.error = r.ptr<int>();
         a.channels = headDim * kvHeads;
-        if (a.form == KVQ_FORM_SPARSE || a.keySlots > KVQ_V2_MAX_SLOTS || keyWords != kvq_v2_key_words(a.bits, a.channels)
-            || (a.keyMidStride != 0 && a.keyMidStride != 16)) {
+        if (!kvq_pack_keys_v2_shape_ok(a.channels, headDim, kvHeads, a.bits, keyWords, a.form, a.keySlots,
+                                       a.keyMidStride, widthPlan)) {
             kvq_fail(a.error, KVQ_ERR_SHAPE);  // the kernel's own entry check
             return 0;
+        }
+        if (widthPlan != nullptr) {
+            a.keyEntries = KVQ_WP_ENTRIES;
+            a.keyWidth = widthPlan + kvq_wp_offset(KVQ_WP_KEY_WIDTH, kvHeads, headDim);
         }
         std::vector<int> sel(2 * KVQ_MAX_CAP), sorted(2 * KVQ_MAX_CAP);
         for (unsigned b = 0; b < gx; b++)
             if ((int) b < a.n)
-                kvq_pack_key_token_v2(team, a, headEndOff, headDim, kvHeads, keyWords, pairing, b, sel.data(),
-                                      sorted.data());
+                kvq_pack_key_token_v2(team, a, headEndOff, headDim, kvHeads, keyWords, pairing, widthPlan, b,
+                                      sel.data(), sorted.data());
         return 0;
     }
     if (name == "kvq_pack_values_v2") {
@@ -385,7 +392,7 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         a.n = r.i32(); a.batch = r.i32();
         a.valueMid = r.ptr<const float>(); a.valueTable = r.ptr<const float>();
         a.headDim = r.i32(); int kvHeads = r.i32(); a.bits = r.i32(); a.form = r.i32(); a.topK = r.i32();
-        a.error = r.ptr<int>();
+        a.plan = r.ptr<const int>(); a.error = r.ptr<int>();
         a.channels = a.headDim * kvHeads;
         if (a.form == KVQ_FORM_SPARSE || (a.topK > 0 && 2 * (a.topK - 1) > KVQ_V2_MAX_SLOTS)) {
             kvq_fail(a.error, KVQ_ERR_SHAPE);
@@ -424,7 +431,9 @@ int launch(const std::string& name, unsigned gx, unsigned gy, unsigned gz, unsig
         a.seqPacked = r.ptr<const int>(); a.seqSinks = r.ptr<const int>(); a.seqFirstPos = r.ptr<const long long>();
         a.sinkCap = r.i32(); a.windowCap = r.i32(); a.seqSide = r.ptr<const unsigned long long>();
         a.query = r.ptr<const float>(); a.scale = r.f32(); a.keyTable = r.ptr<const float>();
-        a.valueTable = r.ptr<const float>(); a.invFreq = r.ptr<const float>(); a.pairing = r.i32();
+        a.valueTable = r.ptr<const float>();
+        a.widthPlan = name == "kvq_decode_packed_groups" ? r.ptr<const int>() : nullptr;
+        a.invFreq = r.ptr<const float>(); a.pairing = r.i32();
         a.headDim = r.i32(); a.kvHeads = r.i32(); a.groupSize = r.i32(); a.bits = r.i32(); a.keySlots = r.i32();
         a.valueSlots = r.i32(); a.partialOut = r.ptr<float>(); a.partialStats = r.ptr<float>();
         a.scores = r.ptr<float>(); a.scoreStride = r.i32(); a.error = r.ptr<int>();

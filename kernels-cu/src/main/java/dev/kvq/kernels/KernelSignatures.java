@@ -622,9 +622,9 @@ public final class KernelSignatures {
                     p("hi", Kind.POINTER, "[D] upper thresholds"),
                     p("zero", Kind.POINTER, "[D] z_c (KeyQuantizer.zeroPoints())"),
                     p("scale", Kind.POINTER, "[D] s_c (KeyQuantizer.scales())"),
-                    p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids, or [D][16] per channel"),
-                    p("keyMidStride", Kind.I32, "0: one midpoint row for every channel; 16: a row per channel"),
-                    p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C]"),
+                    p("keyMid", Kind.POINTER, "[C−1] fp32 midpoints of the search centroids, or [D][stride] per channel"),
+                    p("keyMidStride", Kind.I32, "0: one midpoint row for every channel; 16 or 64 (width plan): a row per channel"),
+                    p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C] ([D][64] under a width plan)"),
                     p("headDim", Kind.I32, "d"),
                     p("kvHeads", Kind.I32, "Hkv"),
                     p("bits", Kind.I32, "b"),
@@ -633,6 +633,7 @@ public final class KernelSignatures {
                     p("form", Kind.I32, "KVQ_FORM_NONE or KVQ_FORM_FIXED"),
                     p("cap", Kind.I32, "outliers kept per side (FIXED: ⌊τD⌋+1)"),
                     p("keySlots", Kind.I32, "Sk = 2·cap ≤ 255 (FIXED), else 0"),
+                    p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh), or null: width b"),
                     p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_pack_v2", "kvq_pack_values_v2",
                     p("pool", Kind.POINTER, "[poolPages][pageBytes] page pool, written"),
@@ -652,13 +653,14 @@ public final class KernelSignatures {
                     p("tokenSlot", Kind.POINTER, "[n] packed slot of token t in its sequence"),
                     p("n", Kind.I32, "tokens of this launch (= gridDim.x)"),
                     p("batch", Kind.I32, "B (bounds check of tokenSeq)"),
-                    p("valueMid", Kind.POINTER, "[C−1] fp32 midpoints of the value search centroids"),
-                    p("valueTable", Kind.POINTER, "[16] c'_V[x mod C] (reconstruction, Q-Normed)"),
+                    p("valueMid", Kind.POINTER, "[C−1] fp32 midpoints of the value search centroids ([7][64] by width under a width plan)"),
+                    p("valueTable", Kind.POINTER, "[16] c'_V[x mod C] (reconstruction, Q-Normed; [7][64] by width under a width plan)"),
                     p("headDim", Kind.I32, "d"),
                     p("kvHeads", Kind.I32, "Hkv"),
                     p("bits", Kind.I32, "b"),
                     p("form", Kind.I32, "KVQ_FORM_NONE or KVQ_FORM_FIXED"),
                     p("topK", Kind.I32, "n_v = ⌊τD⌋+2 with outliers, else 0; 2(n_v−1) ≤ 255"),
+                    p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh), or null: width b"),
                     p("error", Kind.POINTER, "[1] first KVQ_ERR_* code, or null")),
             sig("kvq_pack_v2", "kvq_side_append",
                     p("side", Kind.POINTER, "[B][2][S+N][D] fp16, written"),
@@ -683,8 +685,31 @@ public final class KernelSignatures {
                 case "kvq_decode_fp16" -> family(s, fp16Instances());
                 default -> s;
             });
+            if (s.name().equals("kvq_decode_packed")) {
+                out.add(widthGroups(s));
+            }
         }
         return List.copyOf(out);
+    }
+
+    /** {@value #GROUPS_DECODE_ENTRY}: the generic packed decode's parameters with the width plan after the tables. */
+    private static Signature widthGroups(Signature packed) {
+        List<Param> params = new ArrayList<>();
+        for (Param q : packed.params()) {
+            switch (q.name()) {
+                case "keyCodesOff" -> params.add(p("keyCodesOff", Kind.I64, "keyCodes int32 [Kw][P], Kw = ⌈Σ w/32⌉"));
+                case "valueCodesOff" -> params.add(p("valueCodesOff", Kind.I64,
+                        "valueCodes int32 [P/32 · Σ_h W_h] (width groups)"));
+                case "keyTable" -> params.add(p("keyTable", Kind.POINTER, "[D][64] z_c + s_c·c'_K,c[x mod 2^w_c]"));
+                case "valueTable" -> {
+                    params.add(p("valueTable", Kind.POINTER, "[7][64] c'_V,w[x mod 2^w] by width w"));
+                    params.add(p("widthPlan", Kind.POINTER, "the layer's width plan (kvq_layout_v2.cuh)"));
+                }
+                case "bits" -> params.add(p("bits", Kind.I32, "the widest code of the layer (not read)"));
+                default -> params.add(q);
+            }
+        }
+        return new Signature(packed.source(), GROUPS_DECODE_ENTRY, params);
     }
 
     private static final Map<String, Signature> BY_NAME = index();
@@ -927,6 +952,21 @@ public final class KernelSignatures {
      */
     public static int genericPackedDecodeSharedBytes(int headDim) {
         return (5304 + 32 * headDim) * 4;
+    }
+
+    /** The packed decode entry of caches whose channels have different code widths (a width plan). */
+    public static final String GROUPS_DECODE_ENTRY = "kvq_decode_packed_groups";
+
+    /**
+     * Dynamic shared memory of {@value #GROUPS_DECODE_ENTRY} (kvq_decode_packed_groups_bytes; the PTX constants
+     * {@code kvq_decode_packed_groups_smem_fixed/_per_d}): the generic layout with 64-entry key and value tables
+     * and the head's part of the width plan.
+     *
+     * @param headDim head dim d (even)
+     * @return bytes of dynamic shared memory per block
+     */
+    public static int groupsPackedDecodeSharedBytes(int headDim) {
+        return genericPackedDecodeSharedBytes(headDim) + 1920 + 198 * headDim;
     }
 
     /**

@@ -95,6 +95,9 @@ class KernelSignaturesTest {
                         KernelSignatures.packedDecodeSharedBytes(3, 3, d), "generic packed, d = " + d);
                 assertEquals(generic.get("kvq_decode_fp16_smem_fixed") + d * generic.get("kvq_decode_fp16_smem_per_d"),
                         KernelSignatures.fp16DecodeSharedBytes(3, d), "generic fp16, d = " + d);
+                assertEquals(generic.get("kvq_decode_packed_groups_smem_fixed")
+                        + d * generic.get("kvq_decode_packed_groups_smem_per_d"),
+                        KernelSignatures.groupsPackedDecodeSharedBytes(d), "width groups, d = " + d);
             }
             for (int b : List.of(2, 3, 4)) {
                 Map<String, Integer> c = constants("kvq_decode_b" + b, arch);

@@ -16,10 +16,15 @@ import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.ChannelPlan;
 import dev.kvq.layout.PageLayout;
+import dev.kvq.quant.Activations;
 import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Calibrator;
+import dev.kvq.quant.Provenance;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
+import dev.kvq.quant.WeightedKMeans;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -58,6 +63,9 @@ class GpuCacheTest {
     private static Calibration cal(AttentionShape shape, QuantSpec spec) {
         if (!spec.quantized()) {
             return null;
+        }
+        if (spec.allocated()) {
+            return allocatedCal(shape, spec);
         }
         String key = shape + "/" + spec.name();
         return CALIBRATIONS.computeIfAbsent(key, k -> calibration(shape, spec, 11));
@@ -121,7 +129,8 @@ class GpuCacheTest {
     /**
      * What the page format v2 kernels added (issue 15), all on the emulated driver too: recent-token windows,
      * sinks, sinks with a window, per-channel key codebooks, D not a multiple of 32, page sizes that are not a
-     * power of two (the generic fused decode), both pairings and GQA, against the CPU engine: pages byte for byte (the window's
+     * power of two (the generic fused decode), both pairings and GQA, and mixed code widths (the presets and nuqa
+     * modes: the width-group kernels, every layer), against the CPU engine: pages byte for byte (the window's
      * tokens are in the pages as well), the side buffer through the decoded keys and values, outputs within
      * 1e-4.
      */
@@ -138,7 +147,34 @@ class GpuCacheTest {
                 Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "fp16", 96),
                 Arguments.of(64, 8, 4, RopePairing.INTERLEAVED, "nuq3-1%-ccb", 64),
                 Arguments.of(64, 4, 2, RopePairing.ROTATE_HALF, "nuq2-s4-r16-ccb", 64),
-                Arguments.of(40, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%-ccb", 96));
+                Arguments.of(40, 4, 2, RopePairing.ROTATE_HALF, "nuq4-1%-ccb", 96),
+                // mixed code widths (issue 13: a bit allocation gives every key pair and value channel a width
+                // 0–6 and every layer its own page layout): the presets and nuqa modes, every layer compared
+                Arguments.of(64, 2, 2, RopePairing.ROTATE_HALF, "kvq4", 64),
+                Arguments.of(64, 8, 2, RopePairing.INTERLEAVED, "kvq3", 64),
+                Arguments.of(40, 4, 2, RopePairing.ROTATE_HALF, "kvq2", 96),
+                Arguments.of(32, 4, 4, RopePairing.INTERLEAVED, "nuqa3-1%-r32", 64),
+                Arguments.of(8, 6, 3, RopePairing.ROTATE_HALF, "nuqa3-1%-r32-ccb", 64),
+                Arguments.of(64, 8, 4, RopePairing.ROTATE_HALF, "nuqa2-1%-s4-r16-ccb", 64));
+    }
+
+    /** A calibration with a Fisher bit allocation (the nuqa modes, the presets): every layer its own widths. */
+    static Calibration allocatedCal(AttentionShape shape, QuantSpec spec) {
+        return CALIBRATIONS.computeIfAbsent(shape + "/" + spec.name(), k -> {
+            Activations[][] a = SyntheticActivations.perLayer(shape.layers(), 2048, shape.kvChannels(), 10);
+            Calibration c = new Calibration(shape, spec, Provenance.unknown(), Calibrator.fit(shape, spec, a[0], a[1],
+                    WeightedKMeans.Options.defaults()));
+            java.util.BitSet widths = new java.util.BitSet();
+            for (int l = 0; l < shape.layers(); l++) {
+                for (int ch = 0; ch < shape.kvChannels(); ch++) {
+                    widths.set(ChannelPlan.of(shape, c.layer(l)).keyWidth(ch));
+                    widths.set(ChannelPlan.of(shape, c.layer(l)).valueWidth(ch) + 8);
+                }
+            }
+            assertTrue(widths.get(0, 8).cardinality() >= 2 && widths.get(8, 16).cardinality() >= 2,
+                    spec.name() + ": the allocation must give keys and values mixed widths, has " + widths);
+            return c;
+        });
     }
 
     @ParameterizedTest(name = "d={0} Hq={1} Hkv={2} {3} {4} P={5}")
@@ -157,7 +193,10 @@ class GpuCacheTest {
         float[] values = SyntheticActivations.values(122 + headDim, total, d);
         try (KvCache cpu = KvCache.open(shape, spec, cal, Backend.cpu(), pageTokens);
              KvCache gpu = KvCache.open(shape, spec, cal, cuda(), pageTokens)) {
-            appendAndCompare(cpu, gpu, 1, shape, appends, keys, values, 300);
+            // a bit allocation gives each layer its own widths and page layout: every layer is checked
+            for (int l = spec.allocated() ? 0 : 1; l < shape.layers(); l++) {
+                appendAndCompare(cpu, gpu, l, shape, appends, keys, values, 300);
+            }
             assertEquals(cpu.memory().codes(), gpu.memory().codes());
             assertEquals(cpu.memory().tokens(), gpu.memory().tokens());
         }
@@ -187,7 +226,7 @@ class GpuCacheTest {
      */
     @ParameterizedTest(name = "{0} {1}")
     @org.junit.jupiter.params.provider.CsvSource({"nuq3-1%-s4-r16, ROTATE_HALF", "nuq2-1%-sparse, INTERLEAVED",
-            "fp16, ROTATE_HALF", "nuq3-1%-sparse, ROTATE_HALF"})
+            "fp16, ROTATE_HALF", "nuq3-1%-sparse, ROTATE_HALF", "kvq3, ROTATE_HALF", "nuqa2-1%-r16, INTERLEAVED"})
     void aCudaCacheSavesTheCpusSnapshotAndReopensOnTheDevice(String mode, RopePairing pairing,
                                                               @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
@@ -354,12 +393,12 @@ class GpuCacheTest {
             MemorySegment b = gpu.pageBytes(layer, pages);
             long at = a.mismatch(b);
             assertEquals(-1, at, "page " + pages + " of layer " + layer + " differs at byte " + at + " of "
-                    + a.byteSize() + " (" + describe(cpu.pageLayout(), at) + ")");
+                    + a.byteSize() + " (" + describe(cpu.pageLayout(layer), at) + ")");
             pages++;
         }
         int finalPages = pages;
         assertThrows(IllegalArgumentException.class, () -> gpu.pageBytes(layer, finalPages));
-        if (cpu.pageLayout().sparseOutliers()) {
+        if (cpu.pageLayout(layer).sparseOutliers()) {
             compareEntries(cpu, gpu, layer);
         }
         assertArrayEquals(cpu.decodeKeys(layer), gpu.decodeKeys(layer));
@@ -557,7 +596,7 @@ class GpuCacheTest {
     @Test
     void positionsUpToTenMillion() {
         AttentionShape shape = new AttentionShape(1, 8, 2, 128);
-        for (String mode : List.of("nuq3-1%", "fp16")) {
+        for (String mode : List.of("nuq3-1%", "fp16", "kvq3")) {
             QuantSpec spec = QuantSpec.parse(mode);
             Calibration cal = cal(shape, spec);
             int n = 700;

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.condition.EnabledIf;
  * {@link KvCachePool#attend(int, List, float[][], float[][])}: a decode step of many sequences at once. On the CPU it
  * is each sequence's own step, bit for bit; on the CUDA engine one batched launch whose outputs match the CPU's
  * within 1e-4 for batches of 1 to 64 sequences of different lengths (sinks and a recent window, both pairings, MHA
- * and GQA, fp16 pages); bad batches are refused with the reason and change nothing.
+ * and GQA, fp16 pages, a preset with mixed widths); bad batches are refused with the reason and change nothing.
  */
 class PoolBatchTest {
 
@@ -109,12 +109,15 @@ class PoolBatchTest {
                 new Case(64, 4, 4, RopePairing.INTERLEAVED, "nuq2-1%", 16, 300),
                 new Case(32, 8, 2, RopePairing.INTERLEAVED, "fp16", 3, 200),
                 new Case(64, 8, 4, RopePairing.INTERLEAVED, "nuq4-1%-s4", 64, 80),
-                new Case(64, 4, 2, RopePairing.ROTATE_HALF, "nuq3-1%", 1, 500));
+                new Case(64, 4, 2, RopePairing.ROTATE_HALF, "nuq3-1%", 1, 500),
+                // a bit allocation: every layer its own widths and page size (a shared pool per layer)
+                new Case(64, 8, 2, RopePairing.INTERLEAVED, "kvq3", 4, 300));
         for (Case c : cases) {
             AttentionShape shape = new AttentionShape(2, c.queryHeads(), c.kvHeads(), c.headDim(),
                     dev.kvq.geometry.Rope.of(10000.0, c.pairing(), c.headDim()));
             QuantSpec spec = QuantSpec.parse(c.mode());
-            Calibration cal = spec.quantized() ? calibration(shape, spec, 11) : null;
+            Calibration cal = !spec.quantized() ? null
+                    : spec.allocated() ? GpuCacheTest.allocatedCal(shape, spec) : calibration(shape, spec, 11);
             String what = c.toString();
             try (KvCachePool cpuPool = KvCachePool.open(shape, spec, cal, Backend.cpu(), 1L << 27, 64);
                  KvCachePool gpuPool = KvCachePool.open(shape, spec, cal, Backend.cuda(), 1L << 27, 64)) {

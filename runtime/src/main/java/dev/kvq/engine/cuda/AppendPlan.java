@@ -34,7 +34,7 @@ final class AppendPlan {
 
     private AppendPlan(CacheSetup setup, DeviceLayer layer, int layerIndex, int stored, float[] keys, int n,
                        long tableBytes, Budget budget) {
-        Occupancy occupancy = setup.occupancy();
+        Occupancy occupancy = setup.occupancy(layerIndex);
         this.tokens = occupancy.append(stored, n);
         // the side buffer: at the first sink, or at the first token of a layer with a recent-token window
         this.needSinks = !layer.hasSinks()

@@ -36,7 +36,6 @@ final class BatchDecoder implements AutoCloseable {
 
     private final CudaRuntime runtime;
     private final CacheSetup setup;
-    private final Occupancy occupancy;
     private final int vector;           // Hq·d
     private final int maxSplits;
     private final int multiprocessors;
@@ -49,13 +48,12 @@ final class BatchDecoder implements AutoCloseable {
     private Arena launchArena;          // the prepared argument blocks of the current buffers
     private PreparedLaunch[] decodes;   // per layer
     private PreparedLaunch merge;
-    private KvKernels kernels;
+    private KvKernels[] kernels;        // per layer (each layer's own layout: width plans differ), current buffers
     private boolean closed;
 
     BatchDecoder(CudaRuntime runtime, CacheSetup setup) {
         this.runtime = runtime;
         this.setup = setup;
-        this.occupancy = setup.occupancy();
         this.vector = setup.shape().queryHeads() * setup.shape().headDim();
         this.multiprocessors = Math.max(1, runtime.device().multiprocessorCount());
         this.maxSplits = KernelSignatures.decodeSplits(multiprocessors, 1, setup.shape().kvHeads(), Integer.MAX_VALUE);
@@ -105,13 +103,21 @@ final class BatchDecoder implements AutoCloseable {
         host = PinnedHostMemory.allocate(hostBytes());
         launchArena = Arena.ofShared();
         device.fill((byte) 0);
-        kernels = new KvKernels(runtime, setup.shape(), setup.spec(), setup.layout(),
-                new KvKernels.Constants(invFreq.address(), 0, device.address()));
+        kernels = new KvKernels[setup.shape().layers()];
         decodes = new PreparedLaunch[setup.shape().layers()];
         long base = device.address();
         merge = new PreparedLaunch(runtime.kernel("kvq_decode_merge"),
-                kernels.mergeArgs(base + partialsAt(), base + statsAt(), 1, base + outAt()),
+                kernels(0).mergeArgs(base + partialsAt(), base + statsAt(), 1, base + outAt()),
                 Dim3.of(KernelSignatures.MERGE_THREADS), 0, launchArena);
+    }
+
+    /** The kernels of {@code layer}'s layout, with this decoder's constants (its error word, its RoPE frequencies). */
+    private KvKernels kernels(int layer) {
+        if (kernels[layer] == null) {
+            kernels[layer] = new KvKernels(runtime, setup.shape(), setup.spec(), setup.layout(layer),
+                    new KvKernels.Constants(invFreq.address(), 0, device.address()));
+        }
+        return kernels[layer];
     }
 
     private PreparedLaunch decode(int layer, SharedPagePool pool, long tables) {
@@ -119,9 +125,10 @@ final class BatchDecoder implements AutoCloseable {
             long base = device.address();
             LayerView v = new LayerView(pool.memory().address(), pool.capacity(), base + tableAt(), pagesCap,
                     base + packedAt(), base + sinksAt(), base + firstPosAt(), base + sideAt(), 0, tables, null);
-            decodes[layer] = new PreparedLaunch(runtime.kernel(kernels.decodeEntry()),
-                    kernels.decodeArgs(v, base + queryAt(), base + partialsAt(), base + statsAt(), 0, 0),
-                    Dim3.of(KernelSignatures.DECODE_THREADS), kernels.decodeSharedBytes(), launchArena);
+            KvKernels k = kernels(layer);
+            decodes[layer] = new PreparedLaunch(runtime.kernel(k.decodeEntry()),
+                    k.decodeArgs(v, base + queryAt(), base + partialsAt(), base + statsAt(), 0, 0),
+                    Dim3.of(KernelSignatures.DECODE_THREADS), k.decodeSharedBytes(), launchArena);
         }
         return decodes[layer];
     }
@@ -144,6 +151,7 @@ final class BatchDecoder implements AutoCloseable {
             throw new IllegalStateException("the batch decoder is closed");
         }
         int batch = seqs.length;
+        Occupancy occupancy = setup.occupancy(layer);
         int pages = 1;
         int longest = 0;
         for (int i = 0; i < batch; i++) {
@@ -173,9 +181,9 @@ final class BatchDecoder implements AutoCloseable {
         long down = outAt() + (long) batch * vector * Float.BYTES;
         runtime.bind();
         device.copyFromHostAsync(h, up, up, hostBytes() - up, stream);
-        decode.launch(kernels.decodeGrid(splits, batch), stream);
+        decode.launch(kernels(layer).decodeGrid(splits, batch), stream);
         merge.setInt(KvKernels.MERGE_SPLITS_ARG, splits);
-        merge.launch(kernels.mergeGrid(batch), stream);
+        merge.launch(kernels(layer).mergeGrid(batch), stream);
         device.copyToHostAsync(h, 0, 0, down, stream);
         stream.synchronize();
         int code = h.get(INT, 0);

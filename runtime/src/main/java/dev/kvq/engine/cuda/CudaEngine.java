@@ -52,10 +52,11 @@ public final class CudaEngine implements Engine {
      */
     public static CudaEngine open(CacheSetup setup, long pageBudget) {
         requireServed(setup);
-        KvKernels.requireSupported(setup.shape(), setup.spec(), setup.layout());
+        // the layers' layouts differ at most in their widths: the kernels' shapes and shared memory do not
+        KvKernels.requireSupported(setup.shape(), setup.spec(), setup.layout(0));
         CudaRuntime runtime = CudaRuntime.shared();
         runtime.bind();
-        KvKernels.allowShared(runtime, setup.shape(), setup.spec(), setup.layout());
+        KvKernels.allowShared(runtime, setup.shape(), setup.spec(), setup.layout(0));
         return new CudaEngine(runtime, setup, pageBudget > 0 ? sharedPools(runtime, setup, pageBudget) : null);
     }
 
@@ -92,13 +93,14 @@ public final class CudaEngine implements Engine {
 
     /**
      * The one rule of which caches this engine serves. Its page format v2 kernels ({@code kvq_pack_keys_v2},
-     * {@code kvq_pack_values_v2}, {@code kvq_side_append}, the fused decode) cover one code width with fixed-slot
-     * or no outliers, sinks and a recent-token window, both RoPE pairings, per-layer or per-channel key codebooks,
-     * any head dim and page size, and fp16 pages. They do not cover mixed code widths (width-group plans) or
-     * fixed-slot lists longer than the format's 255 slots. The TOKEN_MAJOR_SPARSE form runs on the format v1
-     * kernels, within what they write ({@link PageLayout#versionOneWriterDifference}: no window, whole 32-channel
-     * key groups, one key codebook per layer). Every other setup
-     * runs on the CPU engine; {@code Engines} logs the WARN naming the reason.
+     * {@code kvq_pack_values_v2}, {@code kvq_side_append}, the fused decode) cover one code width and the mixed
+     * widths of a bit allocation (the {@code nuqaB} modes and the presets: each layer's width plan walked by width
+     * group, {@code kvq_decode_packed_groups}) with fixed-slot or no outliers, sinks and a recent-token window,
+     * both RoPE pairings, per-layer or per-channel key codebooks, any head dim and page size, and fp16 pages. They
+     * do not cover fixed-slot lists longer than the format's 255 slots. The TOKEN_MAJOR_SPARSE form runs on the
+     * format v1 kernels, within what they write ({@link PageLayout#versionOneWriterDifference}: one code width, no
+     * window, whole 32-channel key groups, one key codebook per layer). Every other setup runs on the CPU engine;
+     * {@code Engines} logs the WARN naming the reason.
      *
      * @param setup the caches' setup
      * @throws UnsupportedOperationException naming what the kernels do not cover
@@ -117,10 +119,11 @@ public final class CudaEngine implements Engine {
         if (!spec.quantized()) {
             return null;
         }
-        if (spec.allocated()) {
-            return "mixed code widths (channels grouped by width; the page format v2 kernels pack one width)";
-        }
-        if (setup.layout().sparseOutliers()) {
+        if (setup.layout(0).sparseOutliers()) {
+            if (spec.allocated()) {
+                return "TOKEN_MAJOR_SPARSE outliers with mixed code widths (the sparse form runs on the page format v1 "
+                        + "kernels, which pack one width)";
+            }
             if (spec.keyCodebooks() == QuantSpec.KeyCodebooks.PER_CHANNEL) {
                 return "TOKEN_MAJOR_SPARSE outliers with per-channel key codebooks (the sparse form runs on the page "
                         + "format v1 kernels, whose pack kernel searches one key codebook per layer)";
@@ -129,7 +132,7 @@ public final class CudaEngine implements Engine {
             return v1 == null ? null : "TOKEN_MAJOR_SPARSE outliers with " + v1
                     + " (the sparse form runs on the page format v1 kernels)";
         }
-        int slots = Math.max(setup.layout().keySlots(), setup.layout().valueSlots());
+        int slots = Math.max(setup.layout(0).keySlots(), setup.layout(0).valueSlots());
         if (slots > PageLayout.MAX_FIXED_SLOTS) {
             return slots + " fixed outlier slots per token (the page format v2 kernels hold "
                     + PageLayout.MAX_FIXED_SLOTS + ")";

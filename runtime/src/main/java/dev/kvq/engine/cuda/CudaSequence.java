@@ -56,7 +56,8 @@ public final class CudaSequence implements Sequence {
     private final Occupancy occupancy;
     private final long firstPosition;
     private final Budget budget;
-    private final KvKernels kernels;
+    private final KvKernels kernels;           // layer 0's: the launches every layer shares (merge, grids)
+    private final KvKernels[] layerKernels;    // per layer: a bit allocation gives layers their own page layouts
     private final Stream stream;
     private final DeviceLayer[] layers;
     private final List<AutoCloseable> owned = new ArrayList<>();  // every allocation, in order, freed once
@@ -91,7 +92,7 @@ public final class CudaSequence implements Sequence {
     CudaSequence(CudaRuntime runtime, CacheSetup setup, long firstPosition, Budget budget, SharedPagePool[] shared) {
         this.runtime = runtime;
         this.setup = setup;
-        this.occupancy = setup.occupancy();
+        this.occupancy = setup.occupancy(0);   // token counts; layers differ only in their page layouts
         this.firstPosition = firstPosition;
         this.budget = budget;
         int count = setup.shape().layers();
@@ -99,10 +100,11 @@ public final class CudaSequence implements Sequence {
         int hq = setup.shape().queryHeads();
         long vectorBytes = (long) hq * headDim * Float.BYTES;
         this.layers = new DeviceLayer[count];
-        this.fused = !setup.layout().sparseOutliers();
+        this.fused = !setup.layout(0).sparseOutliers();
         this.multiprocessors = Math.max(1, runtime.device().multiprocessorCount());
         this.maxSplits = KernelSignatures.decodeSplits(multiprocessors, 1, setup.shape().kvHeads(), Integer.MAX_VALUE);
         this.decodeSteps = new PreparedLaunch[count];
+        this.layerKernels = new KvKernels[count];
         this.preparedViews = new LayerView[count];
         // allocate in order, remembering each: a failure part-way frees what was made (no leak)
         boolean ok = false;
@@ -120,15 +122,20 @@ public final class CudaSequence implements Sequence {
             this.keyEntryCounts = own(DeviceMemory.allocate(4L * count));
             DeviceMemory invFreq = own(DeviceMemory.allocate((long) headDim / 2 * Float.BYTES));
             DeviceMemory ropeSteps = own(DeviceMemory.allocate(KvKernels.ropeStepBytes(headDim)));
-            this.kernels = new KvKernels(runtime, setup.shape(), setup.spec(), setup.layout(),
-                    new KvKernels.Constants(invFreq.address(), ropeSteps.address(), step.address()));
+            KvKernels.Constants constants = new KvKernels.Constants(invFreq.address(), ropeSteps.address(),
+                    step.address());
+            for (int l = 0; l < count; l++) {
+                layerKernels[l] = l > 0 && setup.layout(l) == setup.layout(l - 1) ? layerKernels[l - 1]
+                        : new KvKernels(runtime, setup.shape(), setup.spec(), setup.layout(l), constants);
+            }
+            this.kernels = layerKernels[0];
             this.input = own(new DeviceScratch("append input", s));
             this.query = own(new DeviceScratch("query", s));
             this.scores = own(new DeviceScratch("scores", s));
             this.partials = own(new DeviceScratch("value partials", s));
             this.output = own(new DeviceScratch("output", s));
             for (int l = 0; l < count; l++) {
-                layers[l] = own(new DeviceLayer(setup.layout(), s, shared == null ? null : shared[l]));
+                layers[l] = own(new DeviceLayer(setup.layout(l), s, shared == null ? null : shared[l]));
             }
             meta.fill((byte) 0);
             keyEntryCounts.fill((byte) 0);
@@ -195,6 +202,11 @@ public final class CudaSequence implements Sequence {
         return splitPartials.address();
     }
 
+    /** The kernels of {@code layer}'s page layout. */
+    private KvKernels kernels(int layer) {
+        return layerKernels[layer];
+    }
+
     private <T extends AutoCloseable> T own(T resource) {
         owned.add(resource);
         return resource;
@@ -223,12 +235,12 @@ public final class CudaSequence implements Sequence {
         runtime.bind();
         DeviceLayer l = layers[layer];
         AppendPlan plan = AppendPlan.of(setup, l, layer, stored, keysPreRope, n,
-                (long) kernels.tableFloats() * Float.BYTES, budget);
+                (long) kernels(layer).tableFloats() * Float.BYTES, budget);
         if (plan.bytes() > 0) {
             budget.reserve(plan.bytes(), layer, n);
         }
         try (Nvtx.Range r = Nvtx.range("kvq append")) {
-            plan.allocate(l, layer, n, budget, () -> kernels.tables(setup.layer(layer)));
+            plan.allocate(l, layer, n, budget, () -> kernels(layer).tables(setup.layer(layer)));
             try {
                 storeOnDevice(layer, stored, keysPreRope, values, n, plan.tokens().newSinks());
                 // a prefill's staging (up to 256 MiB) is not kept for the decode appends that follow
@@ -304,6 +316,7 @@ public final class CudaSequence implements Sequence {
         int windowFrom = window > 0 ? Math.max(newSinks, n - window) : n;
         int chunk = (int) Math.max(1, Math.min(n, STAGING_FLOATS / d));
         LayerView v = view(layer);
+        KvKernels kernels = kernels(layer);
         long floats = (long) chunk * d;
         // keys, values fp32 [chunk][D]; tokenSeq, tokenSlot, keyOutCount, tokenIndex int32 [chunk]
         long bytes = floats * 2 * Float.BYTES + 4L * chunk * Integer.BYTES;
@@ -463,9 +476,10 @@ public final class CudaSequence implements Sequence {
         LayerView v = view(layer);
         if (!v.equals(preparedViews[layer])) {
             // a grown pool or a new side buffer: the old block stays in the arena (a handful per layer)
-            decodeSteps[layer] = new PreparedLaunch(runtime.kernel(kernels.decodeEntry()),
-                    kernels.decodeArgs(v, queryAddress(), partialOut(), partialStats(), 0, 0),
-                    Dim3.of(KernelSignatures.DECODE_THREADS), kernels.decodeSharedBytes(), launchArena);
+            KvKernels k = kernels(layer);
+            decodeSteps[layer] = new PreparedLaunch(runtime.kernel(k.decodeEntry()),
+                    k.decodeArgs(v, queryAddress(), partialOut(), partialStats(), 0, 0),
+                    Dim3.of(KernelSignatures.DECODE_THREADS), k.decodeSharedBytes(), launchArena);
             preparedViews[layer] = v;
         }
         return decodeSteps[layer];
@@ -628,7 +642,7 @@ public final class CudaSequence implements Sequence {
             MemorySegment.copy(q, 0, h, FLOAT, queryAt, q.length);
             step.copyFromHost(h, queryAt, queryAt, (long) q.length * Float.BYTES);
             try (Nvtx.Range r = Nvtx.range("kvq scores")) {
-                kernels.decode(stream, view(layer), 1, queryAddress(), partialOut(), partialStats(), sd.address(),
+                kernels(layer).decode(stream, view(layer), 1, queryAddress(), partialOut(), partialStats(), sd.address(),
                         stored);
             }
         } else {
@@ -703,7 +717,7 @@ public final class CudaSequence implements Sequence {
         requireOpen();
         runtime.bind();
         try (Arena arena = Arena.ofConfined()) {
-            LayerImage copy = layers[layer].hostCopy(occupancy, stored, arena);
+            LayerImage copy = layers[layer].hostCopy(setup.occupancy(layer), stored, arena);
             return ReferenceDecoder.decode(setup, layer, firstPosition, stored, copy, tensor);
         }
     }
@@ -742,7 +756,7 @@ public final class CudaSequence implements Sequence {
     @Override
     public MemoryReport memory(int layer, int stored) {
         requireOpen();
-        return layers[layer].memory(occupancy, stored);
+        return layers[layer].memory(setup.occupancy(layer), stored);
     }
 
     @Override
@@ -760,7 +774,7 @@ public final class CudaSequence implements Sequence {
     public LayerImage image(int layer, int stored) {
         requireOpen();
         runtime.bind();
-        return layers[layer].hostCopy(occupancy, stored, Arena.ofAuto());
+        return layers[layer].hostCopy(setup.occupancy(layer), stored, Arena.ofAuto());
     }
 
     /**
@@ -786,14 +800,14 @@ public final class CudaSequence implements Sequence {
     public void restore(int layer, int tokens, LayerImage image) {
         requireOpen();
         runtime.bind();
-        if (!fused && !setup.layout().plan().keysInLogicalOrder()) {
+        if (!fused && !setup.layout(layer).plan().keysInLogicalOrder()) {
             // the sparse form's v1 kernels read keys in logical order, which a v2 page of these pairs is not in
             throw new UnsupportedOperationException("a TOKEN_MAJOR_SPARSE snapshot with " + setup.shape().rope().pairing()
                     + " RoPE pairs cannot be restored onto the device (its format v1 kernels read keys in logical "
                     + "order); open it with Backend.cpu()");
         }
         DeviceLayer l = layers[layer];
-        float[] tables = setup.spec().quantized() ? kernels.tables(setup.layer(layer)) : null;
+        float[] tables = setup.spec().quantized() ? kernels(layer).tables(setup.layer(layer)) : null;
         long reserved = (image.sinks() == null ? 0 : image.sinks().byteSize())
                 + (long) (image.keyChunks().size() + image.valueChunks().size()) * EntryChunks.BYTES;
         for (MemorySegment page : image.pages()) {
@@ -853,7 +867,7 @@ public final class CudaSequence implements Sequence {
      * @return true for TOKEN_MAJOR_SPARSE outliers
      */
     public boolean sparse() {
-        return setup.layout().sparseOutliers();
+        return setup.layout(0).sparseOutliers();
     }
 
     /**

@@ -6,8 +6,10 @@ import dev.kvq.engine.CodeTables;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.ChannelPlan;
 import dev.kvq.layout.PageLayout.Part;
 import dev.kvq.layout.PageLayout;
+import dev.kvq.quant.Codebook;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
 import dev.kvq.quant.QuantSpec;
@@ -28,7 +30,9 @@ import java.util.function.ToIntFunction;
  * {@code kvq_pack_values_v2} and {@code kvq_side_append} one block per token, {@code kvq_fp16_append} for fp16
  * pages; the fused decode {@link #decodeEntry()} over {@code (splits, Hkv)} blocks of
  * {@code KVQ_DECODE_THREADS}, then {@code kvq_decode_merge} over {@code (Hq)} blocks of
- * {@code KVQ_MERGE_THREADS}.
+ * {@code KVQ_MERGE_THREADS}. Mixed code widths (a bit allocation) pass each layer's width plan to the appends
+ * and decode with {@code kvq_decode_packed_groups} ({@link WidthTables}, {@code WidthPlan}): one instance of this
+ * class per layer layout.
  *
  * <p>The TOKEN_MAJOR_SPARSE form runs the format v1 kernels, launch geometry as the header's: packing one block
  * of {@code KVQ_PACK_THREADS} per token; key scores {@code (⌈packed/T⌉, Hkv)} blocks of T; softmax {@code (Hq)} blocks of 256; value partials
@@ -49,7 +53,7 @@ public final class KvKernels {
      * are looked up by name when a cache needs one.
      */
     public static final List<String> REQUIRED = List.of("kvq_fp16_append", "kvq_pack_keys_v2", "kvq_pack_values_v2",
-            "kvq_side_append", "kvq_decode_packed", "kvq_decode_fp16", "kvq_decode_merge",
+            "kvq_side_append", "kvq_decode_packed", "kvq_decode_packed_groups", "kvq_decode_fp16", "kvq_decode_merge",
             "kvq_rope_steps", "kvq_sinks_append", "kvq_pack_keys", "kvq_key_sparse_starts", "kvq_key_sparse_entries",
             "kvq_pack_values", "kvq_key_scores", "kvq_key_scores_sparse", "kvq_softmax", "kvq_value_partials",
             "kvq_value_reduce", "kvq_value_sparse");
@@ -65,7 +69,8 @@ public final class KvKernels {
     private final int d;
     private final int channels;
     private final int group;
-    private final int bits;
+    private final int bits;                   // the width b; under a width plan the widest code of the layer
+    private final boolean groups;             // a width plan (QuantSpec.allocated()): WidthTables, the groups entry
     private final int form;
     private final int keySlots;
     private final int valueSlots;
@@ -125,6 +130,137 @@ public final class KvKernels {
     }
 
     /**
+     * The byte layout of the quantizer tables of a layer with mixed code widths (a bit allocation), in floats
+     * from the start: lo, hi, z, s [D]; the key table [D][64] ({@code CodeTables.keys} at 64 entries); the key
+     * midpoints [D][64] (each channel's {@code 2^w − 1}, then +∞); the value tables [7][64] and value midpoints
+     * [7][64] by width; then the layer's width plan ({@code WidthPlan}, int32 bits), which the kernels read in
+     * place of a width.
+     */
+    public static final class WidthTables {
+        private WidthTables() {}
+
+        /** Entries per key channel and per value width: KVQ_WP_ENTRIES, every code of up to 6 bits. */
+        static final int ENTRIES = 1 << ChannelPlan.MAX_WIDTH;
+        /** Value widths, 0 to 6. */
+        static final int WIDTHS = ChannelPlan.MAX_WIDTH + 1;
+
+        static int keyTable(int channels) { return 4 * channels; }
+
+        static int keyMid(int channels) { return keyTable(channels) + ENTRIES * channels; }
+
+        static int valueTable(int channels) { return keyMid(channels) + ENTRIES * channels; }
+
+        static int valueMid(int channels) { return valueTable(channels) + WIDTHS * ENTRIES; }
+
+        static int plan(int channels) { return valueMid(channels) + WIDTHS * ENTRIES; }
+
+        /**
+         * Floats of the whole table block of a layer of {@code kvHeads} heads of {@code headDim} channels.
+         *
+         * @param kvHeads Hkv
+         * @param headDim d
+         * @return floats
+         */
+        public static int floats(int kvHeads, int headDim) {
+            return plan(kvHeads * headDim) + WidthPlan.ints(kvHeads, headDim);
+        }
+    }
+
+    /**
+     * A layer's width plan as the kernels read it (kvq_layout_v2.cuh, "width-group plans"), int32, the parts in
+     * this order: key widths [D] by logical channel; key channels and key bits [D] by physical position; key pairs
+     * [Hkv][d/2] ({@code first | partner << 10 | frequency << 20}); key runs [Hkv][8][2] (width, pairs); value
+     * widths, row-0 words and row strides [D] by logical channel; value words before each head and per head
+     * [Hkv]; value channels [D] by physical position; value groups [Hkv][8][4] (width, n, position, word offset).
+     */
+    static final class WidthPlan {
+        private WidthPlan() {}
+
+        /** Runs or groups per head the plan holds (KVQ_WP_RUNS): widths 0–6 make at most 7. */
+        static final int RUNS = 8;
+
+        /** The parts, in order (KvqWidthPlanPart). */
+        static final int KEY_WIDTH = 0;
+        static final int KEY_CHANNEL = 1;
+        static final int KEY_BIT = 2;
+        static final int KEY_PAIRS = 3;
+        static final int KEY_RUNS = 4;
+        static final int VALUE_WIDTH = 5;
+        static final int VALUE_WORD = 6;
+        static final int VALUE_ROWS = 7;
+        static final int VALUE_BEFORE = 8;
+        static final int VALUE_WORDS = 9;
+        static final int VALUE_CHANNEL = 10;
+        static final int VALUE_GROUPS = 11;
+        private static final int PARTS = 12;
+
+        /** int32 offset of part {@code part} ({@link #KEY_WIDTH} … {@link #VALUE_GROUPS}), as kvq_wp_offset. */
+        static int offset(int part, int kvHeads, int headDim) {
+            int d = kvHeads * headDim;
+            int[] sizes = {d, d, d, kvHeads * (headDim / 2), kvHeads * RUNS * 2, d, d, d, kvHeads, kvHeads, d,
+                    kvHeads * RUNS * 4};
+            int at = 0;
+            for (int i = 0; i < part; i++) {
+                at += sizes[i];
+            }
+            return at;
+        }
+
+        static int ints(int kvHeads, int headDim) {
+            return offset(PARTS, kvHeads, headDim);
+        }
+
+        /** The plan of {@code plan}'s layer. */
+        static int[] of(ChannelPlan plan) {
+            int kv = plan.kvHeads();
+            int hd = plan.headDim();
+            int[] t = new int[ints(kv, hd)];
+            int[] at = new int[PARTS];
+            for (int part = 0; part < PARTS; part++) {
+                at[part] = offset(part, kv, hd);
+            }
+            for (int c = 0; c < kv * hd; c++) {
+                t[at[KEY_WIDTH] + c] = plan.keyWidth(c);
+                int logical = plan.keyChannelAt(c);
+                t[at[KEY_CHANNEL] + c] = logical;
+                t[at[KEY_BIT] + c] = plan.keyBit(logical);
+                t[at[VALUE_WIDTH] + c] = plan.valueWidth(c);
+            }
+            for (int h = 0; h < kv; h++) {
+                List<ChannelPlan.KeyPair> pairs = plan.keyPairs(h);
+                int run = -1;
+                for (int k = 0; k < pairs.size(); k++) {
+                    ChannelPlan.KeyPair p = pairs.get(k);
+                    t[at[KEY_PAIRS] + h * (hd / 2) + k] = p.first() | p.partner() << 10 | p.frequency() << 20;
+                    if (k == 0 || pairs.get(k - 1).width() != p.width()) {
+                        run++;
+                        t[at[KEY_RUNS] + (h * RUNS + run) * 2] = p.width();
+                    }
+                    t[at[KEY_RUNS] + (h * RUNS + run) * 2 + 1]++;
+                }
+                List<ChannelPlan.ValueGroup> groups = plan.valueGroups(h);
+                for (int g = 0; g < groups.size(); g++) {
+                    ChannelPlan.ValueGroup vg = groups.get(g);
+                    int entry = at[VALUE_GROUPS] + (h * RUNS + g) * 4;
+                    t[entry] = vg.width();
+                    t[entry + 1] = vg.channels();
+                    t[entry + 2] = vg.position();
+                    t[entry + 3] = vg.wordOffset();
+                    for (int i = 0; i < vg.channels(); i++) {
+                        int j = plan.valueChannelAt(h, vg.position() + i);
+                        t[at[VALUE_CHANNEL] + h * hd + vg.position() + i] = j;
+                        t[at[VALUE_WORD] + h * hd + j] = vg.wordOffset() + i;
+                        t[at[VALUE_ROWS] + h * hd + j] = vg.channels();
+                    }
+                }
+                t[at[VALUE_BEFORE] + h] = plan.valueWordsBefore(h);
+                t[at[VALUE_WORDS] + h] = plan.headValueWords(h);
+            }
+            return t;
+        }
+    }
+
+    /**
      * Launches for one geometry on {@code runtime} (null builds arguments only), with a cache's constants.
      *
      * @throws UnsupportedOperationException for a spec or shape the kernels do not cover
@@ -143,7 +279,8 @@ public final class KvKernels {
         this.d = shape.headDim();
         this.channels = shape.kvChannels();
         this.group = shape.groupSize();
-        this.bits = spec.bits();
+        this.groups = spec.quantized() && spec.allocated();
+        this.bits = groups ? layout.plan().maxWidth() : spec.bits();
         this.sparse = layout.sparseOutliers();
         this.form = sparse ? KernelSignatures.FORM_SPARSE
                 : spec.hasOutliers() ? KernelSignatures.FORM_FIXED : KernelSignatures.FORM_NONE;
@@ -216,8 +353,11 @@ public final class KvKernels {
         if (!spec.quantized()) {
             m.put(entry, KernelSignatures.fp16DecodeSharedBytes(g, d));
         } else {
-            m.put(entry, entry.equals("kvq_decode_packed") ? KernelSignatures.genericPackedDecodeSharedBytes(d)
-                    : KernelSignatures.packedDecodeSharedBytes(spec.bits(), g, d));
+            m.put(entry, switch (entry) {
+                case "kvq_decode_packed" -> KernelSignatures.genericPackedDecodeSharedBytes(d);
+                case KernelSignatures.GROUPS_DECODE_ENTRY -> KernelSignatures.groupsPackedDecodeSharedBytes(d);
+                default -> KernelSignatures.packedDecodeSharedBytes(spec.bits(), g, d);
+            });
         }
         return m;
     }
@@ -254,7 +394,7 @@ public final class KvKernels {
 
     /** Floats of one layer's quantizer tables ({@link #tables}). */
     public int tableFloats() {
-        return Tables.floats(channels, spec);
+        return groups ? WidthTables.floats(shape.kvHeads(), d) : Tables.floats(channels, spec);
     }
 
     /**
@@ -265,12 +405,16 @@ public final class KvKernels {
      */
     public float[] tables(LayerCalibration calibration) {
         KeyQuantizer k = calibration.keys();
-        float[] t = new float[Tables.floats(channels, spec)];
+        float[] t = new float[tableFloats()];
         for (int c = 0; c < channels; c++) {
             t[c] = k.lower(c);
             t[Tables.hi(channels) + c] = k.upper(c);
             t[Tables.zero(channels) + c] = k.zero(c);
             t[Tables.scale(channels) + c] = k.scale(c);
+        }
+        if (groups) {
+            widthTables(calibration, t);
+            return t;
         }
         float[] keyTable = CodeTables.keys(k, CodeTables.ENTRIES);
         System.arraycopy(keyTable, 0, t, Tables.keyTable(channels), keyTable.length);
@@ -292,6 +436,47 @@ public final class KvKernels {
             }
         }
         return t;
+    }
+
+    /**
+     * The width-plan part of {@link #tables} ({@link WidthTables}): 64-entry key tables and per-channel midpoints,
+     * one value table and midpoint row per width, and the layer's {@link WidthPlan} as int32 bits.
+     */
+    private void widthTables(LayerCalibration calibration, float[] t) {
+        ChannelPlan plan = layout.plan();
+        KeyQuantizer k = calibration.keys();
+        int e = WidthTables.ENTRIES;
+        float[] keyTable = CodeTables.keys(k, e);
+        System.arraycopy(keyTable, 0, t, WidthTables.keyTable(channels), keyTable.length);
+        java.util.Arrays.fill(t, WidthTables.keyMid(channels), WidthTables.plan(channels), Float.POSITIVE_INFINITY);
+        for (int c = 0; c < channels; c++) {
+            float[] mid = k.codebook(c).midpoints();
+            System.arraycopy(mid, 0, t, WidthTables.keyMid(channels) + e * c, mid.length);
+        }
+        Codebook[] byWidth = new Codebook[WidthTables.WIDTHS];
+        for (int c = 0; c < channels; c++) {
+            int w = plan.valueWidth(c);
+            Codebook book = calibration.valueCodebook(c);
+            if (byWidth[w] != null && !byWidth[w].equals(book)) {
+                // the kernels read one value table per width, as the CPU engine's (ValuePlan)
+                throw new IllegalArgumentException("value channels of width " + w + " have different codebooks; the"
+                        + " packed cache needs one value codebook per width");
+            }
+            byWidth[w] = book;
+        }
+        for (int w = 0; w < byWidth.length; w++) {
+            float[] table = byWidth[w] == null ? new float[e] : CodeTables.values(byWidth[w], e);
+            System.arraycopy(table, 0, t, WidthTables.valueTable(channels) + e * w, e);
+            if (byWidth[w] != null) {
+                float[] mid = byWidth[w].midpoints();
+                System.arraycopy(mid, 0, t, WidthTables.valueMid(channels) + e * w, mid.length);
+            }
+        }
+        int[] widths = WidthPlan.of(plan);
+        for (int i = 0; i < widths.length; i++) {
+            // small non-negative ints: their bits are subnormal floats, which copies keep exactly
+            t[WidthTables.plan(channels) + i] = Float.intBitsToFloat(widths[i]);
+        }
     }
 
     /** Arguments of {@code kvq_rope_steps}. */
@@ -577,17 +762,24 @@ public final class KvKernels {
     public LaunchArgs packKeysV2Args(LayerView v, long keys, long tokenSeq, long tokenSlot, int n) {
         long t = v.tables();
         boolean perChannel = Tables.perChannelKeys(spec);
+        long keyMid = groups ? WidthTables.keyMid(channels)
+                : perChannel ? Tables.keyMidPerChannel(channels) : Tables.keyMid(channels);
         return pagePool("kvq_pack_keys_v2", v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE,
                 Part.KEY_OUT_HEAD_END)
                 .ptr("keys", keys).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
                 .ptr("lo", t).ptr("hi", t + 4L * Tables.hi(channels)).ptr("zero", t + 4L * Tables.zero(channels))
                 .ptr("scale", t + 4L * Tables.scale(channels))
-                .ptr("keyMid", t + 4L * (perChannel ? Tables.keyMidPerChannel(channels) : Tables.keyMid(channels)))
-                .i32("keyMidStride", perChannel ? 16 : 0)
-                .ptr("keyTable", t + 4L * Tables.keyTable(channels))
+                .ptr("keyMid", t + 4L * keyMid)
+                .i32("keyMidStride", groups ? WidthTables.ENTRIES : perChannel ? 16 : 0)
+                .ptr("keyTable", t + 4L * (groups ? WidthTables.keyTable(channels) : Tables.keyTable(channels)))
                 .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("bits", bits).i32("keyWords", layout.keyWords())
                 .i32("pairing", pairing).i32("form", form).i32("cap", spec.keyOutlierCap(channels))
-                .i32("keySlots", keySlots).ptr("error", constants.error());
+                .i32("keySlots", keySlots).ptr("widthPlan", widthPlan(t)).ptr("error", constants.error());
+    }
+
+    /** The device address of the width plan in the table block at {@code tables}, or 0 (one width). */
+    private long widthPlan(long tables) {
+        return groups ? tables + 4L * WidthTables.plan(channels) : 0;
     }
 
     /** Arguments of {@code kvq_pack_values_v2} for {@code n} tokens of sequence 0 (fixed-slot or no outliers). */
@@ -596,9 +788,10 @@ public final class KvKernels {
         return pagePool("kvq_pack_values_v2", v, Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE,
                 Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE, Part.VALUE_OUT_HEAD_END)
                 .ptr("values", values).ptr("tokenSeq", tokenSeq).ptr("tokenSlot", tokenSlot).i32("n", n).i32("batch", 1)
-                .ptr("valueMid", t + 4L * Tables.valueMid(channels)).ptr("valueTable", t + 4L * Tables.valueTable(channels))
+                .ptr("valueMid", t + 4L * (groups ? WidthTables.valueMid(channels) : Tables.valueMid(channels)))
+                .ptr("valueTable", t + 4L * (groups ? WidthTables.valueTable(channels) : Tables.valueTable(channels)))
                 .i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("bits", bits).i32("form", form)
-                .i32("topK", spec.valueTopK(channels)).ptr("error", constants.error());
+                .i32("topK", spec.valueTopK(channels)).ptr("widthPlan", widthPlan(t)).ptr("error", constants.error());
     }
 
     /**
@@ -656,6 +849,9 @@ public final class KvKernels {
     private static String decodeEntry(AttentionShape shape, QuantSpec spec, PageLayout layout) {
         int d = shape.headDim();
         int g = shape.groupSize();
+        if (spec.quantized() && spec.allocated()) {
+            return KernelSignatures.GROUPS_DECODE_ENTRY;
+        }
         return spec.quantized() ? KernelSignatures.packedDecodeEntry(spec.bits(), g, d, layout.pageTokens())
                 : KernelSignatures.fp16DecodeEntry(g, d);
     }
@@ -687,15 +883,20 @@ public final class KvKernels {
         }
         long t = v.tables();
         boolean side = spec.sinkTokens() + spec.recentWindow() > 0;
-        return pagePool(entry, v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE, Part.KEY_OUT_HEAD_END,
+        LaunchArgs a = pagePool(entry, v, Part.KEY_CODES, Part.KEY_OUT_CHANNEL, Part.KEY_OUT_VALUE, Part.KEY_OUT_HEAD_END,
                 Part.VALUE_CODES, Part.VALUE_ZERO, Part.VALUE_SCALE, Part.VALUE_OUT_CHANNEL, Part.VALUE_OUT_VALUE,
                 Part.VALUE_OUT_HEAD_END)
                 .ptr("seqPacked", v.seqPacked()).ptr("seqSinks", v.seqSinks()).ptr("seqFirstPos", v.seqFirstPos())
                 .i32("sinkCap", spec.sinkTokens()).i32("windowCap", spec.recentWindow())
                 .ptr("seqSide", side ? v.seqSide() : 0)
-                .ptr("query", query).f32("scale", scale)
-                .ptr("keyTable", t + 4L * Tables.keyTable(channels))
-                .ptr("valueTable", t + 4L * Tables.valueTable(channels)).ptr("invFreq", constants.invFreq())
+                .ptr("query", query).f32("scale", scale);
+        if (groups) {
+            a.ptr("keyTable", t + 4L * WidthTables.keyTable(channels))
+                    .ptr("valueTable", t + 4L * WidthTables.valueTable(channels)).ptr("widthPlan", widthPlan(t));
+        } else {
+            a.ptr("keyTable", t + 4L * Tables.keyTable(channels)).ptr("valueTable", t + 4L * Tables.valueTable(channels));
+        }
+        return a.ptr("invFreq", constants.invFreq())
                 .i32("pairing", pairing).i32("headDim", d).i32("kvHeads", shape.kvHeads()).i32("groupSize", group)
                 .i32("bits", bits).i32("keySlots", keySlots).i32("valueSlots", valueSlots)
                 .ptr("partialOut", partialOut).ptr("partialStats", partialStats)

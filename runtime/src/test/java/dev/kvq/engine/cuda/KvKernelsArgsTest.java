@@ -8,15 +8,24 @@ import dev.kvq.geometry.AttentionShape;
 import dev.kvq.geometry.Rope;
 import dev.kvq.geometry.RopePairing;
 import dev.kvq.kernels.KernelSignatures;
+import dev.kvq.layout.ChannelPlan;
 import dev.kvq.layout.EntryChunks;
 import dev.kvq.layout.PageLayout;
+import dev.kvq.quant.Activations;
+import dev.kvq.quant.Calibration;
+import dev.kvq.quant.Calibrator;
 import dev.kvq.quant.Codebook;
 import dev.kvq.quant.KeyQuantizer;
 import dev.kvq.quant.LayerCalibration;
+import dev.kvq.quant.Provenance;
 import dev.kvq.quant.QuantSpec;
+import dev.kvq.quant.SyntheticActivations;
+import dev.kvq.quant.WeightedKMeans;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntBinaryOperator;
+import java.util.function.IntUnaryOperator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -192,6 +201,65 @@ class KvKernelsArgsTest {
         for (int i = 0; i < 16; i++) {
             assertEquals(i < 7 ? mids[i] : Float.POSITIVE_INFINITY, t[KvKernels.Tables.keyMid(8) + i]);
             assertEquals(cal.values().dequant(i & 7), t[KvKernels.Tables.valueTable(8) + i]);
+        }
+    }
+
+    /**
+     * Mixed code widths: the width-group launches match their signatures, decode with kvq_decode_packed_groups,
+     * and the tables hold the calibration's per-channel key tables and midpoints and the layer's width plan, whose
+     * places are the page layout's (the kernels find every code through it).
+     */
+    @Test
+    void widthPlanLaunchesAndTablesFollowTheChannelPlan() {
+        AttentionShape shape = new AttentionShape(2, 8, 2, 40, Rope.of(10000, RopePairing.ROTATE_HALF, 40));
+        QuantSpec spec = QuantSpec.parse("nuqa3-1%-r32");
+        int d = shape.kvChannels();
+        Activations[][] a = SyntheticActivations.perLayer(shape.layers(), 1024, d, 10);
+        Calibration cal = new Calibration(shape, spec, Provenance.unknown(), Calibrator.fit(shape, spec, a[0], a[1],
+                WeightedKMeans.Options.defaults()));
+        for (int l = 0; l < shape.layers(); l++) {
+            ChannelPlan plan = ChannelPlan.of(shape, cal.layer(l));
+            PageLayout layout = new PageLayout(shape, spec, plan, 64);
+            KvKernels k = new KvKernels(null, shape, spec, layout, CONSTANTS);
+            for (LaunchArgs args : List.of(k.decodeArgs(VIEW, 12, 13, 14, 0, 0), k.packKeysV2Args(VIEW, 7, 8, 9, 10),
+                    k.packValuesV2Args(VIEW, 7, 8, 9, 10))) {
+                assertEquals(KernelSignatures.of(args.kernel()).ptxTypes(), args.done().ptxTypes(), args.kernel());
+            }
+            assertEquals(KernelSignatures.GROUPS_DECODE_ENTRY, k.decodeEntry());
+            assertEquals(KernelSignatures.groupsPackedDecodeSharedBytes(40), k.decodeSharedBytes());
+            float[] t = k.tables(cal.layer(l));
+            assertEquals(k.tableFloats(), t.length);
+            KeyQuantizer keys = cal.layer(l).keys();
+            int at = KvKernels.WidthTables.plan(d);
+            IntUnaryOperator plan32 = i -> Float.floatToRawIntBits(t[at + i]);
+            IntBinaryOperator part = (p, i) -> plan32.applyAsInt(KvKernels.WidthPlan.offset(p, 2, 40) + i);
+            for (int c = 0; c < d; c++) {
+                int w = plan.keyWidth(c);
+                assertEquals(w, part.applyAsInt(KvKernels.WidthPlan.KEY_WIDTH, c));
+                assertEquals(plan.keyChannelAt(c), part.applyAsInt(KvKernels.WidthPlan.KEY_CHANNEL, c));
+                assertEquals(plan.keyBit(plan.keyChannelAt(c)), part.applyAsInt(KvKernels.WidthPlan.KEY_BIT, c));
+                for (int x = 0; x < 64; x++) {
+                    assertEquals(keys.dequantize(c, x & ((1 << w) - 1)), t[KvKernels.WidthTables.keyTable(d) + 64 * c + x]);
+                    float[] mid = keys.codebook(c).midpoints();
+                    assertEquals(x < mid.length ? mid[x] : Float.POSITIVE_INFINITY,
+                            t[KvKernels.WidthTables.keyMid(d) + 64 * c + x]);
+                }
+                int h = c / 40;
+                int g = plan.valueGroupOf(c);
+                assertEquals(plan.valueWidth(c), part.applyAsInt(KvKernels.WidthPlan.VALUE_WIDTH, c));
+                assertEquals(layout.valueWord(h, 0, g, 0, plan.valuePositionOf(c)) - layout.valueWord(h, 0, 0, 0, 0),
+                        part.applyAsInt(KvKernels.WidthPlan.VALUE_WORD, c), "row-0 word of channel " + c);
+                assertEquals(plan.valueGroups(h).get(g).channels(), part.applyAsInt(KvKernels.WidthPlan.VALUE_ROWS, c));
+            }
+            for (int h = 0; h < 2; h++) {
+                assertEquals(plan.valueWordsBefore(h), part.applyAsInt(KvKernels.WidthPlan.VALUE_BEFORE, h));
+                assertEquals(plan.headValueWords(h), part.applyAsInt(KvKernels.WidthPlan.VALUE_WORDS, h));
+                int pairs = 0;
+                for (int run = 0; run < KvKernels.WidthPlan.RUNS; run++) {
+                    pairs += part.applyAsInt(KvKernels.WidthPlan.KEY_RUNS, (h * KvKernels.WidthPlan.RUNS + run) * 2 + 1);
+                }
+                assertEquals(20, pairs, "head " + h + "'s runs hold its pairs");
+            }
         }
     }
 

@@ -133,9 +133,9 @@ public final class CudaProfiler implements AutoCloseable {
             throw new UnsupportedOperationException("repeating pages needs fixed-slot outliers or none, not "
                     + QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
         }
-        Occupancy occupancy = setup.occupancy();
+        Occupancy occupancy = setup.occupancy(layer);
         int stored = tokens[layer];
-        int full = occupancy.packedTokens(stored) / setup.layout().pageTokens();
+        int full = occupancy.packedTokens(stored) / setup.layout(layer).pageTokens();
         if (full < 1 || target < stored) {
             throw new IllegalArgumentException("need at least one full page and target >= stored, got " + stored
                     + " -> " + target);
@@ -143,7 +143,7 @@ public final class CudaProfiler implements AutoCloseable {
         DevicePages p = sequence.pages(layer);
         int need = occupancy.pagesFor(occupancy.packedTokens(target));
         p.grow(need);
-        long pageBytes = setup.layout().pageBytes();
+        long pageBytes = setup.layout(layer).pageBytes();
         if (p.shared()) {
             // a pool's sequence: its pages are wherever the shared pool's free list put them, so one copy each
             for (int i = full; i < need; i++) {
@@ -186,12 +186,12 @@ public final class CudaProfiler implements AutoCloseable {
     }
 
     private long readBytes(int layer, Part... parts) {
-        PageLayout layout = setup.layout();
+        PageLayout layout = setup.layout(layer);
         long perPage = 0;
         for (Part part : parts) {
             perPage += layout.bytes(part);
         }
-        Occupancy occupancy = setup.occupancy();
+        Occupancy occupancy = setup.occupancy(layer);
         return perPage * occupancy.packedTokens(tokens[layer]) / layout.pageTokens()
                 + (long) occupancy.sinks().capacity() * setup.shape().kvChannels() * 2;
     }
