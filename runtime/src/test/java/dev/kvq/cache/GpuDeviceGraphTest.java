@@ -2,19 +2,17 @@ package dev.kvq.cache;
 
 import static dev.kvq.cache.CacheFixtures.calibration;
 import static dev.kvq.cache.CacheFixtures.randomQuery;
+import static dev.kvq.cache.GpuDeviceStepTest.download;
+import static dev.kvq.cache.GpuDeviceStepTest.upload;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kvq.driver.DeviceMemory;
-import dev.kvq.engine.cuda.CudaRuntime;
 import dev.kvq.geometry.AttentionShape;
 import dev.kvq.quant.Calibration;
 import dev.kvq.quant.QuantSpec;
 import dev.kvq.quant.SyntheticActivations;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
@@ -29,26 +27,6 @@ import org.junit.jupiter.api.condition.EnabledIf;
 @Tag("gpu")
 @EnabledIf("dev.kvq.cache.GpuCondition#available")
 class GpuDeviceGraphTest {
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
-
-    private static DeviceMemory upload(float[] x) {
-        CudaRuntime.shared().bind();
-        DeviceMemory m = DeviceMemory.allocate((long) x.length * Float.BYTES);
-        try (Arena arena = Arena.ofConfined()) {
-            m.copyFromHost(arena.allocateFrom(FLOAT, x));
-        }
-        return m;
-    }
-
-    private static float[] download(DeviceMemory m, int n) {
-        CudaRuntime.shared().bind();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate((long) n * Float.BYTES);
-            m.copyToHost(host);
-            return host.toArray(FLOAT);
-        }
-    }
-
     /** The chain through the host API: q → layer 0 → output → layer 1 → … ; the last layer's output. */
     private static float[] hostChain(KvCache cache, float[] q0) {
         float[] q = q0.clone();

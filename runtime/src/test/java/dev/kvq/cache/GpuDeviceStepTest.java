@@ -31,7 +31,8 @@ import org.junit.jupiter.api.condition.EnabledIf;
 class GpuDeviceStepTest {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
-    private static DeviceMemory upload(float[] x) {
+    /** {@code x} in new device memory (the caller closes it). */
+    static DeviceMemory upload(float[] x) {
         CudaRuntime.shared().bind();
         DeviceMemory m = DeviceMemory.allocate((long) x.length * Float.BYTES);
         try (Arena arena = Arena.ofConfined()) {
@@ -40,7 +41,8 @@ class GpuDeviceStepTest {
         return m;
     }
 
-    private static float[] download(DeviceMemory m, int n) {
+    /** The first {@code n} floats of {@code m}. */
+    static float[] download(DeviceMemory m, int n) {
         CudaRuntime.shared().bind();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate((long) n * Float.BYTES);

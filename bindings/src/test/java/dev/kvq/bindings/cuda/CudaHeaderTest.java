@@ -82,7 +82,8 @@ class CudaHeaderTest {
             String symbol = e.getKey();
             Method m = e.getValue();
             String api = symbol.replaceFirst("_v\\d+$", "");
-            Optional<List<String>> params = prototype(headers, api).or(() -> prototype(headers, symbol));
+            Optional<List<String>> params = prototype(headers, api).or(() -> prototype(headers, symbol))
+                    .or(() -> definedAs(headers, symbol).flatMap(name -> prototype(headers, name)));
             if (params.isEmpty()) {
                 problems.add(symbol + ": no prototype for " + api + " in the headers");
                 continue;
@@ -139,7 +140,10 @@ class CudaHeaderTest {
                 "cuMemcpyDtoD_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2",
                 "cuMemsetD8_v2", "cuStreamCreate", "cuStreamSynchronize", "cuStreamDestroy_v2", "cuEventCreate",
                 "cuEventRecord", "cuEventSynchronize", "cuEventElapsedTime_v2", "cuEventDestroy_v2", "cuLaunchKernel",
-                "cuGetErrorName", "cuGetErrorString", "cuProfilerStart", "cuProfilerStop");
+                "cuGetErrorName", "cuGetErrorString", "cuProfilerStart", "cuProfilerStop",
+                // CUDA graphs of a whole decode step (issue 15)
+                "cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch",
+                "cuGraphExecDestroy", "cuGraphDestroy");
         Map<String, Method> bound = boundFunctions();
         for (String name : required) {
             assertNotNull(bound.get(name), name + " is not bound");
@@ -233,6 +237,16 @@ class CudaHeaderTest {
         return Optional.of(out);
     }
 
+    /**
+     * The API name cuda.h {@code #define}s to {@code symbol} without a version suffix ({@code #define
+     * cuGraphInstantiate cuGraphInstantiateWithFlags}), whose prototype is declared under that name.
+     */
+    static Optional<String> definedAs(String h, String symbol) {
+        Matcher m = Pattern.compile("#define\\s+(\\w+)\\s+" + Pattern.quote(symbol) + "\\s*$", Pattern.MULTILINE)
+                .matcher(h);
+        return m.find() ? Optional.of(m.group(1)) : Optional.empty();
+    }
+
     /** The Java carrier TOOLCHAIN.md prescribes for a C parameter declaration. */
     static Class<?> carrier(String decl) {
         if (decl.contains("*")) {
@@ -240,10 +254,11 @@ class CudaHeaderTest {
         }
         String type = decl.replaceAll("\\bconst\\b", "").strip().replaceFirst("\\s+\\w+$", "").strip();
         return switch (type) {
-            case "CUdeviceptr", "size_t" -> long.class;
+            case "CUdeviceptr", "size_t", "unsigned long long" -> long.class;
             case "unsigned char" -> byte.class;
-            case "int", "unsigned int", "CUdevice", "CUresult" -> int.class;
-            case "CUcontext", "CUmodule", "CUfunction", "CUstream", "CUevent" -> MemorySegment.class;
+            case "int", "unsigned int", "CUdevice", "CUresult", "CUstreamCaptureMode" -> int.class;
+            case "CUcontext", "CUmodule", "CUfunction", "CUstream", "CUevent", "CUgraph", "CUgraphExec" ->
+                    MemorySegment.class;
             default -> type.endsWith("_attribute") || type.startsWith("CUjit") ? int.class : Object.class;
         };
     }
@@ -259,6 +274,9 @@ class CudaHeaderTest {
                 CUresult CUDAAPI cuNone(void);
                 """);
         assertEquals(Map.of("cuFoo", "cuFoo_v2", "cuBar", "cuBar_v3"), versionDefines(h));
+        assertEquals(Optional.of("cuGraphInstantiate"), definedAs(
+                "#define cuGraphInstantiate      cuGraphInstantiateWithFlags\n", "cuGraphInstantiateWithFlags"));
+        assertEquals(Optional.empty(), definedAs(h, "cuGraphInstantiateWithFlags"));
         assertEquals(List.of("CUdeviceptr *dptr", "size_t bytes"), prototype(h, "cuFoo").orElseThrow());
         assertEquals(List.of(), prototype(h, "cuNone").orElseThrow());
         assertEquals(long.class, carrier("size_t bytes"));
