@@ -13,7 +13,8 @@
 #                  butterfly) is not in these numbers. Targets (3-bit MHA, d = 128): keys ≤ 8, values ≤ 6.
 #   ptxas          registers, spills and theoretical occupancy of every decode v2 entry at sm_80 and
 #                  sm_90, from kernels-cu/ptxas-report.sh (ptxas -v) and the dynamic shared memory the
-#                  PTX declares (<entry>_smem; the generic entries at d = 128). Occupancy = resident
+#                  PTX declares (<entry>_smem; the generic entries, the width-group one included, at
+#                  d = 128). Occupancy = resident
 #                  warps / 64 with the SM limits: 65536 registers (per warp: regs·32 rounded up to 256),
 #                  2048 threads, 32 blocks, shared memory 164 KiB (sm_80) / 228 KiB (sm_90) with 1 KiB
 #                  reserved per block. Targets: 0 spills, ≥ 50% occupancy.
@@ -96,7 +97,10 @@ pf=$(sed -n 's/^\.const \.align 4 \.u32 kvq_decode_packed_smem_fixed = \([0-9]*\
 pd=$(sed -n 's/^\.const \.align 4 \.u32 kvq_decode_packed_smem_per_d = \([0-9]*\);/\1/p' "$res/kvq_decode.sm_90.ptx")
 ff=$(sed -n 's/^\.const \.align 4 \.u32 kvq_decode_fp16_smem_fixed = \([0-9]*\);/\1/p' "$res/kvq_decode.sm_90.ptx")
 fd=$(sed -n 's/^\.const \.align 4 \.u32 kvq_decode_fp16_smem_per_d = \([0-9]*\);/\1/p' "$res/kvq_decode.sm_90.ptx")
+gf=$(sed -n 's/^\.const \.align 4 \.u32 kvq_decode_packed_groups_smem_fixed = \([0-9]*\);/\1/p' "$res/kvq_decode.sm_90.ptx")
+gd=$(sed -n 's/^\.const \.align 4 \.u32 kvq_decode_packed_groups_smem_per_d = \([0-9]*\);/\1/p' "$res/kvq_decode.sm_90.ptx")
 echo "kvq_decode_packed $(( pf + 128 * pd ))" >> "$tmp/smem"
+echo "kvq_decode_packed_groups $(( gf + 128 * gd ))" >> "$tmp/smem"
 echo "kvq_decode_fp16 $(( ff + 128 * fd ))" >> "$tmp/smem"
 echo "kvq_decode_merge 0" >> "$tmp/smem"
 ptxas_json=$(awk -F'|' -v smemfile="$tmp/smem" '

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The CUDA backend against the CPU backend (kvq-runtime's GpuCacheTest, tagged "gpu"): packed pages
 # bit-identical after append, scores and outputs within 1e-4 relative, head dims 8/64/128, GQA,
-# 1M tokens, positions to 10M, a batch of 16, no leaks, device OOM. Skipped without a GPU.
+# 1M tokens, positions to 10M, a batch of 16, no leaks, device OOM; a pool's shared device pages
+# (GpuSharedPagesTest), batched decode of 1-64 sequences (PoolBatchTest), device steps and their
+# CUDA graphs (GpuDeviceStepTest, GpuDeviceGraphTest). Skipped without a GPU.
 set -uo pipefail
 out="$1"
 log="$(mktemp)"
@@ -10,6 +12,8 @@ trap 'rm -f "$log"' EXIT
   --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests \
   --class-path "$KVQ_CLASSPATH" \
   --select-class dev.kvq.cache.GpuCacheTest --select-class dev.kvq.bench.GpuBenchTest \
+  --select-class dev.kvq.cache.GpuSharedPagesTest --select-class dev.kvq.cache.PoolBatchTest \
+  --select-class dev.kvq.cache.GpuDeviceStepTest --select-class dev.kvq.cache.GpuDeviceGraphTest \
   --include-tag gpu \
   --include-engine junit-jupiter \
   --reports-dir "$out/junit-cache" > "$log" 2>&1

@@ -508,8 +508,7 @@ extern "C" __global__ void kvq_decode_packed(
         const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
         int sinkCap,                               // S
         int windowCap,                             // N (recent-window ring slots; 0: none)
-        const unsigned long long* __restrict__ seqSide, // [B] device address of sequence b's side buffer
-                                                   // [2][S+N][D] fp16 (post-RoPE keys, values); null when S + N == 0
+        const unsigned long long* __restrict__ seqSide, // [B] address of sequence b's side buffer [2][S+N][D] fp16, or null
         const float* __restrict__ query,           // [B][Hq][d] post-RoPE, unscaled
         float scale,                               // (float)(1/√d), multiplied into the query first
         const float* __restrict__ keyTable,        // [D][16] z_c + s_c·c'_K[x mod C]
@@ -554,8 +553,7 @@ extern "C" __global__ void kvq_decode_packed_groups(
         const long long* __restrict__ seqFirstPos, // [B] RoPE position of each sequence's first token
         int sinkCap,                               // S
         int windowCap,                             // N (recent-window ring slots; 0: none)
-        const unsigned long long* __restrict__ seqSide, // [B] device address of sequence b's side buffer
-                                                   // [2][S+N][D] fp16 (post-RoPE keys, values); null when S + N == 0
+        const unsigned long long* __restrict__ seqSide, // [B] address of sequence b's side buffer [2][S+N][D] fp16, or null
         const float* __restrict__ query,           // [B][Hq][d] post-RoPE, unscaled
         float scale,                               // (float)(1/√d), multiplied into the query first
         const float* __restrict__ keyTable,        // [D][64] z_c + s_c·c'_K,c[x mod 2^w_c]

@@ -32,7 +32,7 @@ class GpuBenchTest {
     @Test
     void aSmallRunMeasuresEveryRow() {
         CudaBench.Options o = new CudaBench.Options(new int[] {1000, 5000}, List.of("fp16", "nuq3-1%", "nuq2-1%"), 4, 2,
-                64, 0, 2, "nuq2-1%", 5000, 2);
+                64, 0, 2, "nuq2-1%", 5000, 2, 3, 1500);
         StringWriter log = new StringWriter();
         CudaBench.Result r = CudaBench.run(o, new PrintWriter(log, true));
         assertEquals(6, r.rows().size(), log.toString());
@@ -47,13 +47,15 @@ class GpuBenchTest {
         CudaBench.print(r, o, new PrintWriter(table, true));
         String t = table.toString();
         assertTrue(t.contains("    5000 nuq3-1%") && t.contains("decode step, 2 layers × 5000 tokens, nuq2-1%"), t);
+        assertTrue(r.batchMs() > 0 && r.batchSingleMs() > 0, log.toString());
+        assertTrue(t.contains("batched decode (issue 15), 3 sequences × 1500 tokens, nuq3-1%"), t);
         System.out.println("gpu: bench harness table:\n" + t);
     }
 
     @Test
     void aModeThatFallsBackToTheCpuIsSkippedWithTheReason() {
         CudaBench.Options o = new CudaBench.Options(new int[] {1000}, List.of("fp32", "nuq3-1%"), 4, 2, 64, 0, 2,
-                null, 0, 0);
+                null, 0, 0, 0, 0);
         StringWriter log = new StringWriter();
         CudaBench.Result r = CudaBench.run(o, new PrintWriter(log, true));
         assertEquals(1, r.rows().size(), log.toString());

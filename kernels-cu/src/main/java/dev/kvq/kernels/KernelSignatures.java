@@ -555,8 +555,7 @@ public final class KernelSignatures {
                     p("seqFirstPos", Kind.POINTER, "[B] RoPE position of each sequence's first token"),
                     p("sinkCap", Kind.I32, "S"),
                     p("windowCap", Kind.I32, "N (recent-window ring slots; 0: none)"),
-                    p("seqSide", Kind.POINTER, "[B] device address of sequence b's side buffer [2][S+N][D] fp16 "
-                            + "(post-RoPE keys, values); null when S + N == 0"),
+                    p("seqSide", Kind.POINTER, "[B] address of sequence b's side buffer [2][S+N][D] fp16, or null"),
                     p("query", Kind.POINTER, "[B][Hq][d] post-RoPE, unscaled"),
                     p("scale", Kind.F32, "(float)(1/√d), multiplied into the query first"),
                     p("keyTable", Kind.POINTER, "[D][16] z_c + s_c·c'_K[x mod C]"),

@@ -41,7 +41,7 @@ public final class CudaProfiler implements AutoCloseable {
         }
     }
 
-    private static final Budget UNLIMITED = new Budget() {
+    static final Budget UNLIMITED = new Budget() {
         @Override
         public void reserve(long bytes, int layer, int tokens) {
             // the harness sizes its runs itself; the device says when it is full
@@ -128,13 +128,18 @@ public final class CudaProfiler implements AutoCloseable {
      *                                       that were never written)
      */
     public void repeatPagesTo(int layer, int target) {
+        repeatPages(setup, sequence, layer, tokens[layer], target);
+        tokens[layer] = target;
+    }
+
+    /** {@link #repeatPagesTo} on any of the engine's sequences holding {@code stored} tokens of {@code layer}. */
+    static void repeatPages(CacheSetup setup, CudaSequence sequence, int layer, int stored, int target) {
         sequence.bind();
         if (sequence.sparse()) {
             throw new UnsupportedOperationException("repeating pages needs fixed-slot outliers or none, not "
                     + QuantSpec.OutlierForm.TOKEN_MAJOR_SPARSE);
         }
         Occupancy occupancy = setup.occupancy(layer);
-        int stored = tokens[layer];
         int full = occupancy.packedTokens(stored) / setup.layout(layer).pageTokens();
         if (full < 1 || target < stored) {
             throw new IllegalArgumentException("need at least one full page and target >= stored, got " + stored
@@ -159,7 +164,6 @@ public final class CudaProfiler implements AutoCloseable {
             }
         }
         sequence.publish(layer, target);
-        tokens[layer] = target;
     }
 
     /**
