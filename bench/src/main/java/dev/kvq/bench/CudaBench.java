@@ -153,6 +153,35 @@ public final class CudaBench {
         }
     }
 
+    /**
+     * The batched step of a run, as {@code --batch} gives it.
+     *
+     * @param sequences sequences in the batch
+     * @param tokens    tokens of each
+     */
+    public record Batch(int sequences, int tokens) {
+        private static final Pattern FORM = Pattern.compile("(\\d+)x(\\d+)");
+
+        /**
+         * Parses {@code SEQUENCESxTOKENS}, e.g. {@code 32x32768}, or {@code none}.
+         *
+         * @param text the option's value
+         * @return the batch, or null for {@code none}
+         * @throws IllegalArgumentException naming the expected form
+         */
+        public static Batch parse(String text) {
+            if (text.equals("none")) {
+                return null;
+            }
+            Matcher m = FORM.matcher(text);
+            if (!m.matches() || Integer.parseInt(m.group(1)) < 1 || Integer.parseInt(m.group(2)) < 1) {
+                throw new IllegalArgumentException("--batch must be SEQUENCESxTOKENS (e.g. 32x32768) or none, got "
+                        + text);
+            }
+            return new Batch(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)));
+        }
+    }
+
     private CudaBench() {}
 
     /**
@@ -468,17 +497,9 @@ public final class CudaBench {
                 case "--warmup" -> warmup = Integer.parseInt(v);
                 case "--repeat" -> repeat = Integer.parseInt(v);
                 case "--batch" -> {
-                    if (v.equals("none")) {
-                        batchSequences = 0;
-                    } else {
-                        Matcher m = Pattern.compile("(\\d+)x(\\d+)").matcher(v);
-                        if (!m.matches()) {
-                            throw new IllegalArgumentException("--batch must be SEQUENCESxTOKENS (e.g. 32x32768) or none, "
-                                    + "got " + v);
-                        }
-                        batchSequences = Integer.parseInt(m.group(1));
-                        batchTokens = Integer.parseInt(m.group(2));
-                    }
+                    Batch b = Batch.parse(v);
+                    batchSequences = b == null ? 0 : b.sequences();
+                    batchTokens = b == null ? 0 : b.tokens();
                 }
                 default -> throw new IllegalArgumentException("unknown option " + a
                         + " (expected --tokens, --kv, --decode MODE@TOKENSxLAYERS or none, --batch SEQUENCESxTOKENS or "

@@ -44,6 +44,11 @@ final class BenchCommand implements Callable<Integer> {
                     + "or none (default: ${DEFAULT-VALUE}).")
     String decode;
 
+    @Option(names = "--batch", defaultValue = "32x32768",
+            description = "cuda only: a pool's batched decode step of SEQUENCESxTOKENS (nuq3-1%%) against one sequence "
+                    + "of as many tokens, or none (default: ${DEFAULT-VALUE}).")
+    String batch;
+
     @Option(names = "--tokens", split = ",", defaultValue = "4096,32768,131072",
             description = "Context lengths (default: ${DEFAULT-VALUE}).")
     int[] tokens;
@@ -175,6 +180,12 @@ final class BenchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         String decodeMode = step == null ? null : Usage.quantSpec(spec, step.mode()).name();
+        CudaBench.Batch batched;
+        try {
+            batched = CudaBench.Batch.parse(batch);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         try {
             Backend.cuda();
         } catch (IllegalStateException e) {
@@ -183,7 +194,8 @@ final class BenchCommand implements Callable<Integer> {
         CudaBench.Options o = new CudaBench.Options(lengths, names, queryHeads, kvHeads, headDim,
                 parsed.hasMatchedOption("--warmup") ? warmup : d.warmup(),
                 parsed.hasMatchedOption("--repeat") ? repeat : d.repeat(), decodeMode, step == null ? 0 : step.tokens(),
-                step == null ? 0 : step.layers());
+                step == null ? 0 : step.layers(), batched == null ? 0 : batched.sequences(),
+                batched == null ? 0 : batched.tokens());
         PrintWriter err = quiet.on ? new PrintWriter(java.io.Writer.nullWriter()) : spec.commandLine().getErr();
         CudaBench.Result r = CudaBench.run(o, err);
         PrintWriter out = spec.commandLine().getOut();
@@ -220,6 +232,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("value_matvec_gbps", row.valueGBps());
             m.put("key_scores_copy_fraction", row.copyFraction());
             m.put("value_matvec_copy_fraction", row.valueCopyFraction());
+            m.put("decode_step_copy_fraction", row.stepCopyFraction());
             results.add(m);
         }
         root.put("results", results);
@@ -231,6 +244,16 @@ final class BenchCommand implements Callable<Integer> {
             step.put("gpu_ms", r.decodeStepMs());
             step.put("attend_calls_ms", r.decodeHostStepMs());
             root.put("decode_step", step);
+        }
+        if (!Double.isNaN(r.batchMs())) {
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("kv", "nuq3-1%");
+            b.put("sequences", o.batchSequences());
+            b.put("tokens_each", o.batchTokens());
+            b.put("batched_step_ms", r.batchMs());
+            b.put("one_sequence_ms", r.batchSingleMs());
+            b.put("bandwidth_fraction", r.batchSingleMs() / r.batchMs());
+            root.put("batched_step", b);
         }
         return root;
     }

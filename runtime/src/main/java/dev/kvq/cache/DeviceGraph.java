@@ -33,7 +33,10 @@ import java.util.function.Consumer;
  * page tables), so appends between replays need nothing more. What a graph cannot follow is the device layout
  * moving: a page table that grew into a new allocation, a side buffer allocated by the first sink. {@link #launch}
  * checks that first and captures {@code work} again when it moved (so {@code work} must queue the same step each
- * time it runs); {@link #captures()} counts the captures. Not thread-safe; the cache's lock is taken per call.
+ * time it runs); {@link #captures()} counts the captures. Replays need no {@link #finish} in between: an engine
+ * that keeps everything on the device may replay token after token without any synchronization and finish now
+ * and then (the error word keeps the first error a kernel reports until a finish reads it). Not thread-safe; the
+ * cache's lock is taken per call.
  */
 public final class DeviceGraph implements AutoCloseable {
     private final KvCache cache;

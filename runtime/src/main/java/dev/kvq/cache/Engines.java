@@ -24,11 +24,12 @@ final class Engines implements AutoCloseable {
 
     /**
      * Opens the CUDA engine of a setup, with a pool's budget for its shared device pages (0 for a standalone
-     * cache); any {@link RuntimeException} or {@link LinkageError} means it cannot.
+     * cache) and the pool's budget as the engine's own allocations draw on it (null for a standalone cache); any
+     * {@link RuntimeException} or {@link LinkageError} means it cannot.
      */
     @FunctionalInterface
     interface Factory {
-        Engine open(CacheSetup setup, long pageBudget);
+        Engine open(CacheSetup setup, long pageBudget, Budget engineBudget);
     }
 
     /** The CUDA factory; tests replace it (and restore it) to simulate start-up failures or fake devices. */
@@ -40,15 +41,17 @@ final class Engines implements AutoCloseable {
     private final Backend requested;
     private final CacheSetup setup;
     private final long pageBudget;    // a pool's budget for the device's shared pages; 0 when standalone
+    private final Budget engineBudget; // what the engine itself allocates draws on it (a pool's); null when standalone
     private Engine device;            // the requested non-CPU engine, once opened
     private String deviceFailure;     // why it did not open
     private Engine cpu;               // the CPU engine, once needed
 
-    /** The engines of a standalone cache ({@code pageBudget} 0) or of a pool with that budget. */
-    Engines(Backend requested, CacheSetup setup, long pageBudget) {
+    /** The engines of a standalone cache ({@code pageBudget} 0, no engine budget) or of a pool with that budget. */
+    Engines(Backend requested, CacheSetup setup, long pageBudget, Budget engineBudget) {
         this.requested = requested;
         this.setup = setup;
         this.pageBudget = pageBudget;
+        this.engineBudget = engineBudget;
     }
 
     /** Opens a sequence on the requested backend, or on the CPU with a WARN when that backend cannot hold it. */
@@ -60,7 +63,7 @@ final class Engines implements AutoCloseable {
         if (why == null) {
             try {
                 if (device == null) {
-                    device = cuda.open(setup, pageBudget);
+                    device = cuda.open(setup, pageBudget, engineBudget);
                 }
                 return new Opened(requested, device.open(firstPosition, budget));
             } catch (CacheBudgetExceededException e) {

@@ -77,7 +77,7 @@ public final class KvCache implements AutoCloseable {
         requireFirstPosition(firstPosition);
         checkSetup(shape, spec, calibration, backend);
         CacheSetup setup = CacheSetup.of(shape, spec, calibration, pageTokens);
-        Engines own = new Engines(backend, setup, 0);
+        Engines own = new Engines(backend, setup, 0, null);
         try {
             return new KvCache(setup, own, true, null, Long.MAX_VALUE, firstPosition);
         } catch (RuntimeException | Error e) {

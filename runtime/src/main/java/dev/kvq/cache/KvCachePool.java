@@ -38,7 +38,28 @@ public final class KvCachePool implements AutoCloseable {
         }
         KvCache.checkSetup(shape, spec, calibration, backend);
         this.setup = CacheSetup.of(shape, spec, calibration, pageTokens);  // validates the page size up front
-        this.engines = new Engines(backend, setup, budgetBytes);   // CUDA: the device pages, sized from the budget
+        // CUDA: the device pages, sized from the budget; the engine's own buffers (a batched step's) draw on it too
+        this.engines = new Engines(backend, setup, budgetBytes, new dev.kvq.engine.Budget() {
+            @Override
+            public void reserve(long bytes, int layer, int tokens) {
+                KvCachePool.this.reserve(bytes, layer, tokens);
+            }
+
+            @Override
+            public void reserveScratch(long bytes, String what) {
+                KvCachePool.this.reserveScratch(bytes, what);
+            }
+
+            @Override
+            public void unreserve(long bytes) {
+                KvCachePool.this.unreserve(bytes);
+            }
+
+            @Override
+            public RuntimeException exceeded(String message) {
+                return new CacheBudgetExceededException(message);
+            }
+        });
         this.budgetBytes = budgetBytes;
     }
 

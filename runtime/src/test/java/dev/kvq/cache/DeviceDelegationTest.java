@@ -46,7 +46,7 @@ class DeviceDelegationTest {
         AttentionShape shape = new AttentionShape(1, 4, 2, 16);
         QuantSpec spec = QuantSpec.parse("nuq3-1%");
         Calibration cal = calibration(shape, spec, 80);
-        Engines.cuda = (setup, pageBudget) -> {
+        Engines.cuda = (setup, pageBudget, engineBudget) -> {
             throw new IllegalStateException("cuDevicePrimaryCtxRetain failed: CUDA_ERROR_OUT_OF_MEMORY (2)");
         };
         try (LogCapture log = LogCapture.of(KvCache.class);
@@ -218,7 +218,7 @@ class DeviceDelegationTest {
         QuantSpec spec = QuantSpec.parse("nuq4-1%");
         Calibration cal = calibration(shape, spec, 81);
         List<FakeDevice> made = new ArrayList<>();
-        Engines.cuda = (setup, pageBudget) -> new FakeEngine(setup, made);
+        Engines.cuda = (setup, pageBudget, engineBudget) -> new FakeEngine(setup, made);
         int d = shape.kvChannels();
         float[] keys = SyntheticActivations.keys(5, 150, d);
         float[] values = SyntheticActivations.values(6, 150, d);
@@ -277,7 +277,7 @@ class DeviceDelegationTest {
         AttentionShape shape = new AttentionShape(1, 4, 2, 16);
         QuantSpec spec = QuantSpec.fp16();
         long pageBytes = new PageLayout(shape, spec, 64).pageBytes();
-        Engines.cuda = (setup, pageBudget) -> new FakeEngine(setup, new ArrayList<>());
+        Engines.cuda = (setup, pageBudget, engineBudget) -> new FakeEngine(setup, new ArrayList<>());
         try (KvCachePool pool = KvCachePool.open(shape, spec, null, CUDA, pageBytes, 64)) {
             KvCache cache = pool.newSequence();
             int d = shape.kvChannels();

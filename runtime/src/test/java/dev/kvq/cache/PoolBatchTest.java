@@ -146,6 +146,42 @@ class PoolBatchTest {
         }
     }
 
+    @Test
+    @Tag("gpu")
+    @EnabledIf("dev.kvq.cache.GpuCondition#available")
+    void theBatchBuffersAreChargedToThePoolsBudget() {
+        AttentionShape shape = new AttentionShape(1, 8, 2, 64);
+        QuantSpec spec = QuantSpec.fp16();
+        try (KvCachePool pool = KvCachePool.open(shape, spec, null, Backend.cuda(), 1L << 24, 64)) {
+            List<KvCache> seqs = fill(pool, shape, 3, 100);
+            long before = pool.reservedBytes();
+            float[][] q = queries(shape, 3, 5);
+            float[][] out = new float[3][q[0].length];
+            pool.attend(0, seqs, q, out);
+            assertTrue(pool.reservedBytes() > before, "the batched step's device buffers are charged");
+            for (KvCache c : seqs) {
+                c.close();
+            }
+            assertTrue(pool.reservedBytes() > 0, "the buffers belong to the pool, not to a sequence");
+            pool.close();
+            assertEquals(0, pool.reservedBytes(), "closing the pool returns them");
+        }
+        // a budget with room for the sequences but not for the batch's buffers: refused as over budget
+        long tight;
+        try (KvCachePool probe = KvCachePool.open(shape, spec, null, Backend.cuda(), 1L << 24, 64)) {
+            fill(probe, shape, 3, 100);
+            tight = probe.reservedBytes() + 16;
+        }
+        try (KvCachePool pool = KvCachePool.open(shape, spec, null, Backend.cuda(), tight, 64)) {
+            List<KvCache> seqs = fill(pool, shape, 3, 100);
+            float[][] q = queries(shape, 3, 5);
+            float[][] out = new float[3][q[0].length];
+            CacheBudgetExceededException e = assertThrows(CacheBudgetExceededException.class,
+                    () -> pool.attend(0, seqs, q, out));
+            assertTrue(e.getMessage().contains("batched decode"), e.getMessage());
+        }
+    }
+
     private static <T extends Throwable> void assertMessage(Class<T> type, String part,
                                                             org.junit.jupiter.api.function.Executable call) {
         T e = assertThrows(type, call);

@@ -4,6 +4,7 @@ import dev.kvq.driver.DeviceMemory;
 import dev.kvq.driver.Dim3;
 import dev.kvq.driver.PinnedHostMemory;
 import dev.kvq.driver.Stream;
+import dev.kvq.engine.Budget;
 import dev.kvq.engine.CacheSetup;
 import dev.kvq.kernels.KernelSignatures;
 import dev.kvq.layout.Occupancy;
@@ -26,7 +27,9 @@ import java.lang.foreign.ValueLayout;
  *   [seqFirstPos int64 [B]][seqSide int64 [B]]                                   ← one copy up
  * </pre>
  * and on the device only: partial stats fp32 [B][Hq][maxSplits][2], partial outputs fp32 [B][Hq][maxSplits][d].
- * Not thread-safe: the engine calls it under its own lock. One owner; {@link #close()} frees everything once.
+ * The device buffer is charged to the pool's budget before it is allocated (and returned when it is replaced or
+ * freed), so a batch larger than the budget allows is refused as over budget. Not thread-safe: the engine calls
+ * it under its own lock. One owner; {@link #close()} frees everything once.
  */
 final class BatchDecoder implements AutoCloseable {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
@@ -36,6 +39,8 @@ final class BatchDecoder implements AutoCloseable {
 
     private final CudaRuntime runtime;
     private final CacheSetup setup;
+    private final Budget budget;        // the pool's (null: not charged)
+    private long charged;               // bytes of `device` reserved from it
     private final int vector;           // Hq·d
     private final int maxSplits;
     private final int multiprocessors;
@@ -51,9 +56,10 @@ final class BatchDecoder implements AutoCloseable {
     private KvKernels[] kernels;        // per layer (each layer's own layout: width plans differ), current buffers
     private boolean closed;
 
-    BatchDecoder(CudaRuntime runtime, CacheSetup setup) {
+    BatchDecoder(CudaRuntime runtime, CacheSetup setup, Budget budget) {
         this.runtime = runtime;
         this.setup = setup;
+        this.budget = budget;
         this.vector = setup.shape().queryHeads() * setup.shape().headDim();
         this.multiprocessors = Math.max(1, runtime.device().multiprocessorCount());
         this.maxSplits = KernelSignatures.decodeSplits(multiprocessors, 1, setup.shape().kvHeads(), Integer.MAX_VALUE);
@@ -96,10 +102,32 @@ final class BatchDecoder implements AutoCloseable {
         stream.synchronize();
         int b = Math.max(batch, batchCap + batchCap / 2);
         int p = Math.max(pages, pagesCap + pagesCap / 2);
-        freeBuffers();
+        int oldBatch = batchCap;
+        int oldPages = pagesCap;
         batchCap = b;
         pagesCap = Math.max(1, p);
-        device = DeviceMemory.allocate(deviceBytes());
+        long bytes = deviceBytes();
+        if (budget != null) {
+            try {
+                budget.reserveScratch(bytes, "device buffers of a batched decode of " + batch + " sequences");
+            } catch (RuntimeException e) {
+                batchCap = oldBatch;   // the old buffers stay as they were
+                pagesCap = oldPages;
+                throw e;
+            }
+        }
+        freeBuffers();
+        try {
+            device = DeviceMemory.allocate(bytes);
+        } catch (RuntimeException e) {
+            if (budget != null) {
+                budget.unreserve(bytes);
+            }
+            batchCap = 0;   // nothing held: the next step allocates anew
+            pagesCap = 0;
+            throw e;
+        }
+        charged = budget == null ? 0 : bytes;
         host = PinnedHostMemory.allocate(hostBytes());
         launchArena = Arena.ofShared();
         device.fill((byte) 0);
@@ -211,6 +239,10 @@ final class BatchDecoder implements AutoCloseable {
     }
 
     private void freeBuffers() {
+        if (charged > 0) {
+            budget.unreserve(charged);
+            charged = 0;
+        }
         if (launchArena != null) {
             launchArena.close();
             launchArena = null;

@@ -19,12 +19,14 @@ public final class CudaEngine implements Engine {
     private final CudaRuntime runtime;
     private final CacheSetup setup;
     private final SharedPagePool[] shared;   // per layer; null for a standalone cache
+    private final Budget budget;             // the pool's, for the engine's own buffers; null when standalone
     private BatchDecoder batch;              // made by the first batched step; guarded by this
 
-    private CudaEngine(CudaRuntime runtime, CacheSetup setup, SharedPagePool[] shared) {
+    private CudaEngine(CudaRuntime runtime, CacheSetup setup, SharedPagePool[] shared, Budget budget) {
         this.runtime = runtime;
         this.setup = setup;
         this.shared = shared;
+        this.budget = budget;
     }
 
     /**
@@ -36,7 +38,7 @@ public final class CudaEngine implements Engine {
      * @throws IllegalStateException         when CUDA does not start
      */
     public static CudaEngine open(CacheSetup setup) {
-        return open(setup, 0);
+        return open(setup, 0, null);
     }
 
     /**
@@ -46,18 +48,19 @@ public final class CudaEngine implements Engine {
      *
      * @param setup      the shape, spec, calibration and layout of the caches
      * @param pageBudget the pool's budget in bytes, or 0
+     * @param budget     the pool's budget as the engine's own buffers draw on it (a batched step's), or null
      * @return the engine
      * @throws UnsupportedOperationException for a spec or geometry the kernels do not cover here
      * @throws IllegalStateException         when CUDA does not start, or the pages do not fit on the device
      */
-    public static CudaEngine open(CacheSetup setup, long pageBudget) {
+    public static CudaEngine open(CacheSetup setup, long pageBudget, Budget budget) {
         requireServed(setup);
         // the layers' layouts differ at most in their widths: the kernels' shapes and shared memory do not
         KvKernels.requireSupported(setup.shape(), setup.spec(), setup.layout(0));
         CudaRuntime runtime = CudaRuntime.shared();
         runtime.bind();
         KvKernels.allowShared(runtime, setup.shape(), setup.spec(), setup.layout(0));
-        return new CudaEngine(runtime, setup, pageBudget > 0 ? sharedPools(runtime, setup, pageBudget) : null);
+        return new CudaEngine(runtime, setup, pageBudget > 0 ? sharedPools(runtime, setup, pageBudget) : null, budget);
     }
 
     /** One shared page pool per layer, each of ⌊budget ÷ Σ pageBytes⌋ pages; all or nothing. */
@@ -168,7 +171,7 @@ public final class CudaEngine implements Engine {
         }
         runtime.bind();
         if (batch == null) {
-            batch = new BatchDecoder(runtime, setup);
+            batch = new BatchDecoder(runtime, setup, budget);
         }
         batch.attend(layer, shared[layer], cuda, stored, queries, outs);
     }

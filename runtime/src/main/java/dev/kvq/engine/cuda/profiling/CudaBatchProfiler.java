@@ -23,7 +23,7 @@ public final class CudaBatchProfiler implements AutoCloseable {
 
     private CudaBatchProfiler(CacheSetup setup, int count, long pageBudget) {
         this.setup = setup;
-        this.engine = CudaEngine.open(setup, pageBudget);
+        this.engine = CudaEngine.open(setup, pageBudget, null);   // the harness has no budget for the batch buffers
         this.sequences = new CudaSequence[count];
         this.tokens = new int[count][setup.shape().layers()];
         try {
