@@ -509,14 +509,35 @@ class GpuCacheTest {
                 .get("kvq_value_partials");
         int optin = CudaRuntime.shared().sharedMemoryOptin();
         assertTrue(need > optin, need + " vs " + optin);
-        try (dev.kvq.cache.LogCapture log = dev.kvq.cache.LogCapture.of(KvCache.class);
-             KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
+        java.util.function.Consumer<KvCache> fellBack = cache -> {
             assertEquals(Backend.Kind.CPU, cache.backend().kind());
             String why = cache.backend().reason();
             assertTrue(why.contains("kvq_value_partials needs " + need + " bytes of dynamic shared memory")
                     && why.contains("the device allows " + optin), why);
+        };
+        if (!logCoreAvailable()) {
+            // the GPU machine's bundle carries log4j-api only: the WARN itself cannot be captured there
+            try (KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
+                fellBack.accept(cache);
+            }
+            return;
+        }
+        try (dev.kvq.cache.LogCapture log = dev.kvq.cache.LogCapture.of(KvCache.class);
+             KvCache cache = KvCache.open(shape, spec, cal(shape, spec), cuda())) {
+            fellBack.accept(cache);
             assertEquals(1, log.warnings().size(), log.warnings().toString());
             assertTrue(log.warnings().get(0).contains(String.valueOf(need)), log.warnings().get(0));
+        }
+    }
+
+    /** Whether log4j-core is on the class path ({@link LogCapture} needs it; the device bundle does not carry it). */
+    private static boolean logCoreAvailable() {
+        try {
+            Class.forName("org.apache.logging.log4j.core.appender.AbstractAppender", false,
+                    GpuCacheTest.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException e) {
+            return false;
         }
     }
 

@@ -153,9 +153,7 @@ class GpuHostPathTest {
             assertEquals(LAYERS, b[1], what + ": synchronizations at " + lengths[1] + " tokens");
             assertEquals(0, a[2] + b[2], what + ": allocations");
             assertEquals(0, a[3] + b[3], what + ": frees");
-            for (int i = 0; i < NAMES.length; i++) {
-                assertEquals(a[i], b[i], what + ": " + NAMES[i] + " depend on the length");
-            }
+            assertSameCounts(a, b, what);
             assertEquals(0, a[0] % LAYERS, what + ": driver calls are not the same for every layer");
             long vector = (long) shape.queryHeads() * shape.headDim() * Float.BYTES;
             assertEquals(LAYERS * vector, a[5], what + ": bytes up (the query)");
@@ -166,9 +164,7 @@ class GpuHostPathTest {
             long[] da = perLengthDevice[0];
             long[] db = perLengthDevice[1];
             String dwhat = mode + " per device step of " + LAYERS + " layers";
-            for (int i = 0; i < NAMES.length; i++) {
-                assertEquals(da[i], db[i], dwhat + ": " + NAMES[i] + " depend on the length");
-            }
+            assertSameCounts(da, db, dwhat);
             assertEquals(1, da[1], dwhat + ": synchronizations (the finish only)");
             assertEquals(0, da[2] + da[3], dwhat + ": allocations and frees");
             assertEquals(0, da[5], dwhat + ": bytes up");
@@ -181,9 +177,7 @@ class GpuHostPathTest {
             long[] ga = perLengthGraph[0];
             long[] gb = perLengthGraph[1];
             String gwhat = mode + " per replay of a captured " + LAYERS + "-layer step";
-            for (int i = 0; i < NAMES.length; i++) {
-                assertEquals(ga[i], gb[i], gwhat + ": " + NAMES[i] + " depend on the length");
-            }
+            assertSameCounts(ga, gb, gwhat);
             assertEquals(1, ga[1], gwhat + ": synchronizations (the finish only)");
             assertEquals(0, ga[2] + ga[3], gwhat + ": allocations and frees");
             assertEquals(2L * LAYERS, ga[7], gwhat + ": kernels run (a decode and a merge per layer)");
@@ -248,6 +242,13 @@ class GpuHostPathTest {
         }
         assertEquals(perBatch[0][0], perBatch[1][0], "driver calls of a batched step depend on the batch size");
         return rows;
+    }
+
+    /** Every counter of a step at the first length equals the one at the second. */
+    private static void assertSameCounts(long[] first, long[] second, String what) {
+        for (int i = 0; i < NAMES.length; i++) {
+            assertEquals(first[i], second[i], what + ": " + NAMES[i] + " depend on the length");
+        }
     }
 
     /** One JSON row of counters per step (and per layer: the step's counts over the layers). */
