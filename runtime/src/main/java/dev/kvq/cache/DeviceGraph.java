@@ -76,9 +76,12 @@ public final class DeviceGraph implements AutoCloseable {
             graph.close();
             graph = null;
         }
-        List<LayerView> before = cache.deviceLayout(sequence);
+        List<LayerView> before = cache.underLock(sequence::deviceLayout);
         // the step is not finished inside the capture: finishing waits, which a capture cannot
-        graph = cache.captureOnDevice(sequence, () -> work.accept(new DeviceStep(cache, sequence)));
+        graph = cache.underLock(() -> {
+            sequence.bind();
+            return Graph.capture(sequence.stream(), () -> work.accept(new DeviceStep(cache, sequence)));
+        });
         layout = before;
         captures++;
     }
@@ -93,10 +96,14 @@ public final class DeviceGraph implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("the device graph is closed");
         }
-        if (!cache.deviceLayout(sequence).equals(layout)) {
+        if (!cache.underLock(sequence::deviceLayout).equals(layout)) {   // host state only: no driver call
             recapture();
         }
-        cache.launchOnDevice(sequence, graph);
+        cache.underLock(() -> {
+            sequence.bind();
+            graph.launch(sequence.stream());
+            return null;
+        });
     }
 
     /**

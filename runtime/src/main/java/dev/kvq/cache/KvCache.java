@@ -307,21 +307,19 @@ public final class KvCache implements AutoCloseable {
     }
 
     private void reserve(long bytes, int layer, int n) {
-        if (pool != null) {
-            pool.reserve(bytes, layer, n);
-        } else if (bytes > budgetBytes - reservedBytes) {
-            throw new CacheBudgetExceededException("appending " + n + " tokens to layer " + layer + " needs " + bytes
-                    + " more bytes; the budget has " + (budgetBytes - reservedBytes) + " left");
-        }
-        reservedBytes += bytes;
+        reserve(bytes, "appending " + n + " tokens to layer " + layer + " needs " + bytes + " more bytes");
     }
 
     private void reserveScratch(long bytes, String what) {
+        reserve(bytes, "opening a sequence needs " + bytes + " bytes of " + what);
+    }
+
+    /** Reserves {@code bytes} from the pool's budget or this cache's own; {@code need} says what for. */
+    private void reserve(long bytes, String need) {
         if (pool != null) {
-            pool.reserveScratch(bytes, what);
+            pool.reserve(bytes, need);
         } else if (bytes > budgetBytes - reservedBytes) {
-            throw new CacheBudgetExceededException("opening a sequence needs " + bytes + " bytes of " + what
-                    + "; the budget has " + (budgetBytes - reservedBytes) + " left");
+            throw new CacheBudgetExceededException(need + "; the budget has " + (budgetBytes - reservedBytes) + " left");
         }
         reservedBytes += bytes;
     }
@@ -391,29 +389,11 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** {@link DeviceGraph}: what the queued work of a device step addresses. */
-    java.util.List<dev.kvq.engine.cuda.LayerView> deviceLayout(dev.kvq.engine.cuda.CudaSequence cuda) {
+    /** {@link DeviceGraph}'s calls (capture, replay, layout) under the lock of an open cache. */
+    <T> T underLock(java.util.function.Supplier<T> body) {
         synchronized (lock) {
             requireOpen();
-            return cuda.deviceLayout();
-        }
-    }
-
-    /** {@link DeviceGraph}: captures what {@code work} queues on the cache's stream. */
-    dev.kvq.driver.Graph captureOnDevice(dev.kvq.engine.cuda.CudaSequence cuda, Runnable work) {
-        synchronized (lock) {
-            requireOpen();
-            cuda.bind();
-            return dev.kvq.driver.Graph.capture(cuda.stream(), work);
-        }
-    }
-
-    /** {@link DeviceGraph}: queues one replay of {@code graph} on the cache's stream. */
-    void launchOnDevice(dev.kvq.engine.cuda.CudaSequence cuda, dev.kvq.driver.Graph graph) {
-        synchronized (lock) {
-            requireOpen();
-            cuda.bind();
-            graph.launch(cuda.stream());
+            return body.get();
         }
     }
 

@@ -42,12 +42,13 @@ public final class KvCachePool implements AutoCloseable {
         this.engines = new Engines(backend, setup, budgetBytes, new dev.kvq.engine.Budget() {
             @Override
             public void reserve(long bytes, int layer, int tokens) {
-                KvCachePool.this.reserve(bytes, layer, tokens);
+                KvCachePool.this.reserve(bytes, "appending " + tokens + " tokens to layer " + layer + " needs " + bytes
+                        + " more bytes");
             }
 
             @Override
             public void reserveScratch(long bytes, String what) {
-                KvCachePool.this.reserveScratch(bytes, what);
+                KvCachePool.this.reserve(bytes, "the pool's device engine needs " + bytes + " bytes of " + what);
             }
 
             @Override
@@ -245,21 +246,12 @@ public final class KvCachePool implements AutoCloseable {
         requireOpen();
     }
 
-    synchronized void reserve(long bytes, int layer, int tokens) {
+    /** Reserves {@code bytes} of the budget; {@code need} says what for (the start of the refusal's message). */
+    synchronized void reserve(long bytes, String need) {
         requireOpen();
         if (bytes > budgetBytes - reserved) {
-            throw new CacheBudgetExceededException("appending " + tokens + " tokens to layer " + layer + " needs "
-                    + bytes + " more bytes; the pool budget of " + budgetBytes + " has " + (budgetBytes - reserved)
-                    + " left");
-        }
-        reserved += bytes;
-    }
-
-    synchronized void reserveScratch(long bytes, String what) {
-        requireOpen();
-        if (bytes > budgetBytes - reserved) {
-            throw new CacheBudgetExceededException("opening a sequence needs " + bytes + " bytes of " + what
-                    + "; the pool budget of " + budgetBytes + " has " + (budgetBytes - reserved) + " left");
+            throw new CacheBudgetExceededException(need + "; the pool budget of " + budgetBytes + " has "
+                    + (budgetBytes - reserved) + " left");
         }
         reserved += bytes;
     }

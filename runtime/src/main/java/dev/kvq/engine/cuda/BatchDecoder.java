@@ -217,12 +217,7 @@ final class BatchDecoder implements AutoCloseable {
         int code = h.get(INT, 0);
         if (code != 0) {
             device.fill((byte) 0, 0, 4);
-            if (code == KernelSignatures.ERR_OVERFLOW) {
-                throw new IllegalArgumentException("attention scores overflow fp32 on layer " + layer + " in a batch of "
-                        + batch + " sequences (a query is too large for its keys, or not finite)");
-            }
-            throw new IllegalStateException("a CUDA kernel reported error code " + code + " during a batched decode of "
-                    + "layer " + layer + " over " + batch + " sequences");
+            throw CudaSequence.kernelError(code, "a batched decode of layer " + layer + " over " + batch + " sequences");
         }
         for (int i = 0; i < batch; i++) {
             long at = outAt() + (long) i * vector * Float.BYTES;

@@ -389,8 +389,17 @@ public final class CudaSequence implements Sequence {
             return;
         }
         step.fill((byte) 0, 0, 4);
+        throw kernelError(code, during);
+    }
+
+    /**
+     * The exception for a nonzero error word {@code code} read after {@code during}: an overflowed score is the
+     * caller's query ({@link IllegalArgumentException}, as on the CPU), any other code a bad index.
+     */
+    static RuntimeException kernelError(int code, String during) {
         if (code == KernelSignatures.ERR_OVERFLOW) {
-            throw overflow(during.startsWith("attention over ") ? during.substring("attention over ".length()) : during);
+            return new IllegalArgumentException("attention scores overflow fp32 during " + during
+                    + " (the query is too large for these keys, or not finite)");
         }
         String what = switch (code) {
             case KernelSignatures.ERR_PAGE -> "KVQ_ERR_PAGE (a page-table entry or slot out of range)";
@@ -401,7 +410,7 @@ public final class CudaSequence implements Sequence {
             case KernelSignatures.ERR_SLOT -> "KVQ_ERR_SLOT (an outlier list with inconsistent per-head ends)";
             default -> "error code " + code;
         };
-        throw new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
+        return new IllegalStateException("a CUDA kernel reported " + what + " during " + during);
     }
 
     // ------------------------------------------------------------------ decode steps
@@ -611,11 +620,7 @@ public final class CudaSequence implements Sequence {
     }
 
     private static IllegalArgumentException overflow(int layer) {
-        return overflow("layer " + layer);
-    }
-
-    private static IllegalArgumentException overflow(String where) {
-        return new IllegalArgumentException("attention scores overflow fp32 on " + where
+        return new IllegalArgumentException("attention scores overflow fp32 on layer " + layer
                 + " (the query is too large for these keys, or not finite)");
     }
 
