@@ -49,27 +49,27 @@ final class PackedValueKernels {
                     count, o, oAt, stride);
             return;
         }
-        // Whole passes of 4 (one head) or 2 (four heads) vectors may read past the group's last channel into the
-        // words after it when those are still inside the page: the extra lanes are never stored. Otherwise the
-        // group's last few channels take one masked vector.
-        long rowBytes = 4L * channels;
-        long lastRead = codesAt + (groups - 1) * groupBytes + bits * rowBytes + 4L * roundUp(channels, 4 * LANES);
-        boolean overRead = lastRead <= page.byteSize();
+        // Passes of whole vectors may read past the group's last channel into the words after it when those are
+        // still inside the page: the extra lanes are never stored. Otherwise the group's last few channels take one
+        // masked vector.
+        long lastRow = codesAt + (groups - 1) * groupBytes + bits * 4L * channels;
+        boolean fourOverRead = lastRow + 4L * roundUp(channels, 2 * LANES) <= page.byteSize();
         int g = 0;
-        if (overRead || channels % (2 * LANES) == 0) {
+        if (fourOverRead || channels % (2 * LANES) == 0) {
             for (; g + 4 <= count; g += 4) {
                 four(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                         pageTokens, o, oAt + g * stride, stride);
             }
         }
-        int vector = overRead ? roundUp(channels, 4 * LANES) : channels - channels % LANES;
-        VectorMask<Integer> tail = !overRead && vector < channels ? IS.indexInRange(vector, channels) : null;
+        boolean overRead = lastRow + 4L * roundUp(channels, LANES) <= page.byteSize();
+        int vectors = overRead ? roundUp(channels, LANES) / LANES : channels / LANES;
+        VectorMask<Integer> tail = vectors * LANES < channels ? IS.indexInRange(vectors * LANES, channels) : null;
         for (; g < count; g++) {
-            one(bits, page, codesAt, channels, vector, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
+            one(bits, page, codesAt, channels, vectors, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
                     o, oAt + g * stride);
             if (tail != null) {
                 oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt + g * pageTokens,
-                        o, oAt + g * stride, vector, tail);
+                        o, oAt + g * stride, vectors * LANES, tail);
             }
         }
     }
@@ -89,18 +89,26 @@ final class PackedValueKernels {
     }
 
     /**
-     * One query head: passes of 4·LANES channels (4 accumulators) up to {@code vector} (which may pass the
-     * group's end, see {@link #values}), then LANES-channel passes.
+     * One query head over {@code vectors} whole vectors of channels (the last may pass the group's end, see
+     * {@link #values}): passes of 4 vectors, then one of 3, 2 or 1 for the rest, so that a group of 36 channels
+     * runs 3 vectors rather than 4 (a width group's lanes are its cost: kvq3's heads hold 36 and 92 channels).
      */
-    private static void one(int bits, MemorySegment page, long codesAt, int channels, int vector, long groupBytes,
+    private static void one(int bits, MemorySegment page, long codesAt, int channels, int vectors, long groupBytes,
                             int groups, int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt) {
         int j0 = 0;
-        for (; j0 + 4 * LANES <= vector; j0 += 4 * LANES) {
+        int end = vectors * LANES;
+        for (; j0 + 4 * LANES <= end; j0 += 4 * LANES) {
             oneWide(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0,
                     channels - j0);
         }
-        for (; j0 < vector; j0 += LANES) {
-            oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0, null);
+        switch ((end - j0) / LANES) {
+            case 3 -> oneWide3(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0,
+                    channels - j0);
+            case 2 -> oneWide2(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0,
+                    channels - j0);
+            case 1 -> oneNarrow(bits, page, codesAt, channels, groupBytes, groups, valueTable, alpha, alphaAt, o, oAt, j0,
+                    null);
+            default -> { }
         }
     }
 
@@ -118,31 +126,38 @@ final class PackedValueKernels {
         for (int tg = 0; tg < groups; tg++) {
             long group = codesAt + (long) tg * groupBytes + 4L * j0;
             int a0 = alphaAt + 32 * tg;
-            for (int e = 0; e < 32; e++) {
-                int bit = bits * e;
-                int sh = bit & 31;
-                long row = group + (bit >>> 5) * rowBytes;
-                IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE).lanewise(VectorOperators.LSHR, sh);
-                IntVector x1 = IntVector.fromMemorySegment(IS, page, row + step, LE).lanewise(VectorOperators.LSHR, sh);
-                IntVector x2 = IntVector.fromMemorySegment(IS, page, row + 2 * step, LE)
-                        .lanewise(VectorOperators.LSHR, sh);
-                IntVector x3 = IntVector.fromMemorySegment(IS, page, row + 3 * step, LE)
-                        .lanewise(VectorOperators.LSHR, sh);
-                if (sh + bits > 32) {
-                    int up = 32 - sh;
-                    long next = row + rowBytes;
-                    x0 = x0.or(IntVector.fromMemorySegment(IS, page, next, LE).lanewise(VectorOperators.LSHL, up));
-                    x1 = x1.or(IntVector.fromMemorySegment(IS, page, next + step, LE).lanewise(VectorOperators.LSHL, up));
-                    x2 = x2.or(IntVector.fromMemorySegment(IS, page, next + 2 * step, LE)
-                            .lanewise(VectorOperators.LSHL, up));
-                    x3 = x3.or(IntVector.fromMemorySegment(IS, page, next + 3 * step, LE)
-                            .lanewise(VectorOperators.LSHL, up));
+            // row by row: a row's words are loaded once for the tokens that start in it (their address is
+            // invariant in the token loop), the next row's only for the token that straddles into it
+            for (int k = 0, e = 0; k < bits; k++) {
+                long row = group + k * rowBytes;
+                IntVector w0 = IntVector.fromMemorySegment(IS, page, row, LE);
+                IntVector w1 = IntVector.fromMemorySegment(IS, page, row + step, LE);
+                IntVector w2 = IntVector.fromMemorySegment(IS, page, row + 2 * step, LE);
+                IntVector w3 = IntVector.fromMemorySegment(IS, page, row + 3 * step, LE);
+                // a counted loop: no safepoint poll, bounds checks hoisted
+                for (int end = Math.min(32, (32 * k + 31 + bits) / bits); e < end; e++) {
+                    int sh = bits * e - 32 * k;
+                    IntVector x0 = w0.lanewise(VectorOperators.LSHR, sh);
+                    IntVector x1 = w1.lanewise(VectorOperators.LSHR, sh);
+                    IntVector x2 = w2.lanewise(VectorOperators.LSHR, sh);
+                    IntVector x3 = w3.lanewise(VectorOperators.LSHR, sh);
+                    if (sh + bits > 32) {
+                        int up = 32 - sh;
+                        long next = row + rowBytes;
+                        x0 = x0.or(IntVector.fromMemorySegment(IS, page, next, LE).lanewise(VectorOperators.LSHL, up));
+                        x1 = x1.or(IntVector.fromMemorySegment(IS, page, next + step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                        x2 = x2.or(IntVector.fromMemorySegment(IS, page, next + 2 * step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                        x3 = x3.or(IntVector.fromMemorySegment(IS, page, next + 3 * step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                    }
+                    FloatVector w = FloatVector.broadcast(FS, alpha[a0 + e]);
+                    c0 = lookup16(x0, lo, hi).fma(w, c0);
+                    c1 = lookup16(x1, lo, hi).fma(w, c1);
+                    c2 = lookup16(x2, lo, hi).fma(w, c2);
+                    c3 = lookup16(x3, lo, hi).fma(w, c3);
                 }
-                FloatVector w = FloatVector.broadcast(FS, alpha[a0 + e]);
-                c0 = lookup16(x0, lo, hi).fma(w, c0);
-                c1 = lookup16(x1, lo, hi).fma(w, c1);
-                c2 = lookup16(x2, lo, hi).fma(w, c2);
-                c3 = lookup16(x3, lo, hi).fma(w, c3);
             }
         }
         int at = oAt + j0;
@@ -152,9 +167,98 @@ final class PackedValueKernels {
         add(o, at + 3 * LANES, c3, valid - 3 * LANES);
     }
 
+    /** Three vectors of channels from {@code j0} ({@link #oneWide} with one accumulator fewer). */
+    private static void oneWide3(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
+                                 int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0, int valid) {
+        IntVector lo = tableLo(valueTable, 0);
+        IntVector hi = tableHi(valueTable, 0, lo);
+        long rowBytes = 4L * channels;
+        long step = 4L * LANES;
+        FloatVector c0 = FloatVector.zero(FS);
+        FloatVector c1 = c0;
+        FloatVector c2 = c0;
+        for (int tg = 0; tg < groups; tg++) {
+            long group = codesAt + (long) tg * groupBytes + 4L * j0;
+            int a0 = alphaAt + 32 * tg;
+            // row by row: a row's words are loaded once for the tokens that start in it (their address is
+            // invariant in the token loop), the next row's only for the token that straddles into it
+            for (int k = 0, e = 0; k < bits; k++) {
+                long row = group + k * rowBytes;
+                IntVector w0 = IntVector.fromMemorySegment(IS, page, row, LE);
+                IntVector w1 = IntVector.fromMemorySegment(IS, page, row + step, LE);
+                IntVector w2 = IntVector.fromMemorySegment(IS, page, row + 2 * step, LE);
+                // a counted loop: no safepoint poll, bounds checks hoisted
+                for (int end = Math.min(32, (32 * k + 31 + bits) / bits); e < end; e++) {
+                    int sh = bits * e - 32 * k;
+                    IntVector x0 = w0.lanewise(VectorOperators.LSHR, sh);
+                    IntVector x1 = w1.lanewise(VectorOperators.LSHR, sh);
+                    IntVector x2 = w2.lanewise(VectorOperators.LSHR, sh);
+                    if (sh + bits > 32) {
+                        int up = 32 - sh;
+                        long next = row + rowBytes;
+                        x0 = x0.or(IntVector.fromMemorySegment(IS, page, next, LE).lanewise(VectorOperators.LSHL, up));
+                        x1 = x1.or(IntVector.fromMemorySegment(IS, page, next + step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                        x2 = x2.or(IntVector.fromMemorySegment(IS, page, next + 2 * step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                    }
+                    FloatVector w = FloatVector.broadcast(FS, alpha[a0 + e]);
+                    c0 = lookup16(x0, lo, hi).fma(w, c0);
+                    c1 = lookup16(x1, lo, hi).fma(w, c1);
+                    c2 = lookup16(x2, lo, hi).fma(w, c2);
+                }
+            }
+        }
+        int at = oAt + j0;
+        add(o, at, c0, valid);
+        add(o, at + LANES, c1, valid - LANES);
+        add(o, at + 2 * LANES, c2, valid - 2 * LANES);
+    }
+
+    /** Two vectors of channels from {@code j0} ({@link #oneWide} with two accumulators). */
+    private static void oneWide2(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
+                                 int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0, int valid) {
+        IntVector lo = tableLo(valueTable, 0);
+        IntVector hi = tableHi(valueTable, 0, lo);
+        long rowBytes = 4L * channels;
+        long step = 4L * LANES;
+        FloatVector c0 = FloatVector.zero(FS);
+        FloatVector c1 = c0;
+        for (int tg = 0; tg < groups; tg++) {
+            long group = codesAt + (long) tg * groupBytes + 4L * j0;
+            int a0 = alphaAt + 32 * tg;
+            // row by row: a row's words are loaded once for the tokens that start in it (their address is
+            // invariant in the token loop), the next row's only for the token that straddles into it
+            for (int k = 0, e = 0; k < bits; k++) {
+                long row = group + k * rowBytes;
+                IntVector w0 = IntVector.fromMemorySegment(IS, page, row, LE);
+                IntVector w1 = IntVector.fromMemorySegment(IS, page, row + step, LE);
+                // a counted loop: no safepoint poll, bounds checks hoisted
+                for (int end = Math.min(32, (32 * k + 31 + bits) / bits); e < end; e++) {
+                    int sh = bits * e - 32 * k;
+                    IntVector x0 = w0.lanewise(VectorOperators.LSHR, sh);
+                    IntVector x1 = w1.lanewise(VectorOperators.LSHR, sh);
+                    if (sh + bits > 32) {
+                        int up = 32 - sh;
+                        long next = row + rowBytes;
+                        x0 = x0.or(IntVector.fromMemorySegment(IS, page, next, LE).lanewise(VectorOperators.LSHL, up));
+                        x1 = x1.or(IntVector.fromMemorySegment(IS, page, next + step, LE)
+                                .lanewise(VectorOperators.LSHL, up));
+                    }
+                    FloatVector w = FloatVector.broadcast(FS, alpha[a0 + e]);
+                    c0 = lookup16(x0, lo, hi).fma(w, c0);
+                    c1 = lookup16(x1, lo, hi).fma(w, c1);
+                }
+            }
+        }
+        int at = oAt + j0;
+        add(o, at, c0, valid);
+        add(o, at + LANES, c1, valid - LANES);
+    }
+
     /**
-     * One vector of channels from {@code j0} of one query head; {@code lanes} masks a group's last few (null: a
-     * whole vector, read without a mask as the hot path).
+     * One vector of channels from {@code j0} of one query head; {@code lanes} masks the reads of a group's last few
+     * (null: a whole vector, read without a mask as the hot path, maybe past the group's end inside the page).
      */
     private static void oneNarrow(int bits, MemorySegment page, long codesAt, int channels, long groupBytes, int groups,
                                   int[] valueTable, float[] alpha, int alphaAt, float[] o, int oAt, int j0,
@@ -166,24 +270,20 @@ final class PackedValueKernels {
         for (int tg = 0; tg < groups; tg++) {
             long group = codesAt + (long) tg * groupBytes + 4L * j0;
             int a0 = alphaAt + 32 * tg;
-            for (int e = 0; e < 32; e++) {
-                int bit = bits * e;
-                int sh = bit & 31;
-                long row = group + (bit >>> 5) * rowBytes;
-                IntVector x0 = codes(page, row, lanes).lanewise(VectorOperators.LSHR, sh);
-                if (sh + bits > 32) {
-                    x0 = x0.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
+            for (int k = 0, e = 0; k < bits; k++) {   // row by row, as in oneWide
+                long row = group + k * rowBytes;
+                IntVector w0 = codes(page, row, lanes);
+                for (int end = Math.min(32, (32 * k + 31 + bits) / bits); e < end; e++) {
+                    int sh = bits * e - 32 * k;
+                    IntVector x0 = w0.lanewise(VectorOperators.LSHR, sh);
+                    if (sh + bits > 32) {
+                        x0 = x0.or(codes(page, row + rowBytes, lanes).lanewise(VectorOperators.LSHL, 32 - sh));
+                    }
+                    c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
                 }
-                c0 = lookup16(x0, lo, hi).fma(FloatVector.broadcast(FS, alpha[a0 + e]), c0);
             }
         }
-        int at = oAt + j0;
-        if (lanes == null) {
-            FloatVector.fromArray(FS, o, at).add(c0).intoArray(o, at);
-        } else {
-            VectorMask<Float> out = lanes.cast(FS);
-            FloatVector.fromArray(FS, o, at, out).add(c0).intoArray(o, at, out);
-        }
+        add(o, oAt + j0, c0, channels - j0);   // a vector read past the group's end stores its channels only
     }
 
     private static IntVector codes(MemorySegment page, long at, VectorMask<Integer> lanes) {
@@ -213,35 +313,38 @@ final class PackedValueKernels {
             FloatVector e1 = a0;
             for (int tg = 0; tg < groups; tg++) {
                 long group = codesAt + (long) tg * groupBytes + 4L * j0;
-                int r = alphaAt + 32 * tg;
-                for (int e = 0; e < 32; e++, r++) {
-                    int bit = bits * e;
-                    int sh = bit & 31;
-                    long row = group + (bit >>> 5) * rowBytes;
-                    IntVector x0 = IntVector.fromMemorySegment(IS, page, row, LE).lanewise(VectorOperators.LSHR, sh);
-                    IntVector x1 = IntVector.fromMemorySegment(IS, page, row + step, LE)
-                            .lanewise(VectorOperators.LSHR, sh);
-                    if (sh + bits > 32) {
-                        int up = 32 - sh;
-                        x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE)
-                                .lanewise(VectorOperators.LSHL, up));
-                        x1 = x1.or(IntVector.fromMemorySegment(IS, page, row + rowBytes + step, LE)
-                                .lanewise(VectorOperators.LSHL, up));
+                int first = alphaAt + 32 * tg;
+                for (int k = 0, e = 0; k < bits; k++) {   // row by row, as in oneWide
+                    long row = group + k * rowBytes;
+                    IntVector w0 = IntVector.fromMemorySegment(IS, page, row, LE);
+                    IntVector w1 = IntVector.fromMemorySegment(IS, page, row + step, LE);
+                    for (int end = Math.min(32, (32 * k + 31 + bits) / bits); e < end; e++) {
+                        int sh = bits * e - 32 * k;
+                        int r = first + e;
+                        IntVector x0 = w0.lanewise(VectorOperators.LSHR, sh);
+                        IntVector x1 = w1.lanewise(VectorOperators.LSHR, sh);
+                        if (sh + bits > 32) {
+                            int up = 32 - sh;
+                            x0 = x0.or(IntVector.fromMemorySegment(IS, page, row + rowBytes, LE)
+                                    .lanewise(VectorOperators.LSHL, up));
+                            x1 = x1.or(IntVector.fromMemorySegment(IS, page, row + rowBytes + step, LE)
+                                    .lanewise(VectorOperators.LSHL, up));
+                        }
+                        FloatVector v0 = lookup16(x0, lo, hi);
+                        FloatVector v1 = lookup16(x1, lo, hi);
+                        FloatVector w = FloatVector.broadcast(FS, alpha[r]);
+                        a0 = v0.fma(w, a0);
+                        a1 = v1.fma(w, a1);
+                        w = FloatVector.broadcast(FS, alpha[r + pageTokens]);
+                        b0 = v0.fma(w, b0);
+                        b1 = v1.fma(w, b1);
+                        w = FloatVector.broadcast(FS, alpha[r + 2 * pageTokens]);
+                        c0 = v0.fma(w, c0);
+                        c1 = v1.fma(w, c1);
+                        w = FloatVector.broadcast(FS, alpha[r + 3 * pageTokens]);
+                        e0 = v0.fma(w, e0);
+                        e1 = v1.fma(w, e1);
                     }
-                    FloatVector v0 = lookup16(x0, lo, hi);
-                    FloatVector v1 = lookup16(x1, lo, hi);
-                    FloatVector w = FloatVector.broadcast(FS, alpha[r]);
-                    a0 = v0.fma(w, a0);
-                    a1 = v1.fma(w, a1);
-                    w = FloatVector.broadcast(FS, alpha[r + pageTokens]);
-                    b0 = v0.fma(w, b0);
-                    b1 = v1.fma(w, b1);
-                    w = FloatVector.broadcast(FS, alpha[r + 2 * pageTokens]);
-                    c0 = v0.fma(w, c0);
-                    c1 = v1.fma(w, c1);
-                    w = FloatVector.broadcast(FS, alpha[r + 3 * pageTokens]);
-                    e0 = v0.fma(w, e0);
-                    e1 = v1.fma(w, e1);
                 }
             }
             int at = oAt + j0;
