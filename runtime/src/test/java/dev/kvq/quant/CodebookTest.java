@@ -188,4 +188,37 @@ class CodebookTest {
         assertThrows(IllegalArgumentException.class, () -> Codebook.normalFloat(1));
         assertThrows(IllegalArgumentException.class, () -> Codebook.uniform(2).withQNorm(Float.NaN, 0f));
     }
+
+    @Test
+    void vectorSearchGivesTheScalarSearchCodes() {
+        SplittableRandom random = new SplittableRandom(17);
+        for (int bits = 1; bits <= 6; bits++) {
+            float[] centroids = new float[1 << bits];
+            float at = -1f;
+            for (int k = 0; k < centroids.length; k++) {
+                at += 0.01f + (float) random.nextDouble();
+                centroids[k] = at;
+            }
+            Codebook book = Codebook.nonUniform(centroids);
+            float[] midpoints = book.midpoints();
+            // n not a multiple of any vector length, an offset into both arrays, ties at every midpoint
+            int n = 203;
+            float[] values = new float[n + 5];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = i % 3 == 0 ? midpoints[i % midpoints.length]
+                        : (float) (random.nextDouble() * (at + 3) - 2);
+            }
+            values[7] = Float.POSITIVE_INFINITY;
+            values[8] = Float.NEGATIVE_INFINITY;
+            int[] codes = new int[n + 9];
+            codes[0] = -7;
+            codes[n + 8] = -9;
+            book.nearestAll(values, 5, n, codes, 8);
+            for (int i = 0; i < n; i++) {
+                assertEquals(book.nearest(values[5 + i]), codes[8 + i], "value " + values[5 + i] + " at " + i);
+            }
+            assertEquals(-7, codes[0]);
+            assertEquals(-9, codes[n + 8]);
+        }
+    }
 }
