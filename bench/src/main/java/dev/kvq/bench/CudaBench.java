@@ -160,6 +160,8 @@ public final class CudaBench {
      * @param tokens    tokens of each
      */
     public record Batch(int sequences, int tokens) {
+        /** The KV mode of the batched step. */
+        public static final String MODE = "nuq3-1%";
         private static final Pattern FORM = Pattern.compile("(\\d+)x(\\d+)");
 
         /**
@@ -280,7 +282,7 @@ public final class CudaBench {
         int n = o.batchTokens();
         AttentionShape layer = new AttentionShape(1, o.queryHeads(), o.kvHeads(), o.headDim(),
                 Rope.of(10000, RopePairing.ROTATE_HALF, o.headDim()));
-        QuantSpec spec = QuantSpec.parse("nuq3-1%");
+        QuantSpec spec = QuantSpec.parse(Batch.MODE);
         Calibration cal = calibration(layer, spec);
         int d = layer.kvChannels();
         int repeat = Math.max(3, o.repeat() / 2);

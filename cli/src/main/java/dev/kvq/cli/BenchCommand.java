@@ -119,12 +119,8 @@ final class BenchCommand implements Callable<Integer> {
             default -> throw new CommandLine.ParameterException(spec.commandLine(),
                     "--pairing must be rotate-half or interleaved, got " + pairing);
         };
-        AttentionShape shape;
-        try {
-            shape = new AttentionShape(1, queryHeads, kvHeads, headDim, Rope.of(10000, ropePairing, headDim));
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
+        AttentionShape shape = optionValue(() -> new AttentionShape(1, queryHeads, kvHeads, headDim,
+                Rope.of(10000, ropePairing, headDim)));
         if (backend.equals("cuda")) {
             return cuda(specs);
         }
@@ -173,19 +169,9 @@ final class BenchCommand implements Callable<Integer> {
         } else {
             names.addAll(d.modes());
         }
-        CudaBench.Decode step;
-        try {
-            step = CudaBench.Decode.parse(decode);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
+        CudaBench.Decode step = optionValue(() -> CudaBench.Decode.parse(decode));
         String decodeMode = step == null ? null : Usage.quantSpec(spec, step.mode()).name();
-        CudaBench.Batch batched;
-        try {
-            batched = CudaBench.Batch.parse(batch);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
+        CudaBench.Batch batched = optionValue(() -> CudaBench.Batch.parse(batch));
         try {
             Backend.cuda();
         } catch (IllegalStateException e) {
@@ -205,6 +191,15 @@ final class BenchCommand implements Callable<Integer> {
             CudaBench.print(r, o, out);
         }
         return 0;
+    }
+
+    /** An option's parsed value; one it cannot use is a usage error with the parser's message. */
+    private <T> T optionValue(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
     }
 
     private static Map<String, Object> cudaJson(CudaBench.Options o, CudaBench.Result r) {
@@ -247,7 +242,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (!Double.isNaN(r.batchMs())) {
             Map<String, Object> b = new LinkedHashMap<>();
-            b.put("kv", "nuq3-1%");
+            b.put("kv", CudaBench.Batch.MODE);
             b.put("sequences", o.batchSequences());
             b.put("tokens_each", o.batchTokens());
             b.put("batched_step_ms", r.batchMs());

@@ -60,7 +60,6 @@ final class CpuAttention {
     private final float[] sinStep;                // [d/2][P] sin(r·ω_i)
     // per channel c of the KV vector: its head, RoPE frequency row offset (i·P), in-head index and partner
     private final int[] channelHead;
-    private final int[] channelAngle;
     private final int[] channelIndex;
     private final int[] channelPartner;
     private final float[] channelSign;            // +1 for the first channel of its pair, −1 for the second
@@ -142,38 +141,32 @@ final class CpuAttention {
         }
         int channels = shape.kvChannels();
         channelHead = new int[channels];
-        channelAngle = new int[channels];
         channelIndex = new int[channels];
         channelPartner = new int[channels];
         channelSign = new float[channels];
+        keyOutlierAt = new int[channels * 2];
+        valueOutlierAt = new int[channels * 2];
         for (int c = 0; c < channels; c++) {
             int j = c % d;
             channelHead[c] = c / d;
             channelIndex[c] = j;
             channelPartner[c] = pairing.partner(j, d);
-            channelAngle[c] = pairing.frequencyIndex(j, d) * p;
             channelSign[c] = pairing.isFirstOfPair(j, d) ? 1f : -1f;
+            keyOutlierAt[2 * c] = pairing.frequencyIndex(j, d) * p;
+            keyOutlierAt[2 * c + 1] = channelHead[c] * group * p;
+            valueOutlierAt[2 * c] = channelHead[c] * group * p;
+            valueOutlierAt[2 * c + 1] = channelHead[c] * group * d + j;
         }
         queries = new float[hq * d];
         halfQueries = half ? new float[hq * d] : null;
         pairTables = packed && group == 1 ? new int[hq * (d / 2) * 2 * PackedKeyKernels.TABLE] : null;
         boolean keyOutliers = packed && spec.hasOutliers();
         keyCoefficients = keyOutliers ? new float[group * channels * 2] : null;
-        keyOutlierAt = new int[channels * 2];
-        for (int c = 0; c < channels; c++) {
-            keyOutlierAt[2 * c] = channelAngle[c];
-            keyOutlierAt[2 * c + 1] = channelHead[c] * group * p;
-        }
         shiftable = group == 1 && Integer.bitCount(d) == 1;
         headShift = Integer.numberOfTrailingZeros(d);
         frequencyMask = pairing == RopePairing.INTERLEAVED ? d - 1 : d / 2 - 1;
         frequencyShift = pairing == RopePairing.INTERLEAVED ? 1 : 0;
         assert !shiftable || shiftsAgree(channels, p);
-        valueOutlierAt = new int[channels * 2];
-        for (int c = 0; c < channels; c++) {
-            valueOutlierAt[2 * c] = channelHead[c] * group * p;
-            valueOutlierAt[2 * c + 1] = channelHead[c] * group * d + channelIndex[c];
-        }
         work = new Work[threads.threads()];
         for (int i = 0; i < work.length; i++) {
             work[i] = new Work();
@@ -372,7 +365,7 @@ final class CpuAttention {
     /** Whether the computed head and frequency of every channel agree with the tables (for {@code assert}). */
     private boolean shiftsAgree(int channels, int p) {
         for (int c = 0; c < channels; c++) {
-            if ((c >>> headShift) != channelHead[c] || ((c & frequencyMask) >>> frequencyShift) * p != channelAngle[c]) {
+            if ((c >>> headShift) != channelHead[c] || ((c & frequencyMask) >>> frequencyShift) * p != keyOutlierAt[2 * c]) {
                 return false;
             }
         }
@@ -599,7 +592,7 @@ final class CpuAttention {
     }
 
     private void addKeyResidual(int c, float res, int r, Work w) {
-        int t = channelAngle[c] + r;
+        int t = keyOutlierAt[2 * c] + r;
         float cr = w.cos[t] * res;
         float sr = w.sin[t] * res;
         int channels = shape.kvChannels();
